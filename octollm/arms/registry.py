@@ -1,0 +1,66 @@
+"""Which arm answers to which name: the six built-ins plus user plugins.
+
+A plugin is a class with ``name``, ``capabilities`` and ``run(input, ctx)``, named by a dotted
+path ``package.module:Class`` in ``OCTOLLM_ARM_PLUGINS`` (comma-separated) or published under
+the ``octollm.arms`` entry-point group. Adding an arm never means editing octollm.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from functools import lru_cache
+from importlib.metadata import entry_points
+
+from octollm.arms.base import Arm
+from octollm.errors import InvalidInput
+
+BUILTIN_ARMS: dict[str, str] = {
+    "planner": "octollm.arms.planner:PlannerArm",
+    "retriever": "octollm.arms.retriever:RetrieverArm",
+    "coder": "octollm.arms.coder:CoderArm",
+    "executor": "octollm.arms.executor:ExecutorArm",
+    "judge": "octollm.arms.judge:JudgeArm",
+    "guardian": "octollm.arms.guardian:GuardianArm",
+}
+
+
+def _load(path: str) -> Arm:
+    module_name, _, attr = path.partition(":")
+    if not attr:
+        raise InvalidInput(f"arm plugin {path!r} must look like 'package.module:Class'")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidInput(f"arm plugin {path!r} cannot be loaded: {exc}") from exc
+    arm = cls()
+    if not isinstance(arm, Arm):
+        raise InvalidInput(f"arm plugin {path!r} lacks name, capabilities or run()")
+    return arm
+
+
+def plugin_paths() -> dict[str, str]:
+    """Plugin arms by name, from entry points then the environment (which wins)."""
+    found: dict[str, str] = {}
+    for ep in entry_points(group="octollm.arms"):
+        found[ep.name] = ep.value
+    for item in filter(None, (p.strip() for p in os.environ.get("OCTOLLM_ARM_PLUGINS", "").split(","))):
+        name = item.rpartition(":")[2].lower().removesuffix("arm") or item
+        found[name] = item
+    return found
+
+
+def arm_paths() -> dict[str, str]:
+    return {**BUILTIN_ARMS, **plugin_paths()}
+
+
+def known_arms() -> frozenset[str]:
+    return frozenset(arm_paths())
+
+
+@lru_cache(maxsize=64)
+def get_arm(name: str) -> Arm:
+    paths = arm_paths()
+    if name not in paths:
+        raise InvalidInput(f"unknown arm {name!r}; known arms: {', '.join(sorted(paths))}")
+    return _load(paths[name])
