@@ -1,0 +1,77 @@
+"""One SQLAlchemy engine per process, sessions opened only at the edges.
+
+Prefork workers must not share a parent's connections: ``Database.after_fork()`` (wired to
+Celery's ``worker_process_init``) drops the inherited pool. Driver errors that mean "the
+database is unreachable" surface as ``StorageUnavailable`` (retryable), so the API answers 503
+and steps retry instead of failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError as SAInterfaceError
+from sqlalchemy.orm import Session, sessionmaker
+
+from octollm.config import Settings, get_settings
+from octollm.errors import StorageUnavailable
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 5, connect_timeout: float = 5.0) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size * 2,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={"connect_timeout": max(1, int(connect_timeout))},
+        )
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(
+            settings.require_database_url(),
+            pool_size=settings.database.pool_size,
+            connect_timeout=settings.database.connect_timeout_seconds,
+        )
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on error."""
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except (OperationalError, SAInterfaceError) as exc:
+            raise StorageUnavailable(f"database unavailable: {exc.orig!s}"[:500]) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StorageUnavailable("database connection lost") from exc
+            raise
+
+    def after_fork(self) -> None:
+        self.engine.dispose(close=False)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@lru_cache(maxsize=4)
+def _database(url: str, pool_size: int, timeout: float) -> Database:
+    return Database(url, pool_size=pool_size, connect_timeout=timeout)
+
+
+def get_database(settings: Settings | None = None) -> Database:
+    """The process's database for these settings (cached per URL)."""
+    settings = settings or get_settings()
+    return _database(
+        settings.require_database_url(),
+        settings.database.pool_size,
+        settings.database.connect_timeout_seconds,
+    )

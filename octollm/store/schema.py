@@ -1,0 +1,9 @@
+"""Every table octollm owns, collected for Alembic's autogenerate and for tests."""
+
+from __future__ import annotations
+
+from octollm.store.models import Base
+
+metadata = Base.metadata
+
+__all__ = ["metadata"]
