@@ -1,8 +1,9 @@
 """A plan: a DAG of steps, each naming the arm that runs it.
 
-Validation here is structural and needs no registry: unique ids, known arms (the built-in six
-unless the caller passes its own set through the validation context ``{"arms": {...}}``),
-dependencies that exist, and no cycle. Errors name the step and the field.
+Validation here is structural: unique ids, dependencies that exist, no cycle, and known arms
+when the caller passes the registry's names through the validation context
+(``Plan.model_validate(data, context={"arms": {...}})``; plugins make the set open-ended).
+Errors name the step and the field.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Plan(BaseModel):
 
     @model_validator(mode="after")
     def _valid_dag(self, info: ValidationInfo) -> Plan:
-        arms = BUILTIN_ARMS
+        arms: frozenset[str] | None = None
         if isinstance(info.context, dict) and info.context.get("arms"):
             arms = frozenset(info.context["arms"])
         check_dag(self.steps, arms)
@@ -64,19 +65,21 @@ class Plan(BaseModel):
         return topological_levels(self.steps)
 
 
-def check_dag(steps: Sequence[PlanStep], arms: Iterable[str]) -> None:
-    """Raise ``ValueError`` naming the first problem: duplicate, unknown arm, dangling or cycle."""
-    known = set(arms)
+def check_dag(steps: Sequence[PlanStep], arms: Iterable[str] | None) -> None:
+    """Raise ``ValueError`` naming the first problem: duplicate, unknown arm, dangling or cycle.
+
+    ``arms=None`` skips the arm check (the registry, which knows plugins, checks it later)."""
+    known = set(arms) if arms is not None else None
     ids: set[str] = set()
     for index, step in enumerate(steps):
         if step.step_id in ids:
             raise ValueError(f"steps[{index}]: duplicate step_id {step.step_id!r}")
         ids.add(step.step_id)
     for index, step in enumerate(steps):
-        if step.arm not in known:
+        if known is not None and step.arm not in known:
             raise ValueError(
                 f"steps[{index}] ({step.step_id}): unknown arm {step.arm!r}; "
-                f"known arms: {', '.join(sorted(known))}"
+                f"known arms: {', '.join(sorted(known or ()))}"
             )
         for dep in step.depends_on:
             if dep == step.step_id:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from octollm.store.models import Base
+import octollm.memory.graph_models  # noqa: F401  (registers entities, relationships)
 
 metadata = Base.metadata
 

@@ -1,0 +1,156 @@
+"""The Guardian arm: PII, secrets and prompt-injection screening with redaction.
+
+Input ``{text?, check_types, redact, style, block_on_high_risk, injection_mode}``. With no
+``text`` it screens the outputs of the steps it depends on (a post-filter): every string in
+them is scanned where it stands (issues carry its ``path``, offsets are within that string)
+and ``sanitized_outputs`` mirrors the dependency outputs with the findings redacted.
+
+The arm reports; it does not raise for risky content. ``blocked`` tells the caller to stop.
+The detection logic lives in :mod:`octollm.arms.safety` and is usable without the arm.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from octollm.arms.base import ArmContext, ArmResult
+from octollm.arms.safety.finding import Finding, Risk, resolve_overlaps
+from octollm.arms.safety.injection import Mode
+from octollm.arms.safety.redaction import Style, apply
+from octollm.arms.safety.screening import SafetyResult, find, normalise_checks
+from octollm.arms.safety.secrets import keyed_secret
+from octollm.errors import InvalidInput
+
+#: Integers this long may be card, phone or account numbers written without quotes.
+_NUMBER_DIGITS = 7
+
+
+class GuardianRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    text: str | None = Field(default=None, max_length=1_000_000)
+    check_types: list[Literal["pii", "secrets", "injection", "all"]] = Field(
+        default_factory=lambda: ["all"], max_length=4
+    )
+    redact: bool = True
+    style: Style = "token"
+    block_on_high_risk: bool = True
+    injection_mode: Mode = "relaxed"
+
+
+class GuardianArm:
+    """Screens text (or its dependencies' outputs) for PII, secrets and prompt injection."""
+
+    name = "guardian"
+    capabilities = frozenset(
+        {
+            "pii_detection",
+            "secret_detection",
+            "content_filtering",
+            "input_sanitization",
+            "output_redaction",
+        }
+    )
+
+    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+        try:
+            request = GuardianRequest.model_validate(input)
+        except ValidationError as exc:
+            raise InvalidInput(
+                "guardian input is invalid", details={"errors": exc.errors(include_url=False)}
+            ) from None
+        began = time.perf_counter()
+        checks = normalise_checks(request.check_types)
+        style: Style | None = request.style if request.redact else None
+        if request.text is not None:
+            result = _scan_text(request, checks, style, began)
+            output = result.to_output()
+        else:
+            result, output = _scan_dependencies(request, checks, style, ctx, began)
+        warnings = [f"blocked: {result.block_reason}"] if result.blocked else []
+        top = [f.confidence for f in result.findings if f.risk == result.risk]
+        return ArmResult(output=output, confidence=min(top, default=1.0), warnings=warnings)
+
+
+def _scan_text(
+    request: GuardianRequest, checks: tuple[str, ...], style: Style | None, began: float
+) -> SafetyResult:
+    text = request.text or ""
+    findings = find(text, checks, injection_mode=request.injection_mode)
+    return _summarise(findings, checks, request, apply(text, findings, style) if style else None, began)
+
+
+def _summarise(
+    findings: list[Finding],
+    checks: tuple[str, ...],
+    request: GuardianRequest,
+    sanitized: str | None,
+    began: float,
+) -> SafetyResult:
+    risk = max((f.risk for f in findings), default=Risk.NONE)
+    return SafetyResult(
+        findings=tuple(findings),
+        risk=risk,
+        blocked=request.block_on_high_risk and risk >= Risk.HIGH,
+        sanitized_text=sanitized,
+        checks=checks,
+        processing_time_ms=(time.perf_counter() - began) * 1000,
+    )
+
+
+class _Walker:
+    """Scans every string leaf of a JSON-like structure and rebuilds it redacted."""
+
+    def __init__(self, request: GuardianRequest, checks: tuple[str, ...], ctx: ArmContext):
+        self.request = request
+        self.checks = checks
+        self.ctx = ctx
+        self.found: list[tuple[str, Finding]] = []
+        self.redacted_checks = [c for c in checks if c != "injection"]
+
+    def walk(self, value: Any, path: str, key: str) -> Any:
+        if isinstance(value, dict):
+            return {k: self.walk(v, f"{path}.{k}" if path else str(k), str(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.walk(v, f"{path}[{i}]", key) for i, v in enumerate(value)]
+        if isinstance(value, str):
+            return self.leaf(value, path, key)
+        if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) >= _NUMBER_DIGITS:
+            redacted = self.leaf(str(value), path, key, checks=tuple(self.redacted_checks))
+            return value if redacted == str(value) else redacted
+        return value
+
+    def leaf(self, text: str, path: str, key: str, checks: tuple[str, ...] | None = None) -> str:
+        self.ctx.ensure_time()
+        findings = find(text, checks or self.checks, injection_mode=self.request.injection_mode)
+        if "secrets" in self.checks and (keyed := keyed_secret(key, text)) is not None:
+            redactable = resolve_overlaps([*(f for f in findings if f.kind != "injection"), keyed])
+            findings = [*redactable, *(f for f in findings if f.kind == "injection")]
+        self.found.extend((path, f) for f in findings)
+        if not self.request.redact:
+            return text
+        return apply(text, findings, self.request.style)
+
+
+def _scan_dependencies(
+    request: GuardianRequest,
+    checks: tuple[str, ...],
+    style: Style | None,
+    ctx: ArmContext,
+    began: float,
+) -> tuple[SafetyResult, dict[str, Any]]:
+    walker = _Walker(request, checks, ctx)
+    sanitized = walker.walk(ctx.dependencies, "", "")
+    findings = [f for _, f in walker.found]
+    text = json.dumps(sanitized, ensure_ascii=False, sort_keys=True, default=str) if style else None
+    result = _summarise(findings, checks, request, text, began)
+    output = result.to_output()
+    for issue, (path, _) in zip(output["issues"], walker.found, strict=True):
+        issue["path"] = path
+    output["sanitized_outputs"] = sanitized if style else None
+    output["metadata"]["scanned"] = "dependencies"
+    return result, output

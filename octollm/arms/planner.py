@@ -1,0 +1,450 @@
+"""The planner arm: turn a goal into a ``Plan`` (a DAG of 2-7 steps, each naming an arm).
+
+Input ``{goal?, constraints?, context?, arms?}`` (``goal`` defaults to the task's goal; ``arms``
+narrows the arms a plan may use). Output ``{plan, source, fallback_reason, repairs}`` where
+``source`` is ``"llm"`` or ``"fallback"``.
+
+**From the model.** The LLM is asked for JSON matching ``plan_schema()``. Its answer is then
+*repaired* where that is safe, and nothing more:
+
+- a dependency on an unknown, later or the same step is dropped (a number ``n`` that is no step
+  id means the n-th step, as in OctoLLM's ``SubTask.depends_on: int[]``);
+- duplicate step ids are renumbered (``code``, ``code_2``); later references mean the latest;
+- a step id with characters outside ``[A-Za-z0-9_.-]`` is cleaned;
+- a missing ``input`` becomes ``{}``; the built-in arms' default inputs fill absent keys;
+- a judge step is appended when the last step is not one.
+
+The plan is unusable, and the fallback runs, when the model is unavailable or errs, returns no
+JSON, names an arm outside the allowed set, gives a step no action, has more than 7 steps or fewer
+than 2 (after repair), leaves out a coder, executor or guardian that the decision tree below
+says the goal asks for (a model that plans "write and run code" without a coder is wrong,
+however well-formed JSON it wrote), or fails ``Plan`` validation.
+
+**Rule-based fallback** (OctoLLM's keyword decision tree, word matches, case-insensitive)::
+
+    code, function, script, bug, program, implement, refactor, debug  -> coder
+    search, find, look up, retrieve, document(ation)                  -> retriever
+    run, execute, test, compute, calculate                            -> executor (+ coder)
+    check                          -> executor when code is involved, otherwise judge only
+    safe(ty), PII, secret, sensitive, redact                          -> guardian
+    validate, verify                                                  -> judge
+    (always)                                                          -> judge, last
+    nothing matched                                    -> retriever (look the goal up), judge
+
+Steps come in a fixed order, each depending on the ones it needs: ``search`` (retriever) ->
+``code`` (coder, after search) -> ``run`` (executor, after code; the executor runs the code its
+dependency wrote, so it never appears without a coder) -> ``screen`` (guardian, over the
+outputs of the steps before it, or over the goal's text when it stands alone) -> ``verify``
+(judge, after every earlier step). Arms outside the allowed set are left out. The ``planner``
+never plans ``planner`` steps: the orchestrator does not expand nested plans.
+
+Step inputs are what the arms read: coder ``{instruction, language, request_type}``, executor
+``{language}``, judge ``{required_names}`` (identifiers the goal names, e.g. ``is_prime`` in
+"function is_prime(n)"), retriever ``{query, method: "hybrid"}``, guardian ``{text_from:
+"dependencies"}`` or ``{text}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import ValidationError
+
+from octollm.arms.base import ArmContext, ArmResult
+from octollm.contracts.plan import BUILTIN_ARMS, Plan
+from octollm.errors import InvalidInput, PermanentError, TransientError
+
+MIN_STEPS, MAX_STEPS = 2, 7
+
+ARM_GUIDE = {
+    "retriever": 'searches the knowledge base; input {"query": str, "method": "hybrid"}',
+    "coder": 'writes code; input {"instruction": str, "language": "python", '
+    '"request_type": "generate"}',
+    "executor": 'runs the code written by the step it depends on; input {"language": "python"}',
+    "guardian": 'screens text for PII, secrets and unsafe content; input {"text_from": '
+    '"dependencies"}',
+    "judge": 'checks the results against the goal; input {"required_names": [str]}',
+}
+
+_WORDS = {
+    "coder": r"code|coding|functions?|scripts?|bugs?|program\w*|implement\w*|refactor\w*|debug\w*",
+    "retriever": r"search\w*|find\w*|look(?:ing|s)?\s+up|lookup|retriev\w*|document\w*",
+    "executor": r"run|runs|running|execut\w*|tests?|testing|comput\w*|calculat\w*",
+    "check": r"check|checks|checking",
+    "guardian": r"safe|safety|pii|secrets?|sensitive|redact\w*",
+}
+_MATCH = {key: re.compile(rf"\b(?:{words})\b", re.IGNORECASE) for key, words in _WORDS.items()}
+_LANGUAGE = re.compile(r"\b(python|javascript|typescript|rust|golang|bash|java|ruby)\b", re.I)
+_NAME_PATTERNS = (
+    re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\("),  # is_prime(n)
+    re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`"),  # `slugify`
+    re.compile(r"\bdef\s+([A-Za-z_][A-Za-z0-9_]*)"),  # def parse
+    re.compile(r"\bclass\s+([A-Z][A-Za-z0-9_]*)"),  # class Parser
+)
+_STEP_ID_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
+#: Arms whose absence from the model's plan makes it unusable when the goal asks for them.
+_MUST_COVER = frozenset({"coder", "executor", "guardian"})
+
+
+class Unusable(Exception):
+    """The model's answer cannot be made into a plan; the message says why."""
+
+
+class PlannerArm:
+    """Goal -> Plan, from the LLM when it gives a usable plan, else from the decision tree."""
+
+    name = "planner"
+    capabilities = frozenset({"planning", "decomposition", "dependency_resolution"})
+
+    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+        goal = str(input.get("goal") or ctx.goal).strip()
+        if not goal:
+            raise InvalidInput("the planner needs a goal")
+        constraints = [str(c) for c in input.get("constraints") or ctx.constraints]
+        context = input.get("context") or {}
+        arms = allowed_arms(input.get("arms"), ctx.services.get("arms"))
+        ctx.check_cancelled()
+        ctx.ensure_time()
+        repairs: list[str] = []
+        model: str | None = None
+        try:
+            messages = planning_messages(goal, constraints, context, arms)
+            try:
+                reply = ctx.llm.chat(messages, json_schema=plan_schema(arms))
+            except (TransientError, PermanentError) as exc:
+                raise Unusable(f"the LLM failed ({exc.code}): {exc.message}") from exc
+            model = reply.model or None
+            raw = reply.parsed if isinstance(reply.parsed, dict) else loads_object(reply.text)
+            plan = plan_from_llm(raw, goal, arms, repairs, ctx.acceptance_criteria)
+            source, reason = "llm", None
+        except Unusable as exc:
+            plan = fallback_plan(goal, arms, ctx.acceptance_criteria)
+            source, reason, repairs = "fallback", str(exc), []
+        output = {
+            "plan": plan.model_dump(mode="json"),
+            "source": source,
+            "fallback_reason": reason,
+            "repairs": repairs,
+        }
+        return ArmResult(output, confidence=plan.confidence, model=model, warnings=repairs)
+
+
+def allowed_arms(requested: Any, known: Any) -> frozenset[str]:
+    """The arms a plan may use: ``requested`` (checked against ``known``) minus the planner."""
+    known_set = frozenset(str(a) for a in known) if known else BUILTIN_ARMS
+    if requested:
+        if isinstance(requested, str) or not isinstance(requested, Iterable):
+            raise InvalidInput("input.arms must be a list of arm names")
+        chosen = frozenset(str(a) for a in requested)
+        unknown = chosen - known_set
+        if unknown:
+            raise InvalidInput(
+                f"input.arms names unknown arms {sorted(unknown)}; known: {sorted(known_set)}"
+            )
+        known_set = chosen
+    return known_set - {"planner"}
+
+
+def plan_schema(arms: Iterable[str]) -> dict[str, Any]:
+    """The JSON schema the model is asked to follow (arm names as an enum)."""
+    step = {
+        "type": "object",
+        "properties": {
+            "step_id": {"type": "string"},
+            "arm": {"type": "string", "enum": sorted(arms)},
+            "action": {"type": "string"},
+            "input": {"type": "object"},
+            "depends_on": {"type": "array", "items": {"type": "string"}},
+            "critical": {"type": "boolean"},
+        },
+        "required": ["step_id", "arm", "action", "input", "depends_on", "critical"],
+        "additionalProperties": False,
+    }
+    return {
+        "title": "plan",
+        "type": "object",
+        "properties": {
+            "steps": {"type": "array", "minItems": MIN_STEPS, "maxItems": MAX_STEPS, "items": step},
+            "rationale": {"type": "string"},
+        },
+        "required": ["steps", "rationale"],
+        "additionalProperties": False,
+    }
+
+
+def planning_messages(
+    goal: str, constraints: list[str], context: Any, arms: frozenset[str]
+) -> list[dict[str, str]]:
+    guide = "\n".join(f"- {arm}: {ARM_GUIDE.get(arm, 'a plugin arm')}" for arm in sorted(arms))
+    system = (
+        f"You plan work for a team of arms. Split the goal into {MIN_STEPS} to {MAX_STEPS} "
+        f"steps. Arms:\n{guide}\n"
+        "Rules: every step has a unique step_id; depends_on lists only earlier step_ids; use "
+        "only the arms above; the last step is a judge step that depends on the steps it "
+        'checks. Reply with one JSON object {"steps": [...], "rationale": str}.'
+    )
+    user = f"Goal: {goal}"
+    if constraints:
+        user += "\nConstraints:\n" + "\n".join(f"- {c}" for c in constraints)
+    if context:
+        user += "\nContext: " + json.dumps(context, default=str)[:2000]
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def loads_object(text: str) -> dict[str, Any] | None:
+    """A JSON object from a reply that may wrap it in a code fence; None when there is none."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        value = json.loads(text[start : end + 1])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def plan_from_llm(
+    raw: dict[str, Any] | None,
+    goal: str,
+    arms: frozenset[str],
+    repairs: list[str],
+    acceptance: Iterable[str] = (),
+) -> Plan:
+    """Repair and validate the model's plan; raise ``Unusable`` naming the first problem."""
+    if raw is None:
+        raise Unusable("the LLM returned no JSON plan")
+    raw_steps = raw.get("steps")
+    if raw_steps is None and isinstance(raw.get("plan"), dict | list):
+        nested = raw["plan"]
+        raw_steps = nested.get("steps") if isinstance(nested, dict) else nested
+    steps = repair_steps(raw_steps, goal, arms, repairs, acceptance)
+    missing = (decide_arms(goal) & arms & _MUST_COVER) - {s["arm"] for s in steps}
+    if missing:
+        raise Unusable(
+            f"the LLM's plan leaves out {', '.join(sorted(missing))}, which the goal needs"
+        )
+    rationale = str(raw.get("rationale") or "")[:4000]
+    confidence = max(0.4, 0.75 - 0.05 * len(repairs))
+    data = {"steps": steps, "rationale": rationale, "confidence": confidence, "source": "llm"}
+    try:
+        return Plan.model_validate(data, context={"arms": arms})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise Unusable(f"the LLM's plan is invalid: {where}: {first['msg']}") from exc
+
+
+def repair_steps(
+    raw_steps: Any,
+    goal: str,
+    arms: frozenset[str],
+    repairs: list[str],
+    acceptance: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """The model's steps with the safe repairs applied (see the module docstring)."""
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise Unusable("the LLM's plan has no steps")
+    if len(raw_steps) > MAX_STEPS:
+        raise Unusable(
+            f"the LLM's plan has {len(raw_steps)} steps; at most {MAX_STEPS} are allowed"
+        )
+    steps: list[dict[str, Any]] = []
+    latest: dict[str, str] = {}  # id as the model wrote it -> id of its latest earlier step
+    for index, raw in enumerate(raw_steps):
+        if not isinstance(raw, dict):
+            raise Unusable(f"steps[{index}] is not an object")
+        arm = str(raw.get("arm") or "").strip().lower()
+        if arm not in arms:
+            raise Unusable(f"steps[{index}] uses arm {arm!r}; allowed: {', '.join(sorted(arms))}")
+        action = str(raw.get("action") or "").strip()
+        if not action:
+            raise Unusable(f"steps[{index}] has no action")
+        written = str(raw.get("step_id") or "").strip()
+        step_id = unique_id(clean_id(written) or f"step{index + 1}", {s["step_id"] for s in steps})
+        if step_id != written:
+            repairs.append(f"steps[{index}]: step id {written!r} became {step_id!r}")
+        depends_on = resolve_dependencies(raw.get("depends_on"), latest, steps, step_id, repairs)
+        latest[written] = latest[step_id] = step_id
+        given = raw.get("input")
+        if given is not None and not isinstance(given, dict):
+            repairs.append(f"{step_id}: input was not an object and was replaced")
+        step_input = {**default_input(arm, goal), **(given if isinstance(given, dict) else {})}
+        critical = raw.get("critical")
+        steps.append(
+            {
+                "step_id": step_id,
+                "arm": arm,
+                "action": action[:1000],
+                "input": step_input,
+                "depends_on": depends_on,
+                "critical": critical if isinstance(critical, bool) else True,
+            }
+        )
+    if "judge" in arms and steps[-1]["arm"] != "judge":
+        steps.append(judge_step(goal, [s["step_id"] for s in steps], acceptance, steps))
+        repairs.append(f"appended judge step {steps[-1]['step_id']!r}")
+    if len(steps) < MIN_STEPS:
+        raise Unusable(f"the LLM's plan has {len(steps)} step; at least {MIN_STEPS} are needed")
+    return steps
+
+
+def resolve_dependencies(
+    raw: Any,
+    latest: dict[str, str],
+    earlier: list[dict[str, Any]],
+    step_id: str,
+    repairs: list[str],
+) -> list[str]:
+    found: list[str] = []
+    for dep in raw if isinstance(raw, list) else []:
+        name = str(dep).strip()
+        target = latest.get(name)
+        if target is None and name.isdigit() and 1 <= int(name) <= len(earlier):
+            target = earlier[int(name) - 1]["step_id"]  # OctoLLM's 1-based step numbers
+        if target is None or target == step_id:
+            repairs.append(f"{step_id}: dropped dependency {name!r} (not an earlier step)")
+        elif target not in found:
+            found.append(target)
+    return found
+
+
+def clean_id(value: str) -> str:
+    return _STEP_ID_BAD.sub("_", value).strip("_.-")[:64]
+
+
+def unique_id(wanted: str, taken: set[str]) -> str:
+    candidate, number = wanted, 2
+    while candidate in taken:
+        candidate = f"{wanted[:60]}_{number}"
+        number += 1
+    return candidate
+
+
+# -- the rule-based fallback -------------------------------------------------------------------
+
+
+def decide_arms(goal: str) -> set[str]:
+    """The keyword decision tree: which arms the goal needs (``judge`` always)."""
+    hits = {key for key, pattern in _MATCH.items() if pattern.search(goal)}
+    wanted = {"judge"}
+    if "coder" in hits:
+        wanted.add("coder")
+    if "executor" in hits or ("check" in hits and "coder" in hits):
+        wanted |= {"executor", "coder"}
+    if "retriever" in hits:
+        wanted.add("retriever")
+    if "guardian" in hits:
+        wanted.add("guardian")
+    return wanted
+
+
+def fallback_plan(goal: str, arms: frozenset[str], acceptance: Iterable[str] = ()) -> Plan:
+    """The decision tree's plan for ``goal``, using only ``arms``."""
+    wanted = decide_arms(goal)
+    if wanted == {"judge"}:
+        wanted.add("retriever")  # nothing matched: look the goal up, then judge
+    wanted &= arms
+    if "coder" not in wanted:
+        wanted.discard("executor")  # it runs the code a coder step wrote
+    steps: list[dict[str, Any]] = []
+
+    def add(step_id: str, arm: str, action: str, depends_on: list[str]) -> None:
+        steps.append(
+            {
+                "step_id": step_id,
+                "arm": arm,
+                "action": action[:1000],
+                "input": default_input(arm, goal),
+                "depends_on": depends_on,
+            }
+        )
+
+    if "retriever" in wanted:
+        add("search", "retriever", f"Search the knowledge base for: {goal}", [])
+    if "coder" in wanted:
+        add("code", "coder", f"Write the code: {goal}", [s["step_id"] for s in steps])
+    if "executor" in wanted:
+        add("run", "executor", "Run the generated code in the sandbox", ["code"])
+    if "guardian" in wanted:
+        add("screen", "guardian", "Screen for PII, secrets and unsafe content", [])
+        if len(steps) > 1:
+            steps[-1]["depends_on"] = [s["step_id"] for s in steps[:-1]]
+        else:
+            steps[-1]["input"] = {"text": goal}
+    if "judge" in wanted:
+        steps.append(judge_step(goal, [s["step_id"] for s in steps], acceptance, steps))
+    if not steps:
+        raise PermanentError(f"no arm available for a fallback plan (allowed: {sorted(arms)})")
+    matched = ", ".join(sorted(decide_arms(goal)))
+    return Plan.model_validate(
+        {
+            "steps": steps,
+            "rationale": f"Rule-based fallback plan (keyword decision tree matched: {matched}).",
+            "confidence": 0.5,
+            "source": "fallback",
+        },
+        context={"arms": arms},
+    )
+
+
+def judge_step(
+    goal: str, depends_on: list[str], acceptance: Iterable[str], taken: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "step_id": unique_id("verify", {s["step_id"] for s in taken}),
+        "arm": "judge",
+        "action": "Verify the results against the goal and its acceptance criteria",
+        "input": default_input("judge", goal),
+        "depends_on": depends_on,
+        "acceptance_criteria": list(acceptance)[:10],
+    }
+
+
+def default_input(arm: str, goal: str) -> dict[str, Any]:
+    """What each built-in arm reads from its step input; plugin arms get ``{}``."""
+    language = detect_language(goal)
+    if arm == "coder":
+        return {"instruction": goal, "language": language, "request_type": request_type(goal)}
+    if arm == "executor":
+        return {"language": language}
+    if arm == "judge":
+        return {"required_names": required_names(goal)}
+    if arm == "retriever":
+        return {"query": goal[:500], "method": "hybrid"}
+    if arm == "guardian":
+        return {"text_from": "dependencies"}
+    return {}
+
+
+def detect_language(goal: str) -> str:
+    found = _LANGUAGE.search(goal)
+    if found is None:
+        return "python"
+    name = found.group(1).lower()
+    return "go" if name == "golang" else name
+
+
+def request_type(goal: str) -> str:
+    text = goal.lower()
+    if re.search(r"\b(bug|bugs|debug\w*|fix\w*)\b", text):
+        return "debug"
+    if re.search(r"\brefactor\w*", text):
+        return "refactor"
+    if re.search(r"\bexplain\w*", text):
+        return "explain"
+    if re.search(r"\bunit tests?\b|\btests? for\b", text):
+        return "test"
+    return "generate"
+
+
+def required_names(goal: str) -> list[str]:
+    """Identifiers the goal names: ``name(``, ```name```, ``def name``, ``class Name``."""
+    names: list[str] = []
+    for pattern in _NAME_PATTERNS:
+        for found in pattern.findall(goal):
+            if found not in names:
+                names.append(found)
+    return names

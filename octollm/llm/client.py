@@ -1,0 +1,479 @@
+"""``OpenAIChatClient``: the ``ChatLLM`` protocol over any OpenAI-compatible HTTP endpoint.
+
+One client per process (``httpx.Client`` is thread-safe and pools connections). ``chat()`` is
+built from three parts so that a retry policy or a circuit breaker can wrap the network call
+alone: ``_chat_body()`` (what to send), ``_post()`` (one HTTP exchange, errors mapped onto the
+octollm tree) and ``_read_reply()`` (what came back).
+
+Errors, mapped at this edge::
+
+    429                                 RateLimited(retry_after=<Retry-After>)
+    5xx, 408, timeouts, connection      LLMUnavailable          (retryable)
+    other 4xx, a reply that is no JSON  PermanentError          details["reason"] says which
+
+Structured output (``LLMSettings.structured_output``):
+
+- ``json_schema``: ``response_format={"type": "json_schema", "json_schema": {name, schema,
+  strict}}`` (OpenAI, vLLM). ``strict`` is sent only when the schema qualifies for OpenAI's
+  strict mode (every object closed, every property required); otherwise it is false.
+- ``json_object``: ``{"type": "json_object", "schema": ...}``. llama-cpp-python's server
+  (0.3.36) compiles ``schema`` into a grammar, so the reply is constrained to the schema.
+- ``none``: the schema travels in the prompt only.
+
+llama-cpp-python's server rejects ``{"type": "json_schema"}`` (its request model only allows
+``text`` and ``json_object``) and answers with HTTP **500**, not 4xx. The client therefore
+treats a 400/422/500 whose body names ``response_format`` as "this server does not speak
+json_schema": it switches itself to ``json_object`` + ``schema`` for the rest of its life and
+resends once. The default setting thus works against OpenAI and llama.cpp alike.
+
+Every reply meant to be JSON is parsed leniently (code fences and leading prose are skipped;
+the first balanced JSON object wins). An unparsable reply earns one repair call that shows the
+model its reply and asks for JSON only; a second failure raises ``PermanentError``.
+
+Logging: one ``llm_call`` line per HTTP exchange with model, tokens, duration and status.
+Prompts and replies are never logged, only their sizes and a sha256 prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import httpx
+
+from octollm.arms.base import ChatResult
+from octollm.config.settings import LLMSettings
+from octollm.contracts.arm import TokenUsage
+from octollm.errors import InvalidInput, LLMUnavailable, PermanentError, RateLimited
+from octollm.logging import get_logger
+
+log = get_logger("octollm.llm")
+
+StructuredOutput = Literal["json_schema", "json_object", "none"]
+_MODES: dict[str, StructuredOutput] = {m: m for m in ("json_schema", "json_object", "none")}
+
+_REPAIR_PROMPT = (
+    "Your previous reply was not valid JSON ({error}). Reply again with only the JSON object, "
+    "no prose and no code fences."
+)
+_SCHEMA_PROMPT = "Reply with only a JSON object that matches this JSON schema:\n{schema}"
+_NAME_RE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def digest(text: str) -> str:
+    """A short sha256 prefix: enough to correlate a logged call with stored text."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class OpenAIChatClient:
+    """Chat completions and embeddings from an OpenAI-compatible endpoint."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str,
+        api_key: str = "",
+        timeout_seconds: float = 120.0,
+        temperature: float = 0.2,
+        max_tokens: int = 768,
+        structured_output: StructuredOutput = "json_schema",
+        embedding_model: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.embedding_model = embedding_model or model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.structured_output: StructuredOutput = structured_output
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0)),
+            transport=transport,
+        )
+
+    # -- public surface -----------------------------------------------------------------
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+    ) -> ChatResult:
+        """One completion; with ``json_schema``, ``parsed`` holds the decoded JSON object."""
+        options = {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}
+        result = self._complete(messages, json_schema, options)
+        if json_schema is None:
+            return result
+        try:
+            return _with_parsed(result, extract_json_object(result.text))
+        except ValueError as first_error:
+            repair = [
+                *messages,
+                {"role": "assistant", "content": result.text},
+                {"role": "user", "content": _REPAIR_PROMPT.format(error=first_error)},
+            ]
+            second = self._complete(repair, json_schema, options)
+            usage = result.usage + second.usage
+            try:
+                parsed = extract_json_object(second.text)
+            except ValueError as exc:
+                raise PermanentError(
+                    f"the model did not return valid JSON after one repair call: {exc}",
+                    details={
+                        "reason": "LLM_BAD_JSON",
+                        "model": second.model,
+                        "reply_chars": len(second.text),
+                        "reply_sha256": digest(second.text),
+                        "tokens": usage.total_tokens,
+                    },
+                ) from exc
+            return ChatResult(text=second.text, usage=usage, model=second.model, parsed=parsed)
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order."""
+        if not texts:
+            return []
+        data = self._post("/embeddings", {"model": self.embedding_model, "input": texts})
+        try:
+            rows = sorted(data["data"], key=lambda row: row.get("index", 0))
+            return [[float(x) for x in row["embedding"]] for row in rows]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PermanentError(
+                f"the embeddings reply has an unexpected shape: {exc!r}",
+                details={"reason": "LLM_BAD_REPLY"},
+            ) from exc
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> OpenAIChatClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- building blocks ----------------------------------------------------------------
+
+    def _complete(
+        self,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any] | None,
+        options: dict[str, Any],
+    ) -> ChatResult:
+        mode = self.structured_output
+        try:
+            data = self._post("/chat/completions", self._chat_body(messages, schema, options, mode))
+        except _ResponseFormatRejected:
+            # llama.cpp (and others) that know json_object but not json_schema.
+            self.structured_output = "json_object"
+            log.warning("llm_structured_output_downgraded", model=self.model, to="json_object")
+            body = self._chat_body(messages, schema, options, "json_object")
+            data = self._post("/chat/completions", body)
+        return self._read_reply(data)
+
+    def _chat_body(
+        self,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any] | None,
+        options: dict[str, Any],
+        mode: StructuredOutput,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(messages),
+            "temperature": _first(options["temperature"], self.temperature),
+            "max_tokens": _first(options["max_tokens"], self.max_tokens),
+        }
+        if options["seed"] is not None:
+            body["seed"] = options["seed"]
+        if schema is None:
+            return body
+        if mode == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": schema_name(schema),
+                    "schema": schema,
+                    "strict": strict_compatible(schema),
+                },
+            }
+        else:
+            instruction = _SCHEMA_PROMPT.format(schema=json.dumps(schema, separators=(",", ":")))
+            body["messages"] = with_system_note(messages, instruction)
+            if mode == "json_object":
+                body["response_format"] = {"type": "json_object", "schema": schema}
+        return body
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One HTTP exchange. The seam where retries and a circuit breaker will wrap."""
+        started = time.monotonic()
+        status: int | str = "error"
+        payload: Any = None
+        try:
+            response = self._http.post(path, json=body)
+            status = response.status_code
+            if status >= 400:
+                raise _http_error(response, body)
+            try:
+                payload = response.json()
+            except ValueError as exc:
+                raise LLMUnavailable(
+                    f"the LLM endpoint answered {path} with a body that is not JSON",
+                    details={"reason": "LLM_BAD_REPLY", "status": status},
+                ) from exc
+            if not isinstance(payload, dict):
+                raise LLMUnavailable(
+                    f"the LLM endpoint answered {path} with JSON that is not an object",
+                    details={"reason": "LLM_BAD_REPLY", "status": status},
+                )
+            return payload
+        except httpx.TimeoutException as exc:
+            status = "timeout"
+            raise LLMUnavailable(
+                f"the LLM endpoint timed out ({type(exc).__name__})",
+                details={"reason": "LLM_TIMEOUT", "path": path},
+            ) from exc
+        except httpx.TransportError as exc:
+            status = "unreachable"
+            raise LLMUnavailable(
+                f"the LLM endpoint is unreachable ({type(exc).__name__}: {exc})",
+                details={"reason": "LLM_UNREACHABLE", "path": path},
+            ) from exc
+        finally:
+            _log_call(path, body, payload, status, time.monotonic() - started)
+
+    def _read_reply(self, data: dict[str, Any]) -> ChatResult:
+        try:
+            message = data["choices"][0]["message"]
+            text = message.get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise PermanentError(
+                "the chat reply has no choices[0].message",
+                details={"reason": "LLM_BAD_REPLY"},
+            ) from exc
+        return ChatResult(
+            text=str(text),
+            usage=usage_from(data.get("usage")),
+            model=str(data.get("model") or self.model),
+        )
+
+
+def client_from_settings(settings: LLMSettings) -> OpenAIChatClient:
+    """The process's client for ``settings`` (build one per process and share it)."""
+    if not settings.base_url:
+        raise InvalidInput(
+            "OCTOLLM_LLM__BASE_URL is not set (`octollm run` starts the embedded model and sets it)"
+        )
+    mode = _MODES.get(settings.structured_output)
+    if mode is None:
+        raise InvalidInput(f"unknown structured_output {settings.structured_output!r}")
+    return OpenAIChatClient(
+        settings.base_url,
+        model=settings.model,
+        api_key=settings.api_key.get_secret_value(),
+        timeout_seconds=settings.timeout_seconds,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        structured_output=mode,
+    )
+
+
+# -- pure helpers ---------------------------------------------------------------------------
+
+
+def extract_json_object(text: str) -> dict[str, Any]:
+    """The first balanced JSON object in ``text``; prose and code fences around it are skipped.
+
+    Raises ``ValueError`` naming the problem when there is none.
+    """
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    if start < 0:
+        raise ValueError("no JSON object in the reply" if text.strip() else "the reply is empty")
+    last_error = "unbalanced braces"
+    while start >= 0:
+        end = _balanced_end(text, start)
+        if end is None:
+            break
+        try:
+            value, _ = decoder.raw_decode(text[start:end])
+        except json.JSONDecodeError as exc:
+            last_error = f"{exc.msg} at char {start + exc.pos}"
+        else:
+            if isinstance(value, dict):
+                return value
+        start = text.find("{", start + 1)
+    raise ValueError(last_error)
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """Index just past the ``}`` that closes the ``{`` at ``start`` (strings respected)."""
+    depth = 0
+    in_string = escaped = False
+    for index in range(start, len(text)):
+        char = text[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return None
+
+
+def with_system_note(messages: list[dict[str, str]], note: str) -> list[dict[str, str]]:
+    """``messages`` with ``note`` added to the leading system message (one is made if absent);
+    some chat templates accept a system message only in first place."""
+    if messages and messages[0].get("role") == "system":
+        first = {**messages[0], "content": f"{messages[0].get('content', '')}\n\n{note}"}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": note}, *messages]
+
+
+def schema_name(schema: dict[str, Any]) -> str:
+    """A ``response_format`` name (``^[A-Za-z0-9_-]{1,64}$``) from the schema's title."""
+    name = _NAME_RE.sub("_", str(schema.get("title") or "reply")).strip("_")
+    return (name or "reply")[:64]
+
+
+def strict_compatible(schema: Any) -> bool:
+    """Whether OpenAI's strict mode accepts ``schema``: every object closed, all required."""
+    if isinstance(schema, list):
+        return all(strict_compatible(item) for item in schema)
+    if not isinstance(schema, dict):
+        return True
+    if schema.get("type") == "object" or "properties" in schema:
+        properties = schema.get("properties", {})
+        if schema.get("additionalProperties") is not False or not properties:
+            return False
+        if set(schema.get("required", [])) != set(properties):
+            return False
+    return all(strict_compatible(value) for value in schema.values())
+
+
+def usage_from(raw: Any) -> TokenUsage:
+    if not isinstance(raw, dict):
+        return TokenUsage()
+
+    def count(key: str) -> int:
+        value = raw.get(key)
+        return value if isinstance(value, int) and value >= 0 else 0
+
+    return TokenUsage(
+        prompt_tokens=count("prompt_tokens"), completion_tokens=count("completion_tokens")
+    )
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: a number or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class _ResponseFormatRejected(Exception):
+    """The server does not accept ``response_format: json_schema`` (internal signal)."""
+
+
+def _http_error(response: httpx.Response, body: dict[str, Any]) -> Exception:
+    status = response.status_code
+    message = _error_message(response)
+    details: dict[str, Any] = {"status": status, "upstream_message": message[:500]}
+    asked_schema = body.get("response_format", {}).get("type") == "json_schema"
+    if asked_schema and status in (400, 422, 500) and "response_format" in response.text:
+        return _ResponseFormatRejected(message)
+    if status == 429:
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        return RateLimited(
+            f"the LLM endpoint is rate limiting (HTTP 429): {message}"[:1000],
+            retry_after=retry_after,
+            details={**details, "reason": "LLM_RATE_LIMITED"},
+        )
+    if status >= 500 or status == 408:
+        return LLMUnavailable(
+            f"the LLM endpoint failed (HTTP {status}): {message}"[:1000],
+            details={**details, "reason": "LLM_HTTP_ERROR"},
+        )
+    return PermanentError(
+        f"the LLM endpoint refused the request (HTTP {status}): {message}"[:1000],
+        details={**details, "reason": "LLM_REQUEST_REFUSED"},
+    )
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason_phrase
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+        if data.get("detail"):
+            return str(data["detail"])
+    return response.text[:500]
+
+
+def _with_parsed(result: ChatResult, parsed: dict[str, Any]) -> ChatResult:
+    return ChatResult(text=result.text, usage=result.usage, model=result.model, parsed=parsed)
+
+
+def _first(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _log_call(
+    path: str, body: dict[str, Any], payload: Any, status: int | str, seconds: float
+) -> None:
+    request_text = json.dumps(body.get("messages") or body.get("input") or "")
+    fields: dict[str, Any] = {
+        "path": path,
+        "model": body.get("model"),
+        "status": status,
+        "duration_ms": round(seconds * 1000, 1),
+        "request_chars": len(request_text),
+        "request_sha256": digest(request_text),
+    }
+    if isinstance(payload, dict):
+        usage = usage_from(payload.get("usage"))
+        fields["prompt_tokens"] = usage.prompt_tokens
+        fields["completion_tokens"] = usage.completion_tokens
+        choices = payload.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            reply = str((choices[0].get("message") or {}).get("content") or "")
+            fields["reply_chars"] = len(reply)
+            fields["reply_sha256"] = digest(reply)
+            fields["finish_reason"] = choices[0].get("finish_reason")
+    log.info("llm_call", **fields)

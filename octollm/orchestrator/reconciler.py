@@ -1,0 +1,154 @@
+"""The reconciler: a periodic pass (celery beat) that repairs what crashes leave behind.
+
+1. Outbox rows not published a few seconds after commit (a crash between commit and publish,
+   or the broker was down) are published.
+2. Steps whose lease expired (their worker died) are taken back: re-driven, or dead-lettered
+   when they have used all their attempts — a step that keeps killing workers does not loop.
+3. Steps that are ready (every dependency finished) but nobody has picked up for
+   ``stall_seconds`` (a lost chord, a flushed or restarted broker) are re-driven.
+4. Tasks whose steps are all finished but that are still open (a lost finalize) are finalized.
+5. Tasks past their deadline are failed.
+
+Every repair is derived from Postgres state alone; Redis may have lost everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+
+from octollm.contracts.arm import ErrorInfo
+from octollm.orchestrator import dispatch, lifecycle
+from octollm.orchestrator.runtime import Runtime
+from octollm.store import steps as step_repo
+from octollm.store.models import DeadLetterRow, TaskRow
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_GRACE_SECONDS = 5.0
+
+_EXPIRED = text(
+    """
+    SELECT s.task_id, s.step_id, s.attempts, s.max_attempts, s.critical, s.arm, s.input,
+           s.generation
+      FROM steps s JOIN tasks t ON t.id = s.task_id
+     WHERE s.status = 'running'
+       AND s.lease_until < now() - make_interval(secs => :grace)
+       AND t.status IN ('queued', 'planning', 'processing')
+     LIMIT 200
+    """
+)
+
+_STALLED = text(
+    """
+    SELECT DISTINCT s.task_id
+      FROM steps s JOIN tasks t ON t.id = s.task_id
+     WHERE s.status = 'queued'
+       AND t.status IN ('queued', 'planning', 'processing') AND NOT t.cancel_requested
+       AND NOT EXISTS (SELECT 1 FROM steps p
+                        WHERE p.task_id = s.task_id
+                          AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on))
+                          AND p.status NOT IN ('succeeded', 'failed'))
+       AND GREATEST(
+             s.queued_at,
+             (SELECT max(p.finished_at) FROM steps p
+               WHERE p.task_id = s.task_id
+                 AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on)))
+           ) < now() - make_interval(secs => :stall)
+       AND t.updated_at < now() - make_interval(secs => :stall)
+     LIMIT 100
+    """
+)
+
+_UNFINALIZED = text(
+    """
+    SELECT t.id FROM tasks t
+     WHERE t.status = 'processing'
+       AND t.updated_at < now() - make_interval(secs => :grace)
+       AND NOT EXISTS (SELECT 1 FROM steps s
+                        WHERE s.task_id = t.id
+                          AND s.status NOT IN ('succeeded', 'failed', 'skipped', 'cancelled'))
+     LIMIT 100
+    """
+)
+
+_OVERDUE = text(
+    """
+    SELECT id FROM tasks
+     WHERE status IN ('queued', 'planning', 'processing') AND deadline < now()
+     LIMIT 100
+    """
+)
+
+
+@dataclass
+class Report:
+    relayed: int = 0
+    redriven: list[str] = field(default_factory=list)
+    dead_lettered: list[str] = field(default_factory=list)
+    finalized: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+
+    def any(self) -> bool:
+        return bool(self.relayed or self.redriven or self.dead_lettered or self.finalized or self.expired)
+
+
+def reconcile(rt: Runtime) -> Report:
+    cfg = rt.settings.orchestrator
+    report = Report()
+    report.relayed = dispatch.relay(rt.db, rt.app, rt.target, OUTBOX_GRACE_SECONDS)
+
+    to_redrive: set[str] = set()
+    with rt.db.session() as session:
+        for row in session.execute(_EXPIRED, {"grace": min(cfg.lease_seconds, 5.0)}).all():
+            if row.attempts >= row.max_attempts:
+                _dead_letter_expired(rt, session, row)
+                report.dead_lettered.append(f"{row.task_id}/{row.step_id}")
+            else:
+                to_redrive.add(row.task_id)
+        stalled = session.execute(_STALLED, {"stall": cfg.stall_seconds}).scalars().all()
+        to_redrive.update(stalled)
+        unfinalized = session.execute(_UNFINALIZED, {"grace": min(cfg.stall_seconds, 5.0)}).scalars().all()
+        overdue = session.execute(_OVERDUE).scalars().all()
+
+    for task_id in sorted(to_redrive):
+        if lifecycle.redrive(rt, task_id, reason="reconcile"):
+            report.redriven.append(task_id)
+    for task_id in unfinalized:
+        if lifecycle.finalize(rt, task_id) in ("completed", "failed"):
+            report.finalized.append(task_id)
+    for task_id in overdue:
+        error = ErrorInfo(code="DEADLINE_EXCEEDED", category="budget",
+                          message="task passed its deadline (budget.max_time_seconds or deadline)")
+        if lifecycle.fail_task(rt, task_id, error):
+            report.expired.append(task_id)
+    if report.any():
+        log.info("reconciled", relayed=report.relayed, redriven=len(report.redriven),
+                 dead_lettered=len(report.dead_lettered), finalized=len(report.finalized),
+                 expired=len(report.expired))
+    return report
+
+
+def _dead_letter_expired(rt: Runtime, session: Any, row: Any) -> None:
+    error = ErrorInfo(
+        code="REDELIVERY_LIMIT",
+        category="internal",
+        message=f"step's worker died on each of its {row.attempts} attempts (limit {row.max_attempts})",
+    ).model_dump(mode="json")
+    claim = step_repo.Claim(task_id=row.task_id, step_id=row.step_id, arm=row.arm, action="",
+                            input=row.input, depends_on=[], critical=row.critical,
+                            attempt=row.attempts, max_attempts=row.max_attempts,
+                            generation=row.generation)
+    task = session.get(TaskRow, row.task_id)
+    step_repo.fail(session, claim, None, error)
+    session.add(DeadLetterRow(task_id=row.task_id, step_id=row.step_id, arm=row.arm,
+                              tenant=task.tenant if task else "default", error=error,
+                              attempts=row.attempts, reason="poison",
+                              input_ref={"task_id": row.task_id, "step_id": row.step_id,
+                                         "generation": row.generation}))
+    if row.critical and task is not None:
+        lifecycle._close(rt, session, task, lifecycle.TaskStatus.FAILED,
+                         error=lifecycle._step_error(row.step_id, error))

@@ -1,0 +1,63 @@
+"""What orchestration code needs from the outside world, built once per process."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from celery import Celery
+
+from octollm.config import Settings, get_settings
+from octollm.contracts.event import Event
+from octollm.events import EventBus, NullEventBus, RedisEventBus
+from octollm.orchestrator.compile import Target
+from octollm.store.db import Database, get_database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    app: Celery
+    events: EventBus = field(default_factory=NullEventBus)
+
+    @classmethod
+    def build(cls, app: Celery, settings: Settings | None = None) -> Runtime:
+        settings = settings or get_settings()
+        try:
+            events: EventBus = RedisEventBus.from_url(settings.redis_url())
+        except RuntimeError:
+            events = NullEventBus()
+        return cls(settings=settings, db=get_database(settings), app=app, events=events)
+
+    @cached_property
+    def target(self) -> Target:
+        return Target(self.settings.queue_prefix, self.settings.require_broker_url())
+
+    @property
+    def owner(self) -> str:
+        """Lease owner id of this process."""
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+    def emit(self, event_type: str, task_id: str | None, tenant: str = "default", **data: object) -> None:
+        self.events.publish(Event(event_type=event_type, task_id=task_id, tenant=tenant, data=data))
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime(app: Celery) -> Runtime:
+    """The worker process's runtime (rebuilt after fork: pools must not share connections)."""
+    global _runtime
+    if _runtime is None or _runtime.app is not app:
+        _runtime = Runtime.build(app)
+    return _runtime
+
+
+def reset_runtime() -> None:
+    global _runtime
+    if _runtime is not None:
+        _runtime.db.after_fork()
+    _runtime = None

@@ -1,0 +1,491 @@
+"""Run untrusted Python or an argument vector in a limited child process (the executor sandbox).
+
+Isolation is probed once per process (``detect_isolation()``) and reported in every result.
+
+**As root** (how the executor pool runs; Linux >= 5.12 for ``mount_setattr``):
+
+- network: a new network namespace (``unshare(CLONE_NEWNET)``) holding only a loopback that is
+  down, so nothing is reachable, not even the host's 127.0.0.1;
+- filesystem: a new mount namespace in which every mount is private and **read-only**; writable
+  are only the scratch dir (bind-mounted, nosuid, nodev) and fresh size-capped tmpfs mounts over
+  ``/tmp`` and ``/dev/shm``, private to the run and gone when it ends (the host's ``/tmp`` is
+  neither visible nor writable);
+- identity: a dedicated uid/gid per concurrent run (from ``uid_base``, reserved with ``flock``),
+  no supplementary groups, ``no_new_privs``; so ``RLIMIT_NPROC`` counts this run's processes only,
+  other processes' ``/proc`` details are unreadable, and when the run ends every process of that
+  uid is killed (``kill(-1)`` from the uid), including any that left the process group;
+- a new SysV IPC namespace.
+
+**As non-root with unprivileged user namespaces**: the same network, mount and IPC namespaces,
+created inside a user namespace that maps the caller's uid to itself; no uid change, so a
+process that calls ``setsid()`` can outlive the end-of-run ``killpg``.
+
+**Without namespaces**: no network or filesystem isolation; ``TMPDIR`` points at the scratch dir;
+commands that use the network and Python code importing network modules are refused (a
+best-effort AST scan, not a boundary). As root the uid drop still applies.
+
+**Always**: a fresh scratch dir as cwd and ``HOME`` (removed afterwards), an allowlisted
+environment with no secrets, rlimits (CPU, address space, processes, file size, open files, no
+core), the process group killed at the wall-time limit (``timed_out=True``, not an exception),
+and stdout/stderr capped (``truncated=True``).
+
+**Not provided**: seccomp, cgroups, a PID namespace (other processes are listed in ``/proc``),
+or read protection for world-readable host files. The child is set up in ``preexec_fn``; every
+value it needs is computed before the fork, so it only makes system calls.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import ctypes
+import fcntl
+import functools
+import hashlib
+import math
+import os
+import resource
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from octollm.errors import ArmRefused, ServiceUnavailable
+
+KIB, MIB = 1024, 1024 * 1024
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWNET = 0x20000, 0x8000000, 0x10000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
+AT_FDCWD, AT_RECURSIVE, SYS_MOUNT_SETATTR = -100, 0x8000, 442  # same number on every arch
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+
+SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+PRIVATE_TMPFS = ("/tmp", "/dev/shm")  # noqa: S108 - masked by a private tmpfs in the child
+NETWORK_COMMANDS = frozenset(
+    "curl wget nc ncat netcat socat ssh scp sftp rsync telnet ftp ping dig nslookup host nmap git".split()
+)
+NETWORK_MODULES = frozenset(
+    "socket ssl select selectors asyncio urllib urllib3 http httpx requests aiohttp ftplib smtplib "
+    "poplib imaplib nntplib telnetlib xmlrpc socketserver webbrowser subprocess multiprocessing "
+    "ctypes importlib".split()
+)
+_DRAIN_GRACE = 0.5  # seconds to collect output after the main process ended
+_SWEEP = "import os,signal,time\nfor _ in range(3):\n try: os.kill(-1, signal.SIGKILL)\n except OSError: pass\n time.sleep(0.005)"
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What the sandbox can isolate on this host."""
+
+    network: bool  # own, empty network namespace
+    filesystem: bool  # read-only mounts, private /tmp and /dev/shm
+    user: str  # "dedicated-uid" (root drops to a per-run uid) | "userns" | "none"
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    wall_seconds: float = 30.0
+    memory_bytes: int = 512 * MIB  # RLIMIT_AS; CPython itself needs a few tens of MiB
+    max_processes: int = 16  # RLIMIT_NPROC (counts threads too)
+    max_file_bytes: int = 16 * MIB  # RLIMIT_FSIZE
+    max_open_files: int = 64
+    max_output_bytes: int = 64 * KIB  # per stream
+    tmpfs_bytes: int = 64 * MIB  # each private tmpfs
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    stdout: str
+    stderr: str
+    exit_code: int  # the process's status, or 128 + signal number when a signal ended it
+    signal: str | None
+    timed_out: bool
+    duration_ms: int
+    command_hash: str
+    truncated: bool
+    limits: dict[str, Any]
+    isolation: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _ChildPlan:
+    """Everything the child needs, computed before the fork."""
+
+    isolation: Isolation
+    scratch: str
+    scratch_fd: int
+    uid: int | None  # drop to this uid/gid (root) or stay
+    outer_uid: int
+    outer_gid: int
+    rlimits: tuple[tuple[int, int, int], ...]
+    tmpfs_options: bytes
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint64) for n in ("attr_set", "attr_clr", "propagation", "userns_fd")]
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.unshare.argtypes = [ctypes.c_int]
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    libc.syscall.restype = ctypes.c_long
+    return libc
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(src: bytes | None, target: bytes, fstype: bytes | None, flags: int, data: bytes | None = None) -> None:
+    _check(_libc().mount(src, target, fstype, flags, data), f"mount {target!r}")
+
+
+def _setattr(path: bytes, flags: int, attr_set: int, attr_clr: int) -> None:
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    rc = _libc().syscall(
+        ctypes.c_long(SYS_MOUNT_SETATTR), ctypes.c_int(AT_FDCWD), ctypes.c_char_p(path),
+        ctypes.c_uint(flags), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
+    )  # fmt: skip
+    _check(0 if rc == 0 else -1, f"mount_setattr {path!r}")
+
+
+def _write(path: str, data: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, data.encode())
+    finally:
+        os.close(fd)
+
+
+def _enter_child(plan: _ChildPlan) -> None:
+    """Runs in the child between fork and exec (``preexec_fn``); raising aborts the run."""
+    iso, scratch = plan.isolation, plan.scratch.encode()
+    if iso.network:
+        flags = CLONE_NEWNET | CLONE_NEWIPC | (CLONE_NEWNS if iso.filesystem else 0)
+        _check(_libc().unshare(flags | (CLONE_NEWUSER if iso.user == "userns" else 0)), "unshare")
+        if iso.user == "userns":
+            _write("/proc/self/setgroups", "deny")
+            _write("/proc/self/uid_map", f"{plan.outer_uid} {plan.outer_uid} 1")
+            _write("/proc/self/gid_map", f"{plan.outer_gid} {plan.outer_gid} 1")
+        if iso.filesystem:
+            _mount(None, b"/", None, MS_REC | MS_PRIVATE)
+            _setattr(b"/", AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0)
+            for target in PRIVATE_TMPFS:
+                _mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, plan.tmpfs_options)
+            os.makedirs(plan.scratch, exist_ok=True)  # re-create it when it sat under a tmpfs
+            _mount(f"/proc/self/fd/{plan.scratch_fd}".encode(), scratch, None, MS_BIND)
+            _setattr(scratch, 0, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY)
+    os.chdir(plan.scratch)
+    for which, soft, hard in plan.rlimits:
+        resource.setrlimit(which, (soft, hard))
+    if plan.uid is not None:
+        os.setgroups([])
+        os.setresgid(plan.uid, plan.uid, plan.uid)
+        os.setresuid(plan.uid, plan.uid, plan.uid)
+    _check(_libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    _check(_libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+
+
+def command_hash(parts: Sequence[str]) -> str:
+    """sha256 over the command and its arguments (NUL-separated), as in OctoLLM's provenance."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def is_secret_name(name: str) -> bool:
+    upper = name.upper()
+    return (
+        upper.startswith("OCTOLLM_")
+        or upper.endswith(("_KEY", "_TOKEN", "_DSN", "_URL"))
+        or any(m in upper for m in ("SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "AUTH"))
+    )
+
+
+def network_imports(code: str) -> set[str]:
+    """Network-capable modules the code imports (static; code that fails to parse never runs)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Name) and node.id == "__import__":
+            found.add("__import__")
+    return found & (NETWORK_MODULES | {"__import__"})
+
+
+def _world_executable(path: str) -> bool:
+    real = os.path.realpath(path)
+    try:
+        dirs = [os.stat(d).st_mode for d in _ancestors(real)]
+        mode = os.stat(real).st_mode
+    except OSError:
+        return False
+    return all(m & stat.S_IXOTH for m in dirs) and bool(mode & stat.S_IXOTH)
+
+
+def _ancestors(path: str) -> list[str]:
+    out, current = [], os.path.dirname(path)
+    while True:
+        out.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            return out
+        current = parent
+
+
+def _own_tasks(uid: int) -> int:
+    """Tasks (threads) the uid runs now: the baseline RLIMIT_NPROC counts without a uid drop."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry.name}/status") as fh:
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+                if int(fields["Uid"].split()[0]) == uid:
+                    total += int(fields["Threads"])
+    return total
+
+
+@functools.cache
+def detect_isolation() -> Isolation:
+    """The strongest isolation a probe run manages on this host (cached per process)."""
+    user = "dedicated-uid" if os.geteuid() == 0 else "userns"
+    for candidate in (Isolation(True, True, user), Isolation(True, False, user)):
+        with contextlib.suppress(OSError, subprocess.SubprocessError, ArmRefused, ServiceUnavailable):
+            if Sandbox(SandboxLimits(wall_seconds=10), isolation=candidate).run_argv(["true"]).exit_code == 0:
+                return candidate
+    return Isolation(False, False, "dedicated-uid" if user == "dedicated-uid" else "none")
+
+
+class Sandbox:
+    """Runs one command per call in a fresh, limited child process."""
+
+    def __init__(
+        self,
+        limits: SandboxLimits | None = None,
+        *,
+        isolation: Isolation | None = None,
+        scratch_root: str | None = None,
+        python: str | None = None,
+        uid_base: int = 200_000,
+        uid_count: int = 512,
+        lock_dir: str = "/run/octollm-sandbox",
+    ) -> None:
+        self.limits = limits or SandboxLimits()
+        self.isolation = isolation or detect_isolation()
+        self.scratch_root = scratch_root or tempfile.gettempdir()
+        self._uid_range = (uid_base, uid_count)
+        self._lock_dir = lock_dir
+        drop = self.isolation.user == "dedicated-uid"
+        candidates = [python] if python else [sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"]
+        usable = [p for p in candidates if p and os.access(p, os.X_OK) and (not drop or _world_executable(p))]
+        self.python: str | None = usable[0] if usable else None
+        _libc()  # load libc before any fork
+
+    def run_python(self, code: str, *, timeout: float | None = None, stdin: str | None = None) -> SandboxResult:
+        """Run ``code`` as ``python -I -S -B main.py`` in the scratch dir (stdlib only)."""
+        if not self.isolation.network and (mods := network_imports(code)):
+            raise ArmRefused(
+                f"the code imports {', '.join(sorted(mods))}, which can reach the network, and this "
+                "host cannot give the sandbox an empty network namespace",
+                details={"rule": "no_network", "modules": sorted(mods)},
+            )
+        if self.python is None:
+            raise ArmRefused("no Python interpreter that the sandbox user may execute was found")
+        argv = [self.python, "-I", "-S", "-B", "main.py"]
+        return self._run(argv, ["python", code], timeout, stdin, {"main.py": code})
+
+    def run_argv(self, argv: Sequence[str], *, timeout: float | None = None, stdin: str | None = None) -> SandboxResult:
+        """Run a program with arguments (never through a shell), looked up on the sandbox PATH."""
+        if not argv:
+            raise ArmRefused("an empty command cannot run")
+        name = os.path.basename(argv[0])
+        if not self.isolation.network and name in NETWORK_COMMANDS:
+            raise ArmRefused(
+                f"command {name!r} uses the network, and this host cannot give the sandbox an "
+                "empty network namespace",
+                details={"rule": "no_network", "command": name},
+            )
+        program = shutil.which(argv[0], path=SANDBOX_PATH)
+        if program is None:
+            raise ArmRefused(f"command {argv[0]!r} was not found on the sandbox PATH ({SANDBOX_PATH})")
+        return self._run([program, *argv[1:]], list(argv), timeout, stdin, {})
+
+    def limits_for(self, wall: float) -> dict[str, Any]:
+        return {**asdict(replace(self.limits, wall_seconds=wall)), "cpu_seconds": math.ceil(wall) + 1}
+
+    def _run(
+        self, argv: list[str], logical: list[str], timeout: float | None,
+        stdin: str | None, files: Mapping[str, str],
+    ) -> SandboxResult:  # fmt: skip
+        wall = max(0.1, min(timeout or self.limits.wall_seconds, self.limits.wall_seconds * 10))
+        uid, lock_fd = self._reserve_uid() if self.isolation.user == "dedicated-uid" else (None, None)
+        scratch = tempfile.mkdtemp(prefix="octollm-sbx-", dir=self.scratch_root)
+        scratch_fd = os.open(scratch, os.O_PATH | os.O_DIRECTORY)
+        try:
+            for name, text in files.items():
+                with open(os.path.join(scratch, name), "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            if uid is not None:
+                self._sweep(uid)  # leftovers of a run whose worker died
+                for path in [scratch, *(os.path.join(scratch, n) for n in files)]:
+                    os.chown(path, uid, uid)
+            plan = _ChildPlan(
+                self.isolation, scratch, scratch_fd, uid, os.getuid(), os.getgid(),
+                self._rlimits(wall), f"size={self.limits.tmpfs_bytes},mode=1777".encode(),
+            )  # fmt: skip
+            env = {
+                "PATH": SANDBOX_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": scratch,
+                "TMPDIR": "/tmp" if self.isolation.filesystem else scratch,  # noqa: S108
+                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "PYTHONIOENCODING": "utf-8",
+            }  # fmt: skip
+            started = time.monotonic()
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=scratch, env=env,
+                start_new_session=True, close_fds=True,
+                preexec_fn=functools.partial(_enter_child, plan),  # noqa: PLW1509 - see docstring
+            )  # fmt: skip
+            try:
+                out, err, timed_out, truncated = self._pump(proc, stdin, started + wall, uid)
+            finally:
+                self._kill(proc, uid)
+                code = proc.wait()
+            duration_ms = int((time.monotonic() - started) * 1000)
+        finally:
+            os.close(scratch_fd)
+            shutil.rmtree(scratch, ignore_errors=True)
+            if lock_fd is not None:
+                os.close(lock_fd)  # releases the uid
+        sig = -code if code < 0 else None
+        return SandboxResult(
+            stdout=out.decode("utf-8", "replace"), stderr=err.decode("utf-8", "replace"),
+            exit_code=128 + sig if sig else code, signal=signal.Signals(sig).name if sig else None,
+            timed_out=timed_out, duration_ms=duration_ms, command_hash=command_hash(logical),
+            truncated=truncated, limits=self.limits_for(wall),
+            isolation={**asdict(self.isolation), "uid": uid if uid is not None else os.getuid()},
+        )  # fmt: skip
+
+    def _rlimits(self, wall: float) -> tuple[tuple[int, int, int], ...]:
+        lim, cpu = self.limits, math.ceil(wall) + 1
+        nproc = lim.max_processes
+        if self.isolation.user == "none":  # RLIMIT_NPROC counts every process of our uid
+            nproc += _own_tasks(os.getuid())
+        return (
+            (resource.RLIMIT_CPU, cpu, cpu + 1),
+            (resource.RLIMIT_AS, lim.memory_bytes, lim.memory_bytes),
+            (resource.RLIMIT_NPROC, nproc, nproc),
+            (resource.RLIMIT_FSIZE, lim.max_file_bytes, lim.max_file_bytes),
+            (resource.RLIMIT_NOFILE, lim.max_open_files, lim.max_open_files),
+            (resource.RLIMIT_CORE, 0, 0),
+        )
+
+    def _pump(
+        self, proc: subprocess.Popen[bytes], stdin: str | None, deadline: float, uid: int | None
+    ) -> tuple[bytes, bytes, bool, bool]:
+        """Feed stdin, collect capped output, and kill at the deadline or once the main process ends."""
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = bytearray(), bytearray()
+        bufs = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+        cap, truncated, timed_out, grace_end = self.limits.max_output_bytes, False, False, None
+        pidfd = os.pidfd_open(proc.pid)
+        sel = selectors.DefaultSelector()
+        sel.register(pidfd, selectors.EVENT_READ, "exit")
+        for fd in bufs:
+            sel.register(fd, selectors.EVENT_READ, "out")
+        pending = memoryview((stdin or "").encode())
+        if proc.stdin is not None:
+            os.set_blocking(proc.stdin.fileno(), False)
+            sel.register(proc.stdin.fileno(), selectors.EVENT_WRITE, "in")
+        try:
+            while sel.get_map():
+                now = time.monotonic()
+                limit = deadline if grace_end is None else grace_end
+                if now >= limit:
+                    if grace_end is not None:
+                        break  # processes outside our reach still hold the pipes
+                    timed_out, grace_end = True, now + _DRAIN_GRACE
+                    self._kill(proc, uid)
+                    continue
+                for key, _ in sel.select(limit - now):
+                    fd = key.fd
+                    if key.data == "exit":
+                        sel.unregister(fd)
+                        if grace_end is None:
+                            grace_end = time.monotonic() + _DRAIN_GRACE
+                            self._kill(proc, uid)  # nothing outlives the main process
+                    elif key.data == "in":
+                        try:
+                            pending = pending[os.write(fd, pending[:65536]) :]
+                        except OSError:  # the child closed stdin or died
+                            pending = pending[:0]
+                        if not pending:
+                            sel.unregister(fd)
+                            proc.stdin.close()  # type: ignore[union-attr]
+                    else:
+                        chunk = os.read(fd, 65536)
+                        if not chunk:
+                            sel.unregister(fd)
+                        room = cap - len(bufs[fd])
+                        truncated = truncated or len(chunk) > room
+                        bufs[fd] += chunk[: max(room, 0)]
+        finally:
+            sel.close()
+            os.close(pidfd)
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+        return bytes(out), bytes(err), timed_out, truncated
+
+    def _kill(self, proc: subprocess.Popen[bytes], uid: int | None) -> None:
+        """SIGKILL the process group (the unreaped leader keeps its id valid) and, with a
+        dedicated uid, every process of that uid."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if uid is not None:
+            self._sweep(uid)
+
+    def _sweep(self, uid: int) -> None:
+        """Kill every process of ``uid`` from a helper running as that uid (``kill(-1)``)."""
+        assert self.python is not None
+        subprocess.run(
+            [self.python, "-I", "-S", "-c", _SWEEP], user=uid, group=uid, extra_groups=[],
+            env={}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            close_fds=True, timeout=10, check=False,
+        )  # fmt: skip
+
+    def _reserve_uid(self) -> tuple[int, int]:
+        """A uid no other run holds, reserved by an flock that lasts until its fd is closed."""
+        base, count = self._uid_range
+        os.makedirs(self._lock_dir, mode=0o700, exist_ok=True)
+        if os.stat(self._lock_dir).st_uid != 0:
+            raise ArmRefused(f"the sandbox lock dir {self._lock_dir} is not owned by root")
+        for i in range(count):
+            uid = base + (os.getpid() + i) % count
+            fd = os.open(os.path.join(self._lock_dir, f"{uid}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return uid, fd
+        raise ServiceUnavailable(f"all {count} sandbox uids are in use; retry later")

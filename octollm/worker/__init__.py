@@ -1,0 +1,1 @@
+"""Worker processes: Celery tasks (thin adapters) and the fleet definition reader."""

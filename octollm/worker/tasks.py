@@ -1,0 +1,57 @@
+"""Celery tasks: thin adapters that decode ids, call orchestrator logic, and translate its
+outcome into Celery control flow. Names are explicit and stable, so a refactor cannot orphan
+queued messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+from celery.signals import setup_logging, worker_process_init
+
+from octollm.config import get_settings
+from octollm.logging import configure_logging
+from octollm.orchestrator import lifecycle, reconciler, runner
+from octollm.orchestrator.app import app
+from octollm.orchestrator.runtime import get_runtime, reset_runtime
+
+
+@setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    settings = get_settings()
+    configure_logging(settings.log.level, json_output=settings.log.json_output)
+
+
+@worker_process_init.connect
+def _after_fork(**_: Any) -> None:
+    reset_runtime()
+
+
+@app.task(name="octollm.step.run", bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True)
+def run_step(self: Task, task_id: str, step_id: str, generation: int) -> dict[str, Any]:
+    outcome = runner.run_step(get_runtime(app), task_id, step_id, int(generation))
+    if outcome.kind == "retry":
+        raise self.retry(countdown=outcome.countdown, max_retries=None)
+    return {"step_id": step_id, "outcome": outcome.kind, "detail": outcome.detail}
+
+
+@app.task(name="octollm.task.finalize", acks_late=True, reject_on_worker_lost=True)
+def finalize(task_id: str, generation: int) -> str:
+    return lifecycle.finalize(get_runtime(app), task_id, int(generation))
+
+
+@app.task(name="octollm.task.barrier", acks_late=True)
+def barrier(task_id: str, generation: int) -> None:
+    """No-op between two parallel levels: keeps the canvas a flat chain of chords."""
+
+
+@app.task(name="octollm.reconcile", acks_late=True)
+def reconcile() -> dict[str, Any]:
+    report = reconciler.reconcile(get_runtime(app))
+    return {
+        "relayed": report.relayed,
+        "redriven": report.redriven,
+        "dead_lettered": report.dead_lettered,
+        "finalized": report.finalized,
+        "expired": report.expired,
+    }
