@@ -38,10 +38,16 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.Column(
-            "updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_entities")),
     )
@@ -74,7 +80,10 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.ForeignKeyConstraint(
             ["from_entity_id"],
@@ -93,7 +102,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_relationships_from_entity_id", "relationships", ["from_entity_id"], unique=False
     )
-    op.create_index("ix_relationships_to_entity_id", "relationships", ["to_entity_id"], unique=False)
+    op.create_index(
+        "ix_relationships_to_entity_id", "relationships", ["to_entity_id"], unique=False
+    )
     op.create_index(
         "ix_relationships_relationship_type", "relationships", ["relationship_type"], unique=False
     )

@@ -111,7 +111,9 @@ class Cache:
     def delete_pattern(self, pattern: str, *, batch: int = 500) -> int:
         """Delete every key matching a SCAN ``pattern`` (must start with ``octollm:``)."""
         if not pattern.startswith(f"{PREFIX}:") or pattern.strip("*:") == PREFIX:
-            raise InvalidInput("pattern must be inside an octollm namespace, e.g. octollm:arm:coder:*")
+            raise InvalidInput(
+                "pattern must be inside an octollm namespace, e.g. octollm:arm:coder:*"
+            )
         deleted = 0
         pending: list[bytes | str] = []
         with _wrapped():

@@ -245,7 +245,10 @@ class KnowledgeGraph:
             "ent_types": list(entity_types) if entity_types else None,
         }
         with self._db.session() as session:
-            depth_of = {row.id: int(row.depth) for row in session.execute(text(_walk_sql(direction)), params)}
+            depth_of = {
+                row.id: int(row.depth)
+                for row in session.execute(text(_walk_sql(direction)), params)
+            }
             if not depth_of:
                 raise NotFound("entity not found", details={"entity_id": start_id})
             rows = session.scalars(select(EntityRow).where(EntityRow.id.in_(depth_of))).all()
@@ -260,7 +263,10 @@ class KnowledgeGraph:
             (GraphNode(_entity(row), depth_of[row.id]) for row in rows),
             key=lambda n: (n.depth, n.entity.name, n.entity.id),
         )
-        return Subgraph(nodes, [_relationship(e) for e in edges if self._walkable(e, depth_of, max_depth, direction)])
+        return Subgraph(
+            nodes,
+            [_relationship(e) for e in edges if self._walkable(e, depth_of, max_depth, direction)],
+        )
 
     @staticmethod
     def _walkable(

@@ -25,9 +25,7 @@ class EntityRow(Base):
     )
     entity_type: Mapped[str] = mapped_column(String(50))
     name: Mapped[str] = mapped_column(String(255))
-    properties: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, server_default=text("'{}'::jsonb")
-    )
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -57,9 +55,7 @@ class RelationshipRow(Base):
         UUID(as_uuid=True), ForeignKey("entities.id", ondelete="CASCADE")
     )
     relationship_type: Mapped[str] = mapped_column(String(50))
-    properties: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, server_default=text("'{}'::jsonb")
-    )
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (

@@ -108,9 +108,7 @@ def to_qdrant_filter(filters: Filters | None) -> models.Filter | None:
         elif isinstance(cond, list):
             must.append(models.FieldCondition(key=path, match=models.MatchAny(any=cond)))
         elif isinstance(cond, float):
-            must.append(
-                models.FieldCondition(key=path, range=models.Range(gte=cond, lte=cond))
-            )
+            must.append(models.FieldCondition(key=path, range=models.Range(gte=cond, lte=cond)))
         else:
             must.append(models.FieldCondition(key=path, match=models.MatchValue(value=cond)))
     return models.Filter(must=must)
@@ -195,7 +193,9 @@ class VectorStore:
                 score_threshold=score_threshold,
                 with_payload=True,
             )
-        return [VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
+        return [
+            VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points
+        ]
 
     def scroll(
         self, collection: str, *, filters: Filters | None = None, batch: int = 512

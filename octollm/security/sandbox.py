@@ -67,17 +67,19 @@ AT_FDCWD, AT_RECURSIVE, SYS_MOUNT_SETATTR = -100, 0x8000, 442  # same number on 
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
-PRIVATE_TMPFS = ("/tmp", "/dev/shm")  # noqa: S108 - masked by a private tmpfs in the child
+PRIVATE_TMPFS = ("/tmp", "/dev/shm")  # noqa: S108 - the child gets a private tmpfs on each
 NETWORK_COMMANDS = frozenset(
-    "curl wget nc ncat netcat socat ssh scp sftp rsync telnet ftp ping dig nslookup host nmap git".split()
+    {"curl", "wget", "nc", "ncat", "netcat", "socat", "ssh", "scp", "sftp", "rsync", "telnet"}
+    | {"ftp", "ping", "dig", "nslookup", "host", "nmap", "git"}
 )
 NETWORK_MODULES = frozenset(
-    "socket ssl select selectors asyncio urllib urllib3 http httpx requests aiohttp ftplib smtplib "
-    "poplib imaplib nntplib telnetlib xmlrpc socketserver webbrowser subprocess multiprocessing "
-    "ctypes importlib".split()
+    {"socket", "ssl", "select", "selectors", "asyncio", "urllib", "urllib3", "http", "httpx"}
+    | {"requests", "aiohttp", "ftplib", "smtplib", "poplib", "imaplib", "nntplib", "telnetlib"}
+    | {"xmlrpc", "socketserver", "webbrowser", "subprocess", "multiprocessing", "ctypes"}
+    | {"importlib", "__import__"}
 )
-_DRAIN_GRACE = 0.5  # seconds to collect output after the main process ended
-_SWEEP = "import os,signal,time\nfor _ in range(3):\n try: os.kill(-1, signal.SIGKILL)\n except OSError: pass\n time.sleep(0.005)"
+_DRAIN_GRACE = 0.5  # seconds to collect output once the main process has ended
+_SWEEP = "import os,signal,time\nfor _ in range(3):\n try: os.kill(-1, signal.SIGKILL)\n except OSError: pass\n time.sleep(0.005)"  # noqa: E501
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class Isolation:
 class SandboxLimits:
     wall_seconds: float = 30.0
     memory_bytes: int = 512 * MIB  # RLIMIT_AS; CPython itself needs a few tens of MiB
-    max_processes: int = 16  # RLIMIT_NPROC (counts threads too)
+    max_processes: int = 16  # RLIMIT_NPROC (threads count too)
     max_file_bytes: int = 16 * MIB  # RLIMIT_FSIZE
     max_open_files: int = 64
     max_output_bytes: int = 64 * KIB  # per stream
@@ -104,7 +106,7 @@ class SandboxLimits:
 class SandboxResult:
     stdout: str
     stderr: str
-    exit_code: int  # the process's status, or 128 + signal number when a signal ended it
+    exit_code: int  # the exit status, or 128 + the signal number when a signal ended the run
     signal: str | None
     timed_out: bool
     duration_ms: int
@@ -123,24 +125,22 @@ class _ChildPlan:
 
     isolation: Isolation
     scratch: str
-    scratch_fd: int
-    uid: int | None  # drop to this uid/gid (root) or stay
-    outer_uid: int
-    outer_gid: int
+    uid: int | None  # the uid/gid to drop to (root), or None to stay
+    outer_ids: tuple[int, int]
     rlimits: tuple[tuple[int, int, int], ...]
     tmpfs_options: bytes
 
 
 class _MountAttr(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_uint64) for n in ("attr_set", "attr_clr", "propagation", "userns_fd")]
+    _fields_ = [(n, ctypes.c_uint64) for n in ("attr_set", "attr_clr", "propagation", "userns")]
 
 
 @functools.cache
 def _libc() -> ctypes.CDLL:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.unshare.argtypes = [ctypes.c_int]
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+    libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
     libc.syscall.restype = ctypes.c_long
     return libc
 
@@ -151,8 +151,10 @@ def _check(rc: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def _mount(src: bytes | None, target: bytes, fstype: bytes | None, flags: int, data: bytes | None = None) -> None:
-    _check(_libc().mount(src, target, fstype, flags, data), f"mount {target!r}")
+def _mount(
+    src: bytes | None, dst: bytes, kind: bytes | None, flags: int, data: bytes = b""
+) -> None:
+    _check(_libc().mount(src, dst, kind, flags, data or None), f"mount {dst!r}")
 
 
 def _setattr(path: bytes, flags: int, attr_set: int, attr_clr: int) -> None:
@@ -164,10 +166,10 @@ def _setattr(path: bytes, flags: int, attr_set: int, attr_clr: int) -> None:
     _check(0 if rc == 0 else -1, f"mount_setattr {path!r}")
 
 
-def _write(path: str, data: str) -> None:
+def _write(path: str, text: str) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:
-        os.write(fd, data.encode())
+        os.write(fd, text.encode())
     finally:
         os.close(fd)
 
@@ -178,19 +180,23 @@ def _enter_child(plan: _ChildPlan) -> None:
     if iso.network:
         flags = CLONE_NEWNET | CLONE_NEWIPC | (CLONE_NEWNS if iso.filesystem else 0)
         _check(_libc().unshare(flags | (CLONE_NEWUSER if iso.user == "userns" else 0)), "unshare")
-        if iso.user == "userns":
+        if iso.user == "userns":  # map our own ids; nothing else exists in the namespace
             _write("/proc/self/setgroups", "deny")
-            _write("/proc/self/uid_map", f"{plan.outer_uid} {plan.outer_uid} 1")
-            _write("/proc/self/gid_map", f"{plan.outer_gid} {plan.outer_gid} 1")
+            _write("/proc/self/uid_map", f"{plan.outer_ids[0]} {plan.outer_ids[0]} 1")
+            _write("/proc/self/gid_map", f"{plan.outer_ids[1]} {plan.outer_ids[1]} 1")
         if iso.filesystem:
             _mount(None, b"/", None, MS_REC | MS_PRIVATE)
             _setattr(b"/", AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0)
+            keep = os.open(scratch, os.O_PATH | os.O_DIRECTORY)  # must be a mount of this ns
             for target in PRIVATE_TMPFS:
-                _mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, plan.tmpfs_options)
-            os.makedirs(plan.scratch, exist_ok=True)  # re-create it when it sat under a tmpfs
-            _mount(f"/proc/self/fd/{plan.scratch_fd}".encode(), scratch, None, MS_BIND)
+                _mount(
+                    b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, plan.tmpfs_options
+                )
+            os.makedirs(scratch, exist_ok=True)  # re-creates the mount point under a new tmpfs
+            _mount(f"/proc/self/fd/{keep}".encode(), scratch, None, MS_BIND)
+            os.close(keep)
             _setattr(scratch, 0, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY)
-    os.chdir(plan.scratch)
+    os.chdir(scratch)
     for which, soft, hard in plan.rlimits:
         resource.setrlimit(which, (soft, hard))
     if plan.uid is not None:
@@ -204,15 +210,6 @@ def _enter_child(plan: _ChildPlan) -> None:
 def command_hash(parts: Sequence[str]) -> str:
     """sha256 over the command and its arguments (NUL-separated), as in OctoLLM's provenance."""
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    return (
-        upper.startswith("OCTOLLM_")
-        or upper.endswith(("_KEY", "_TOKEN", "_DSN", "_URL"))
-        or any(m in upper for m in ("SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "AUTH"))
-    )
 
 
 def network_imports(code: str) -> set[str]:
@@ -229,54 +226,54 @@ def network_imports(code: str) -> set[str]:
             found.add(node.module.split(".")[0])
         elif isinstance(node, ast.Name) and node.id == "__import__":
             found.add("__import__")
-    return found & (NETWORK_MODULES | {"__import__"})
+    return found & NETWORK_MODULES
 
 
 def _world_executable(path: str) -> bool:
-    real = os.path.realpath(path)
+    """Whether an unprivileged uid may execute ``path`` (every ancestor searchable)."""
+    current = os.path.realpath(path)
     try:
-        dirs = [os.stat(d).st_mode for d in _ancestors(real)]
-        mode = os.stat(real).st_mode
+        if not os.stat(current).st_mode & stat.S_IXOTH:
+            return False
+        while current != "/":
+            current = os.path.dirname(current)
+            if not os.stat(current).st_mode & stat.S_IXOTH:
+                return False
     except OSError:
         return False
-    return all(m & stat.S_IXOTH for m in dirs) and bool(mode & stat.S_IXOTH)
+    return True
 
 
-def _ancestors(path: str) -> list[str]:
-    out, current = [], os.path.dirname(path)
-    while True:
-        out.append(current)
-        parent = os.path.dirname(current)
-        if parent == current:
-            return out
-        current = parent
-
-
-def _own_tasks(uid: int) -> int:
-    """Tasks (threads) the uid runs now: the baseline RLIMIT_NPROC counts without a uid drop."""
+def _tasks_of(uid: int) -> int:
+    """Tasks (threads) ``uid`` runs now: what RLIMIT_NPROC already counts without a uid drop."""
     total = 0
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
-            with contextlib.suppress(OSError), open(f"/proc/{entry.name}/status") as fh:
-                fields = dict(line.split(":", 1) for line in fh if ":" in line)
-                if int(fields["Uid"].split()[0]) == uid:
-                    total += int(fields["Threads"])
+            with (
+                contextlib.suppress(OSError, KeyError, ValueError),
+                open(entry.path + "/status") as f,
+            ):
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+                total += int(fields["Threads"]) if int(fields["Uid"].split()[0]) == uid else 0
     return total
 
 
 @functools.cache
 def detect_isolation() -> Isolation:
-    """The strongest isolation a probe run manages on this host (cached per process)."""
+    """The strongest isolation a probe run achieves on this host (cached per process)."""
     user = "dedicated-uid" if os.geteuid() == 0 else "userns"
     for candidate in (Isolation(True, True, user), Isolation(True, False, user)):
-        with contextlib.suppress(OSError, subprocess.SubprocessError, ArmRefused, ServiceUnavailable):
-            if Sandbox(SandboxLimits(wall_seconds=10), isolation=candidate).run_argv(["true"]).exit_code == 0:
+        with contextlib.suppress(
+            OSError, subprocess.SubprocessError, ArmRefused, ServiceUnavailable
+        ):
+            probe = Sandbox(SandboxLimits(wall_seconds=10), isolation=candidate)
+            if probe.run_argv(["true"]).exit_code == 0:
                 return candidate
     return Isolation(False, False, "dedicated-uid" if user == "dedicated-uid" else "none")
 
 
 class Sandbox:
-    """Runs one command per call in a fresh, limited child process."""
+    """Runs one command per call in a fresh, limited child process. Thread-safe."""
 
     def __init__(
         self,
@@ -292,29 +289,41 @@ class Sandbox:
         self.limits = limits or SandboxLimits()
         self.isolation = isolation or detect_isolation()
         self.scratch_root = scratch_root or tempfile.gettempdir()
-        self._uid_range = (uid_base, uid_count)
-        self._lock_dir = lock_dir
+        self._uid_range, self._lock_dir = (uid_base, uid_count), lock_dir
+        # An interpreter under /root (pyenv) is out of reach once the child drops to its uid.
         drop = self.isolation.user == "dedicated-uid"
-        candidates = [python] if python else [sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"]
-        usable = [p for p in candidates if p and os.access(p, os.X_OK) and (not drop or _world_executable(p))]
+        choices = (
+            [python] if python else [sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"]
+        )
+        usable = [
+            p for p in choices if os.access(p, os.X_OK) and (not drop or _world_executable(p))
+        ]
         self.python: str | None = usable[0] if usable else None
-        _libc()  # load libc before any fork
-
-    def run_python(self, code: str, *, timeout: float | None = None, stdin: str | None = None) -> SandboxResult:
-        """Run ``code`` as ``python -I -S -B main.py`` in the scratch dir (stdlib only)."""
-        if not self.isolation.network and (mods := network_imports(code)):
+        if drop and self.python is None:
             raise ArmRefused(
-                f"the code imports {', '.join(sorted(mods))}, which can reach the network, and this "
-                "host cannot give the sandbox an empty network namespace",
-                details={"rule": "no_network", "modules": sorted(mods)},
+                "no Python the sandbox uid may execute (needed to sweep its processes)"
+            )
+        _libc()  # load libc and its prototypes before any fork
+
+    def run_python(
+        self, code: str, *, timeout: float | None = None, stdin: str | None = None
+    ) -> SandboxResult:
+        """Run ``code`` as ``python -I -S -B main.py`` in the scratch dir (stdlib only)."""
+        if not self.isolation.network and (modules := sorted(network_imports(code))):
+            raise ArmRefused(
+                f"the code imports {', '.join(modules)}, which can use the network, and this host "
+                "cannot give the sandbox an empty network namespace",
+                details={"rule": "no_network", "modules": modules},
             )
         if self.python is None:
-            raise ArmRefused("no Python interpreter that the sandbox user may execute was found")
+            raise ArmRefused("no Python interpreter is available to the sandbox")
         argv = [self.python, "-I", "-S", "-B", "main.py"]
         return self._run(argv, ["python", code], timeout, stdin, {"main.py": code})
 
-    def run_argv(self, argv: Sequence[str], *, timeout: float | None = None, stdin: str | None = None) -> SandboxResult:
-        """Run a program with arguments (never through a shell), looked up on the sandbox PATH."""
+    def run_argv(
+        self, argv: Sequence[str], *, timeout: float | None = None, stdin: str | None = None
+    ) -> SandboxResult:
+        """Run a program with arguments (never through a shell), found on the sandbox PATH."""
         if not argv:
             raise ArmRefused("an empty command cannot run")
         name = os.path.basename(argv[0])
@@ -326,44 +335,49 @@ class Sandbox:
             )
         program = shutil.which(argv[0], path=SANDBOX_PATH)
         if program is None:
-            raise ArmRefused(f"command {argv[0]!r} was not found on the sandbox PATH ({SANDBOX_PATH})")
+            raise ArmRefused(f"command {argv[0]!r} is not on the sandbox PATH ({SANDBOX_PATH})")
         return self._run([program, *argv[1:]], list(argv), timeout, stdin, {})
 
     def limits_for(self, wall: float) -> dict[str, Any]:
-        return {**asdict(replace(self.limits, wall_seconds=wall)), "cpu_seconds": math.ceil(wall) + 1}
+        """The limits a run with this wall time gets, as reported in its result."""
+        cpu = math.ceil(wall) + 1
+        return {**asdict(replace(self.limits, wall_seconds=wall)), "cpu_seconds": cpu}
 
     def _run(
         self, argv: list[str], logical: list[str], timeout: float | None,
         stdin: str | None, files: Mapping[str, str],
     ) -> SandboxResult:  # fmt: skip
-        wall = max(0.1, min(timeout or self.limits.wall_seconds, self.limits.wall_seconds * 10))
-        uid, lock_fd = self._reserve_uid() if self.isolation.user == "dedicated-uid" else (None, None)
+        wall = max(0.05, self.limits.wall_seconds if timeout is None else timeout)
+        drop = self.isolation.user == "dedicated-uid"
+        uid, lock_fd = self._reserve_uid() if drop else (None, None)
         scratch = tempfile.mkdtemp(prefix="octollm-sbx-", dir=self.scratch_root)
-        scratch_fd = os.open(scratch, os.O_PATH | os.O_DIRECTORY)
         try:
             for name, text in files.items():
                 with open(os.path.join(scratch, name), "w", encoding="utf-8") as fh:
                     fh.write(text)
             if uid is not None:
-                self._sweep(uid)  # leftovers of a run whose worker died
+                self._sweep(uid)  # leftovers of a run whose worker died mid-way
                 for path in [scratch, *(os.path.join(scratch, n) for n in files)]:
                     os.chown(path, uid, uid)
             plan = _ChildPlan(
-                self.isolation, scratch, scratch_fd, uid, os.getuid(), os.getgid(),
-                self._rlimits(wall), f"size={self.limits.tmpfs_bytes},mode=1777".encode(),
+                self.isolation, scratch, uid, (os.getuid(), os.getgid()), self._rlimits(wall),
+                f"size={self.limits.tmpfs_bytes},nr_inodes=4096,mode=1777".encode(),
             )  # fmt: skip
             env = {
                 "PATH": SANDBOX_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": scratch,
                 "TMPDIR": "/tmp" if self.isolation.filesystem else scratch,  # noqa: S108
-                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "PYTHONIOENCODING": "utf-8",
+                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "PYTHONUNBUFFERED": "1",
             }  # fmt: skip
             started = time.monotonic()
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=scratch, env=env,
-                start_new_session=True, close_fds=True,
-                preexec_fn=functools.partial(_enter_child, plan),  # noqa: PLW1509 - see docstring
-            )  # fmt: skip
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=scratch, env=env,
+                    start_new_session=True, close_fds=True,
+                    preexec_fn=functools.partial(_enter_child, plan),
+                )  # fmt: skip
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise ServiceUnavailable(f"the sandbox could not start: {exc}") from exc
             try:
                 out, err, timed_out, truncated = self._pump(proc, stdin, started + wall, uid)
             finally:
@@ -371,24 +385,23 @@ class Sandbox:
                 code = proc.wait()
             duration_ms = int((time.monotonic() - started) * 1000)
         finally:
-            os.close(scratch_fd)
             shutil.rmtree(scratch, ignore_errors=True)
             if lock_fd is not None:
                 os.close(lock_fd)  # releases the uid
-        sig = -code if code < 0 else None
+        sig = -code if code < 0 else 0
         return SandboxResult(
             stdout=out.decode("utf-8", "replace"), stderr=err.decode("utf-8", "replace"),
             exit_code=128 + sig if sig else code, signal=signal.Signals(sig).name if sig else None,
             timed_out=timed_out, duration_ms=duration_ms, command_hash=command_hash(logical),
             truncated=truncated, limits=self.limits_for(wall),
-            isolation={**asdict(self.isolation), "uid": uid if uid is not None else os.getuid()},
+            isolation={**asdict(self.isolation), "uid": os.getuid() if uid is None else uid},
         )  # fmt: skip
 
     def _rlimits(self, wall: float) -> tuple[tuple[int, int, int], ...]:
         lim, cpu = self.limits, math.ceil(wall) + 1
         nproc = lim.max_processes
-        if self.isolation.user == "none":  # RLIMIT_NPROC counts every process of our uid
-            nproc += _own_tasks(os.getuid())
+        if self.isolation.user == "none":  # then RLIMIT_NPROC counts every process of our uid
+            nproc += _tasks_of(os.getuid())
         return (
             (resource.RLIMIT_CPU, cpu, cpu + 1),
             (resource.RLIMIT_AS, lim.memory_bytes, lim.memory_bytes),
@@ -401,17 +414,19 @@ class Sandbox:
     def _pump(
         self, proc: subprocess.Popen[bytes], stdin: str | None, deadline: float, uid: int | None
     ) -> tuple[bytes, bytes, bool, bool]:
-        """Feed stdin, collect capped output, and kill at the deadline or once the main process ends."""
-        assert proc.stdout is not None and proc.stderr is not None
+        """Feed stdin and collect capped output; kill at the deadline or when the main process
+        ends (nothing outlives it), then drain what is left for a short grace period."""
+        assert proc.stdout is not None
+        assert proc.stderr is not None
         out, err = bytearray(), bytearray()
         bufs = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
         cap, truncated, timed_out, grace_end = self.limits.max_output_bytes, False, False, None
-        pidfd = os.pidfd_open(proc.pid)
+        pending = memoryview((stdin or "").encode())
+        pidfd = os.pidfd_open(proc.pid)  # readable once the process has exited
         sel = selectors.DefaultSelector()
         sel.register(pidfd, selectors.EVENT_READ, "exit")
         for fd in bufs:
             sel.register(fd, selectors.EVENT_READ, "out")
-        pending = memoryview((stdin or "").encode())
         if proc.stdin is not None:
             os.set_blocking(proc.stdin.fileno(), False)
             sel.register(proc.stdin.fileno(), selectors.EVENT_WRITE, "in")
@@ -421,67 +436,65 @@ class Sandbox:
                 limit = deadline if grace_end is None else grace_end
                 if now >= limit:
                     if grace_end is not None:
-                        break  # processes outside our reach still hold the pipes
+                        break  # a process out of our reach still holds the pipes
                     timed_out, grace_end = True, now + _DRAIN_GRACE
                     self._kill(proc, uid)
-                    continue
-                for key, _ in sel.select(limit - now):
-                    fd = key.fd
+                for key, _ in sel.select(max(0.0, limit - now)):
                     if key.data == "exit":
-                        sel.unregister(fd)
+                        sel.unregister(key.fd)
                         if grace_end is None:
                             grace_end = time.monotonic() + _DRAIN_GRACE
-                            self._kill(proc, uid)  # nothing outlives the main process
+                            self._kill(proc, uid)
                     elif key.data == "in":
                         try:
-                            pending = pending[os.write(fd, pending[:65536]) :]
-                        except OSError:  # the child closed stdin or died
+                            pending = pending[os.write(key.fd, pending[:65536]) :]
+                        except OSError:  # the child closed its stdin or died
                             pending = pending[:0]
                         if not pending:
-                            sel.unregister(fd)
-                            proc.stdin.close()  # type: ignore[union-attr]
+                            sel.unregister(key.fd)
+                            os.close(key.fd)
+                    elif chunk := os.read(key.fd, 65536):
+                        buf = bufs[key.fd]
+                        truncated = truncated or len(buf) + len(chunk) > cap
+                        buf += chunk[: max(cap - len(buf), 0)]
                     else:
-                        chunk = os.read(fd, 65536)
-                        if not chunk:
-                            sel.unregister(fd)
-                        room = cap - len(bufs[fd])
-                        truncated = truncated or len(chunk) > room
-                        bufs[fd] += chunk[: max(room, 0)]
+                        sel.unregister(key.fd)
         finally:
             sel.close()
             os.close(pidfd)
-            for pipe in (proc.stdin, proc.stdout, proc.stderr):
-                if pipe is not None:
-                    with contextlib.suppress(OSError):
-                        pipe.close()
+            for pipe in (proc.stdout, proc.stderr):
+                pipe.close()
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
         return bytes(out), bytes(err), timed_out, truncated
 
     def _kill(self, proc: subprocess.Popen[bytes], uid: int | None) -> None:
-        """SIGKILL the process group (the unreaped leader keeps its id valid) and, with a
-        dedicated uid, every process of that uid."""
+        """SIGKILL the process group (the unreaped leader keeps its id from being reused) and,
+        with a dedicated uid, every process of that uid."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         if uid is not None:
             self._sweep(uid)
 
     def _sweep(self, uid: int) -> None:
-        """Kill every process of ``uid`` from a helper running as that uid (``kill(-1)``)."""
+        """Kill every process of ``uid``: ``kill(-1)`` from a helper running as that uid."""
         assert self.python is not None
         subprocess.run(
-            [self.python, "-I", "-S", "-c", _SWEEP], user=uid, group=uid, extra_groups=[],
-            env={}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [self.python, "-I", "-S", "-c", _SWEEP], user=uid, group=uid, extra_groups=[], env={},
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             close_fds=True, timeout=10, check=False,
         )  # fmt: skip
 
     def _reserve_uid(self) -> tuple[int, int]:
-        """A uid no other run holds, reserved by an flock that lasts until its fd is closed."""
+        """A uid no other run holds, reserved by an ``flock`` held until its fd is closed."""
         base, count = self._uid_range
         os.makedirs(self._lock_dir, mode=0o700, exist_ok=True)
         if os.stat(self._lock_dir).st_uid != 0:
             raise ArmRefused(f"the sandbox lock dir {self._lock_dir} is not owned by root")
         for i in range(count):
             uid = base + (os.getpid() + i) % count
-            fd = os.open(os.path.join(self._lock_dir, f"{uid}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+            fd = os.open(f"{self._lock_dir}/{uid}.lock", os.O_CREAT | os.O_RDWR, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -8,11 +8,15 @@ Weight repacking is switched off (``use_extra_bufts=False``): on CPUs with AMX_I
 repacked weight buffers segfault on the first completion, and ``llama_cpp.server`` exposes no
 setting for it, so the launcher patches ``llama_model_default_params`` before loading.
 
-Structured output (checked against llama-cpp-python 0.3.x's server by a real request):
-``response_format={"type": "json_object", "schema": {...}}`` is honoured: the schema becomes a
-grammar and the completion is JSON matching it; ``{"type": "json_object"}`` alone forces some
-JSON object. ``{"type": "json_schema", "json_schema": {...}}`` (OpenAI's form) is rejected with
-HTTP 422 (the request model only admits ``text`` and ``json_object``).
+Structured output (checked with real requests against llama-cpp-python 0.3.x's server):
+- ``response_format={"type": "json_object", "schema": {...}}`` is honoured: the schema is
+  compiled to a grammar and sampling follows it (keys, types, required fields).
+- ``{"type": "json_object"}`` alone constrains the output to some JSON object.
+- ``{"type": "json_schema", "json_schema": {...}}`` (OpenAI's form) is refused: HTTP 500 with a
+  pydantic ``literal_error`` (only ``text`` and ``json_object`` are accepted).
+- A completion cut by ``max_tokens`` (``finish_reason == "length"``) is unterminated JSON:
+  check ``finish_reason`` before parsing. An unknown ``model`` name is served by the loaded
+  model and echoed back in the response.
 """
 
 from __future__ import annotations

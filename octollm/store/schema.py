@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from octollm.store.models import Base
 import octollm.memory.graph_models  # noqa: F401  (registers entities, relationships)
+from octollm.store.models import Base
 
 metadata = Base.metadata
 

@@ -37,8 +37,14 @@ class EchoArm:
         start = time.time()
         time.sleep(float(input.get("sleep", 0)))
         return ArmResult(
-            output={"step": ctx.step_id, "input": input, "received": ctx.dependencies,
-                    "start": start, "end": time.time(), "pid": os.getpid()}
+            output={
+                "step": ctx.step_id,
+                "input": input,
+                "received": ctx.dependencies,
+                "start": start,
+                "end": time.time(),
+                "pid": os.getpid(),
+            }
         )
 
 

@@ -120,7 +120,7 @@ _PRIVATE_KEY = re.compile(
     r"(?:[\s\S]{0,16384}?-----END \1-----)?"
 )
 _SECRET_KEY_NAME = (
-    r"[\w.-]*?(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey"
+    r"[\w.-]*?(?:password|passwd|passphrase|(?<![a-z])pass(?![a-z])|pwd|secret|token|api[_-]?key|apikey"
     r"|access[_-]?key|auth[_-]?key|private[_-]?key|credentials?)[\w-]*"
 )
 _ASSIGNMENT = re.compile(
@@ -135,7 +135,9 @@ _MIN_ENTROPY = 3.0
 
 def secret_value(value: str, *, quoted: bool) -> bool:
     """Does ``value`` look like a real secret rather than a placeholder or a reference?"""
-    if len(value) < 8 or _PLACEHOLDER.match(value) or "(" in value or value[0] in "$%{<":
+    if len(value) < 8 or _PLACEHOLDER.match(value) or value[0] in "$%{<":
+        return False
+    if "(" in value or "[" in value:  # a call or a lookup: ``os.environ["PW"]``
         return False
     if not quoted and _IDENTIFIER.match(value) and not any(c.isdigit() for c in value):
         return False  # ``password=user_password``: a variable, not a literal

@@ -1,0 +1,206 @@
+"""The retriever arm: ingest documents, search them by meaning, by keywords, or both.
+
+Input ``op`` selects the operation (``search`` when absent):
+
+* ``ingest``: ``documents: [{source, text, metadata}]`` -> chunks (paragraphs, then sentences,
+  with overlap and character offsets) -> the knowledge service embeds and stores them.
+* ``search``: ``{query, method, limit, filters, min_relevance_score, include_citations}`` ->
+  ``{results: [{content, source, relevance_score, rank, metadata, citation}], query,
+  method_used, total_results, citations, metadata}``.
+
+``relevance_score`` is 0..1 on the scale of ``method_used``: vector = cosine similarity clamped
+at 0; keyword = BM25 over the query's maximum attainable BM25; hybrid = the RRF score (k=60)
+over its maximum (first in both rankings). Each method fetches ``max(2 * limit, 20)``
+candidates; hybrid runs both searches concurrently and fuses them by rank.
+
+The arm imports no I/O framework: its store arrives as ``ctx.services["knowledge"]`` (a
+``KnowledgeBase``; ``octollm.memory.knowledge`` provides one over Qdrant and BM25).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pydantic import ValidationError
+
+from octollm.arms.base import ArmContext, ArmResult
+from octollm.arms.retrieval.chunking import chunk_text
+from octollm.arms.retrieval.citation import cite, cited_sources
+from octollm.arms.retrieval.fusion import reciprocal_rank_fusion
+from octollm.arms.retrieval.knowledge import Chunk, KnowledgeBase, ScoredChunk
+from octollm.arms.retrieval.request import IngestRequest, SearchRequest
+from octollm.errors import InvalidInput, PermanentError
+
+_CHUNK_NAMESPACE = uuid.UUID("9b0b3c4e-2f57-4d35-9f5e-6a2f1c0de0a1")
+MIN_CANDIDATES = 20
+
+
+def chunk_id(collection: str, source: str, start: int, end: int, text: str) -> str:
+    """A stable point id: re-ingesting the same text overwrites instead of duplicating."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return str(uuid.uuid5(_CHUNK_NAMESPACE, f"{collection}\n{source}\n{start}:{end}\n{digest}"))
+
+
+def _knowledge(ctx: ArmContext) -> KnowledgeBase:
+    kb = ctx.services.get("knowledge")
+    if kb is None:
+        raise PermanentError(
+            "the retriever arm needs a knowledge service: put a KnowledgeBase (e.g. "
+            "octollm.memory.knowledge.QdrantKnowledgeBase) in ctx.services['knowledge']"
+        )
+    if not isinstance(kb, KnowledgeBase):
+        raise PermanentError("ctx.services['knowledge'] does not implement KnowledgeBase")
+    return kb
+
+
+def _parse(model: type[IngestRequest] | type[SearchRequest], data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()
+        ]
+        raise InvalidInput("invalid retriever input", details={"errors": errors}) from exc
+
+
+class RetrieverArm:
+    name = "retriever"
+    capabilities = frozenset(
+        {"vector_search", "keyword_search", "rag_retrieval", "citation_generation"}
+    )
+
+    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+        op = input.get("op", "search")
+        if op == "ingest":
+            return self.ingest(_parse(IngestRequest, input), ctx)
+        if op == "search":
+            return self.search(_parse(SearchRequest, {**input, "op": "search"}), ctx)
+        raise InvalidInput(f"unknown retriever op {op!r}; use 'search' or 'ingest'")
+
+    # -- ingest -------------------------------------------------------------------------
+
+    def ingest(self, request: IngestRequest, ctx: ArmContext) -> ArmResult:
+        kb = _knowledge(ctx)
+        overlap = min(request.overlap_chars, request.chunk_chars // 2 - 1)
+        chunks: list[Chunk] = []
+        for document in request.documents:
+            ctx.check_cancelled()
+            ctx.ensure_time()
+            spans = chunk_text(document.text, max_chars=request.chunk_chars, overlap_chars=overlap)
+            chunks.extend(
+                Chunk(
+                    id=chunk_id(request.collection, document.source, s.start, s.end, s.text),
+                    text=s.text,
+                    source=document.source,
+                    start=s.start,
+                    end=s.end,
+                    index=i,
+                    metadata=dict(document.metadata),
+                )
+                for i, s in enumerate(spans)
+            )
+        stored = kb.ingest(request.collection, chunks, replace_sources=request.replace)
+        output = {
+            "collection": request.collection,
+            "documents": len(request.documents),
+            "chunks": stored,
+            "sources": sorted({d.source for d in request.documents}),
+            "embedding_model": kb.embedding_model,
+        }
+        return ArmResult(output=output, confidence=1.0)
+
+    # -- search -------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest, ctx: ArmContext) -> ArmResult:
+        kb = _knowledge(ctx)
+        ctx.check_cancelled()
+        ctx.ensure_time()
+        began = time.perf_counter()
+        candidates = max(2 * request.limit, MIN_CANDIDATES)
+        args = (request.collection, request.query)
+        kwargs: dict[str, Any] = {"limit": candidates, "filters": request.filters}
+        ranked: list[tuple[ScoredChunk, float, dict[str, Any]]]
+        if request.method == "vector":
+            ranked = [(hit, hit.relevance, {}) for hit in kb.vector_search(*args, **kwargs)]
+        elif request.method == "keyword":
+            ranked = [(hit, hit.relevance, {}) for hit in kb.keyword_search(*args, **kwargs)]
+        else:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="retriever") as pool:
+                vector_future = pool.submit(kb.vector_search, *args, **kwargs)
+                keyword = kb.keyword_search(*args, **kwargs)
+                vector = vector_future.result()
+            ranked = _fuse(vector, keyword)
+        ctx.ensure_time()
+        kept = [item for item in ranked if item[1] >= request.min_relevance_score][: request.limit]
+        results = [
+            self._result(rank, hit, relevance, extra, request.include_citations)
+            for rank, (hit, relevance, extra) in enumerate(kept, start=1)
+        ]
+        output: dict[str, Any] = {
+            "results": results,
+            "query": request.query,
+            "method_used": request.method,
+            "total_results": len(results),
+            "metadata": {
+                "search_duration_ms": round((time.perf_counter() - began) * 1000, 2),
+                "vector_model": kb.embedding_model,
+                "collection": request.collection,
+                "candidates_per_method": candidates,
+                "reranked": False,
+            },
+        }
+        if request.include_citations:
+            output["citations"] = cited_sources(r["citation"] for r in results)
+        top = results[0]["relevance_score"] if results else 0.0
+        warnings = [] if results else ["no results above min_relevance_score"]
+        return ArmResult(output=output, confidence=float(top), warnings=warnings)
+
+    @staticmethod
+    def _result(
+        rank: int,
+        hit: ScoredChunk,
+        relevance: float,
+        extra: dict[str, Any],
+        with_citation: bool,
+    ) -> dict[str, Any]:
+        metadata = {
+            **hit.metadata,
+            "chunk_id": hit.id,
+            "chunk_index": hit.index,
+            "start": hit.start,
+            "end": hit.end,
+            **extra,
+        }
+        result: dict[str, Any] = {
+            "content": hit.text,
+            "source": hit.source,
+            "relevance_score": round(min(1.0, max(0.0, relevance)), 4),
+            "rank": rank,
+            "metadata": metadata,
+        }
+        if with_citation:
+            result["citation"] = cite(hit.source, hit.start, hit.end)
+        return result
+
+
+def _fuse(
+    vector: Sequence[ScoredChunk], keyword: Sequence[ScoredChunk]
+) -> list[tuple[ScoredChunk, float, dict[str, Any]]]:
+    """RRF over chunk ids; each result says where each method ranked it."""
+    by_id: dict[str, ScoredChunk] = {}
+    for hit in (*vector, *keyword):
+        by_id.setdefault(hit.id, hit)
+    fused = reciprocal_rank_fusion([[h.id for h in vector], [h.id for h in keyword]])
+    return [
+        (
+            by_id[f.key],
+            f.relevance,
+            {"vector_rank": f.ranks[0], "keyword_rank": f.ranks[1], "rrf_score": round(f.score, 6)},
+        )
+        for f in fused
+    ]

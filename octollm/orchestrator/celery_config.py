@@ -1,0 +1,63 @@
+"""Celery settings derived from octollm's typed settings (used by ``celeryconfig.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from octollm.arms.registry import BUILTIN_ARMS
+from octollm.config import Settings
+from octollm.orchestrator import routing
+
+
+def build(settings: Settings) -> dict[str, Any]:
+    broker = settings.require_broker_url()
+    prefix = settings.queue_prefix
+    default_queue = routing.queue_name(prefix, routing.CONTROL_ARM, "medium", broker_url=broker)
+    visibility = settings.broker.visibility_timeout_seconds
+    return {
+        "broker_url": broker,
+        "result_backend": settings.result_backend_url(),
+        # Security: JSON only, never pickle.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        # Delivery: acknowledge after the step ran; requeue when the worker process dies.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        # Redis only: fetch a new message only when a slot is free (so urgency order holds).
+        "worker_disable_prefetch": not routing.is_amqp(broker),
+        "worker_soft_shutdown_timeout": 10.0,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": routing.transport_options(broker, visibility),
+        "result_backend_transport_options": {"visibility_timeout": visibility},
+        "redis_socket_timeout": 30,
+        "redis_socket_connect_timeout": 5,
+        "redis_backend_health_check_interval": 25,
+        # Results: only chord counting uses them; outputs live in Postgres.
+        "result_expires": 3600,
+        # Queues: one per arm and urgency; control tasks on the orchestrator queues.
+        "task_queues": routing.queues_for(prefix, [*BUILTIN_ARMS, routing.CONTROL_ARM], broker),
+        "task_default_queue": default_queue,
+        "task_create_missing_queues": True,
+        # Monitoring: Flower needs task events.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "worker_max_tasks_per_child": 1000,
+        "enable_utc": True,
+        "timezone": "UTC",
+        "beat_schedule": {
+            "octollm-reconcile": {
+                "task": "octollm.reconcile",
+                "schedule": settings.orchestrator.reconcile_interval_seconds,
+                "options": {
+                    "queue": default_queue,
+                    "expires": settings.orchestrator.reconcile_interval_seconds,
+                },
+            },
+        },
+    }

@@ -1,0 +1,262 @@
+"""A real octollm stack for tests: a migrated Postgres database, a Redis DB, Celery worker
+subprocesses, and the orchestrator runtime pointed at them.
+
+Each ``LiveStack`` gets its own database and Redis DB index and a unique queue prefix, so
+tests never see each other's messages. Workers are real ``celery worker`` processes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+
+from octollm.config import Settings
+from tests.support import services
+from tests.support.arms import PLUGINS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fresh_database(name: str) -> str:
+    services.require_postgres()
+    with psycopg.connect(services.PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = services.database_url(name)
+    from octollm.store.migrate import upgrade
+
+    upgrade(url)
+    return url
+
+
+@dataclass
+class Worker:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@dataclass
+class LiveStack:
+    database_url: str
+    redis_url: str
+    prefix: str
+    tmp: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    workers: list[Worker] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OCTOLLM_")}
+        env.update(
+            {
+                "OCTOLLM_DATABASE__URL": self.database_url,
+                "OCTOLLM_BROKER__URL": self.redis_url,
+                "OCTOLLM_QUEUE_PREFIX": self.prefix,
+                "OCTOLLM_ARM_PLUGINS": PLUGINS,
+                "OCTOLLM_LOG__JSON_OUTPUT": "true",
+                "OCTOLLM_ORCHESTRATOR__LEASE_SECONDS": "3",
+                "OCTOLLM_ORCHESTRATOR__HEARTBEAT_SECONDS": "1",
+                "OCTOLLM_ORCHESTRATOR__STALL_SECONDS": "4",
+                "OCTOLLM_ORCHESTRATOR__RETRY_BACKOFF_BASE_SECONDS": "0.2",
+                "OCTOLLM_ORCHESTRATOR__RETRY_BACKOFF_MAX_SECONDS": "1",
+                "OCTOLLM_DATA_DIR": str(self.tmp / "data"),
+                "PYTHONPATH": str(ROOT),
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def settings(self) -> Settings:
+        from octollm.config.settings import (
+            BrokerSettings,
+            DatabaseSettings,
+            OrchestratorSettings,
+        )
+
+        env = self.env()
+        return Settings(
+            data_dir=self.tmp / "data",
+            queue_prefix=self.prefix,
+            database=DatabaseSettings(url=self.database_url),  # type: ignore[arg-type]
+            broker=BrokerSettings(url=self.redis_url),  # type: ignore[arg-type]
+            orchestrator=OrchestratorSettings(
+                lease_seconds=float(env["OCTOLLM_ORCHESTRATOR__LEASE_SECONDS"]),
+                heartbeat_seconds=float(env["OCTOLLM_ORCHESTRATOR__HEARTBEAT_SECONDS"]),
+                stall_seconds=float(env["OCTOLLM_ORCHESTRATOR__STALL_SECONDS"]),
+                retry_backoff_base_seconds=0.2,
+                retry_backoff_max_seconds=1,
+            ),
+        )
+
+    def queues(self, arms: list[str]) -> list[str]:
+        from octollm.orchestrator import routing
+
+        return routing.queue_names_for(self.prefix, arms, self.redis_url)
+
+    def start_worker(
+        self,
+        arms: list[str],
+        *,
+        pool: str = "threads",
+        concurrency: int = 2,
+        name: str | None = None,
+        extra_args: list[str] | None = None,
+        wait: bool = True,
+    ) -> Worker:
+        name = name or f"{'-'.join(arms)}-{len(self.workers)}"
+        log_path = self.tmp / f"worker-{name}.log"
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "octollm.worker.app",
+            "worker",
+            "-Q",
+            ",".join(self.queues(arms)),
+            "-P",
+            pool,
+            "-c",
+            str(concurrency),
+            "--prefetch-multiplier",
+            "1",
+            "-n",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "INFO",
+            *(extra_args or []),
+        ]
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        worker = Worker(name, proc, log_path)
+        self.workers.append(worker)
+        if wait:
+            deadline = time.monotonic() + 30
+            while "ready." not in worker.log():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"worker {name} did not start:\n{worker.log()[-3000:]}")
+                time.sleep(0.1)
+        return worker
+
+    def start_fleet(self, arms: list[str] | None = None, **kwargs: Any) -> list[Worker]:
+        arms = arms or ["orchestrator", "echo", "noop", "sleep", "flaky", "fail"]
+        return [self.start_worker([arm], **kwargs) for arm in arms]
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.workers.clear()
+
+
+@contextmanager
+def live_stack(tmp: Path, *, redis_db: int = 11, **extra_env: str) -> Iterator[LiveStack]:
+    """A fresh database and a flushed Redis DB for one test."""
+    services.require_redis()
+    name = f"octollm_t_{uuid.uuid4().hex[:8]}"
+    url = fresh_database(name)
+    base = services.REDIS_URL.rsplit("/", 1)[0]
+    redis_url = f"{base}/{redis_db}"
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    stack = LiveStack(url, redis_url, f"t{uuid.uuid4().hex[:6]}", tmp, extra_env=dict(extra_env))
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        client.flushdb()
+        client.close()
+        with psycopg.connect(services.PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+            )
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def make_app(settings: Settings) -> Any:
+    """A Celery app for the test process, configured like the workers' (no eager mode)."""
+    from celery import Celery
+
+    from octollm.orchestrator.celery_config import build
+
+    app = Celery(f"octollm-test-{uuid.uuid4().hex[:6]}")
+    app.conf.update(build(settings))
+    return app
+
+
+def make_runtime(stack: LiveStack) -> Any:
+    from octollm.events import RedisEventBus
+    from octollm.orchestrator.runtime import Runtime
+    from octollm.store.db import Database
+
+    settings = stack.settings()
+    return Runtime(
+        settings=settings,
+        db=Database(stack.database_url),
+        app=make_app(settings),
+        events=RedisEventBus.from_url(stack.redis_url),
+    )
+
+
+def wait_for_task(
+    rt: Any,
+    task_id: str,
+    timeout: float = 30.0,
+    statuses: tuple[str, ...] = ("completed", "failed", "cancelled"),
+) -> Any:
+    from octollm.store import tasks as task_repo
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with rt.db.session() as session:
+            row = task_repo.get(session, task_id)
+            if row is not None and row.status in statuses:
+                return row
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"task {task_id} still {row.status if row else 'missing'} after {timeout} s"
+            )
+        time.sleep(0.1)
