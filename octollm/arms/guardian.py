@@ -81,7 +81,9 @@ def _scan_text(
 ) -> SafetyResult:
     text = request.text or ""
     findings = find(text, checks, injection_mode=request.injection_mode)
-    return _summarise(findings, checks, request, apply(text, findings, style) if style else None, began)
+    return _summarise(
+        findings, checks, request, apply(text, findings, style) if style else None, began
+    )
 
 
 def _summarise(
@@ -114,12 +116,18 @@ class _Walker:
 
     def walk(self, value: Any, path: str, key: str) -> Any:
         if isinstance(value, dict):
-            return {k: self.walk(v, f"{path}.{k}" if path else str(k), str(k)) for k, v in value.items()}
+            return {
+                k: self.walk(v, f"{path}.{k}" if path else str(k), str(k)) for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
             return [self.walk(v, f"{path}[{i}]", key) for i, v in enumerate(value)]
         if isinstance(value, str):
             return self.leaf(value, path, key)
-        if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) >= _NUMBER_DIGITS:
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and len(str(abs(value))) >= _NUMBER_DIGITS
+        ):
             redacted = self.leaf(str(value), path, key, checks=tuple(self.redacted_checks))
             return value if redacted == str(value) else redacted
         return value

@@ -11,6 +11,8 @@ narrows the arms a plan may use). Output ``{plan, source, fallback_reason, repai
   id means the n-th step, as in OctoLLM's ``SubTask.depends_on: int[]``);
 - duplicate step ids are renumbered (``code``, ``code_2``); later references mean the latest;
 - a step id with characters outside ``[A-Za-z0-9_.-]`` is cleaned;
+- an executor step that depends on no coder step is made to depend on the latest earlier one
+  (it runs the code a coder wrote; with no earlier coder the plan is unusable);
 - a missing ``input`` becomes ``{}``; the built-in arms' default inputs fill absent keys;
 - a judge step is appended when the last step is not one.
 
@@ -233,6 +235,8 @@ def repair_steps(
         if step_id != written:
             repairs.append(f"steps[{index}]: step id {written!r} became {step_id!r}")
         depends_on = resolve_dependencies(raw.get("depends_on"), latest, steps, step_id, repairs)
+        if arm == "executor":
+            depends_on = feed_executor(step_id, depends_on, steps, repairs)
         latest[written] = latest[step_id] = step_id
         given = raw.get("input")
         if given is not None and not isinstance(given, dict):
@@ -275,6 +279,20 @@ def resolve_dependencies(
         elif target not in found:
             found.append(target)
     return found
+
+
+def feed_executor(
+    step_id: str, depends_on: list[str], earlier: list[dict[str, Any]], repairs: list[str]
+) -> list[str]:
+    """An executor runs the code a coder step wrote: make it depend on the latest coder."""
+    arms = {s["step_id"]: s["arm"] for s in earlier}
+    if any(arms[d] == "coder" for d in depends_on):
+        return depends_on
+    coders = [s["step_id"] for s in earlier if s["arm"] == "coder"]
+    if not coders:
+        raise Unusable(f"executor step {step_id!r} has no earlier coder step to run code from")
+    repairs.append(f"{step_id}: now depends on coder step {coders[-1]!r} for its code")
+    return [*depends_on, coders[-1]]
 
 
 def clean_id(value: str) -> str:

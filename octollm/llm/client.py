@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
@@ -47,7 +46,8 @@ import httpx
 from octollm.arms.base import ChatResult
 from octollm.config.settings import LLMSettings
 from octollm.contracts.arm import TokenUsage
-from octollm.errors import InvalidInput, LLMUnavailable, PermanentError, RateLimited
+from octollm.errors import InvalidInput, LLMUnavailable, PermanentError
+from octollm.llm.http_errors import ResponseFormatRejected, http_error
 from octollm.llm.structured import (
     extract_json_object,
     schema_name,
@@ -118,33 +118,40 @@ class OpenAIChatClient:
     ) -> ChatResult:
         """One completion; with ``json_schema``, ``parsed`` holds the decoded JSON object."""
         options = {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}
-        result = self._complete(messages, json_schema, options)
+        result, finish_reason = self._complete(messages, json_schema, options)
         if json_schema is None:
             return result
         try:
             return _with_parsed(result, extract_json_object(result.text))
-        except ValueError as first_error:
-            repair = [
-                *messages,
-                {"role": "assistant", "content": result.text},
-                {"role": "user", "content": _REPAIR_PROMPT.format(error=first_error)},
-            ]
-            second = self._complete(repair, json_schema, options)
-            usage = result.usage + second.usage
-            try:
-                parsed = extract_json_object(second.text)
-            except ValueError as exc:
-                raise PermanentError(
-                    f"the model did not return valid JSON after one repair call: {exc}",
-                    details={
-                        "reason": "LLM_BAD_JSON",
-                        "model": second.model,
-                        "reply_chars": len(second.text),
-                        "reply_sha256": digest(second.text),
-                        "tokens": usage.total_tokens,
-                    },
-                ) from exc
-            return ChatResult(text=second.text, usage=usage, model=second.model, parsed=parsed)
+        except ValueError as exc:
+            cut = (
+                " (it was cut off at the token limit: be shorter)"
+                if finish_reason == "length"
+                else ""
+            )
+            note = _REPAIR_PROMPT.format(error=f"{exc}{cut}")
+        repair = [
+            *messages,
+            {"role": "assistant", "content": result.text},
+            {"role": "user", "content": note},
+        ]
+        second, finish_reason = self._complete(repair, json_schema, options)
+        usage = result.usage + second.usage
+        try:
+            parsed = extract_json_object(second.text)
+        except ValueError as exc:
+            raise PermanentError(
+                f"the model did not return valid JSON after one repair call: {exc}",
+                details={
+                    "reason": "LLM_BAD_JSON",
+                    "model": second.model,
+                    "finish_reason": finish_reason,
+                    "reply_chars": len(second.text),
+                    "reply_sha256": digest(second.text),
+                    "tokens": usage.total_tokens,
+                },
+            ) from exc
+        return ChatResult(text=second.text, usage=usage, model=second.model, parsed=parsed)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         """One vector per text, in order."""
@@ -176,11 +183,11 @@ class OpenAIChatClient:
         messages: list[dict[str, str]],
         schema: dict[str, Any] | None,
         options: dict[str, Any],
-    ) -> ChatResult:
+    ) -> tuple[ChatResult, str | None]:
         mode = self.structured_output
         try:
             data = self._post("/chat/completions", self._chat_body(messages, schema, options, mode))
-        except _ResponseFormatRejected:
+        except ResponseFormatRejected:
             # llama.cpp (and others) that know json_object but not json_schema.
             self.structured_output = "json_object"
             log.warning("llm_structured_output_downgraded", model=self.model, to="json_object")
@@ -230,7 +237,7 @@ class OpenAIChatClient:
             response = self._http.post(path, json=body)
             status = response.status_code
             if status >= 400:
-                raise _http_error(response, body)
+                raise http_error(response, body)
             try:
                 payload = response.json()
             except ValueError as exc:
@@ -259,20 +266,19 @@ class OpenAIChatClient:
         finally:
             _log_call(path, body, payload, status, time.monotonic() - started)
 
-    def _read_reply(self, data: dict[str, Any]) -> ChatResult:
+    def _read_reply(self, data: dict[str, Any]) -> tuple[ChatResult, str | None]:
+        """The reply's text, usage and model, and its ``finish_reason``."""
         try:
-            message = data["choices"][0]["message"]
-            text = message.get("content") or ""
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise PermanentError(
                 "the chat reply has no choices[0].message",
                 details={"reason": "LLM_BAD_REPLY"},
             ) from exc
-        return ChatResult(
-            text=str(text),
-            usage=usage_from(data.get("usage")),
-            model=str(data.get("model") or self.model),
-        )
+        usage = usage_from(data.get("usage"))
+        model = str(data.get("model") or self.model)
+        return ChatResult(text=str(text), usage=usage, model=model), choice.get("finish_reason")
 
 
 def client_from_settings(settings: LLMSettings) -> OpenAIChatClient:
@@ -309,66 +315,6 @@ def usage_from(raw: Any) -> TokenUsage:
     return TokenUsage(
         prompt_tokens=count("prompt_tokens"), completion_tokens=count("completion_tokens")
     )
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-class _ResponseFormatRejected(Exception):
-    """The server does not accept ``response_format: json_schema`` (internal signal)."""
-
-
-def _http_error(response: httpx.Response, body: dict[str, Any]) -> Exception:
-    status = response.status_code
-    message = _error_message(response)
-    details: dict[str, Any] = {"status": status, "upstream_message": message[:500]}
-    asked_schema = body.get("response_format", {}).get("type") == "json_schema"
-    if asked_schema and status in (400, 422, 500) and "response_format" in response.text:
-        return _ResponseFormatRejected(message)
-    if status == 429:
-        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-        return RateLimited(
-            f"the LLM endpoint is rate limiting (HTTP 429): {message}"[:1000],
-            retry_after=retry_after,
-            details={**details, "reason": "LLM_RATE_LIMITED"},
-        )
-    if status >= 500 or status == 408:
-        return LLMUnavailable(
-            f"the LLM endpoint failed (HTTP {status}): {message}"[:1000],
-            details={**details, "reason": "LLM_HTTP_ERROR"},
-        )
-    return PermanentError(
-        f"the LLM endpoint refused the request (HTTP {status}): {message}"[:1000],
-        details={**details, "reason": "LLM_REQUEST_REFUSED"},
-    )
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:500] or response.reason_phrase
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-        if data.get("detail"):
-            return str(data["detail"])
-    return response.text[:500]
 
 
 def _with_parsed(result: ChatResult, parsed: dict[str, Any]) -> ChatResult:

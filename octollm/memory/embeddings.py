@@ -72,9 +72,7 @@ def _load_model(path: Path, device: str) -> SentenceTransformer:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as transformers_logging
 
-            transformers_logging.disable_progress_bar()
             model = SentenceTransformer(str(path), device=device, local_files_only=True)
             _models[key] = model
     return model

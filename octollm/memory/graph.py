@@ -190,7 +190,10 @@ class KnowledgeGraph:
             except IntegrityError as exc:
                 raise InvalidInput(
                     "knowledge-graph batch rejected; nothing was written",
-                    details={"constraint": getattr(exc.orig, "diag", None) and str(exc.orig)[:300]},
+                    details={
+                        "sqlstate": getattr(exc.orig, "sqlstate", None),
+                        "error": str(exc.orig)[:300],
+                    },
                 ) from exc
             return [_entity(r) for r in entity_rows], [_relationship(r) for r in rel_rows]
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 
@@ -37,8 +38,13 @@ def validate_plan(plan: Plan | dict[str, Any]) -> Plan:
     data = plan.model_dump() if isinstance(plan, Plan) else plan
     try:
         return Plan.model_validate(data, context={"arms": known_arms()})
-    except ValueError as exc:
-        raise InvalidPlan(str(exc)) from exc
+    except ValidationError as exc:
+        problems = [
+            (".".join(str(p) for p in e["loc"]) + ": " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        ]
+        raise InvalidPlan("; ".join(problems), details={"errors": problems}) from None
 
 
 def _step_rows(task_id: str, plan: Plan, generation: int, max_attempts: int, offset: int = 0) -> list[dict[str, Any]]:

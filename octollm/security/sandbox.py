@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import ctypes
 import fcntl
 import functools
 import hashlib
@@ -58,16 +57,10 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from octollm.errors import ArmRefused, ServiceUnavailable
+from octollm.security.confine import ChildPlan, Isolation, enter_child, libc
 
 KIB, MIB = 1024, 1024 * 1024
-CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWNET = 0x20000, 0x8000000, 0x10000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
-MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
-AT_FDCWD, AT_RECURSIVE, SYS_MOUNT_SETATTR = -100, 0x8000, 442  # same number on every arch
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
-
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
-PRIVATE_TMPFS = ("/tmp", "/dev/shm")  # noqa: S108 - the child gets a private tmpfs on each
 NETWORK_COMMANDS = frozenset(
     {"curl", "wget", "nc", "ncat", "netcat", "socat", "ssh", "scp", "sftp", "rsync", "telnet"}
     | {"ftp", "ping", "dig", "nslookup", "host", "nmap", "git"}
@@ -80,15 +73,6 @@ NETWORK_MODULES = frozenset(
 )
 _DRAIN_GRACE = 0.5  # seconds to collect output once the main process has ended
 _SWEEP = "import os,signal,time\nfor _ in range(3):\n try: os.kill(-1, signal.SIGKILL)\n except OSError: pass\n time.sleep(0.005)"  # noqa: E501
-
-
-@dataclass(frozen=True)
-class Isolation:
-    """What the sandbox can isolate on this host."""
-
-    network: bool  # own, empty network namespace
-    filesystem: bool  # read-only mounts, private /tmp and /dev/shm
-    user: str  # "dedicated-uid" (root drops to a per-run uid) | "userns" | "none"
 
 
 @dataclass(frozen=True)
@@ -119,94 +103,6 @@ class SandboxResult:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class _ChildPlan:
-    """Everything the child needs, computed before the fork."""
-
-    isolation: Isolation
-    scratch: str
-    uid: int | None  # the uid/gid to drop to (root), or None to stay
-    outer_ids: tuple[int, int]
-    rlimits: tuple[tuple[int, int, int], ...]
-    tmpfs_options: bytes
-
-
-class _MountAttr(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_uint64) for n in ("attr_set", "attr_clr", "propagation", "userns")]
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.unshare.argtypes = [ctypes.c_int]
-    libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
-    libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
-    libc.syscall.restype = ctypes.c_long
-    return libc
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount(
-    src: bytes | None, dst: bytes, kind: bytes | None, flags: int, data: bytes = b""
-) -> None:
-    _check(_libc().mount(src, dst, kind, flags, data or None), f"mount {dst!r}")
-
-
-def _setattr(path: bytes, flags: int, attr_set: int, attr_clr: int) -> None:
-    attr = _MountAttr(attr_set, attr_clr, 0, 0)
-    rc = _libc().syscall(
-        ctypes.c_long(SYS_MOUNT_SETATTR), ctypes.c_int(AT_FDCWD), ctypes.c_char_p(path),
-        ctypes.c_uint(flags), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
-    )  # fmt: skip
-    _check(0 if rc == 0 else -1, f"mount_setattr {path!r}")
-
-
-def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-
-
-def _enter_child(plan: _ChildPlan) -> None:
-    """Runs in the child between fork and exec (``preexec_fn``); raising aborts the run."""
-    iso, scratch = plan.isolation, plan.scratch.encode()
-    if iso.network:
-        flags = CLONE_NEWNET | CLONE_NEWIPC | (CLONE_NEWNS if iso.filesystem else 0)
-        _check(_libc().unshare(flags | (CLONE_NEWUSER if iso.user == "userns" else 0)), "unshare")
-        if iso.user == "userns":  # map our own ids; nothing else exists in the namespace
-            _write("/proc/self/setgroups", "deny")
-            _write("/proc/self/uid_map", f"{plan.outer_ids[0]} {plan.outer_ids[0]} 1")
-            _write("/proc/self/gid_map", f"{plan.outer_ids[1]} {plan.outer_ids[1]} 1")
-        if iso.filesystem:
-            _mount(None, b"/", None, MS_REC | MS_PRIVATE)
-            _setattr(b"/", AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0)
-            keep = os.open(scratch, os.O_PATH | os.O_DIRECTORY)  # must be a mount of this ns
-            for target in PRIVATE_TMPFS:
-                _mount(
-                    b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, plan.tmpfs_options
-                )
-            os.makedirs(scratch, exist_ok=True)  # re-creates the mount point under a new tmpfs
-            _mount(f"/proc/self/fd/{keep}".encode(), scratch, None, MS_BIND)
-            os.close(keep)
-            _setattr(scratch, 0, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY)
-    os.chdir(scratch)
-    for which, soft, hard in plan.rlimits:
-        resource.setrlimit(which, (soft, hard))
-    if plan.uid is not None:
-        os.setgroups([])
-        os.setresgid(plan.uid, plan.uid, plan.uid)
-        os.setresuid(plan.uid, plan.uid, plan.uid)
-    _check(_libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
-    _check(_libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
-
-
 def command_hash(parts: Sequence[str]) -> str:
     """sha256 over the command and its arguments (NUL-separated), as in OctoLLM's provenance."""
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
@@ -230,32 +126,14 @@ def network_imports(code: str) -> set[str]:
 
 
 def _world_executable(path: str) -> bool:
-    """Whether an unprivileged uid may execute ``path`` (every ancestor searchable)."""
-    current = os.path.realpath(path)
+    """Whether any uid may execute ``path`` (the file and every ancestor have o+x)."""
+    chain = [os.path.realpath(path)]
+    while chain[-1] != "/":
+        chain.append(os.path.dirname(chain[-1]))
     try:
-        if not os.stat(current).st_mode & stat.S_IXOTH:
-            return False
-        while current != "/":
-            current = os.path.dirname(current)
-            if not os.stat(current).st_mode & stat.S_IXOTH:
-                return False
+        return all(os.stat(p).st_mode & stat.S_IXOTH for p in chain)
     except OSError:
         return False
-    return True
-
-
-def _tasks_of(uid: int) -> int:
-    """Tasks (threads) ``uid`` runs now: what RLIMIT_NPROC already counts without a uid drop."""
-    total = 0
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with (
-                contextlib.suppress(OSError, KeyError, ValueError),
-                open(entry.path + "/status") as f,
-            ):
-                fields = dict(line.split(":", 1) for line in f if ":" in line)
-                total += int(fields["Threads"]) if int(fields["Uid"].split()[0]) == uid else 0
-    return total
 
 
 @functools.cache
@@ -263,17 +141,14 @@ def detect_isolation() -> Isolation:
     """The strongest isolation a probe run achieves on this host (cached per process)."""
     user = "dedicated-uid" if os.geteuid() == 0 else "userns"
     for candidate in (Isolation(True, True, user), Isolation(True, False, user)):
-        with contextlib.suppress(
-            OSError, subprocess.SubprocessError, ArmRefused, ServiceUnavailable
-        ):
-            probe = Sandbox(SandboxLimits(wall_seconds=10), isolation=candidate)
-            if probe.run_argv(["true"]).exit_code == 0:
+        with contextlib.suppress(OSError, ArmRefused, ServiceUnavailable):
+            if Sandbox(isolation=candidate).run_argv(["true"], timeout=10).exit_code == 0:
                 return candidate
     return Isolation(False, False, "dedicated-uid" if user == "dedicated-uid" else "none")
 
 
 class Sandbox:
-    """Runs one command per call in a fresh, limited child process. Thread-safe."""
+    """Runs one command per call in a fresh, limited child process."""
 
     def __init__(
         self,
@@ -292,18 +167,12 @@ class Sandbox:
         self._uid_range, self._lock_dir = (uid_base, uid_count), lock_dir
         # An interpreter under /root (pyenv) is out of reach once the child drops to its uid.
         drop = self.isolation.user == "dedicated-uid"
-        choices = (
-            [python] if python else [sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"]
-        )
-        usable = [
-            p for p in choices if os.access(p, os.X_OK) and (not drop or _world_executable(p))
-        ]
-        self.python: str | None = usable[0] if usable else None
-        if drop and self.python is None:
-            raise ArmRefused(
-                "no Python the sandbox uid may execute (needed to sweep its processes)"
-            )
-        _libc()  # load libc and its prototypes before any fork
+        choices = [python] if python else [sys.executable, "/usr/bin/python3"]
+        usable = [p for p in choices if _world_executable(p) or (not drop and os.access(p, 1))]
+        if not usable:
+            raise ArmRefused(f"no Python the sandbox may execute among {choices}")
+        self.python = usable[0]  # runs the snippets, and the sweeper of a dedicated uid
+        libc()  # load libc and its prototypes before any fork
 
     def run_python(
         self, code: str, *, timeout: float | None = None, stdin: str | None = None
@@ -315,8 +184,6 @@ class Sandbox:
                 "cannot give the sandbox an empty network namespace",
                 details={"rule": "no_network", "modules": modules},
             )
-        if self.python is None:
-            raise ArmRefused("no Python interpreter is available to the sandbox")
         argv = [self.python, "-I", "-S", "-B", "main.py"]
         return self._run(argv, ["python", code], timeout, stdin, {"main.py": code})
 
@@ -359,7 +226,7 @@ class Sandbox:
                 self._sweep(uid)  # leftovers of a run whose worker died mid-way
                 for path in [scratch, *(os.path.join(scratch, n) for n in files)]:
                     os.chown(path, uid, uid)
-            plan = _ChildPlan(
+            plan = ChildPlan(
                 self.isolation, scratch, uid, (os.getuid(), os.getgid()), self._rlimits(wall),
                 f"size={self.limits.tmpfs_bytes},nr_inodes=4096,mode=1777".encode(),
             )  # fmt: skip
@@ -374,14 +241,16 @@ class Sandbox:
                     argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=scratch, env=env,
                     start_new_session=True, close_fds=True,
-                    preexec_fn=functools.partial(_enter_child, plan),
+                    preexec_fn=functools.partial(enter_child, plan),
                 )  # fmt: skip
             except (OSError, subprocess.SubprocessError) as exc:
                 raise ServiceUnavailable(f"the sandbox could not start: {exc}") from exc
-            try:
+            try:  # _pump kills the process group (and sweeps the uid) before it returns
                 out, err, timed_out, truncated = self._pump(proc, stdin, started + wall, uid)
-            finally:
+            except BaseException:
                 self._kill(proc, uid)
+                raise
+            finally:
                 code = proc.wait()
             duration_ms = int((time.monotonic() - started) * 1000)
         finally:
@@ -399,9 +268,8 @@ class Sandbox:
 
     def _rlimits(self, wall: float) -> tuple[tuple[int, int, int], ...]:
         lim, cpu = self.limits, math.ceil(wall) + 1
-        nproc = lim.max_processes
-        if self.isolation.user == "none":  # then RLIMIT_NPROC counts every process of our uid
-            nproc += _tasks_of(os.getuid())
+        # Without a uid drop or a user namespace RLIMIT_NPROC would count all our processes.
+        nproc = lim.max_processes if self.isolation.user != "none" else resource.RLIM_INFINITY
         return (
             (resource.RLIMIT_CPU, cpu, cpu + 1),
             (resource.RLIMIT_AS, lim.memory_bytes, lim.memory_bytes),
@@ -452,7 +320,7 @@ class Sandbox:
                             pending = pending[:0]
                         if not pending:
                             sel.unregister(key.fd)
-                            os.close(key.fd)
+                            proc.stdin.close()  # type: ignore[union-attr]
                     elif chunk := os.read(key.fd, 65536):
                         buf = bufs[key.fd]
                         truncated = truncated or len(buf) + len(chunk) > cap
@@ -462,11 +330,9 @@ class Sandbox:
         finally:
             sel.close()
             os.close(pidfd)
-            for pipe in (proc.stdout, proc.stderr):
-                pipe.close()
-            if proc.stdin is not None:
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
                 with contextlib.suppress(OSError):
-                    proc.stdin.close()
+                    pipe and pipe.close()
         return bytes(out), bytes(err), timed_out, truncated
 
     def _kill(self, proc: subprocess.Popen[bytes], uid: int | None) -> None:
@@ -479,7 +345,6 @@ class Sandbox:
 
     def _sweep(self, uid: int) -> None:
         """Kill every process of ``uid``: ``kill(-1)`` from a helper running as that uid."""
-        assert self.python is not None
         subprocess.run(
             [self.python, "-I", "-S", "-c", _SWEEP], user=uid, group=uid, extra_groups=[], env={},
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -26,14 +26,13 @@ import importlib.util
 import os
 import socket
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from octollm.errors import InvalidInput, ServiceUnavailable
+from octollm.errors import InvalidInput
 from octollm.services.processes import ManagedProcess, spawn
 
 __all__ = ["DEFAULT_ALIAS", "EmbeddedLLM", "default_model_path", "launch_llm_server", "main"]
@@ -63,31 +62,15 @@ class EmbeddedLLM:
 
     def wait_ready(self, timeout: float) -> None:
         """Wait until ``/v1/models`` answers (the model is loaded before the port opens)."""
-        deadline = time.monotonic() + timeout
         with httpx.Client(timeout=2.0) as client:
-            while True:
-                if not self.process.alive():
-                    raise ServiceUnavailable(
-                        "embedded LLM server exited during start",
-                        details={
-                            "log": str(self.process.log_path),
-                            "tail": self.process.log_tail(),
-                        },
-                    )
+
+            def answers() -> bool:
                 try:
-                    if client.get(f"{self.base_url}/models").status_code == 200:
-                        return
+                    return client.get(f"{self.base_url}/models").status_code == 200
                 except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise ServiceUnavailable(
-                        f"embedded LLM server not ready after {timeout:.0f}s",
-                        details={
-                            "log": str(self.process.log_path),
-                            "tail": self.process.log_tail(),
-                        },
-                    )
-                time.sleep(0.1)
+                    return False
+
+            self.process.wait_until(answers, timeout=timeout, interval=0.1)
 
     def stop(self, timeout: float) -> None:
         self.process.stop(timeout)

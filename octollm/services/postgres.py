@@ -62,22 +62,12 @@ class EmbeddedPostgres:
 
     def wait_ready(self, timeout: float) -> None:
         """Wait until the server accepts connections, then create the ``octollm`` database."""
-        deadline = time.monotonic() + timeout
         socket_file = self.socket_dir / f".s.PGSQL.{PORT}"
-        while True:
-            if not self.process.alive():
-                raise ServiceUnavailable(
-                    "embedded PostgreSQL exited during start",
-                    details={"log": str(self.process.log_path), "tail": self.process.log_tail()},
-                )
-            if socket_file.exists() and self._try_create_database():
-                return
-            if time.monotonic() > deadline:
-                raise ServiceUnavailable(
-                    f"embedded PostgreSQL not ready after {timeout:.0f}s",
-                    details={"log": str(self.process.log_path), "tail": self.process.log_tail()},
-                )
-            time.sleep(0.05)
+        self.process.wait_until(
+            lambda: socket_file.exists() and self._try_create_database(),
+            timeout=timeout,
+            interval=0.05,
+        )
 
     def stop(self, timeout: float) -> None:
         self.process.stop(timeout)

@@ -25,6 +25,8 @@ from typing import IO
 
 import structlog
 
+from octollm.errors import ServiceUnavailable
+
 __all__ = ["ManagedProcess", "spawn"]
 
 _PR_SET_PDEATHSIG = 1
@@ -66,6 +68,24 @@ class ManagedProcess:
             return self._popen.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
+
+    def wait_until(self, ready: Callable[[], bool], *, timeout: float, interval: float) -> None:
+        """Poll ``ready()`` until it is true; raise if the process exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.alive():
+                raise self._start_failure("exited during start")
+            if ready():
+                return
+            if time.monotonic() > deadline:
+                raise self._start_failure(f"not ready after {timeout:.0f}s")
+            time.sleep(interval)
+
+    def _start_failure(self, reason: str) -> ServiceUnavailable:
+        return ServiceUnavailable(
+            f"{self.name} {reason}; see {self.log_path}",
+            details={"service": self.name, "log": str(self.log_path), "tail": self.log_tail()},
+        )
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """Ask the leader to stop, wait up to ``timeout`` seconds, then SIGKILL the group."""
@@ -168,7 +188,7 @@ def _death_signal_preexec(sig: signal.Signals) -> Callable[[], None] | None:
     """A ``preexec_fn`` arming PR_SET_PDEATHSIG in the child (Linux only).
 
     Popen switches user before calling it, so the setting survives (a later credential change
-    would clear it). If the parent died before the call, the child signals itself.
+    would clear it). If the parent died before the call, the child kills itself.
     """
     if not sys.platform.startswith("linux"):
         return None
@@ -177,7 +197,7 @@ def _death_signal_preexec(sig: signal.Signals) -> Callable[[], None] | None:
 
     def arm() -> None:
         prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-        if os.getppid() != parent:
-            os.kill(os.getpid(), sig)
+        if os.getppid() != parent:  # the parent died before prctl: do not start at all
+            os.kill(os.getpid(), signal.SIGKILL)
 
     return arm

@@ -8,12 +8,11 @@ broker's queues and the caches are rebuilt from Postgres, which is the system of
 from __future__ import annotations
 
 import importlib.util
-import time
 from pathlib import Path
 
 import redis as redis_py
 
-from octollm.errors import Conflict, InvalidInput, ServiceUnavailable
+from octollm.errors import Conflict, InvalidInput
 from octollm.services.processes import ManagedProcess, spawn
 from octollm.services.sockets import socket_dir
 
@@ -46,21 +45,11 @@ class EmbeddedRedis:
         return self.broker_url
 
     def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if not self.process.alive():
-                raise ServiceUnavailable(
-                    "embedded Redis exited during start",
-                    details={"log": str(self.process.log_path), "tail": self.process.log_tail()},
-                )
-            if self.socket_path.exists() and _answers_ping(self.socket_path):
-                return
-            if time.monotonic() > deadline:
-                raise ServiceUnavailable(
-                    f"embedded Redis not ready after {timeout:.0f}s",
-                    details={"log": str(self.process.log_path), "tail": self.process.log_tail()},
-                )
-            time.sleep(0.02)
+        self.process.wait_until(
+            lambda: self.socket_path.exists() and _answers_ping(self.socket_path),
+            timeout=timeout,
+            interval=0.02,
+        )
 
     def stop(self, timeout: float) -> None:
         self.process.stop(timeout)

@@ -96,7 +96,9 @@ def iban_compact(r: random.Random, country: str | None = None) -> str:
     """A valid IBAN: ``a<k>n<m>`` shapes give k letters then m digits of BBAN."""
     country = country or r.choice(sorted(IBAN_SHAPES))
     shape = IBAN_SHAPES[country]
-    letters, digits = (int(x) for x in shape[1:].split("n")) if shape[0] == "a" else (0, int(shape[1:]))
+    letters, digits = (
+        (int(x) for x in shape[1:].split("n")) if shape[0] == "a" else (0, int(shape[1:]))
+    )
     bban = "".join(r.choice(string.ascii_uppercase) for _ in range(letters))
     bban += "".join(r.choice(string.digits) for _ in range(digits))
     return country + iban_checksum(country, bban) + bban
@@ -230,7 +232,9 @@ CLEAN = [
 LOOKALIKES: list[tuple[str, Callable[[random.Random], str]]] = []
 
 
-def lookalike(name: str) -> Callable[[Callable[[random.Random], str]], Callable[[random.Random], str]]:
+def lookalike(
+    name: str,
+) -> Callable[[Callable[[random.Random], str]], Callable[[random.Random], str]]:
     def register(fn: Callable[[random.Random], str]) -> Callable[[random.Random], str]:
         LOOKALIKES.append((name, fn))
         return fn
@@ -275,7 +279,9 @@ def _bad_ssn(r: random.Random) -> str:
 @lookalike("ssn-zero-group-or-serial")
 def _bad_ssn_group(r: random.Random) -> str:
     area = r.randint(100, 599)
-    return r.choice([f"Ticket {area}-00-{r.randint(1000, 9999)}", f"Part {area}-{r.randint(10, 99)}-0000"])
+    return r.choice(
+        [f"Ticket {area}-00-{r.randint(1000, 9999)}", f"Part {area}-{r.randint(10, 99)}-0000"]
+    )
 
 
 @lookalike("ip-octet-over-255")

@@ -119,7 +119,10 @@ class FakeLLM:
         handler = type("FakeLLMHandler", (_Handler,), {"fake": self})
         self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-llm", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},  # shutdown() waits up to one poll interval
+            name="fake-llm",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -20,7 +20,7 @@ DEFAULT_MAX_CHARS = 800  # all-MiniLM-L6-v2 reads 256 word pieces, roughly 1,000
 DEFAULT_OVERLAP_CHARS = 160
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])([\"')\]]*)\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     cursor = start
     for match in _SENTENCE_END.finditer(text, start, end):
-        spans.append(_trimmed(text, cursor, match.start()))
+        spans.append(_trimmed(text, cursor, match.end(1)))  # closing quotes stay
         cursor = match.end()
     spans.append(_trimmed(text, cursor, end))
     return [(s, e) for s, e in spans if e > s]

@@ -152,7 +152,9 @@ _NEGATION = re.compile(
     r"|will\s+not|cannot|can'?t|not\s+to|avoid|refuse\s+to|no\s+one\s+should)\b[^.!?\n]{0,30}$"
 )
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])")
-_HEX_RUN = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){12,}(?![0-9A-Fa-f])|(?:\\x[0-9A-Fa-f]{2}){8,}")
+_HEX_RUN = re.compile(
+    r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){12,}(?![0-9A-Fa-f])|(?:\\x[0-9A-Fa-f]{2}){8,}"
+)
 _DECODED_ALARM = re.compile(
     r"(?i)\b(?:ignore|disregard)\b.{0,40}\binstructions?\b|\bsystem\s+prompt\b|\bdo\s+anything\s+now\b"
     r"|\bnew\s+instructions\b|\bdeveloper\s+mode\b"
@@ -169,7 +171,9 @@ def _quoted(text: str, start: int, end: int) -> bool:
     return before.rfind("\u201c") > before.rfind("\u201d") and "\u201d" in after
 
 
-def _adjust(family: Family, text: str, start: int, end: int, academic: bool) -> tuple[Risk, list[str]]:
+def _adjust(
+    family: Family, text: str, start: int, end: int, academic: bool
+) -> tuple[Risk, list[str]]:
     severity = family.severity
     notes: list[str] = []
     if academic:

@@ -116,7 +116,9 @@ def detect_card(text: str) -> Iterator[Finding]:
 
 # --- IBAN --------------------------------------------------------------------------------
 
-_IBAN = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)(?![A-Za-z0-9])")
+_IBAN = re.compile(
+    r"(?<![A-Za-z0-9])([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)(?![A-Za-z0-9])"
+)
 
 
 def detect_iban(text: str) -> Iterator[Finding]:

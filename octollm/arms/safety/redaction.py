@@ -40,7 +40,7 @@ TOKENS: dict[str, str] = {
     "secret_assignment": "[API-KEY-REDACTED]",
     "private_key": "[PRIVATE-KEY-REDACTED]",
 }
-DEFAULT_TOKEN = "[REDACTED]"
+DEFAULT_TOKEN = "[REDACTED]"  # noqa: S105 - a redaction marker, not a credential
 
 _DIGIT = re.compile(r"\d")
 _HEX = re.compile(r"[0-9A-Fa-f]")

@@ -19,8 +19,7 @@ import json
 import re
 from collections.abc import Iterator
 
-from octollm.arms.safety.finding import Detector, Finding
-from octollm.arms.safety.finding import Risk as _Risk
+from octollm.arms.safety.finding import Detector, Finding, Risk
 from octollm.arms.safety.redaction import secret_mask
 from octollm.arms.safety.validators import shannon_entropy
 
@@ -43,7 +42,7 @@ _LABELS = {
 def _secret(subtype: str, text: str, start: int, end: int, confidence: float = 1.0) -> Finding:
     shown = secret_mask(subtype, text[start:end])
     message = f"{_LABELS[subtype]} detected: {shown}"
-    return Finding("secret", subtype, _Risk.CRITICAL, start, end, confidence, message)
+    return Finding("secret", subtype, Risk.CRITICAL, start, end, confidence, message)
 
 
 def _mixed(value: str) -> bool:
@@ -53,16 +52,19 @@ def _mixed(value: str) -> bool:
 
 # --- provider tokens ---------------------------------------------------------------------
 
-_SHAPES: tuple[tuple[str, re.Pattern[str], int], ...] = (
-    # (subtype, pattern, index of the group holding the random body to check)
-    ("openai_key", re.compile(r"(?<![\w-])sk-(?:proj-|svcacct-|admin-)?([A-Za-z0-9_-]{20,})(?![\w-])"), 1),
-    ("github_token", re.compile(r"(?<!\w)gh[pousr]_([A-Za-z0-9]{36,255})(?!\w)"), 1),
-    ("github_token", re.compile(r"(?<!\w)github_pat_([A-Za-z0-9_]{50,255})(?!\w)"), 1),
-    ("aws_access_key", re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)([A-Z0-9]{16})(?![A-Za-z0-9])"), 1),
-    ("slack_token", re.compile(r"(?<![\w-])xox[bpas]-([A-Za-z0-9-]{10,250})(?![\w-])"), 1),
-    ("stripe_key", re.compile(r"(?<!\w)(?:sk|rk)_(?:live|test)_([A-Za-z0-9]{16,247})(?!\w)"), 1),
-    ("google_api_key", re.compile(r"(?<![\w-])AIza([0-9A-Za-z_-]{35})(?![\w-])"), 1),
-)  # fmt: skip
+#: (subtype, pattern); group 1 holds the random body whose mix and entropy are checked.
+_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (subtype, re.compile(pattern))
+    for subtype, pattern in (
+        ("openai_key", r"(?<![\w-])sk-(?:proj-|svcacct-|admin-)?([A-Za-z0-9_-]{20,})(?![\w-])"),
+        ("github_token", r"(?<!\w)gh[pousr]_([A-Za-z0-9]{36,255})(?!\w)"),
+        ("github_token", r"(?<!\w)github_pat_([A-Za-z0-9_]{50,255})(?!\w)"),
+        ("aws_access_key", r"(?<![A-Za-z0-9])(?:AKIA|ASIA)([A-Z0-9]{16})(?![A-Za-z0-9])"),
+        ("slack_token", r"(?<![\w-])xox[bpas]-([A-Za-z0-9-]{10,250})(?![\w-])"),
+        ("stripe_key", r"(?<!\w)(?:sk|rk)_(?:live|test)_([A-Za-z0-9]{16,247})(?!\w)"),
+        ("google_api_key", r"(?<![\w-])AIza([0-9A-Za-z_-]{35})(?![\w-])"),
+    )
+)
 
 _AWS_SECRET = re.compile(
     r"(?i)aws[\w.-]{0,20}?(?:secret|sk)[\w.-]{0,20}[\"']?\s*(?::=|=>|=|:)\s*[\"']?"
@@ -82,9 +84,9 @@ _PLACEHOLDER = re.compile(
 
 
 def detect_provider_tokens(text: str) -> Iterator[Finding]:
-    for subtype, pattern, body in _SHAPES:
+    for subtype, pattern in _SHAPES:
         for m in pattern.finditer(text):
-            if _mixed(m.group(body)) and shannon_entropy(m.group(body)) >= 3.0:
+            if _mixed(m.group(1)) and shannon_entropy(m.group(1)) >= 3.0:
                 yield _secret(subtype, text, m.start(), m.end())
     for m in _AWS_SECRET.finditer(text):
         key = m.group(1)
@@ -119,7 +121,7 @@ _PRIVATE_KEY = re.compile(
     r"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----"
     r"(?:[\s\S]{0,16384}?-----END \1-----)?"
 )
-_SECRET_KEY_NAME = (
+_SECRET_KEY_NAME = (  # noqa: S105 - a pattern for names, not a password
     r"[\w.-]*?(?:password|passwd|passphrase|(?<![a-z])pass(?![a-z])|pwd|secret|token|api[_-]?key|apikey"
     r"|access[_-]?key|auth[_-]?key|private[_-]?key|credentials?)[\w-]*"
 )
@@ -147,6 +149,11 @@ def secret_value(value: str, *, quoted: bool) -> bool:
     return shannon_entropy(value) >= _MIN_ENTROPY
 
 
+def is_secret_name(name: str) -> bool:
+    """Does a variable or key called ``name`` conventionally hold a credential?"""
+    return bool(_SECRET_NAME.match(name))
+
+
 def _assignment_subtype(name: str) -> str:
     return "password_assignment" if _PASSWORD_NAME.search(name) else "secret_assignment"
 
@@ -165,7 +172,7 @@ def detect_assignments(text: str) -> Iterator[Finding]:
 
 def keyed_secret(key: str, value: str) -> Finding | None:
     """A secret held in a structure under a telling key, e.g. ``{"password": "..."}``."""
-    if _SECRET_NAME.match(key) and secret_value(value, quoted=True):
+    if is_secret_name(key) and secret_value(value, quoted=True):
         return _secret(_assignment_subtype(key), value, 0, len(value), 0.8)
     return None
 

@@ -1,0 +1,1 @@
+"""The ``octollm`` command line."""

@@ -1,0 +1,211 @@
+"""The ``octollm`` command: thin commands over the orchestrator, the fleet and the services."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from octollm.config import get_settings
+from octollm.errors import OctoError
+
+app = typer.Typer(
+    name="octollm",
+    help="OctoLLM's integration patterns on Celery: submit LLM-agent tasks, run arm worker "
+    "pools, watch them.\n\nWith no OCTOLLM_* service URLs set, `octollm run` starts an embedded "
+    "PostgreSQL, Redis and a local LLM for you.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+err = Console(stderr=True)
+
+PriorityOpt = Annotated[
+    str, typer.Option("--priority", "-p", help="low | medium | high | critical (queue urgency).")
+]
+
+
+@app.command()
+def run(
+    goal: Annotated[str | None, typer.Argument(help="What to achieve (10-2000 characters).")] = None,
+    plan: Annotated[Path | None, typer.Option("--plan", help="JSON file with an explicit plan {steps: [...]}; skips the planner.")] = None,
+    priority: PriorityOpt = "medium",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final task record as one JSON document on stdout.")] = False,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where embedded services keep data and logs.")] = None,
+    timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds (exit 4).")] = 1800.0,
+) -> None:
+    """Run one task end to end: start what is missing, run the worker fleet, show progress.
+
+    Exit codes: 0 completed, 1 failed, 2 invalid input, 3 cancelled, 4 timed out, 130 Ctrl-C.
+
+    Example: octollm run "Write a Python function is_prime(n) and check it on 2, 15 and 17"
+    """
+    from octollm.cli.run import run as run_task
+
+    if goal is None and plan is None:
+        err.print("[red]give a GOAL or --plan FILE[/red]")
+        raise typer.Exit(2)
+    raise typer.Exit(run_task(goal, plan, priority, as_json, data_dir, timeout))
+
+
+@app.command()
+def submit(
+    goal: Annotated[str | None, typer.Argument(help="What to achieve.")] = None,
+    plan: Annotated[Path | None, typer.Option("--plan", help="JSON plan file.")] = None,
+    priority: PriorityOpt = "medium",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Submit a task to the configured services (OCTOLLM_DATABASE__URL, OCTOLLM_BROKER__URL)
+    and print its id; workers started with `octollm worker` run it."""
+    from pydantic import ValidationError
+
+    from octollm.cli.run import build_contract, format_validation_error
+    from octollm.orchestrator import lifecycle
+    from octollm.orchestrator.app import app as celery_app
+    from octollm.orchestrator.runtime import Runtime
+
+    try:
+        contract = build_contract(goal, plan, priority)
+        row = lifecycle.submit(Runtime.build(celery_app), contract)
+    except ValidationError as exc:
+        err.print(f"[red]{format_validation_error(exc)}[/red]")
+        raise typer.Exit(2) from None
+    except (OctoError, RuntimeError) as exc:
+        err.print(f"[red]{getattr(exc, 'message', exc)}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps({"task_id": row.id, "status": row.status}))
+    else:
+        print(row.id)
+
+
+@app.command()
+def status(
+    task_id: Annotated[str, typer.Argument(help="task-<uuid>")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a task and its steps from Postgres."""
+    from octollm.cli.progress import render
+    from octollm.cli.record import task_record
+    from octollm.orchestrator.app import app as celery_app
+    from octollm.orchestrator.runtime import Runtime
+
+    record = task_record(Runtime.build(celery_app), task_id)
+    if record is None:
+        err.print(f"[red]task {task_id} not found[/red]")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(record, indent=2, default=str))
+    else:
+        import time
+
+        Console().print(render(record, time.monotonic(), record["status"]))
+
+
+@app.command()
+def worker(
+    pool: Annotated[str, typer.Argument(help="Pool name from workers/fleet.toml (e.g. coder).")],
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+) -> None:
+    """Start one worker of POOL: its arm's queues, most urgent first (replaces this process)."""
+    from octollm.worker.fleet import load_fleet, worker_argv
+
+    pools = load_fleet()
+    if pool not in pools:
+        err.print(f"[red]unknown pool {pool!r}; pools: {', '.join(pools)}[/red]")
+        raise typer.Exit(2)
+    argv = worker_argv(pools[pool], get_settings(), loglevel=loglevel)
+    os.execv(argv[0], argv)
+
+
+@app.command()
+def fleet() -> None:
+    """List the worker pools of workers/fleet.toml with their queues and commands."""
+    from octollm.orchestrator import routing
+    from octollm.worker.fleet import fleet_path, load_fleet
+
+    settings = get_settings()
+    broker = settings.broker.url.get_secret_value() if settings.broker.url else "redis://"
+    table = Table(title=f"worker fleet ({fleet_path()})")
+    for col in ("pool", "kind", "concurrency", "prefetch", "time limit", "queues", "start with"):
+        table.add_column(col)
+    for p in load_fleet().values():
+        queues = routing.queue_names_for(settings.queue_prefix, list(p.arms), broker)
+        table.add_row(p.name, p.pool, str(p.concurrency), str(p.prefetch), str(p.time_limit or "-"),
+                      "\n".join(queues), f"octollm worker {p.name}")
+    Console().print(table)
+
+
+@app.command()
+def beat(loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO") -> None:
+    """Start celery beat: schedules the reconciler (replaces this process)."""
+    schedule = get_settings().data_dir / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "celery", "-A", "octollm.worker.app", "beat", "-l", loglevel,
+            "-s", str(schedule)]
+    os.execv(argv[0], argv)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (all Alembic heads) to OCTOLLM_DATABASE__URL."""
+    from octollm.store.migrate import current, upgrade
+
+    try:
+        url = get_settings().require_database_url()
+    except RuntimeError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    upgrade(url)
+    print("migrated to", ", ".join(current(url)))
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Serve the REST API (FastAPI under uvicorn)."""
+    from octollm.api.server import serve
+
+    serve(get_settings(), host, port)
+
+
+@app.command()
+def flower(
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow starting without authentication.")] = False,
+    port: Annotated[int, typer.Option(help="Port.")] = 5555,
+) -> None:
+    """Start Flower on 127.0.0.1 with basic auth from settings (refuses without credentials)."""
+    from octollm.observability.flower import run_flower
+
+    try:
+        run_flower(get_settings(), insecure=insecure, port=port)
+    except OctoError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.callback()
+def _configure(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,
+) -> None:
+    from octollm.logging import configure_logging
+
+    settings = get_settings()
+    level = "DEBUG" if verbose else ("WARNING" if settings.log.level == "INFO" else settings.log.level)
+    configure_logging(level, json_output=settings.log.json_output)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

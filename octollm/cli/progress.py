@@ -1,0 +1,61 @@
+"""Live progress for ``octollm run``: a step tree with status, elapsed time and tokens."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Group
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+STYLE = {
+    "pending": ("·", "dim"),
+    "queued": ("○", "dim"),
+    "running": ("◐", "yellow"),
+    "succeeded": ("✔", "green"),
+    "failed": ("✘", "red"),
+    "skipped": ("↷", "dim"),
+    "cancelled": ("⊘", "magenta"),
+}
+
+
+def _elapsed(step: dict[str, Any]) -> str:
+    if step["duration_ms"] is not None:
+        return f"{step['duration_ms'] / 1000:.1f}s"
+    if step["started_at"]:
+        started = datetime.fromisoformat(step["started_at"])
+        return f"{(datetime.now(UTC) - started).total_seconds():.1f}s"
+    return ""
+
+
+def render(record: dict[str, Any] | None, started: float, phase: str) -> Group:
+    header = Text.assemble(("octollm ", "bold cyan"), (phase, "bold"))
+    if record is None:
+        return Group(header)
+    steps = record["steps"]
+    done = sum(1 for s in steps if s["status"] in ("succeeded", "failed", "skipped", "cancelled"))
+    tree = Tree(Text.assemble((record["task_id"], "bold"), "  ", (record["status"], "cyan")))
+    for s in steps:
+        mark, style = STYLE.get(s["status"], ("?", ""))
+        line = Text.assemble(
+            (f"{mark} ", style), (s["step_id"], "bold"), f"  [{s['arm']}] ", (s["status"], style)
+        )
+        extras = [_elapsed(s)]
+        if s["attempts"] > 1:
+            extras.append(f"attempt {s['attempts']}")
+        if s["tokens"]:
+            extras.append(f"{s['tokens']} tok")
+        line.append("  " + "  ".join(e for e in extras if e), style="dim")
+        if s["error"] and s["status"] in ("failed", "queued"):
+            line.append(f"\n    {s['error'].get('code')}: {s['error'].get('message', '')[:160]}", style="red")
+        tree.add(line)
+    bar = Table.grid(padding=(0, 1))
+    bar.add_row(
+        ProgressBar(total=max(len(steps), 1), completed=done, width=30),
+        Text(f"{done}/{len(steps)} steps  {time.monotonic() - started:.1f}s  {record['tokens_used']} tokens"),
+    )
+    return Group(header, tree, bar)

@@ -1,0 +1,206 @@
+"""``octollm run``: start what is missing, run one task through the worker fleet, show it.
+
+1. Validate the goal and plan (a bad input exits 2 before anything starts or is written).
+2. Start the embedded services whose URLs are unset (PostgreSQL, Redis, the local LLM) and
+   apply migrations.
+3. Start one ``celery worker`` subprocess per pool of ``workers/fleet.toml``.
+4. Submit, render progress from Postgres, run the reconciler in-process meanwhile (no beat
+   needed for a single run), print the result.
+5. Stop workers and services in reverse order — also on Ctrl-C, which cancels the task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from contextlib import ExitStack, nullcontext
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.live import Live
+
+from octollm.config import Settings, get_settings
+from octollm.contracts import TaskContract
+from octollm.errors import OctoError
+from octollm.orchestrator import lifecycle, reconciler
+from octollm.orchestrator.runtime import Runtime
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_CANCELLED, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+
+
+def build_contract(goal: str | None, plan_file: Path | None, priority: str) -> TaskContract:
+    """Validate CLI input into a contract; raises ``OctoError``/``ValidationError`` on bad input."""
+    data: dict[str, Any] = {"priority": priority}
+    if plan_file is not None:
+        try:
+            plan_doc = json.loads(plan_file.read_text())
+        except FileNotFoundError:
+            from octollm.errors import InvalidInput
+
+            raise InvalidInput(f"plan file {plan_file} does not exist") from None
+        except json.JSONDecodeError as exc:
+            from octollm.errors import InvalidInput
+
+            raise InvalidInput(f"plan file {plan_file} is not valid JSON: {exc}") from None
+        if isinstance(plan_doc, dict) and "steps" not in plan_doc and "plan" in plan_doc:
+            plan_doc = plan_doc["plan"]
+        data["plan"] = plan_doc
+        data["goal"] = goal or (plan_doc.get("goal") if isinstance(plan_doc, dict) else None) or (
+            f"Run the plan in {plan_file.name}"
+        )
+    else:
+        data["goal"] = goal
+    contract = TaskContract.model_validate(data)
+    if contract.plan is not None:
+        lifecycle.validate_plan(contract.plan)
+    return contract
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "input"
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {message}")
+    return "invalid input:\n" + "\n".join(lines)
+
+
+def _start_workers(settings: Settings, env: dict[str, str], log_dir: Path, stack: ExitStack) -> list[Any]:
+    from octollm.services.processes import spawn
+    from octollm.worker.fleet import load_fleet, worker_argv
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for pool in load_fleet().values():
+        argv = worker_argv(pool, settings, loglevel="INFO", hostname=f"{pool.name}@run-{os.getpid()}")
+        proc = spawn(argv, env=env, log_path=log_dir / f"worker-{pool.name}.log", name=f"worker-{pool.name}")
+        stack.callback(proc.stop, 15.0)
+        procs.append(proc)
+    return procs
+
+
+def run(
+    goal: str | None,
+    plan_file: Path | None,
+    priority: str,
+    as_json: bool,
+    data_dir: Path | None,
+    timeout: float,
+) -> int:
+    out = Console(stderr=as_json)
+    err = Console(stderr=True)
+    try:
+        contract = build_contract(goal, plan_file, priority)
+    except ValidationError as exc:
+        err.print(f"[red]{format_validation_error(exc)}[/red]")
+        return EXIT_INVALID
+    except OctoError as exc:
+        err.print(f"[red]invalid input: {exc.message}[/red]")
+        return EXIT_INVALID
+
+    settings = get_settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    from octollm.services import EmbeddedStack
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    task_id: str | None = None
+    rt: Runtime | None = None
+    try:
+        with ExitStack() as stack:
+            with err.status("starting services (first run: initialising PostgreSQL, loading the model)"):
+                embedded = stack.enter_context(EmbeddedStack(settings))
+                settings = embedded.settings
+                env = {**os.environ, **embedded.env(), "OCTOLLM_LOG__JSON_OUTPUT": "true"}
+                os.environ.update(embedded.env())
+                get_settings.cache_clear()
+                from octollm.store.migrate import upgrade
+
+                upgrade(settings.require_database_url())
+            _start_workers(settings, env, settings.data_dir / "logs", stack)
+            from octollm.orchestrator.app import app
+
+            rt = Runtime.build(app, settings)
+            stack.callback(rt.db.dispose)
+            row = lifecycle.submit(rt, contract)
+            task_id = row.id
+            record = _follow(rt, task_id, timeout, out, quiet=as_json)
+    except KeyboardInterrupt:
+        if rt is not None and task_id is not None:
+            try:
+                lifecycle.cancel(rt, task_id)
+            except OctoError:
+                pass
+        err.print("[yellow]interrupted: task cancelled, services stopped[/yellow]")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return _report(record, as_json, out)
+
+
+def _follow(rt: Runtime, task_id: str, timeout: float, console: Console, *, quiet: bool) -> dict[str, Any]:
+    from octollm.cli.progress import render
+    from octollm.cli.record import task_record
+
+    started = time.monotonic()
+    last_reconcile = started
+    interval = rt.settings.orchestrator.reconcile_interval_seconds
+    record = task_record(rt, task_id)
+    live = Live(render(record, started, "running"), console=console, refresh_per_second=4)
+    with live if not quiet else nullcontext():
+        while True:
+            record = task_record(rt, task_id)
+            assert record is not None
+            if not quiet:
+                live.update(render(record, started, record["status"]))
+            if record["status"] in ("completed", "failed", "cancelled"):
+                return record
+            if time.monotonic() - started > timeout:
+                record["timed_out"] = True
+                return record
+            if time.monotonic() - last_reconcile > interval:
+                reconciler.reconcile(rt)
+                last_reconcile = time.monotonic()
+            time.sleep(0.25)
+
+
+def _report(record: dict[str, Any], as_json: bool, console: Console) -> int:
+    if as_json:
+        sys.stdout.write(json.dumps(record, indent=2, default=str) + "\n")
+    else:
+        _print_summary(record, console)
+    if record.get("timed_out"):
+        return EXIT_TIMEOUT
+    return {"completed": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(record["status"], EXIT_FAILED)
+
+
+def _print_summary(record: dict[str, Any], console: Console) -> None:
+    status = record["status"]
+    colour = {"completed": "green", "failed": "red"}.get(status, "yellow")
+    console.print(f"\n[bold {colour}]{status}[/] {record['task_id']}  ({record['tokens_used']} tokens)")
+    if record.get("error"):
+        console.print(f"[red]{record['error'].get('message')}[/red]")
+    for step in record["steps"]:
+        if step["status"] == "failed" and step["error"]:
+            console.print(f"  step {step['step_id']} ({step['arm']}) failed after {step['attempts']} "
+                          f"attempt(s): {step['error'].get('code')}: {step['error'].get('message')}")
+    for step in record["steps"]:
+        output = step.get("output") or {}
+        if "code" in output:
+            console.rule(f"code from step {step['step_id']}")
+            console.print(output["code"], markup=False, highlight=False)
+        if "stdout" in output:
+            console.rule(f"output of step {step['step_id']} (exit {output.get('exit_code')})")
+            console.print(output["stdout"] or "(no output)", markup=False, highlight=False)
+        if "valid" in output:
+            verdict = "valid" if output["valid"] else "invalid"
+            console.rule(f"verdict of step {step['step_id']}: {verdict}")
+            for issue in output.get("issues", [])[:10]:
+                console.print(f"  {issue.get('severity')}: {issue.get('message')}", markup=False)

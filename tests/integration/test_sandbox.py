@@ -1,0 +1,281 @@
+"""The executor sandbox against real hostile processes.
+
+Every test ends by running a normal snippet and checking that nothing of the run is left: the
+sandbox and the calling process stay healthy. The isolation claims (network, filesystem, uid)
+are checked as root, which is how the executor pool runs; without root they are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from octollm.arms.base import ArmContext
+from octollm.arms.executor import ExecutorArm
+from octollm.errors import ArmRefused
+from octollm.security.sandbox import Isolation, Sandbox, SandboxLimits, SandboxResult
+
+pytestmark = [
+    pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux-only"),
+    pytest.mark.timeout(60),
+]
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the isolation claims are made as root")
+
+
+def processes_of(uid: int) -> list[int]:
+    """Pids whose real uid is ``uid`` (from /proc)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"{entry.path}/status") as fh:
+                    uid_line = next(line for line in fh if line.startswith("Uid:"))
+            except (OSError, StopIteration):
+                continue
+            if int(uid_line.split()[1]) == uid:
+                found.append(int(entry.name))
+    return found
+
+
+def children_of_this_process() -> set[int]:
+    me, found = str(os.getpid()), set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"{entry.path}/stat") as fh:
+                    if fh.read().rsplit(")", 1)[1].split()[1] == me:
+                        found.add(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Sandbox:
+    return Sandbox(SandboxLimits(wall_seconds=10))
+
+
+@pytest.fixture
+def healthy(sandbox: Sandbox) -> Iterator[list[SandboxResult]]:
+    """Collects a test's results; afterwards, no process of theirs is left and a normal
+    snippet still runs."""
+    results: list[SandboxResult] = []
+    before = children_of_this_process()
+    yield results
+    for result in results:
+        if result.isolation["user"] == "dedicated-uid":
+            assert processes_of(result.isolation["uid"]) == []
+    assert children_of_this_process() <= before
+    check = sandbox.run_python("print(sum(range(10)))")
+    assert (check.stdout, check.exit_code, check.timed_out) == ("45\n", 0, False)
+
+
+def ctx(**kw: object) -> ArmContext:
+    return ArmContext(task_id="t1", step_id="s1", attempt=1, goal="run", **kw)  # type: ignore[arg-type]
+
+
+@as_root
+def test_as_root_the_sandbox_gets_network_filesystem_and_uid_isolation(sandbox: Sandbox) -> None:
+    assert sandbox.isolation == Isolation(network=True, filesystem=True, user="dedicated-uid")
+
+
+def test_an_infinite_loop_is_killed_at_the_time_limit_as_a_result_not_an_error(
+    sandbox: Sandbox, healthy: list[SandboxResult]
+) -> None:
+    arm = ExecutorArm(sandbox)
+    out = arm.run({"language": "python", "code": "while True:\n    pass", "timeout_seconds": 1}, ctx())
+    assert out.output["timed_out"] is True
+    assert out.output["signal"] == "SIGKILL"
+    assert out.output["exit_code"] == 137
+    assert 1000 <= out.output["duration_ms"] < 3000
+    assert out.warnings == ["killed at the 1 s time limit"]
+
+
+def test_the_time_limit_never_exceeds_what_is_left_of_the_step(
+    sandbox: Sandbox, healthy: list[SandboxResult]
+) -> None:
+    import time
+
+    step = ctx(deadline=time.monotonic() + 1.0)
+    out = ExecutorArm(sandbox).run({"language": "python", "code": "import time; time.sleep(20)"}, step)
+    assert out.output["timed_out"] is True
+    assert out.output["duration_ms"] < 2500
+
+
+@as_root
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        # every process forks forever; the first one reports and exits when fork fails
+        "import errno, os\nleader = os.getpid()\nwhile True:\n    try:\n        os.fork()\n"
+        "    except OSError as exc:\n        if os.getpid() == leader:\n"
+        "            print('fork failed:', errno.errorcode[exc.errno], flush=True)\n            break\n",
+        # a spawn loop of long sleepers
+        "import subprocess, sys\nkids = []\ntry:\n    while True:\n        kids.append(subprocess.Popen("
+        "[sys.executable, '-c', 'import time; time.sleep(60)']))\nexcept OSError as exc:\n"
+        "    print('spawn failed after', len(kids), type(exc).__name__, exc.errno, flush=True)\n",
+    ],
+    ids=["fork-loop", "spawn-loop"],
+)
+def test_a_fork_bomb_is_contained_by_the_process_limit_and_leaves_nothing_behind(
+    sandbox: Sandbox, healthy: list[SandboxResult], bomb: str
+) -> None:
+    result = sandbox.run_python(bomb, timeout=10)
+    healthy.append(result)
+    assert not result.timed_out
+    assert "fork failed: EAGAIN" in result.stdout or "BlockingIOError 11" in result.stdout
+    assert processes_of(result.isolation["uid"]) == []
+
+
+@as_root
+def test_a_daemonised_process_does_not_outlive_the_run(
+    sandbox: Sandbox, healthy: list[SandboxResult]
+) -> None:
+    code = (
+        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+        "        time.sleep(60)\n    os._exit(0)\nprint('left a daemon behind')\n"
+    )
+    result = sandbox.run_python(code)
+    healthy.append(result)
+    assert result.stdout == "left a daemon behind\n"
+    assert processes_of(result.isolation["uid"]) == []
+
+
+def test_a_2_gib_allocation_fails_cleanly_with_memory_error(
+    sandbox: Sandbox, healthy: list[SandboxResult]
+) -> None:
+    small = sandbox.run_python("b = bytearray(100 * 1024 * 1024); print(len(b))")
+    big = sandbox.run_python("b = bytearray(2 * 1024 ** 3); print('allocated')")
+    healthy.extend([small, big])
+    assert small.stdout == "104857600\n"
+    assert big.exit_code == 1
+    assert big.stdout == ""
+    assert big.stderr.strip().endswith("MemoryError")
+    assert not big.timed_out
+
+
+@as_root
+def test_writing_outside_the_scratch_dir_fails_and_tmp_is_private_to_the_run(
+    sandbox: Sandbox, healthy: list[SandboxResult]
+) -> None:
+    tag = uuid.uuid4().hex
+    host_file = f"/tmp/octollm-host-{tag}"
+    with open(host_file, "w") as fh:
+        fh.write("host data")
+    targets = [
+        "/etc/octollm-test",
+        "/root/x",
+        "/usr/local/octollm-x",
+        f"/var/tmp/octollm-{tag}",
+        f"/tmp/octollm-{tag}",
+        f"/dev/shm/octollm-{tag}",
+        "inside.txt",
+    ]
+    code = (
+        "import errno, json, os\nres = {}\n"
+        f"for path in {targets!r}:\n"
+        "    try:\n        open(path, 'w').write('x')\n        res[path] = 'written'\n"
+        "    except OSError as exc:\n        res[path] = errno.errorcode[exc.errno]\n"
+        f"res['host_tmp_visible'] = os.path.exists({host_file!r})\n"
+        "res['cwd'] = os.getcwd()\nprint(json.dumps(res))\n"
+    )
+    try:
+        result = sandbox.run_python(code)
+    finally:
+        os.unlink(host_file)
+    healthy.append(result)
+    seen = json.loads(result.stdout)
+    assert seen["/etc/octollm-test"] == "EROFS"
+    assert seen["/root/x"] in {"EACCES", "EROFS"}
+    assert seen["/usr/local/octollm-x"] == "EROFS"
+    assert seen[f"/var/tmp/octollm-{tag}"] == "EROFS"  # world-writable on the host, not here
+    assert seen["inside.txt"] == "written"
+    # /tmp and /dev/shm are fresh tmpfs mounts of this run: writable, invisible to the host
+    assert seen[f"/tmp/octollm-{tag}"] == "written"
+    assert seen[f"/dev/shm/octollm-{tag}"] == "written"
+    assert seen["host_tmp_visible"] is False
+    for path in ["/etc/octollm-test", f"/tmp/octollm-{tag}", f"/dev/shm/octollm-{tag}"]:
+        assert not os.path.exists(path)
+    assert not os.path.exists(seen["cwd"])  # the scratch dir is gone
+
+
+@as_root
+def test_a_connection_to_a_loopback_listener_of_the_host_fails(
+    sandbox: Sandbox, healthy: list[SandboxResult]
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            listener.accept()[0].close()  # the listener works from the host's namespace
+        code = (
+            "import errno, socket\nprint(sorted(n for _, n in socket.if_nameindex()))\ntry:\n"
+            f"    socket.create_connection(('127.0.0.1', {port}), timeout=3)\n    print('connected')\n"
+            "except OSError as exc:\n    print('refused:', errno.errorcode[exc.errno])\n"
+        )
+        result = sandbox.run_python(code)
+        healthy.append(result)
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    assert result.stdout == "['lo']\nrefused: ENETUNREACH\n"
+
+
+def test_without_a_network_namespace_network_code_and_commands_are_refused(
+    healthy: list[SandboxResult],
+) -> None:
+    bare = Sandbox(isolation=Isolation(network=False, filesystem=False, user="none"))
+    with pytest.raises(ArmRefused, match="imports socket, urllib, which can use the network"):
+        bare.run_python("import socket\nimport urllib.request\n")
+    with pytest.raises(ArmRefused, match="command 'curl' uses the network"):
+        bare.run_argv(["curl", "http://127.0.0.1:9/"])
+
+
+def test_a_command_off_the_allowlist_is_refused_and_nothing_runs(
+    sandbox: Sandbox, healthy: list[SandboxResult], tmp_path: object
+) -> None:
+    arm = ExecutorArm(sandbox)
+    with pytest.raises(ArmRefused, match=r"command 'rm' is not on the allowlist \(allowed: cat,"):
+        arm.run({"language": "shell", "command": "rm", "args": ["-rf", "/"]}, ctx())
+    out = arm.run({"language": "shell", "command": "grep", "args": ["-c", "b"], "stdin": "a\nb\nbb\n"}, ctx())
+    assert (out.output["stdout"], out.output["exit_code"], out.output["refused"]) == ("2\n", 0, False)
+
+
+def test_a_secret_in_the_parents_environment_is_not_visible_inside(
+    sandbox: Sandbox, healthy: list[SandboxResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTOLLM_LLM__API_KEY", "sk-octollm-test-secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-test-secret")
+    code = (
+        "import json, os\nenv = dict(os.environ)\ntry:\n"
+        f"    parent = open('/proc/{os.getpid()}/environ', 'rb').read().decode(errors='replace')\n"
+        "except OSError as exc:\n    parent = type(exc).__name__\nprint(json.dumps([env, parent]))\n"
+    )
+    result = sandbox.run_python(code)
+    healthy.append(result)
+    env, parent = json.loads(result.stdout)
+    assert "secret" not in result.stdout
+    assert sorted(env) == [
+        "HOME", "LANG", "LC_ALL", "PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE",
+        "PYTHONUNBUFFERED", "TMPDIR",
+    ]  # fmt: skip
+    if sandbox.isolation.user == "dedicated-uid":
+        assert parent == "PermissionError"  # nor can it read the parent's environment
+
+
+def test_output_beyond_the_cap_is_truncated_and_flagged(
+    sandbox: Sandbox, healthy: list[SandboxResult]
+) -> None:
+    result = sandbox.run_python("import sys\nsys.stdout.write('x' * 200_000)\nprint('tail', file=sys.stderr)")
+    healthy.append(result)
+    assert result.truncated is True
+    assert len(result.stdout) == 64 * 1024
+    assert result.stderr == "tail\n"
+    assert result.exit_code == 0
