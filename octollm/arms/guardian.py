@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -21,7 +21,7 @@ from octollm.arms.base import ArmContext, ArmResult
 from octollm.arms.safety.finding import Finding, Risk, resolve_overlaps
 from octollm.arms.safety.injection import Mode
 from octollm.arms.safety.redaction import Style, apply
-from octollm.arms.safety.screening import SafetyResult, find, normalise_checks
+from octollm.arms.safety.screening import Check, SafetyResult, find, normalise_checks
 from octollm.arms.safety.secrets import keyed_secret
 from octollm.errors import InvalidInput
 
@@ -29,13 +29,15 @@ from octollm.errors import InvalidInput
 _NUMBER_DIGITS = 7
 
 
+def _all_checks() -> list[Check]:
+    return ["all"]
+
+
 class GuardianRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     text: str | None = Field(default=None, max_length=1_000_000)
-    check_types: list[Literal["pii", "secrets", "injection", "all"]] = Field(
-        default_factory=lambda: ["all"], max_length=4
-    )
+    check_types: list[Check] = Field(default_factory=_all_checks, max_length=4)
     redact: bool = True
     style: Style = "token"
     block_on_high_risk: bool = True

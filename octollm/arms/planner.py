@@ -14,7 +14,12 @@ narrows the arms a plan may use). Output ``{plan, source, fallback_reason, repai
 - an executor step that depends on no coder step is made to depend on the latest earlier one
   (it runs the code a coder wrote; with no earlier coder the plan is unusable);
 - a missing ``input`` becomes ``{}``; the built-in arms' default inputs fill absent keys;
+- a judge step with no dependency checks every earlier step; a guardian step with none
+  screens the goal's text (``{"text": goal}``);
 - a judge step is appended when the last step is not one.
+
+More than 3 repairs make the plan unusable: the model did not follow the format, and its plan
+is unlikely to mean what the goal asks.
 
 The plan is unusable, and the fallback runs, when the model is unavailable or errs, returns no
 JSON, names an arm outside the allowed set, gives a step no action, has more than 7 steps or fewer
@@ -41,6 +46,8 @@ from octollm.contracts.plan import BUILTIN_ARMS, Plan
 from octollm.errors import InvalidInput, PermanentError, TransientError
 
 MIN_STEPS, MAX_STEPS = 2, 7
+#: A plan that needs more repairs than this shows a model that did not follow the format.
+MAX_REPAIRS = 3
 
 ARM_GUIDE = {
     "retriever": 'searches the knowledge base; input {"query": str, "method": "hybrid"}',
@@ -237,11 +244,17 @@ def repair_steps(
         depends_on = resolve_dependencies(raw.get("depends_on"), latest, steps, step_id, repairs)
         if arm == "executor":
             depends_on = feed_executor(step_id, depends_on, steps, repairs)
+        if arm == "judge" and not depends_on and steps:
+            depends_on = [s["step_id"] for s in steps]
+            repairs.append(f"{step_id}: a judge with no dependency now checks every earlier step")
         latest[written] = latest[step_id] = step_id
         given = raw.get("input")
         if given is not None and not isinstance(given, dict):
             repairs.append(f"{step_id}: input was not an object and was replaced")
-        step_input = {**default_input(arm, goal), **(given if isinstance(given, dict) else {})}
+        defaults = default_input(arm, goal)
+        if arm == "guardian" and not depends_on:
+            defaults = {"text": goal}  # nothing upstream to screen: screen the goal itself
+        step_input = {**defaults, **(given if isinstance(given, dict) else {})}
         critical = raw.get("critical")
         steps.append(
             {
@@ -256,6 +269,8 @@ def repair_steps(
     if "judge" in arms and steps[-1]["arm"] != "judge":
         steps.append(judge_step(goal, [s["step_id"] for s in steps], acceptance, steps))
         repairs.append(f"appended judge step {steps[-1]['step_id']!r}")
+    if len(repairs) > MAX_REPAIRS:
+        raise Unusable(f"the LLM's plan needed {len(repairs)} repairs (at most {MAX_REPAIRS})")
     if len(steps) < MIN_STEPS:
         raise Unusable(f"the LLM's plan has {len(steps)} step; at least {MIN_STEPS} are needed")
     return steps

@@ -44,6 +44,7 @@ import hashlib
 import math
 import os
 import resource
+import secrets
 import selectors
 import shutil
 import signal
@@ -136,6 +137,16 @@ def _world_executable(path: str) -> bool:
         return False
 
 
+def _uids_in_use() -> set[int]:
+    """Real uids of every process on the host, zombies included (from /proc)."""
+    used = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, StopIteration), open(f"{entry.path}/status") as fh:
+                used.add(int(next(line for line in fh if line.startswith("Uid:")).split()[1]))
+    return used
+
+
 @functools.cache
 def detect_isolation() -> Isolation:
     """The strongest isolation a probe run achieves on this host (cached per process)."""
@@ -223,7 +234,6 @@ class Sandbox:
                 with open(os.path.join(scratch, name), "w", encoding="utf-8") as fh:
                     fh.write(text)
             if uid is not None:
-                self._sweep(uid)  # leftovers of a run whose worker died mid-way
                 for path in [scratch, *(os.path.join(scratch, n) for n in files)]:
                     os.chown(path, uid, uid)
             plan = ChildPlan(
@@ -352,13 +362,17 @@ class Sandbox:
         )  # fmt: skip
 
     def _reserve_uid(self) -> tuple[int, int]:
-        """A uid no other run holds, reserved by an ``flock`` held until its fd is closed."""
+        """A uid that no process uses (not even a zombie, which still counts for RLIMIT_NPROC)
+        and no other run holds, reserved by an ``flock`` held until its fd is closed."""
         base, count = self._uid_range
+        busy, start = _uids_in_use(), secrets.randbelow(count)
         os.makedirs(self._lock_dir, mode=0o700, exist_ok=True)
         if os.stat(self._lock_dir).st_uid != 0:
             raise ArmRefused(f"the sandbox lock dir {self._lock_dir} is not owned by root")
         for i in range(count):
-            uid = base + (os.getpid() + i) % count
+            uid = base + (start + i) % count
+            if uid in busy:
+                continue
             fd = os.open(f"{self._lock_dir}/{uid}.lock", os.O_CREAT | os.O_RDWR, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

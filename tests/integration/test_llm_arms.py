@@ -23,6 +23,7 @@ from octollm.contracts.plan import Plan
 from octollm.errors import Cancelled, InvalidInput, LLMUnavailable, PermanentError, RateLimited
 from octollm.llm import OpenAIChatClient, client_from_settings
 from tests.support.fake_llm import FakeLLM, HTTPError, Reply
+from tests.support.fake_llm import fake_llm as fake_llm  # the shared fixture, used below
 
 IS_PRIME = "Write a Python function is_prime(n) and check it on 2, 15 and 17"
 SCHEMA = {
@@ -45,9 +46,8 @@ BAD_CODE = "```python\ndef is_prime(n)\n    return n > 1\n```"
 
 
 @pytest.fixture
-def llm() -> Iterator[FakeLLM]:
-    with FakeLLM() as server:
-        yield server
+def llm(fake_llm: FakeLLM) -> FakeLLM:  # noqa: F811 - pytest injects the imported fixture
+    return fake_llm
 
 
 @pytest.fixture

@@ -29,16 +29,17 @@ as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the isolation claims are
 
 
 def processes_of(uid: int) -> list[int]:
-    """Pids whose real uid is ``uid`` (from /proc)."""
+    """Live pids whose real uid is ``uid``. Killed processes whose parent died wait as zombies
+    until init reaps them; they are dead and not counted."""
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
                 with open(f"{entry.path}/status") as fh:
-                    uid_line = next(line for line in fh if line.startswith("Uid:"))
-            except (OSError, StopIteration):
+                    fields = dict(line.split(":", 1) for line in fh if ":" in line)
+            except OSError:
                 continue
-            if int(uid_line.split()[1]) == uid:
+            if int(fields["Uid"].split()[0]) == uid and not fields["State"].strip().startswith("Z"):
                 found.append(int(entry.name))
     return found
 
@@ -76,6 +77,56 @@ def healthy(sandbox: Sandbox) -> Iterator[list[SandboxResult]]:
     assert (check.stdout, check.exit_code, check.timed_out) == ("45\n", 0, False)
 
 
+# Every process forks forever; the first one reports and exits when fork fails.
+FORK_LOOP = """
+import errno, os
+leader = os.getpid()
+while True:
+    try:
+        os.fork()
+    except OSError as exc:
+        if os.getpid() == leader:
+            print("fork failed:", errno.errorcode[exc.errno], flush=True)
+            break
+"""
+# A spawn loop of long sleepers.
+SPAWN_LOOP = """
+import subprocess, sys
+kids = []
+try:
+    while True:
+        kids.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+except OSError as exc:
+    print("spawn failed after", len(kids), type(exc).__name__, exc.errno, flush=True)
+"""
+DAEMON = """
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(60)
+    os._exit(0)
+print("left a daemon behind")
+"""
+CONNECT = """
+import errno, socket, sys
+print(sorted(name for _, name in socket.if_nameindex()))
+try:
+    socket.create_connection(("127.0.0.1", int(sys.stdin.read())), timeout=3)
+    print("connected")
+except OSError as exc:
+    print("refused:", errno.errorcode[exc.errno])
+"""
+SHOW_ENV = """
+import json, os, sys
+try:
+    parent = open(f"/proc/{sys.stdin.read()}/environ", "rb").read().decode(errors="replace")
+except OSError as exc:
+    parent = type(exc).__name__
+print(json.dumps([dict(os.environ), parent]))
+"""
+
+
 def ctx(**kw: object) -> ArmContext:
     return ArmContext(task_id="t1", step_id="s1", attempt=1, goal="run", **kw)  # type: ignore[arg-type]
 
@@ -89,7 +140,9 @@ def test_an_infinite_loop_is_killed_at_the_time_limit_as_a_result_not_an_error(
     sandbox: Sandbox, healthy: list[SandboxResult]
 ) -> None:
     arm = ExecutorArm(sandbox)
-    out = arm.run({"language": "python", "code": "while True:\n    pass", "timeout_seconds": 1}, ctx())
+    out = arm.run(
+        {"language": "python", "code": "while True:\n    pass", "timeout_seconds": 1}, ctx()
+    )
     assert out.output["timed_out"] is True
     assert out.output["signal"] == "SIGKILL"
     assert out.output["exit_code"] == 137
@@ -103,26 +156,15 @@ def test_the_time_limit_never_exceeds_what_is_left_of_the_step(
     import time
 
     step = ctx(deadline=time.monotonic() + 1.0)
-    out = ExecutorArm(sandbox).run({"language": "python", "code": "import time; time.sleep(20)"}, step)
+    out = ExecutorArm(sandbox).run(
+        {"language": "python", "code": "import time; time.sleep(20)"}, step
+    )
     assert out.output["timed_out"] is True
     assert out.output["duration_ms"] < 2500
 
 
 @as_root
-@pytest.mark.parametrize(
-    "bomb",
-    [
-        # every process forks forever; the first one reports and exits when fork fails
-        "import errno, os\nleader = os.getpid()\nwhile True:\n    try:\n        os.fork()\n"
-        "    except OSError as exc:\n        if os.getpid() == leader:\n"
-        "            print('fork failed:', errno.errorcode[exc.errno], flush=True)\n            break\n",
-        # a spawn loop of long sleepers
-        "import subprocess, sys\nkids = []\ntry:\n    while True:\n        kids.append(subprocess.Popen("
-        "[sys.executable, '-c', 'import time; time.sleep(60)']))\nexcept OSError as exc:\n"
-        "    print('spawn failed after', len(kids), type(exc).__name__, exc.errno, flush=True)\n",
-    ],
-    ids=["fork-loop", "spawn-loop"],
-)
+@pytest.mark.parametrize("bomb", [FORK_LOOP, SPAWN_LOOP], ids=["fork-loop", "spawn-loop"])
 def test_a_fork_bomb_is_contained_by_the_process_limit_and_leaves_nothing_behind(
     sandbox: Sandbox, healthy: list[SandboxResult], bomb: str
 ) -> None:
@@ -137,11 +179,7 @@ def test_a_fork_bomb_is_contained_by_the_process_limit_and_leaves_nothing_behind
 def test_a_daemonised_process_does_not_outlive_the_run(
     sandbox: Sandbox, healthy: list[SandboxResult]
 ) -> None:
-    code = (
-        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
-        "        time.sleep(60)\n    os._exit(0)\nprint('left a daemon behind')\n"
-    )
-    result = sandbox.run_python(code)
+    result = sandbox.run_python(DAEMON)
     healthy.append(result)
     assert result.stdout == "left a daemon behind\n"
     assert processes_of(result.isolation["uid"]) == []
@@ -216,12 +254,7 @@ def test_a_connection_to_a_loopback_listener_of_the_host_fails(
         port = listener.getsockname()[1]
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             listener.accept()[0].close()  # the listener works from the host's namespace
-        code = (
-            "import errno, socket\nprint(sorted(n for _, n in socket.if_nameindex()))\ntry:\n"
-            f"    socket.create_connection(('127.0.0.1', {port}), timeout=3)\n    print('connected')\n"
-            "except OSError as exc:\n    print('refused:', errno.errorcode[exc.errno])\n"
-        )
-        result = sandbox.run_python(code)
+        result = sandbox.run_python(CONNECT, stdin=str(port))
         healthy.append(result)
         with pytest.raises(TimeoutError):
             listener.accept()
@@ -244,8 +277,14 @@ def test_a_command_off_the_allowlist_is_refused_and_nothing_runs(
     arm = ExecutorArm(sandbox)
     with pytest.raises(ArmRefused, match=r"command 'rm' is not on the allowlist \(allowed: cat,"):
         arm.run({"language": "shell", "command": "rm", "args": ["-rf", "/"]}, ctx())
-    out = arm.run({"language": "shell", "command": "grep", "args": ["-c", "b"], "stdin": "a\nb\nbb\n"}, ctx())
-    assert (out.output["stdout"], out.output["exit_code"], out.output["refused"]) == ("2\n", 0, False)
+    out = arm.run(
+        {"language": "shell", "command": "grep", "args": ["-c", "b"], "stdin": "a\nb\nbb\n"}, ctx()
+    )
+    assert (out.output["stdout"], out.output["exit_code"], out.output["refused"]) == (
+        "2\n",
+        0,
+        False,
+    )
 
 
 def test_a_secret_in_the_parents_environment_is_not_visible_inside(
@@ -253,12 +292,7 @@ def test_a_secret_in_the_parents_environment_is_not_visible_inside(
 ) -> None:
     monkeypatch.setenv("OCTOLLM_LLM__API_KEY", "sk-octollm-test-secret")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-test-secret")
-    code = (
-        "import json, os\nenv = dict(os.environ)\ntry:\n"
-        f"    parent = open('/proc/{os.getpid()}/environ', 'rb').read().decode(errors='replace')\n"
-        "except OSError as exc:\n    parent = type(exc).__name__\nprint(json.dumps([env, parent]))\n"
-    )
-    result = sandbox.run_python(code)
+    result = sandbox.run_python(SHOW_ENV, stdin=str(os.getpid()))
     healthy.append(result)
     env, parent = json.loads(result.stdout)
     assert "secret" not in result.stdout
@@ -273,7 +307,9 @@ def test_a_secret_in_the_parents_environment_is_not_visible_inside(
 def test_output_beyond_the_cap_is_truncated_and_flagged(
     sandbox: Sandbox, healthy: list[SandboxResult]
 ) -> None:
-    result = sandbox.run_python("import sys\nsys.stdout.write('x' * 200_000)\nprint('tail', file=sys.stderr)")
+    result = sandbox.run_python(
+        "import sys\nsys.stdout.write('x' * 200_000)\nprint('tail', file=sys.stderr)"
+    )
     healthy.append(result)
     assert result.truncated is True
     assert len(result.stdout) == 64 * 1024

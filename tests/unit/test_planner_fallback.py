@@ -175,7 +175,12 @@ def test_numeric_dependencies_mean_the_nth_step_as_in_octollm() -> None:
 def test_an_executor_without_a_coder_dependency_is_fed_by_the_latest_coder() -> None:
     repairs: list[str] = []
     steps = repair_steps(
-        [step("c1", "coder"), step("c2", "coder"), step("run", "executor"), step("v", "judge")],
+        [
+            step("c1", "coder"),
+            step("c2", "coder"),
+            step("run", "executor"),
+            step("v", "judge", ["run"]),
+        ],
         IS_PRIME,
         ARMS,
         repairs,
@@ -187,6 +192,24 @@ def test_an_executor_without_a_coder_dependency_is_fed_by_the_latest_coder() -> 
 def test_an_executor_with_no_earlier_coder_makes_the_plan_unusable() -> None:
     with pytest.raises(Unusable, match="no earlier coder"):
         repair_steps([step("run", "executor"), step("code", "coder")], IS_PRIME, ARMS, [])
+
+
+def test_a_judge_with_no_dependency_checks_every_earlier_step() -> None:
+    steps = repair_steps([step("code", "coder"), step("v", "judge")], IS_PRIME, ARMS, [])
+    assert steps[1]["depends_on"] == ["code"]
+
+
+def test_a_guardian_with_no_dependency_screens_the_goal_text() -> None:
+    steps = repair_steps(
+        [step("g", "guardian"), step("v", "judge", ["g"])], "is this safe?", ARMS, []
+    )
+    assert steps[0]["input"] == {"text": "is this safe?"}
+
+
+def test_a_plan_that_needs_more_than_three_repairs_is_unusable() -> None:
+    raw = [step("a b", "coder", ["x"]), step("c d", "executor", ["y"]), step("e", "judge", ["z"])]
+    with pytest.raises(Unusable, match="needed 7 repairs"):
+        repair_steps(raw, IS_PRIME, ARMS, [])
 
 
 def test_a_judge_step_is_appended_when_the_last_step_is_not_one() -> None:

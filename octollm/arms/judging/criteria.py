@@ -283,14 +283,15 @@ def _clause(text: str, ev: Evidence) -> Outcome | None:
 
 def decide(criterion: str, ev: Evidence) -> Outcome | None:
     """The deterministic outcome, or None when some clause matches no rule."""
-    outcomes = []
+    outcomes: list[Outcome] = []
     for clause in clauses(criterion) or [criterion]:
         outcome = _clause(clause, ev)
         if outcome is None:
             return None
         outcomes.append(outcome)
-    for status in ("failed", "undecidable"):
+    worst: tuple[Status, ...] = ("failed", "undecidable")
+    for status in worst:
         hit = [why for s, why in outcomes if s == status]
         if hit:
-            return status, "; ".join(hit)  # type: ignore[return-value]
+            return status, "; ".join(hit)
     return "passed", "; ".join(why for _, why in outcomes)

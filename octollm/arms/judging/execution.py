@@ -52,7 +52,8 @@ def gap_issues(gaps: list[Gap]) -> list[Issue]:
             Issue(
                 "warning",
                 "dependency_failed",
-                f"dependency {gap.step_id} {status} ({code}){detail}; its output could not be judged",
+                f"dependency {gap.step_id} {status} ({code}){detail}; "
+                "its output could not be judged",
                 location={"step_id": gap.step_id},
             )
         )

@@ -49,7 +49,7 @@ def at(line: int | None, column: int | None = None) -> dict[str, Any] | None:
 
 
 def counts(issues: Iterable[Issue]) -> dict[str, int]:
-    out = dict.fromkeys(SEVERITIES, 0)
+    out: dict[str, int] = dict.fromkeys(SEVERITIES, 0)
     for issue in issues:
         out[issue.severity] += 1
     return out

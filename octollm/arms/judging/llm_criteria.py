@@ -47,7 +47,8 @@ def describe(art: Artefact) -> str:
     for run in art.executions:
         parts.append(
             f"EXECUTION {run.step_id}: exit_code={run.exit_code} timed_out={run.timed_out}\n"
-            f"stdout (tail):\n{run.stdout[-MAX_OUTPUT_CHARS:]}\nstderr (tail):\n{run.stderr[-1000:]}"
+            f"stdout (tail):\n{run.stdout[-MAX_OUTPUT_CHARS:]}\n"
+            f"stderr (tail):\n{run.stderr[-1000:]}"
         )
     if art.has_output and art.code is None:
         text = art.output if isinstance(art.output, str) else json.dumps(art.output, default=str)
@@ -92,5 +93,6 @@ def ask(llm: ChatLLM, criterion: str, artefact_text: str) -> tuple[Verdict, str 
             criterion, "ambiguous", "the LLM's reply was not a yes/no verdict", "llm"
         ), result.model or None
     evidence = str(reply.get("evidence") or "")[:600]
-    status = "passed" if reply["met"] else "failed"
-    return Verdict(criterion, status, evidence, "llm"), result.model or None
+    return Verdict(criterion, "passed" if reply["met"] else "failed", evidence, "llm"), (
+        result.model or None
+    )

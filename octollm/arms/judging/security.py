@@ -127,16 +127,14 @@ class _Rules(ast.NodeVisitor):
             self.add(*_CALL_RULES[short], node)
         elif name in _CALL_RULES:
             self.add(*_CALL_RULES[name], node)
-        elif name.startswith("subprocess.") and name.rsplit(".", 1)[1] in _SHELL_FUNCS:
-            if any(kw.arg == "shell" and _truthy(kw.value) for kw in node.keywords):
-                message = f"{name}(..., shell=True) invites shell injection"
-                self.add("error", "shell-true", message, _ARGV, node)
+        elif _subprocess_call(name) and _shell_true(node):
+            message = f"{name}(..., shell=True) invites shell injection"
+            self.add("error", "shell-true", message, _ARGV, node)
         elif name == "yaml.load" and not _safe_yaml(node):
             self.add("warning", "yaml-load", "yaml.load() without a safe Loader", _SAFE_LOAD, node)
-        elif (short in _OPENERS or name in _OPENERS) and node.args:
-            if _mentions_parent_dir(node.args[0]):
-                message = "path with '../' passed to a file opener"
-                self.add("warning", "path-traversal", message, _CONFINE, node)
+        elif (short in _OPENERS or name in _OPENERS) and _parent_dir_arg(node):
+            message = "path with '../' passed to a file opener"
+            self.add("warning", "path-traversal", message, _CONFINE, node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
@@ -154,9 +152,8 @@ class _Rules(ast.NodeVisitor):
 
     def visit_Dict(self, node: ast.Dict) -> None:
         for key, value in zip(node.keys, node.values, strict=True):
-            if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                if is_secret_name(key.value):
-                    self._literal_secret(key.value, value, node)
+            if isinstance(key, ast.Constant) and _secret_key(key.value):
+                self._literal_secret(str(key.value), value, node)
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
@@ -176,6 +173,22 @@ class _Rules(ast.NodeVisitor):
 
     def add(self, severity: str, rule: str, message: str, suggestion: str, node: ast.AST) -> None:
         self.issues.append(_issue(severity, rule, message, suggestion, node))
+
+
+def _secret_key(value: object) -> bool:
+    return isinstance(value, str) and is_secret_name(value)
+
+
+def _subprocess_call(name: str) -> bool:
+    return name.startswith("subprocess.") and name.rsplit(".", 1)[1] in _SHELL_FUNCS
+
+
+def _shell_true(node: ast.Call) -> bool:
+    return any(kw.arg == "shell" and _truthy(kw.value) for kw in node.keywords)
+
+
+def _parent_dir_arg(node: ast.Call) -> bool:
+    return bool(node.args) and _mentions_parent_dir(node.args[0])
 
 
 def _truthy(node: ast.expr) -> bool:

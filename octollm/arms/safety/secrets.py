@@ -121,16 +121,16 @@ _PRIVATE_KEY = re.compile(
     r"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----"
     r"(?:[\s\S]{0,16384}?-----END \1-----)?"
 )
-_SECRET_KEY_NAME = (  # noqa: S105 - a pattern for names, not a password
-    r"[\w.-]*?(?:password|passwd|passphrase|(?<![a-z])pass(?![a-z])|pwd|secret|token|api[_-]?key|apikey"
-    r"|access[_-]?key|auth[_-]?key|private[_-]?key|credentials?)[\w-]*"
+_CREDENTIAL_NAME = (
+    r"[\w.-]*?(?:password|passwd|passphrase|(?<![a-z])pass(?![a-z])|pwd|secret|token"
+    r"|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|credentials?)[\w-]*"
 )
 _ASSIGNMENT = re.compile(
-    rf"(?i)(?<![\w.-])({_SECRET_KEY_NAME})[\"']?\s*(?::=|=>|=|:)\s*([\"']?)"
+    rf"(?i)(?<![\w.-])({_CREDENTIAL_NAME})[\"']?\s*(?::=|=>|=|:)\s*([\"']?)"
     r"([^\s\"'`,;)}\]]{8,200})\2"
 )
 _PASSWORD_NAME = re.compile(r"(?i)pass|pwd")
-_SECRET_NAME = re.compile(rf"(?i)^{_SECRET_KEY_NAME}$")
+_SECRET_NAME = re.compile(rf"(?i)^{_CREDENTIAL_NAME}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*$")
 _MIN_ENTROPY = 3.0
 

