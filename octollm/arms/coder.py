@@ -128,7 +128,9 @@ class CoderArm:
             warnings_out.append(f"syntax of {language} code is not checked")
         if wants_demo and "__main__" not in code:
             warnings_out.append('the code has no `if __name__ == "__main__":` block of checks')
-        warnings_out.extend(str(w) for w in extracted.meta.get("warnings") or [] if w)
+        claimed_warnings = extracted.meta.get("warnings")
+        if isinstance(claimed_warnings, list):
+            warnings_out.extend(str(w) for w in claimed_warnings if w)
         confidence = code_confidence(language, fix_attempts, extracted.meta.get("confidence"))
         output = {
             "code": code,

@@ -114,7 +114,7 @@ def worker(
     loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
 ) -> None:
     """Start one worker of POOL: its arm's queues, most urgent first (replaces this process)."""
-    from octollm.worker.fleet import load_fleet, worker_argv
+    from octollm.orchestrator.fleet import load_fleet, worker_argv
 
     pools = load_fleet()
     if pool not in pools:
@@ -128,7 +128,7 @@ def worker(
 def fleet() -> None:
     """List the worker pools of workers/fleet.toml with their queues and commands."""
     from octollm.orchestrator import routing
-    from octollm.worker.fleet import fleet_path, load_fleet
+    from octollm.orchestrator.fleet import fleet_path, load_fleet
 
     settings = get_settings()
     broker = settings.broker.url.get_secret_value() if settings.broker.url else "redis://"

@@ -72,7 +72,7 @@ def format_validation_error(exc: ValidationError) -> str:
 
 def _start_workers(settings: Settings, env: dict[str, str], log_dir: Path, stack: ExitStack) -> list[Any]:
     from octollm.services.processes import spawn
-    from octollm.worker.fleet import load_fleet, worker_argv
+    from octollm.orchestrator.fleet import load_fleet, worker_argv
 
     log_dir.mkdir(parents=True, exist_ok=True)
     procs = []

@@ -1,9 +1,15 @@
 """Publishing events.
 
-Each event goes to the task's durable stream ``octollm:events:task:{task_id}`` (XADD, bounded,
-expiring a day after the last write; readers resume by stream id, e.g. SSE ``Last-Event-ID``)
-and to the pub/sub channel ``octollm:events:{event_type}`` for live fan-out. Publishing is best
-effort: Postgres holds the truth, and a lost event never loses a task.
+Each event goes to three places in one pipeline:
+
+* the task's stream ``octollm:events:task:{task_id}`` (XADD, bounded, expiring a day after the
+  last write; readers resume by stream id, e.g. SSE ``Last-Event-ID``);
+* the durable stream ``octollm:events:stream`` (bounded), read by consumer groups with
+  acknowledgement and reclaim (see :mod:`octollm.events.stream`): webhooks and subscriptions;
+* the pub/sub channel ``octollm:events:{event_type}`` for live fan-out.
+
+Publishing is best effort: Postgres holds the truth, and a lost event never loses a task.
+In-process observers (metrics) are told about every event, published or not.
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ import redis
 import structlog
 
 from octollm.contracts.event import Event
+from octollm.events.observers import notify
 
 log = structlog.get_logger(__name__)
 
 STREAM_MAXLEN = 10_000
 STREAM_TTL_SECONDS = 86_400
+DURABLE_STREAM = "octollm:events:stream"
+DURABLE_MAXLEN = 100_000
 
 
 def task_stream_key(task_id: str) -> str:
@@ -35,18 +44,22 @@ class EventBus(Protocol):
 
 class NullEventBus:
     def publish(self, event: Event) -> str | None:
+        notify(event)
         return None
 
 
 class RedisEventBus:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, *, durable_maxlen: int = DURABLE_MAXLEN) -> None:
         self.client = client
+        self.durable_maxlen = durable_maxlen
 
     @classmethod
-    def from_url(cls, url: str) -> RedisEventBus:
-        return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5))
+    def from_url(cls, url: str, *, durable_maxlen: int = DURABLE_MAXLEN) -> RedisEventBus:
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        return cls(client, durable_maxlen=durable_maxlen)
 
     def publish(self, event: Event) -> str | None:
+        notify(event)
         body = event.model_dump_json()
         try:
             pipe = self.client.pipeline(transaction=False)
@@ -54,6 +67,7 @@ class RedisEventBus:
                 key = task_stream_key(event.task_id)
                 pipe.xadd(key, {"event": body}, maxlen=STREAM_MAXLEN, approximate=True)
                 pipe.expire(key, STREAM_TTL_SECONDS)
+            pipe.xadd(DURABLE_STREAM, {"event": body}, maxlen=self.durable_maxlen, approximate=True)
             pipe.publish(channel(event.event_type), body)
             replies = pipe.execute()
         except redis.RedisError as exc:

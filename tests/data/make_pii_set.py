@@ -4,7 +4,10 @@ Columns: ``labels`` (comma-separated types present, or ``none``), ``note`` (``pi
 or ``lookalike:<what>`` for lines holding values that must NOT be reported, alone or beside
 real PII), ``text``. Valid card numbers and IBANs carry real checksums; domains are reserved
 (example.com/.org/.net), phone numbers are the fictional 555-01xx range or drama/test ranges,
-IPs come from documentation ranges. Run: ``python tests/data/make_pii_set.py`` (deterministic).
+IPs come from documentation and private ranges, keys are random strings in provider shapes.
+
+Run ``python tests/data/make_pii_set.py`` to rewrite the file; the output is deterministic and
+a test checks that the committed file matches it.
 """
 
 from __future__ import annotations
@@ -25,13 +28,19 @@ from octollm.arms.safety.validators import iban_checksum, luhn_check_digit  # no
 SEED = 20251101
 OUT = HERE / "pii_labelled.tsv"
 ALNUM = string.ascii_letters + string.digits
+Gen = Callable[[random.Random], str]
 
 
 def _rand(r: random.Random, alphabet: str, n: int) -> str:
+    """Random string that mixes letters and digits (as real keys do)."""
     while True:
         value = "".join(r.choice(alphabet) for _ in range(n))
         if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
             return value
+
+
+def _digits(r: random.Random, n: int) -> str:
+    return "".join(r.choice(string.digits) for _ in range(n))
 
 
 # --- valid values --------------------------------------------------------------------------
@@ -39,23 +48,32 @@ def _rand(r: random.Random, alphabet: str, n: int) -> str:
 FIRST = ["jane", "john", "alex", "maria", "li", "omar", "sara", "tom", "ana", "kofi", "yuki"]
 LAST = ["doe", "smith", "garcia", "chen", "okafor", "novak", "tanaka", "silva", "brown"]
 DOMAINS = ["example.com", "example.org", "example.net", "mail.example.com", "corp.example.org"]
+AREAS = ["202", "212", "312", "415", "617", "713", "808", "917", "303", "503"]
 
 
 def email(r: random.Random) -> str:
     sep = r.choice([".", "_", "", "-", "+news."])
-    return f"{r.choice(FIRST)}{sep}{r.choice(LAST)}{r.randint(0, 99) if r.random() < 0.3 else ''}@{r.choice(DOMAINS)}"
+    suffix = str(r.randint(0, 99)) if r.random() < 0.3 else ""
+    return f"{r.choice(FIRST)}{sep}{r.choice(LAST)}{suffix}@{r.choice(DOMAINS)}"
 
 
 def phone(r: random.Random) -> str:
-    area = r.choice(["202", "212", "312", "415", "617", "713", "808", "917", "303", "503"])
-    line = f"01{r.randint(0, 99):02d}"
+    area, line = r.choice(AREAS), f"01{r.randint(0, 99):02d}"
+    four = f"{r.randint(1000, 9999)}"
     formats = [
-        f"({area}) 555-{line}", f"{area}-555-{line}", f"{area}.555.{line}",
-        f"+1 {area} 555 {line}", f"+1-{area}-555-{line}", f"1-{area}-555-{line}",
-        f"+44 20 7946 0{r.randint(0, 999):03d}", f"+44 113 496 0{r.randint(0, 999):03d}",
-        f"+61 2 5550 {r.randint(1000, 9999)}", f"+49 30 {r.randint(1000000, 9999999)}",
-        f"+33 1 99 00 {r.randint(10, 99)} {r.randint(10, 99)}", f"+81 3-{r.randint(1000, 9999)}-{r.randint(1000, 9999)}",
-    ]  # fmt: skip
+        f"({area}) 555-{line}",
+        f"{area}-555-{line}",
+        f"{area}.555.{line}",
+        f"+1 {area} 555 {line}",
+        f"+1-{area}-555-{line}",
+        f"1-{area}-555-{line}",
+        f"+44 20 7946 0{r.randint(0, 999):03d}",
+        f"+44 113 496 0{r.randint(0, 999):03d}",
+        f"+61 2 5550 {four}",
+        f"+49 30 {r.randint(1000000, 9999999)}",
+        f"+33 1 99 00 {r.randint(10, 99)} {r.randint(10, 99)}",
+        f"+81 3-{four}-{r.randint(1000, 9999)}",
+    ]
     return r.choice(formats)
 
 
@@ -65,14 +83,15 @@ def ssn(r: random.Random) -> str:
     return f"{area:03d}{sep}{r.randint(1, 99):02d}{sep}{r.randint(1, 9999):04d}"
 
 
-CARD_PREFIXES = [("4", 16), ("4", 13), ("51", 16), ("55", 16), ("2221", 16), ("2720", 16),
-                 ("34", 15), ("37", 15), ("6011", 16), ("65", 16), ("3530", 16), ("36", 14),
-                 ("62", 16)]  # fmt: skip
+CARD_PREFIXES = [
+    ("4", 16), ("4", 13), ("51", 16), ("55", 16), ("2221", 16), ("2720", 16), ("34", 15),
+    ("37", 15), ("6011", 16), ("65", 16), ("3530", 16), ("36", 14), ("62", 16),
+]  # fmt: skip
 
 
 def card_digits(r: random.Random) -> str:
     prefix, length = r.choice(CARD_PREFIXES)
-    body = prefix + "".join(r.choice(string.digits) for _ in range(length - len(prefix) - 1))
+    body = prefix + _digits(r, length - len(prefix) - 1)
     return body + luhn_check_digit(body)
 
 
@@ -88,19 +107,17 @@ def card(r: random.Random) -> str:
     return group_card(card_digits(r), r.choice([" ", "-", ""]))
 
 
-IBAN_SHAPES = {"DE": "n18", "GB": "a4n14", "FR": "n23", "NL": "a4n10", "ES": "n20", "IT": "a1n22",
-               "CH": "n17", "BE": "n12", "AT": "n16", "PL": "n24", "NO": "n11", "IE": "a4n14"}  # fmt: skip
+#: country -> (letters, digits) of the BBAN
+IBAN_SHAPES = {
+    "DE": (0, 18), "GB": (4, 14), "FR": (0, 23), "NL": (4, 10), "ES": (0, 20), "IT": (1, 22),
+    "CH": (0, 17), "BE": (0, 12), "AT": (0, 16), "PL": (0, 24), "NO": (0, 11), "IE": (4, 14),
+}  # fmt: skip
 
 
 def iban_compact(r: random.Random, country: str | None = None) -> str:
-    """A valid IBAN: ``a<k>n<m>`` shapes give k letters then m digits of BBAN."""
     country = country or r.choice(sorted(IBAN_SHAPES))
-    shape = IBAN_SHAPES[country]
-    letters, digits = (
-        (int(x) for x in shape[1:].split("n")) if shape[0] == "a" else (0, int(shape[1:]))
-    )
-    bban = "".join(r.choice(string.ascii_uppercase) for _ in range(letters))
-    bban += "".join(r.choice(string.digits) for _ in range(digits))
+    letters, digits = IBAN_SHAPES[country]
+    bban = "".join(r.choice(string.ascii_uppercase) for _ in range(letters)) + _digits(r, digits)
     return country + iban_checksum(country, bban) + bban
 
 
@@ -119,9 +136,13 @@ def ipv4(r: random.Random) -> str:
 
 
 def ipv6(r: random.Random) -> str:
-    groups = [f"{r.randint(0, 0xFFFF):x}" for _ in range(6)]
-    forms = [f"2001:db8:{':'.join(groups)}", f"2001:db8::{groups[0]}:{groups[1]}",
-             f"2001:0db8:85a3::8a2e:0370:{r.randint(1000, 9999)}", f"fe80::{groups[2]}:{groups[3]}:1"]  # fmt: skip
+    g = [f"{r.randint(0, 0xFFFF):x}" for _ in range(6)]
+    forms = [
+        f"2001:db8:{':'.join(g)}",
+        f"2001:db8::{g[0]}:{g[1]}",
+        f"2001:0db8:85a3::8a2e:0370:{r.randint(1000, 9999)}",
+        f"fe80::{g[2]}:{g[3]}:1",
+    ]
     return r.choice(forms)
 
 
@@ -147,7 +168,7 @@ def aws_secret_key(r: random.Random) -> str:
 
 
 def slack_token(r: random.Random) -> str:
-    return f"xoxb-{r.randint(10**10, 10**11)}-{r.randint(10**10, 10**11)}-{_rand(r, ALNUM, 24)}"
+    return f"xoxb-{_digits(r, 11)}-{_digits(r, 11)}-{_rand(r, ALNUM, 24)}"
 
 
 def stripe_key(r: random.Random) -> str:
@@ -170,7 +191,8 @@ def jwt(r: random.Random) -> str:
 
 def url_password(r: random.Random) -> str:
     scheme = r.choice(["postgres", "mysql", "redis", "https", "amqp", "ftp"])
-    return f"{scheme}://{r.choice(FIRST)}:{_rand(r, ALNUM + '!*', 14)}@db.example.com:5432/app"
+    secret = _rand(r, ALNUM + "!*", 14)
+    return f"{scheme}://{r.choice(FIRST)}:{secret}@db.example.com:5432/app"
 
 
 def password_assignment(r: random.Random) -> str:
@@ -179,17 +201,28 @@ def password_assignment(r: random.Random) -> str:
     return r.choice([f'{key} = "{value}"', f"{key}={value}", f"{key}: '{value}'"])
 
 
-GENERATORS: dict[str, Callable[[random.Random], str]] = {
-    "email": email, "phone": phone, "ssn": ssn, "credit_card": card, "iban": iban,
-    "ipv4": ipv4, "ipv6": ipv6, "openai_key": openai_key, "github_token": github_token,
-    "aws_access_key": aws_access_key, "slack_token": slack_token, "stripe_key": stripe_key,
-    "google_api_key": google_api_key, "jwt": jwt, "url_password": url_password,
+GENERATORS: dict[str, Gen] = {
+    "email": email,
+    "phone": phone,
+    "ssn": ssn,
+    "credit_card": card,
+    "iban": iban,
+    "ipv4": ipv4,
+    "ipv6": ipv6,
+    "openai_key": openai_key,
+    "github_token": github_token,
+    "aws_access_key": aws_access_key,
+    "slack_token": slack_token,
+    "stripe_key": stripe_key,
+    "google_api_key": google_api_key,
+    "jwt": jwt,
+    "url_password": url_password,
     "password_assignment": password_assignment,
-}  # fmt: skip
+}
 
 TEMPLATES = {
-    "email": ["Please reply to {} by Friday.", "Contact: {}", "cc {} on the thread", "Send the invoice to <{}>."],
-    "phone": ["Call me at {} after 5pm.", "Phone: {}", "Our support line is {}.", "mobile {} (evenings)"],
+    "email": ["Please reply to {} by Friday.", "Contact: {}", "cc {} on the thread", "To: <{}>."],
+    "phone": ["Call me at {} after 5pm.", "Phone: {}", "Our support line is {}.", "mobile {}"],
     "ssn": ["SSN {} on file.", "Social security number: {}", "Applicant SSN: {}"],
     "credit_card": ["Charge card {} for the order.", "card number {} exp 12/29", "Paid with {}."],
     "iban": ["Wire the refund to IBAN {}.", "Account: {}", "Beneficiary IBAN {} (EUR)"],
@@ -204,7 +237,7 @@ TEMPLATES = {
     "jwt": ["Authorization: Bearer {}", "session cookie {}"],
     "url_password": ["DATABASE_URL={}", "connect to {} for reports"],
     "password_assignment": ["{}", "config: {}"],
-}  # fmt: skip
+}
 
 CLEAN = [
     "The meeting moved to Thursday at 3pm in room B.",
@@ -229,13 +262,13 @@ CLEAN = [
     "Keep modules under 400 lines where practical.",
 ]
 
-LOOKALIKES: list[tuple[str, Callable[[random.Random], str]]] = []
+# --- look-alikes: each must produce no finding -------------------------------------------
+
+LOOKALIKES: list[tuple[str, Gen]] = []
 
 
-def lookalike(
-    name: str,
-) -> Callable[[Callable[[random.Random], str]], Callable[[random.Random], str]]:
-    def register(fn: Callable[[random.Random], str]) -> Callable[[random.Random], str]:
+def lookalike(name: str) -> Callable[[Gen], Gen]:
+    def register(fn: Gen) -> Gen:
         LOOKALIKES.append((name, fn))
         return fn
 
@@ -251,7 +284,7 @@ def _non_luhn(r: random.Random) -> str:
 
 @lookalike("no-issuer-card")
 def _no_issuer(r: random.Random) -> str:
-    body = r.choice("1789") + "".join(r.choice(string.digits) for _ in range(14))
+    body = r.choice("1789") + _digits(r, 14)
     return f"Tracking number {body + luhn_check_digit(body)} shipped."
 
 
@@ -294,87 +327,128 @@ def _bad_ip(r: random.Random) -> str:
 @lookalike("version-string")
 def _version(r: random.Random) -> str:
     parts = ".".join(str(r.randint(0, 20)) for _ in range(r.choice([5, 6])))
-    return r.choice([f"Upgraded libfoo to {parts} yesterday.", f"build {parts} is green",
-                     f"Running v{r.randint(1, 9)}.{r.randint(0, 9)}.{r.randint(0, 9)}.{r.randint(0, 99)} now"])  # fmt: skip
+    four = ".".join(str(r.randint(0, 30)) for _ in range(4))
+    return r.choice(
+        [f"Upgraded libfoo to {parts} yesterday.", f"build {parts} is green", f"Running v{four}"]
+    )
 
 
 @lookalike("order-number")
 def _order(r: random.Random) -> str:
-    return r.choice([
-        f"Order #{r.randint(100, 199)}-{r.randint(200, 999)}-{r.randint(1000, 9999)} has shipped.",
-        f"Order number {r.randint(2, 9)}{r.randint(10, 99)}{r.randint(200, 999)}{r.randint(1000, 9999)} confirmed.",
-        f"Invoice INV-{r.randint(200, 999)}-{r.randint(200, 999)}-{r.randint(1000, 9999)} is due.",
-        f"Ref {r.randint(200, 999)}-{r.randint(100, 199)}-{r.randint(1000, 9999)} closed.",
-    ])  # fmt: skip
+    a, b, c = r.randint(200, 999), r.randint(200, 999), r.randint(1000, 9999)
+    return r.choice(
+        [
+            f"Order #{r.randint(100, 199)}-{b}-{c} has shipped.",
+            f"Order number {a}{b}{c} confirmed.",
+            f"Invoice INV-{a}-{b}-{c} is due.",
+            f"Ref {a}-{r.randint(100, 199)}-{c} closed.",
+            f"Batch {a}-{b}-{c}-{r.randint(10, 99)} queued.",
+        ]
+    )
 
 
 @lookalike("date-time")
 def _date(r: random.Random) -> str:
-    return f"Logged at {r.randint(2019, 2026)}-{r.randint(1, 12):02d}-{r.randint(1, 28):02d} {r.randint(0, 23):02d}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d} UTC."
+    day = f"{r.randint(2019, 2026)}-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}"
+    clock = f"{r.randint(0, 23):02d}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d}"
+    return f"Logged at {day} {clock} UTC."
 
 
 @lookalike("isbn-zip")
 def _isbn(r: random.Random) -> str:
-    return r.choice([f"ISBN 978-0-{r.randint(100, 999)}-{r.randint(10000, 99999)}-{r.randint(0, 9)}",
-                     f"Ship to ZIP {r.randint(10000, 99999)}-{r.randint(1000, 9999)}."])  # fmt: skip
+    isbn = f"ISBN 978-0-{r.randint(100, 999)}-{r.randint(10000, 99999)}-{r.randint(0, 9)}"
+    return r.choice([isbn, f"Ship to ZIP {r.randint(10000, 99999)}-{r.randint(1000, 9999)}."])
 
 
 @lookalike("hash-uuid")
 def _hash(r: random.Random) -> str:
-    return r.choice([f"commit {''.join(r.choice('0123456789abcdef') for _ in range(40))}",
-                     f"id {r.randbytes(16).hex()[:8]}-{r.randbytes(2).hex()}-4{r.randbytes(2).hex()[1:]}-a{r.randbytes(2).hex()[1:]}-{r.randbytes(6).hex()}"])  # fmt: skip
+    sha = "".join(r.choice("0123456789abcdef") for _ in range(40))
+    h = r.randbytes(16).hex()
+    return r.choice([f"commit {sha}", f"id {h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"])
 
 
 @lookalike("email-like")
 def _email_like(r: random.Random) -> str:
-    return r.choice([f"ping admin@localhost on the box", f"asset icon@2x.png is missing",
-                     f"mention @{r.choice(FIRST)} in the channel", f"write to {r.choice(FIRST)} at example dot com",
-                     "decorator @property on the method", "npm install left-pad@1.3.0"])  # fmt: skip
+    return r.choice(
+        [
+            "ping admin@localhost on the box",
+            "asset icon@2x.png is missing",
+            f"mention @{r.choice(FIRST)} in the channel",
+            f"write to {r.choice(FIRST)} at example dot com",
+            "decorator @property on the method",
+            "npm install left-pad@1.3.0",
+        ]
+    )
 
 
 @lookalike("key-like")
 def _key_like(r: random.Random) -> str:
-    return r.choice(["We use sk-learn for the baseline model.", "prefix sk-this-is-not-a-real-key-at-all",
-                     "AKIA1234 is too short to be a key", "ghp_short token placeholder",
-                     "xoxb-not-a-token", "AIzaShort", "eyJhbGciOiJub25lIn0 alone is only a header",
-                     "Set STRIPE key to sk_live_... in production"])  # fmt: skip
+    return r.choice(
+        [
+            "We use sk-learn for the baseline model.",
+            "prefix sk-this-is-not-a-real-key-at-all",
+            "AKIA1234 is too short to be a key",
+            "ghp_short token placeholder",
+            "xoxb-not-a-token",
+            "AIzaShort",
+            "eyJhbGciOiJub25lIn0 alone is only a header",
+            "Set STRIPE key to sk_live_... in production",
+        ]
+    )
 
 
 @lookalike("placeholder-password")
 def _placeholder(r: random.Random) -> str:
-    return r.choice(['password = "changeme"', "password=os.environ['DB_PASSWORD']",
-                     "postgres://user:${DB_PASSWORD}@db.example.com/app", 'PASSWORD = "<your-password>"',
-                     "password: str", "https://user:****@example.com/", "password=user_password",
-                     "redis://:@localhost:6379/0", "api_key = get_api_key()"])  # fmt: skip
+    return r.choice(
+        [
+            'password = "changeme"',
+            "password=os.environ['DB_PASSWORD']",
+            "postgres://user:${DB_PASSWORD}@db.example.com/app",
+            'PASSWORD = "<your-password>"',
+            "password: str",
+            "https://user:****@example.com/",
+            "password=user_password",
+            "redis://:@localhost:6379/0",
+            "api_key = get_api_key()",
+        ]
+    )
 
 
 @lookalike("ipv6-like")
 def _ipv6_like(r: random.Random) -> str:
-    return r.choice([f"Time {r.randint(0, 23):02d}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d} sharp",
-                     "MAC 00:1A:2B:3C:4D:5E on eth0", "std::vector<int> v;", "use Foo::Bar::baz()",
-                     "ratio 16:9:4 screens"])  # fmt: skip
+    clock = f"{r.randint(0, 23):02d}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d}"
+    return r.choice(
+        [
+            f"Time {clock} sharp",
+            "MAC 00:1A:2B:3C:4D:5E on eth0",
+            "std::vector<int> v;",
+            "use Foo::Bar::baz()",
+            "ratio 16:9:4 screens",
+        ]
+    )
 
 
 @lookalike("bare-ten-digits")
 def _bare_digits(r: random.Random) -> str:
-    return f"Account {r.randint(2, 9)}{r.randint(10, 99)}{r.randint(200, 999)}{r.randint(1000, 9999)} balance updated."
+    return f"Account {r.randint(2, 9)}{r.randint(10, 99)}{r.randint(200, 999)}{_digits(r, 4)} ok."
+
+
+# --- assembling the set ------------------------------------------------------------------
 
 
 def positive_line(r: random.Random, types: list[str]) -> tuple[list[str], str]:
-    parts = []
-    labels = set()
-    for kind in types:
-        template = r.choice(TEMPLATES[kind])
-        parts.append(template.format(GENERATORS[kind](r)))
-        labels.add(kind)
-    return sorted(labels), " ".join(parts)
+    parts = [r.choice(TEMPLATES[kind]).format(GENERATORS[kind](r)) for kind in types]
+    return sorted(set(types)), " ".join(parts)
 
 
 def aws_secret_line(r: random.Random) -> tuple[list[str], str]:
-    key = aws_access_key(r)
-    secret = aws_secret_key(r)
-    text = r.choice([f"aws_access_key_id={key} aws_secret_access_key={secret}",
-                     f'AWS_SECRET_ACCESS_KEY="{secret}" for {key}'])  # fmt: skip
+    key, secret = aws_access_key(r), aws_secret_key(r)
+    text = r.choice(
+        [
+            f"aws_access_key_id={key} aws_secret_access_key={secret}",
+            f'AWS_SECRET_ACCESS_KEY="{secret}" for {key}',
+        ]
+    )
     return ["aws_access_key", "aws_secret_key"], text
 
 
@@ -389,7 +463,7 @@ def build() -> list[tuple[str, str, str]]:
     for _ in range(6):
         labels, text = aws_secret_line(r)
         rows.append((",".join(labels), "pii", text))
-    for _ in range(60):  # mixtures
+    for _ in range(60):  # mixtures of two or three types
         labels, text = positive_line(r, r.sample(kinds, r.choice([2, 2, 3])))
         rows.append((",".join(labels), "pii", text))
     for name, make in LOOKALIKES:  # look-alikes alone
@@ -403,9 +477,9 @@ def build() -> list[tuple[str, str, str]]:
         rows.append(("none", "clean", sentence))
         rows.append(("none", "clean", f"{sentence} {r.choice(CLEAN)}"))
     r.shuffle(rows)
-    for labels, _, text in rows:
-        assert "\t" not in text and "\n" not in text, text
-        assert labels
+    for _, _, text in rows:
+        if "\t" in text or "\n" in text:
+            raise ValueError(f"a line would break the TSV: {text!r}")
     return rows
 
 
@@ -415,5 +489,6 @@ def render(rows: list[tuple[str, str, str]]) -> str:
 
 
 if __name__ == "__main__":
-    OUT.write_text(render(build()), encoding="utf-8")
-    print(f"wrote {OUT} ({len(build())} rows)")
+    rows = build()
+    OUT.write_text(render(rows), encoding="utf-8")
+    print(f"wrote {OUT} ({len(rows)} rows)")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -29,13 +31,23 @@ from octollm.services import EmbeddedStack
 
 
 @pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def data_dir() -> Iterator[Path]:
+    # Not pytest's tmp_path: as root, PostgreSQL runs as another user who must traverse the
+    # parent directories, and any pytest session starting meanwhile closes
+    # /tmp/pytest-of-<user> to 0700 again.
+    path = Path(tempfile.mkdtemp(prefix="octollm-stack-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def settings(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Nothing configured: every service is embedded. No OCTOLLM_* variable leaks in."""
     for key in list(os.environ):
         if key.startswith("OCTOLLM_"):
             monkeypatch.delenv(key)
     return Settings(
-        data_dir=tmp_path,
+        data_dir=data_dir,
         database=DatabaseSettings(),
         broker=BrokerSettings(),
         llm=LLMSettings(),

@@ -46,7 +46,7 @@ BAD_CODE = "```python\ndef is_prime(n)\n    return n > 1\n```"
 
 
 @pytest.fixture
-def llm(fake_llm: FakeLLM) -> FakeLLM:  # noqa: F811 - pytest injects the imported fixture
+def llm(fake_llm: FakeLLM) -> FakeLLM:
     return fake_llm
 
 

@@ -123,8 +123,15 @@ _IBAN = re.compile(
 
 def detect_iban(text: str) -> Iterator[Finding]:
     for m in _IBAN.finditer(text):
-        if iban_valid(m.group(1).replace(" ", "")):
-            yield _finding("iban", Risk.HIGH, text, m.start(), m.end(), 1.0, "IBAN")
+        groups = m.group(1).split(" ")
+        # a spaced IBAN may have swallowed a following short word ("... 5385 GH"): drop
+        # trailing groups until the checksum holds
+        for keep in range(len(groups), 2, -1):
+            candidate = " ".join(groups[:keep])
+            if iban_valid(candidate.replace(" ", "")):
+                end = m.start(1) + len(candidate)
+                yield _finding("iban", Risk.HIGH, text, m.start(1), end, 1.0, "IBAN")
+                break
 
 
 # --- IP addresses ------------------------------------------------------------------------

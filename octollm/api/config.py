@@ -1,0 +1,109 @@
+"""The API's own knobs, read from ``OCTOLLM_API__*`` (nested with ``__``).
+
+Kept beside the API rather than in ``octollm.config`` so the edge can grow without touching
+the foundation; ``Settings`` ignores these variables. Per-tenant policy is a JSON map, e.g.
+``OCTOLLM_API__TENANTS='{"acme": {"screening": "redact", "submit": {"rate": 50, "burst": 100}}}'``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Screening = Literal["block", "redact", "warn"]
+
+#: Arms whose pools must have a consuming worker for ``/ready``: the shipped fleet.
+DEFAULT_READY_ARMS = (
+    "orchestrator",
+    "planner",
+    "retriever",
+    "coder",
+    "executor",
+    "judge",
+    "guardian",
+)
+
+
+class RateSpec(BaseModel):
+    rate: float = Field(gt=0, description="Tokens added per second.")
+    burst: int = Field(ge=1, description="Bucket capacity: the largest burst admitted at once.")
+
+
+class RateLimits(BaseModel):
+    enabled: bool = True
+    submit: RateSpec = Field(
+        default_factory=lambda: RateSpec(rate=20, burst=40),
+        description="Per tenant, for task submissions (a batch pays one token per item).",
+    )
+    submit_per_key: RateSpec = Field(
+        default_factory=lambda: RateSpec(rate=20, burst=40),
+        description="Per API key, for task submissions.",
+    )
+    read: RateSpec = Field(
+        default_factory=lambda: RateSpec(rate=100, burst=200),
+        description="Per tenant, for every other authenticated request.",
+    )
+    read_per_key: RateSpec = Field(default_factory=lambda: RateSpec(rate=100, burst=200))
+
+
+class TenantPolicy(BaseModel):
+    screening: Screening | None = None
+    submit: RateSpec | None = None
+    read: RateSpec | None = None
+    cache: bool | None = None
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OCTOLLM_API__", env_nested_delimiter="__", extra="ignore"
+    )
+
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    screening: Screening = Field(
+        default="block",
+        description="What the reflex edge does with risky input: refuse it (block), replace "
+        "PII and secrets (redact; injections are still refused), or accept it with warnings.",
+    )
+    cache_ttl_seconds: int = Field(
+        default=600,
+        ge=0,
+        description="How long a completed task answers an identical request (0 turns it off).",
+    )
+    tenants: dict[str, TenantPolicy] = Field(default_factory=dict)
+    idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+    batch_max_items: int = Field(default=100, ge=1, le=1000)
+    page_max: int = Field(default=100, ge=1, le=1000)
+    ready_arms: tuple[str, ...] = Field(
+        default=DEFAULT_READY_ARMS,
+        description="Arm pools (by arm name) that need >= 1 consuming worker for /ready.",
+    )
+    ready_cache_seconds: float = Field(default=5.0, ge=0)
+    ready_inspect_timeout_seconds: float = Field(default=1.0, gt=0, le=10)
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    sse_max_seconds: float = Field(
+        default=3600.0, gt=0, description="An SSE response ends after this long; clients resume."
+    )
+    ws_queue_size: int = Field(
+        default=256, ge=1, description="Messages buffered per WebSocket; a client that falls "
+        "this far behind is disconnected (1013) instead of slowing anyone else."
+    )
+    ws_max_subscriptions: int = Field(default=50, ge=1)
+    redis_max_connections: int = Field(default=200, ge=4)
+
+    def policy(self, tenant: str) -> TenantPolicy:
+        return self.tenants.get(tenant, TenantPolicy())
+
+    def screening_for(self, tenant: str) -> Screening:
+        return self.policy(tenant).screening or self.screening
+
+    def submit_rate(self, tenant: str) -> RateSpec:
+        return self.policy(tenant).submit or self.rate_limits.submit
+
+    def read_rate(self, tenant: str) -> RateSpec:
+        return self.policy(tenant).read or self.rate_limits.read
+
+    def cache_enabled(self, tenant: str) -> bool:
+        enabled = self.policy(tenant).cache
+        return self.cache_ttl_seconds > 0 and (enabled is None or enabled)

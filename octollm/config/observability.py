@@ -1,0 +1,155 @@
+"""Settings sections for events, webhooks, metrics, tracing and Flower.
+
+Meant to be mounted on ``Settings`` as ``events``, ``webhooks``, ``metrics``, ``tracing`` and
+``flower`` (``OCTOLLM_WEBHOOKS__ALLOWLIST='["127.0.0.1:8080"]'``, ``OCTOLLM_FLOWER__PASSWORD``...).
+Until they are, :func:`section` reads the same ``OCTOLLM_*`` variables itself, so code that asks
+for a section behaves the same either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SubscriptionSpec(BaseModel):
+    """An event type that triggers an arm capability, run as a Celery task on the arm's queue."""
+
+    event_type: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+    arm: str = Field(description="The arm that reacts (its pool's queues run the reaction).")
+    action: str = Field(default="validate", description="The capability asked of the arm.")
+    emits: str = Field(description="Event type published with the arm's output.")
+    urgency: str = Field(default="high", pattern="^(critical|high|medium|low)$")
+    max_attempts: int = Field(default=3, ge=1, le=20)
+
+    @property
+    def name(self) -> str:
+        return f"{self.event_type}->{self.arm}.{self.action}"
+
+
+def _default_subscriptions() -> list[SubscriptionSpec]:
+    return [SubscriptionSpec(event_type="code.generated", arm="judge", emits="validation.complete")]
+
+
+class EventSettings(BaseModel):
+    stream_maxlen: int = Field(
+        default=100_000, ge=1000, description="Approximate length cap of the durable event stream."
+    )
+    dead_letter_maxlen: int = Field(default=10_000, ge=100)
+    reclaim_idle_seconds: float = Field(
+        default=60.0, gt=0, description="A read but unacknowledged event is taken over by another "
+        "consumer after this long (its consumer is presumed dead). Keep it above the slowest "
+        "handler's run time."
+    )
+    max_deliveries: int = Field(
+        default=5, ge=1, description="Deliveries of one event to a failing handler before it goes "
+        "to the dead-letter stream."
+    )
+    dispatch_in_worker: bool = Field(
+        default=True, description="Run the event dispatcher (webhook fan-out, subscriptions) as a "
+        "thread inside workers of the webhooks pool."
+    )
+    subscriptions: list[SubscriptionSpec] = Field(default_factory=_default_subscriptions)
+
+
+class WebhookSettings(BaseModel):
+    allowlist: list[str] = Field(
+        default_factory=list, description="host:port pairs exempt from the SSRF guard (e.g. an "
+        "in-cluster receiver). Everything else must resolve to public addresses only."
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    max_attempts: int = Field(default=8, ge=1, le=30, description="Attempts before dead-lettering.")
+    backoff_base_seconds: float = Field(default=2.0, gt=0)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    max_retry_after_seconds: float = Field(
+        default=3600.0, gt=0, description="A receiver's Retry-After is honoured up to this long."
+    )
+    allow_http: bool = Field(default=True, description="Allow plain http:// endpoints.")
+
+    @field_validator("allowlist")
+    @classmethod
+    def _host_port(cls, value: list[str]) -> list[str]:
+        for item in value:
+            host, sep, port = item.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"allowlist entry {item!r} must be host:port")
+        return [item.lower() for item in value]
+
+
+class MetricsSettings(BaseModel):
+    worker_port: int = Field(
+        default=0, ge=0, le=65535, description="Workers serve /metrics on this port (0: off). With "
+        "PROMETHEUS_MULTIPROC_DIR set, prefork children share it through the multiprocess files."
+    )
+    address: str = Field(default="127.0.0.1", description="Bind address of worker/exporter ports.")
+
+
+class TracingSettings(BaseModel):
+    otel: bool = Field(
+        default=False, description="Create OpenTelemetry spans (needs opentelemetry-sdk and an "
+        "exporter configured in the process; traceparent headers flow either way)."
+    )
+
+
+class FlowerSettings(BaseModel):
+    address: str = Field(default="127.0.0.1", description="Bind address; keep it private.")
+    port: int = Field(default=5555, ge=1, le=65535)
+    user: str | None = Field(default=None, description="Basic-auth user (required by default).")
+    password: SecretStr | None = Field(default=None, description="Basic-auth password.")
+    url_prefix: str = Field(default="", description="When served behind a proxy at a sub-path.")
+    max_tasks: int = Field(default=10_000, ge=100, description="Tasks kept in Flower's memory.")
+    broker_api: SecretStr | None = Field(
+        default=None, description="RabbitMQ management API URL (queue lengths on AMQP brokers)."
+    )
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str | None) -> str | None:
+        if value is not None and (":" in value or "," in value):
+            raise ValueError("the Flower user may not contain ':' or ','")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and "," in value.get_secret_value():
+            raise ValueError("the Flower password may not contain ',' (Flower splits on it)")
+        return value
+
+
+class _FromEnvironment(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OCTOLLM_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    events: EventSettings = Field(default_factory=EventSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
+    flower: FlowerSettings = Field(default_factory=FlowerSettings)
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def section(settings: Any, name: str, kind: type[S]) -> S:
+    """``settings.<name>`` when mounted on ``Settings``, else read from ``OCTOLLM_<NAME>__*``."""
+    value = getattr(settings, name, None)
+    if isinstance(value, kind):
+        return value
+    found = getattr(_FromEnvironment(), name)
+    assert isinstance(found, kind)
+    return found
+
+
+__all__ = [
+    "EventSettings",
+    "FlowerSettings",
+    "MetricsSettings",
+    "SubscriptionSpec",
+    "TracingSettings",
+    "WebhookSettings",
+    "section",
+]
