@@ -13,6 +13,12 @@ at 0; keyword = BM25 over the query's maximum attainable BM25; hybrid = the RRF 
 over its maximum (first in both rankings). Each method fetches ``max(2 * limit, 20)``
 candidates; hybrid runs both searches concurrently and fuses them by rank.
 
+Hybrid admits a keyword hit to the fusion only when its keyword relevance is at least
+``HYBRID_KEYWORD_FLOOR`` (0.2): a BM25 hit that matches one common query word ("House",
+"president") is noise that plain RRF would rank above the best vector hit. On the retrieval
+benchmark plain RRF scored below vector search alone; the floor was chosen on half of the
+queries and checked on the other half (docs/benchmarks-retrieval.md).
+
 The arm imports no I/O framework: its store arrives as ``ctx.services["knowledge"]`` (a
 ``KnowledgeBase``; ``octollm.memory.knowledge`` provides one over Qdrant and BM25).
 """
@@ -38,6 +44,7 @@ from octollm.errors import InvalidInput, PermanentError
 
 _CHUNK_NAMESPACE = uuid.UUID("9b0b3c4e-2f57-4d35-9f5e-6a2f1c0de0a1")
 MIN_CANDIDATES = 20
+HYBRID_KEYWORD_FLOOR = 0.2
 
 
 def chunk_id(collection: str, source: str, start: int, end: int, text: str) -> str:
@@ -192,6 +199,7 @@ def _fuse(
     vector: Sequence[ScoredChunk], keyword: Sequence[ScoredChunk]
 ) -> list[tuple[ScoredChunk, float, dict[str, Any]]]:
     """RRF over chunk ids; each result says where each method ranked it."""
+    keyword = [hit for hit in keyword if hit.relevance >= HYBRID_KEYWORD_FLOOR]
     by_id: dict[str, ScoredChunk] = {}
     for hit in (*vector, *keyword):
         by_id.setdefault(hit.id, hit)

@@ -1,12 +1,20 @@
 """Plan DAG -> one flat Celery canvas.
 
 Topological levels form a chain; a level of several steps is a group; a group followed by a
-step becomes a chord (Celery upgrades ``group | sig`` itself). Two groups in a row get a no-op
-barrier between them, so no chord is ever nested. Every message carries ids only:
-``(task_id, step_id, generation)``; inputs and outputs travel through Postgres.
+step becomes a chord, built here explicitly (not left to Celery's implicit ``group | sig``
+upgrade). Two groups in a row get a no-op barrier between them, so a chord's header is always a
+group of plain step signatures and its body one plain signature: no chord is ever nested.
 
-Only chord header members store a result (Celery counts them on the Redis result backend);
-every other signature ignores its result.
+    levels  [a] [b c] [d e] [f]     ->  chain(a, chord([b, c], barrier), chord([d, e], f), finalize)
+
+Every message carries ids only: ``(task_id, step_id, generation)``; inputs and outputs travel
+through Postgres. Only chord header members store a result (Celery counts them on the Redis
+result backend); every other signature ignores its result.
+
+The canvas is a schedule, not the source of truth: each step's claim re-checks in Postgres that
+its dependencies finished, and the reconciler re-drives whatever a lost message leaves behind.
+Levels make the schedule coarser than the DAG (a step waits for its whole previous level), which
+keeps the canvas flat; the claim is what keeps it correct.
 """
 
 from __future__ import annotations
@@ -14,10 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from celery import Celery, chain, group
+from celery import Celery, chain, chord, group
 from celery.canvas import Signature
 
-from octollm.contracts.plan import PlanStep, topological_levels
 from octollm.contracts.status import Priority
 from octollm.orchestrator import routing
 
@@ -46,19 +53,35 @@ def message_id(task_id: str, step_id: str, generation: int) -> str:
     return f"{task_id}.{step_id}.g{generation}"
 
 
-def _levels(steps: list[StepSpec]) -> list[list[StepSpec]]:
+def levels(steps: list[StepSpec]) -> list[list[StepSpec]]:
+    """Topological levels (Kahn); dependencies outside ``steps`` count as done.
+
+    Order inside a level is the input order. Raises ``ValueError`` on a cycle."""
     ids = {s.step_id for s in steps}
-    as_plan = [
-        PlanStep(
-            step_id=s.step_id,
-            arm=s.arm,
-            action="-",
-            depends_on=[d for d in s.depends_on if d in ids],
-        )
-        for s in steps
-    ]
-    by_id = {s.step_id: s for s in steps}
-    return [[by_id[p.step_id] for p in level] for level in topological_levels(as_plan)]
+    waiting = {s.step_id: {d for d in s.depends_on if d in ids} for s in steps}
+    dependants: dict[str, list[str]] = {s.step_id: [] for s in steps}
+    for s in steps:
+        for dep in waiting[s.step_id]:
+            dependants[dep].append(s.step_id)
+    level: dict[str, int] = {}
+    frontier = [s.step_id for s in steps if not waiting[s.step_id]]
+    depth = 0
+    while frontier:
+        nxt: list[str] = []
+        for sid in frontier:
+            level[sid] = depth
+            for child in dependants[sid]:
+                waiting[child].discard(sid)
+                if not waiting[child]:
+                    nxt.append(child)
+        frontier = nxt
+        depth += 1
+    if len(level) != len(steps):
+        raise ValueError("steps form a cycle")
+    out: list[list[StepSpec]] = [[] for _ in range(depth)]
+    for s in steps:
+        out[level[s.step_id]].append(s)
+    return out
 
 
 def compile_canvas(
@@ -71,11 +94,11 @@ def compile_canvas(
     *,
     finalize: bool = True,
 ) -> Signature:
-    """Compile ``steps`` (dependencies outside the list count as done) into one canvas."""
+    """Compile ``steps`` (dependencies outside the list count as done) into one flat canvas."""
     if not steps:
         raise ValueError("nothing to compile")
 
-    def step_sig(spec: StepSpec, keep_result: bool) -> Signature:
+    def step_sig(spec: StepSpec, keep_result: bool = False) -> Signature:
         options: dict[str, Any] = routing.route(target.prefix, spec.arm, urgency, target.broker_url)
         options["task_id"] = message_id(task_id, spec.step_id, generation)
         if not keep_result:
@@ -90,22 +113,33 @@ def compile_canvas(
             name, args=(task_id, generation), immutable=True, ignore_result=True, **options
         )
 
-    levels = _levels(steps)
     parts: list[Signature] = []
-    previous_was_group = False
-    for index, level in enumerate(levels):
-        is_last = index == len(levels) - 1
+    pending_group: list[StepSpec] | None = None  # a group waiting for its chord body
+
+    def close_group(body: Signature) -> None:
+        nonlocal pending_group
+        assert pending_group is not None
+        header = group([step_sig(spec, keep_result=True) for spec in pending_group])
+        parts.append(chord(header, body))
+        pending_group = None
+
+    for level in levels(steps):
         if len(level) == 1:
-            parts.append(step_sig(level[0], keep_result=False))
-            previous_was_group = False
+            sig = step_sig(level[0])
+            if pending_group is not None:
+                close_group(sig)
+            else:
+                parts.append(sig)
             continue
-        if previous_was_group:
-            parts.append(control_sig(BARRIER_TASK))
-        # Header members keep results only when something follows the group (a chord).
-        keep = not is_last or finalize
-        parts.append(group([step_sig(spec, keep_result=keep) for spec in level]))
-        previous_was_group = True
-    if finalize:
+        if pending_group is not None:
+            close_group(control_sig(BARRIER_TASK))
+        pending_group = level
+    if pending_group is not None:
+        if finalize:
+            close_group(control_sig(FINALIZE_TASK))
+        else:
+            parts.append(group([step_sig(spec) for spec in pending_group]))
+    elif finalize:
         parts.append(control_sig(FINALIZE_TASK))
     if len(parts) == 1:
         return parts[0]

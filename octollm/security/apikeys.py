@@ -107,9 +107,7 @@ def normalise_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
 
 def check_tenant(tenant: str) -> str:
     if not _TENANT_RE.match(tenant):
-        raise InvalidInput(
-            f"tenant must match {TENANT_PATTERN}", details={"field": "tenant"}
-        )
+        raise InvalidInput(f"tenant must match {TENANT_PATTERN}", details={"field": "tenant"})
     return tenant
 
 

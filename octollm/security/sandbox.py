@@ -12,8 +12,9 @@ Isolation is probed once per process (``detect_isolation()``) and reported in ev
   neither visible nor writable);
 - identity: a dedicated uid/gid per concurrent run (from ``uid_base``, reserved with ``flock``),
   no supplementary groups, ``no_new_privs``; so ``RLIMIT_NPROC`` counts this run's processes only,
-  other processes' ``/proc`` details are unreadable, and when the run ends every process of that
-  uid is killed (``kill(-1)`` from the uid), including any that left the process group;
+  other processes' environments and memory are unreadable (their command lines are not), and
+  when the run ends every process of that uid is killed (``kill(-1)`` from the uid), including
+  any that left the process group (killed orphans stay zombies until PID 1 reaps them);
 - a new SysV IPC namespace.
 
 **As non-root with unprivileged user namespaces**: the same network, mount and IPC namespaces,
@@ -30,8 +31,10 @@ core), the process group killed at the wall-time limit (``timed_out=True``, not 
 and stdout/stderr capped (``truncated=True``).
 
 **Not provided**: seccomp, cgroups, a PID namespace (other processes are listed in ``/proc``),
-or read protection for world-readable host files. The child is set up in ``preexec_fn``; every
-value it needs is computed before the fork, so it only makes system calls.
+read protection for world-readable host files, or a quota on the scratch dir as a whole (each
+file is capped by ``RLIMIT_FSIZE``; put ``scratch_root`` on a size-capped filesystem).
+The child is set up in ``preexec_fn`` with every value computed before the fork, so it mostly
+makes system calls; like any ``preexec_fn`` it is unsafe in a process running other threads.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ NETWORK_MODULES = frozenset(
     | {"xmlrpc", "socketserver", "webbrowser", "subprocess", "multiprocessing", "ctypes"}
     | {"importlib", "__import__"}
 )
+__all__ = ["Isolation", "Sandbox", "SandboxLimits", "SandboxResult", "detect_isolation"]
 _DRAIN_GRACE = 0.5  # seconds to collect output once the main process has ended
 _SWEEP = "import os,signal,time\nfor _ in range(3):\n try: os.kill(-1, signal.SIGKILL)\n except OSError: pass\n time.sleep(0.005)"  # noqa: E501
 
@@ -179,7 +183,9 @@ class Sandbox:
         # An interpreter under /root (pyenv) is out of reach once the child drops to its uid.
         drop = self.isolation.user == "dedicated-uid"
         choices = [python] if python else [sys.executable, "/usr/bin/python3"]
-        usable = [p for p in choices if _world_executable(p) or (not drop and os.access(p, 1))]
+        usable = [
+            p for p in choices if _world_executable(p) or (not drop and os.access(p, os.X_OK))
+        ]
         if not usable:
             raise ArmRefused(f"no Python the sandbox may execute among {choices}")
         self.python = usable[0]  # runs the snippets, and the sweeper of a dedicated uid
@@ -218,18 +224,25 @@ class Sandbox:
 
     def limits_for(self, wall: float) -> dict[str, Any]:
         """The limits a run with this wall time gets, as reported in its result."""
-        cpu = math.ceil(wall) + 1
-        return {**asdict(replace(self.limits, wall_seconds=wall)), "cpu_seconds": cpu}
+        limits = {
+            **asdict(replace(self.limits, wall_seconds=wall)),
+            "cpu_seconds": math.ceil(wall) + 1,
+        }
+        if self.isolation.user == "none":
+            limits["max_processes"] = None  # see _rlimits
+        return limits
 
     def _run(
         self, argv: list[str], logical: list[str], timeout: float | None,
         stdin: str | None, files: Mapping[str, str],
     ) -> SandboxResult:  # fmt: skip
         wall = max(0.05, self.limits.wall_seconds if timeout is None else timeout)
-        drop = self.isolation.user == "dedicated-uid"
-        uid, lock_fd = self._reserve_uid() if drop else (None, None)
         scratch = tempfile.mkdtemp(prefix="octollm-sbx-", dir=self.scratch_root)
+        uid: int | None = None
+        lock_fd: int | None = None
         try:
+            if self.isolation.user == "dedicated-uid":
+                uid, lock_fd = self._reserve_uid()
             for name, text in files.items():
                 with open(os.path.join(scratch, name), "w", encoding="utf-8") as fh:
                     fh.write(text)
@@ -278,15 +291,17 @@ class Sandbox:
 
     def _rlimits(self, wall: float) -> tuple[tuple[int, int, int], ...]:
         lim, cpu = self.limits, math.ceil(wall) + 1
-        # Without a uid drop or a user namespace RLIMIT_NPROC would count all our processes.
-        nproc = lim.max_processes if self.isolation.user != "none" else resource.RLIM_INFINITY
-        return (
+        limits = (
             (resource.RLIMIT_CPU, cpu, cpu + 1),
             (resource.RLIMIT_AS, lim.memory_bytes, lim.memory_bytes),
-            (resource.RLIMIT_NPROC, nproc, nproc),
+            (resource.RLIMIT_NPROC, lim.max_processes, lim.max_processes),
             (resource.RLIMIT_FSIZE, lim.max_file_bytes, lim.max_file_bytes),
             (resource.RLIMIT_NOFILE, lim.max_open_files, lim.max_open_files),
             (resource.RLIMIT_CORE, 0, 0),
+        )
+        # Without a uid drop or a user namespace RLIMIT_NPROC would count all our processes.
+        return tuple(
+            r for r in limits if self.isolation.user != "none" or r[0] != resource.RLIMIT_NPROC
         )
 
     def _pump(

@@ -106,6 +106,9 @@ class StepRow(Base):
     tokens_used: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_usd: Mapped[float] = mapped_column(Numeric(14, 6), default=0)
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: A retry waiting out its backoff is not due before this time (the reconciler must not
+    #: mistake it for a lost message).
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(
@@ -180,3 +183,5 @@ class DeadLetterRow(Base):
     replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     replay_count: Mapped[int] = mapped_column(Integer, default=0)
     replayed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+    __table_args__ = (Index("ix_dead_letters_tenant_created", "tenant", "created_at"),)

@@ -38,6 +38,17 @@ def charge(session: Session, task_id: str, tokens: int, cost: float) -> tuple[in
     return int(row.tokens_used), float(row.cost_usd)
 
 
+def charge_call(session: Session, task_id: str, tokens: int, cost: float) -> tuple[int, float, int, float]:
+    """Add one LLM call's usage; returns (tokens_used, cost_usd, max_tokens, max_cost_usd)."""
+    row = session.execute(
+        update(TaskRow)
+        .where(TaskRow.id == task_id)
+        .values(tokens_used=TaskRow.tokens_used + tokens, cost_usd=TaskRow.cost_usd + cost)
+        .returning(TaskRow.tokens_used, TaskRow.cost_usd, TaskRow.max_tokens, TaskRow.max_cost_usd)
+    ).one()
+    return int(row.tokens_used), float(row.cost_usd), int(row.max_tokens), float(row.max_cost_usd)
+
+
 def touch(session: Session, task_id: str) -> None:
     session.execute(update(TaskRow).where(TaskRow.id == task_id).values(updated_at=text("now()")))
 

@@ -428,6 +428,12 @@ def _ipv6_like(r: random.Random) -> str:
     )
 
 
+@lookalike("non-personal-ip")
+def _loopback(r: random.Random) -> str:
+    host = r.choice(["127.0.0.1", "0.0.0.0", "255.255.255.255", f"127.0.{r.randint(0, 9)}.1"])
+    return f"bind the dev server to {host}:{r.randint(1024, 9999)}"
+
+
 @lookalike("bare-ten-digits")
 def _bare_digits(r: random.Random) -> str:
     return f"Account {r.randint(2, 9)}{r.randint(10, 99)}{r.randint(200, 999)}{_digits(r, 4)} ok."

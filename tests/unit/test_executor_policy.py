@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -185,7 +186,7 @@ def test_the_arm_stops_at_once_when_the_step_deadline_has_passed() -> None:
 
 
 def test_python_code_comes_from_the_first_dependency_that_has_code() -> None:
-    deps = {
+    deps: dict[str, dict[str, Any]] = {
         "plan": {"steps": []},
         "gap": {"_gap": {"status": "failed"}},
         "coder": {"code": "print(1)"},

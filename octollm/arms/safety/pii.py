@@ -126,7 +126,7 @@ def detect_iban(text: str) -> Iterator[Finding]:
         groups = m.group(1).split(" ")
         # a spaced IBAN may have swallowed a following short word ("... 5385 GH"): drop
         # trailing groups until the checksum holds
-        for keep in range(len(groups), 2, -1):
+        for keep in range(len(groups), 0, -1):
             candidate = " ".join(groups[:keep])
             if iban_valid(candidate.replace(" ", "")):
                 end = m.start(1) + len(candidate)
@@ -137,6 +137,7 @@ def detect_iban(text: str) -> Iterator[Finding]:
 # --- IP addresses ------------------------------------------------------------------------
 
 _IPV4 = re.compile(r"(?<![\w.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?!\.?\d|\w)")
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 _VERSION_BEFORE = re.compile(r"(?i)(?:\bv|\bversion\s*|\bver\.?\s*|\brelease\s*)$")
 _IPV6 = re.compile(
     r"(?<![\w:.])((?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?)"
@@ -149,9 +150,11 @@ def detect_ipv4(text: str) -> Iterator[Finding]:
         if _VERSION_BEFORE.search(text[max(0, m.start() - 12) : m.start()]):
             continue
         try:
-            ipaddress.IPv4Address(m.group(0))
+            address = ipaddress.IPv4Address(m.group(0))
         except ValueError:
             continue  # an octet above 255, or a leading zero
+        if address.is_loopback or address.is_unspecified or address == _BROADCAST:
+            continue  # 127.0.0.1, 0.0.0.0, 255.255.255.255 identify no one
         yield _finding("ipv4", Risk.LOW, text, m.start(), m.end(), 1.0, "IPv4 address")
 
 

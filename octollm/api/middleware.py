@@ -1,0 +1,132 @@
+"""The request context: ``X-Request-ID`` in and out, log context, one access line, metrics.
+
+A pure ASGI middleware (no ``BaseHTTPMiddleware``), so the endpoint runs in the same task and
+the context bound here (and by authentication: ``tenant``) is visible to the access line. It
+also adds headers that handlers left in ``scope["state"]["response_headers"]`` (the rate-limit
+headers) to every response, errors included, and answers an unexpected exception with the
+problem shape instead of a bare 500.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from octollm.api import metrics
+from octollm.logging import bind_unit_of_work
+
+log = structlog.get_logger("octollm.api.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def new_request_id() -> str:
+    return f"req_{secrets.token_hex(8)}"
+
+
+def accept_request_id(value: str | None) -> str:
+    """The caller's id when it is sane, otherwise a fresh one."""
+    if value and _REQUEST_ID.match(value):
+        return value
+    return new_request_id()
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _route_of(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = accept_request_id(_header(scope, b"x-request-id"))
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state.setdefault("response_headers", {})
+        bind_unit_of_work(request_id=request_id)
+        began = time.perf_counter()
+        status = {"code": 500, "started": False}
+
+        async def send_wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = int(message["status"])
+                status["started"] = True
+                headers = list(message.get("headers", []))
+                extra = {"x-request-id": request_id, **state.get("response_headers", {})}
+                present = {bytes(k).lower() for k, _ in headers}
+                for name, value in extra.items():
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), str(value).encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapped)
+        except Exception:
+            log.exception("request_crashed", path=scope.get("path"))
+            if scope["type"] != "http" or status["started"]:
+                raise
+            await _internal_error(send_wrapped, request_id)
+        finally:
+            if scope["type"] == "http":
+                self._account(scope, int(status["code"]), began)
+
+    @staticmethod
+    def _account(scope: Scope, status: int, began: float) -> None:
+        elapsed = time.perf_counter() - began
+        route = _route_of(scope)
+        method = str(scope.get("method", "GET"))
+        metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
+        metrics.HTTP_LATENCY.labels(method, route).observe(elapsed)
+        if route not in ("/metrics", "/health"):
+            log.info(
+                "http_request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
+
+
+async def _internal_error(send: Send, request_id: str) -> None:
+    body = json.dumps(
+        {
+            "error": {
+                "code": "INTERNAL_ERROR",
+                "message": "internal error",
+                "category": "internal",
+                "details": {},
+            },
+            "request_id": request_id,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,134 @@
+"""One error shape for every failure: ``{error: {code, message, category, details}, request_id}``.
+
+Every ``OctoError`` maps through its class (``http_status``, ``code``, ``category``), request
+validation errors name the field, unknown routes and methods keep their status, and anything
+unexpected becomes a 500 whose details never include the exception text (the request
+context middleware answers it, so the response still carries ``X-Request-ID``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from octollm.errors import OctoError
+
+log = structlog.get_logger(__name__)
+
+_HTTP_CODES = {
+    400: ("BAD_REQUEST", "validation"),
+    401: ("UNAUTHORIZED", "authentication"),
+    403: ("FORBIDDEN", "authorization"),
+    404: ("NOT_FOUND", "not_found"),
+    405: ("METHOD_NOT_ALLOWED", "validation"),
+    406: ("NOT_ACCEPTABLE", "validation"),
+    409: ("CONFLICT", "conflict"),
+    413: ("PAYLOAD_TOO_LARGE", "validation"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "validation"),
+    422: ("VALIDATION_ERROR", "validation"),
+    429: ("RATE_LIMITED", "rate_limit"),
+}
+
+
+def request_id_of(request: Request) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return value if isinstance(value, str) else None
+
+
+def problem(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    category: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "category": category,
+            "details": details or {},
+        },
+        "request_id": request_id_of(request),
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        head, rest = parts[0], parts[1:]
+        return f"{head}.{'.'.join(rest)}" if rest else head
+    return ".".join(parts)
+
+
+def validation_details(errors: Any) -> dict[str, Any]:
+    items = [
+        {"field": _field(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
+        for e in errors
+    ]
+    return {"errors": items}
+
+
+def octo_error_response(request: Request, exc: OctoError) -> JSONResponse:
+    headers: dict[str, str] = {}
+    details = dict(exc.details)
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        details.setdefault("retry_after", exc.retry_after)
+    if exc.http_status >= 500:
+        log.warning("request_failed", code=exc.code, status=exc.http_status, error=exc.message)
+    return problem(
+        request,
+        exc.http_status,
+        exc.code,
+        exc.message,
+        category=exc.category,
+        details=details,
+        headers=headers or None,
+    )
+
+
+def install(app: FastAPI) -> None:
+    async def on_octo(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, OctoError)
+        return octo_error_response(request, exc)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        details = validation_details(exc.errors())
+        first = details["errors"][0] if details["errors"] else {"field": "request", "message": ""}
+        return problem(
+            request,
+            422,
+            "VALIDATION_ERROR",
+            f"{first['field']}: {first['message']}",
+            category="validation",
+            details=details,
+        )
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code, category = _HTTP_CODES.get(exc.status_code, ("HTTP_ERROR", "internal"))
+        message = exc.detail if isinstance(exc.detail, str) else code.lower()
+        return problem(
+            request,
+            exc.status_code,
+            code,
+            message,
+            category=category,
+            headers=dict(exc.headers) if exc.headers else None,
+        )
+
+    app.add_exception_handler(OctoError, on_octo)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

@@ -1,0 +1,125 @@
+"""Submitting a task through the edge: screen, answer from cache, honour the idempotency key,
+then hand the contract to ``lifecycle.submit`` (which stores it and enqueues after commit).
+
+The order matters: screening first (nothing risky reaches a table), the cache next, then the
+idempotency claim (recorded before the task exists, so a concurrent repeat sees it), and the
+submit last; a submit that fails releases the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from octollm.api import metrics, screening
+from octollm.api.resultcache import ResultCache, fingerprint
+from octollm.api.schemas import ScreeningReport, TaskAccepted, TaskSubmission
+from octollm.api.state import ApiState
+from octollm.api.views import links
+from octollm.errors import Conflict
+from octollm.orchestrator import lifecycle
+from octollm.security.apikeys import Principal
+from octollm.store import idempotency
+from octollm.store import tasks as task_repo
+
+
+@dataclass(frozen=True)
+class Outcome:
+    accepted: TaskAccepted
+    fresh: bool  # a new task was queued by this request
+
+
+def body_digest(submission: TaskSubmission) -> str:
+    data = submission.model_dump(mode="json", exclude={"task_id", "created_at"})
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _accepted(
+    task_id: str,
+    status: str,
+    created_at: datetime,
+    *,
+    report: ScreeningReport | None = None,
+    **flags: Any,
+) -> TaskAccepted:
+    return TaskAccepted(
+        task_id=task_id,
+        status=status,
+        created_at=created_at,
+        links=links(task_id),
+        screening=report,
+        **flags,
+    )
+
+
+def _replay(state: ApiState, tenant: str, task_id: str) -> TaskAccepted:
+    with state.db.session() as session:
+        row = task_repo.get(session, task_id, tenant=tenant)
+    if row is None:
+        raise Conflict(
+            "a request with this Idempotency-Key is still being processed",
+            retry_after=1,
+            details={"task_id": task_id},
+        )
+    return _accepted(row.id, row.status, row.created_at, idempotent_replay=True)
+
+
+def submit(
+    state: ApiState,
+    principal: Principal,
+    submission: TaskSubmission,
+    *,
+    request_id: str | None,
+    idempotency_key: str | None = None,
+    use_cache: bool = True,
+) -> Outcome:
+    tenant = principal.tenant
+    contract = submission.contract()
+    if contract.plan is not None:
+        lifecycle.validate_plan(contract.plan)
+    contract, report = screening.screen(contract, state.config.screening_for(tenant))
+    metrics.SCREENING.labels(report.action).inc()
+
+    cache = ResultCache(state.redis, state.db, state.config.cache_ttl_seconds)
+    digest = fingerprint(contract)
+    caching = use_cache and state.config.cache_enabled(tenant)
+    hit = cache.lookup(tenant, digest) if caching else None
+    if caching:
+        metrics.CACHE_LOOKUPS.labels("api", "hit" if hit else "miss").inc()
+    task_id = hit.id if hit is not None else contract.task_id
+
+    if idempotency_key is not None:
+        sha = body_digest(submission)
+        with state.db.session() as session:
+            earlier = idempotency.claim(
+                session, tenant, idempotency_key, sha, task_id, state.config.idempotency_ttl_hours
+            )
+        if earlier is not None:
+            if earlier.body_sha256 != sha:
+                raise Conflict(
+                    "this Idempotency-Key was used with a different request body",
+                    details={"idempotency_key": idempotency_key},
+                )
+            return Outcome(_replay(state, tenant, earlier.task_id), fresh=False)
+
+    if hit is not None:
+        accepted = _accepted(
+            hit.id, hit.status, hit.created_at, report=report, cache_hit=True, result=hit.result
+        )
+        return Outcome(accepted, fresh=False)
+
+    try:
+        row = lifecycle.submit(state.runtime, contract, tenant=tenant, request_id=request_id)
+    except BaseException:
+        if idempotency_key is not None:
+            with state.db.session() as session:
+                idempotency.release(session, tenant, idempotency_key, task_id)
+        raise
+    metrics.TASKS_SUBMITTED.labels(row.priority).inc()
+    if caching:
+        cache.remember(tenant, digest, row.id, contract.budget.max_time_seconds)
+    return Outcome(_accepted(row.id, row.status, row.created_at, report=report), fresh=True)

@@ -1,0 +1,193 @@
+"""Claims and leases on step rows. Each function takes a session.
+
+The claim is the guard that makes every delivery safe to repeat: a message claims its step only
+when the step is ``queued`` (or ``running`` with an expired lease: its worker died), the
+message's generation matches the row, attempts are left, the task is live and not cancelled,
+and every dependency has finished. The attempt counter is incremented by the claim itself,
+before the work starts, so a step that kills its worker is still counted; a step whose worker
+died on its last attempt is taken by ``exhaust`` (dead letter) instead of claimed again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class Claim:
+    task_id: str
+    step_id: str
+    arm: str
+    action: str
+    input: dict[str, Any]
+    depends_on: list[str]
+    critical: bool
+    attempt: int
+    max_attempts: int
+    generation: int
+
+
+_CLAIM = text(
+    """
+    UPDATE steps AS s
+       SET status = 'running',
+           attempts = s.attempts + 1,
+           lease_owner = :owner,
+           lease_until = now() + make_interval(secs => :lease),
+           started_at = COALESCE(s.started_at, now()),
+           updated_at = now()
+      FROM tasks AS t
+     WHERE s.task_id = :task_id AND s.step_id = :step_id AND t.id = s.task_id
+       AND s.generation = :generation
+       AND (s.status = 'queued' OR (s.status = 'running' AND s.lease_until < now()))
+       AND s.attempts < s.max_attempts
+       AND t.status IN ('queued', 'planning', 'processing')
+       AND NOT t.cancel_requested
+       AND NOT EXISTS (
+             SELECT 1 FROM steps AS p
+              WHERE p.task_id = s.task_id
+                AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on))
+                AND p.status NOT IN ('succeeded', 'failed'))
+    RETURNING s.arm, s.action, s.input, s.depends_on, s.critical, s.attempts, s.max_attempts,
+              s.generation
+    """
+)
+
+
+def claim(
+    session: Session, task_id: str, step_id: str, generation: int, owner: str, lease: float
+) -> Claim | None:
+    row = session.execute(
+        _CLAIM,
+        {
+            "task_id": task_id,
+            "step_id": step_id,
+            "generation": generation,
+            "owner": owner,
+            "lease": lease,
+        },
+    ).one_or_none()
+    if row is None:
+        return None
+    return Claim(
+        task_id=task_id,
+        step_id=step_id,
+        arm=row.arm,
+        action=row.action,
+        input=row.input,
+        depends_on=list(row.depends_on),
+        critical=row.critical,
+        attempt=row.attempts,
+        max_attempts=row.max_attempts,
+        generation=row.generation,
+    )
+
+
+@dataclass(frozen=True)
+class StepView:
+    """Why a claim failed: the step's state and its task's."""
+
+    status: str
+    generation: int
+    lease_until: datetime | None
+    lease_owner: str | None
+    task_status: str
+    cancel_requested: bool
+    parents_done: bool
+    seconds_to_lease_expiry: float | None
+    attempts: int = 0
+    max_attempts: int = 1
+
+    @property
+    def lease_expired(self) -> bool:
+        return self.seconds_to_lease_expiry is not None and self.seconds_to_lease_expiry < 0
+
+
+_VIEW = text(
+    """
+    SELECT s.status, s.generation, s.lease_until, s.lease_owner, s.attempts, s.max_attempts,
+           t.status AS task_status, t.cancel_requested,
+           NOT EXISTS (SELECT 1 FROM steps AS p
+                        WHERE p.task_id = s.task_id
+                          AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on))
+                          AND p.status NOT IN ('succeeded', 'failed')) AS parents_done,
+           EXTRACT(EPOCH FROM (s.lease_until - now())) AS to_expiry
+      FROM steps AS s JOIN tasks AS t ON t.id = s.task_id
+     WHERE s.task_id = :task_id AND s.step_id = :step_id
+    """
+)
+
+
+def view(session: Session, task_id: str, step_id: str) -> StepView | None:
+    row = session.execute(_VIEW, {"task_id": task_id, "step_id": step_id}).one_or_none()
+    if row is None:
+        return None
+    return StepView(
+        status=row.status,
+        generation=row.generation,
+        lease_until=row.lease_until,
+        lease_owner=row.lease_owner,
+        task_status=row.task_status,
+        cancel_requested=row.cancel_requested,
+        parents_done=row.parents_done,
+        seconds_to_lease_expiry=float(row.to_expiry) if row.to_expiry is not None else None,
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+    )
+
+
+def renew_leases(session: Session, owner: str, lease: float) -> int:
+    """Extend every lease ``owner`` holds; returns how many steps it is running."""
+    result = session.execute(
+        text(
+            "UPDATE steps SET lease_until = now() + make_interval(secs => :lease) "
+            "WHERE lease_owner = :owner AND status = 'running'"
+        ),
+        {"owner": owner, "lease": lease},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+_EXHAUST = text(
+    """
+    UPDATE steps AS s
+       SET status = 'failed', finished_at = now(), lease_owner = NULL, lease_until = NULL,
+           error = CAST(:error AS jsonb), updated_at = now()
+     WHERE s.task_id = :task_id AND s.step_id = :step_id
+       AND s.attempts >= s.max_attempts
+       AND (s.status = 'queued' OR (s.status = 'running' AND s.lease_until < now()))
+    RETURNING s.arm, s.action, s.input, s.depends_on, s.critical, s.attempts, s.max_attempts,
+              s.generation
+    """
+)
+
+
+def exhaust(session: Session, task_id: str, step_id: str, error: dict[str, Any]) -> Claim | None:
+    """Fail a step that used all its attempts without finishing (its worker kept dying).
+
+    Guarded like a claim: of several deliveries and reconciler passes, exactly one wins."""
+    row = session.execute(
+        _EXHAUST, {"task_id": task_id, "step_id": step_id, "error": json.dumps(error)}
+    ).one_or_none()
+    if row is None:
+        return None
+    return Claim(
+        task_id=task_id,
+        step_id=step_id,
+        arm=row.arm,
+        action=row.action,
+        input=row.input,
+        depends_on=list(row.depends_on),
+        critical=row.critical,
+        attempt=row.attempts,
+        max_attempts=row.max_attempts,
+        generation=row.generation,
+    )
+
+

@@ -1,0 +1,215 @@
+"""Webhook endpoints and their deliveries: the functions the API and the CLI call.
+
+``register`` checks the URL with the SSRF guard before storing it; ``fan_out`` turns one event
+into one delivery per matching endpoint (idempotent per event id); ``redeliver`` puts a dead
+delivery back on the webhooks queue. Secrets are stored to sign with and never returned.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import insert
+
+from octollm.config.observability import WebhookSettings, section
+from octollm.contracts.event import Event
+from octollm.errors import Conflict, InvalidInput, NotFound
+from octollm.store.db import Database
+from octollm.store.webhook_models import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
+from octollm.webhooks.ssrf import Resolver, resolve_target, system_resolver
+
+DELIVER_TASK = "octollm.webhook.deliver"
+WEBHOOKS_QUEUE_ARM = "webhooks"
+_EVENT_TYPE = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.([a-z][a-z0-9_]*|\*))+)$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    tenant: str
+    url: str
+    event_types: list[str]
+    description: str
+    active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Attempt:
+    attempt: int
+    outcome: str
+    status_code: int | None
+    duration_ms: float
+    error: str | None
+    retry_in_seconds: float | None
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    max_attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    dead_reason: str | None
+    redeliveries: int
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+def _endpoint(row: WebhookEndpointRow) -> Endpoint:
+    return Endpoint(row.id, row.tenant, row.url, list(row.event_types), row.description, row.active,
+                    row.created_at)
+
+
+def _delivery(row: WebhookDeliveryRow) -> Delivery:
+    return Delivery(row.id, row.endpoint_id, row.event_id, row.event_type, row.status, row.attempts,
+                    row.max_attempts, row.last_status_code, row.last_error, row.dead_reason,
+                    row.redeliveries, row.created_at, row.delivered_at)
+
+
+def matches(patterns: Sequence[str], event_type: str) -> bool:
+    """``*`` matches everything, ``task.*`` every ``task.`` event, else an exact match."""
+    return any(
+        p == "*" or p == event_type or (p.endswith(".*") and event_type.startswith(p[:-1]))
+        for p in patterns
+    )
+
+
+def register(db: Database, tenant: str, url: str, event_types: Sequence[str], secret: str, *,
+             description: str = "", settings: Any = None, resolver: Resolver = system_resolver) -> Endpoint:
+    """Store an endpoint after the SSRF guard accepted its URL (checked again at each delivery)."""
+    types = sorted(set(event_types))
+    if not types or any(not _EVENT_TYPE.match(t) for t in types):
+        raise InvalidInput("event_types must be event types like 'task.completed', 'task.*' or '*'")
+    if len(secret) < 16:
+        raise InvalidInput("a webhook secret must be at least 16 characters")
+    cfg = section(settings, "webhooks", WebhookSettings)
+    resolve_target(url, cfg.allowlist, resolver=resolver, allow_http=cfg.allow_http)
+    row = WebhookEndpointRow(id=f"wh-{uuid.uuid4().hex[:16]}", tenant=tenant, url=url,
+                             event_types=types, secret=secret, description=description, active=True)
+    with db.session() as session:
+        session.add(row)
+        session.flush()
+        session.refresh(row)
+        return _endpoint(row)
+
+
+def list_endpoints(db: Database, tenant: str) -> list[Endpoint]:
+    with db.session() as session:
+        rows = session.scalars(
+            select(WebhookEndpointRow).where(WebhookEndpointRow.tenant == tenant)
+            .order_by(WebhookEndpointRow.created_at)
+        ).all()
+        return [_endpoint(r) for r in rows]
+
+
+def deactivate(db: Database, tenant: str, endpoint_id: str) -> None:
+    with db.session() as session:
+        done = session.execute(
+            update(WebhookEndpointRow)
+            .where((WebhookEndpointRow.id == endpoint_id) & (WebhookEndpointRow.tenant == tenant))
+            .values(active=False)
+        )
+        if not getattr(done, "rowcount", 0):
+            raise NotFound(f"webhook endpoint {endpoint_id} not found")
+
+
+def deliveries(db: Database, tenant: str, *, endpoint_id: str | None = None, status: str | None = None,
+               event_id: str | None = None, limit: int = 100) -> list[Delivery]:
+    query = select(WebhookDeliveryRow).where(WebhookDeliveryRow.tenant == tenant)
+    if endpoint_id is not None:
+        query = query.where(WebhookDeliveryRow.endpoint_id == endpoint_id)
+    if status is not None:
+        query = query.where(WebhookDeliveryRow.status == status)
+    if event_id is not None:
+        query = query.where(WebhookDeliveryRow.event_id == event_id)
+    with db.session() as session:
+        rows = session.scalars(query.order_by(WebhookDeliveryRow.id.desc()).limit(min(limit, 1000))).all()
+        return [_delivery(r) for r in rows]
+
+
+def attempts(db: Database, tenant: str, delivery_id: int) -> list[Attempt]:
+    with db.session() as session:
+        owner = session.get(WebhookDeliveryRow, delivery_id)
+        if owner is None or owner.tenant != tenant:
+            raise NotFound(f"webhook delivery {delivery_id} not found")
+        rows = session.scalars(
+            select(WebhookAttemptRow).where(WebhookAttemptRow.delivery_id == delivery_id)
+            .order_by(WebhookAttemptRow.id)
+        ).all()
+        return [Attempt(r.attempt, r.outcome, r.status_code, r.duration_ms, r.error,
+                        r.retry_in_seconds, r.started_at) for r in rows]
+
+
+def fan_out(db: Database, event: Event, *, max_attempts: int) -> list[int]:
+    """Create the deliveries of ``event`` (once per endpoint); returns the ids still pending.
+
+    Idempotent: an event handled twice (a reclaimed stream entry) creates nothing new, and
+    returns its still-pending deliveries again so that a crash between commit and enqueue
+    cannot strand them (a duplicate message finds the delivery claimed or done and exits).
+    """
+    body = event.model_dump_json()
+    with db.session() as session:
+        endpoints = session.scalars(
+            select(WebhookEndpointRow).where(
+                (WebhookEndpointRow.tenant == event.tenant) & WebhookEndpointRow.active
+                & (WebhookEndpointRow.created_at <= event.timestamp)
+            )
+        ).all()
+        wanted = [e for e in endpoints if matches(e.event_types, event.event_type)]
+        if not wanted:
+            return []
+        session.execute(
+            insert(WebhookDeliveryRow)
+            .values([
+                {"endpoint_id": e.id, "tenant": event.tenant, "event_id": event.event_id,
+                 "event_type": event.event_type, "body": body, "status": "pending",
+                 "max_attempts": max_attempts}
+                for e in wanted
+            ])
+            .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
+        )
+        return list(session.scalars(
+            select(WebhookDeliveryRow.id).where(
+                (WebhookDeliveryRow.event_id == event.event_id) & (WebhookDeliveryRow.status == "pending")
+            )
+        ).all())
+
+
+def reopen(db: Database, tenant: str, delivery_id: int, *, extra_attempts: int) -> Delivery:
+    """Put a dead (or delivered) delivery back to ``pending`` with ``extra_attempts`` more tries."""
+    with db.session() as session:
+        row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
+        if row is None or row.tenant != tenant:
+            raise NotFound(f"webhook delivery {delivery_id} not found")
+        if row.status not in ("dead", "succeeded"):
+            raise Conflict(f"delivery {delivery_id} is {row.status}; only dead or delivered ones "
+                           "can be redelivered")
+        row.status = "pending"
+        row.max_attempts = row.attempts + extra_attempts
+        row.dead_reason = None
+        row.lease_until = None
+        row.redeliveries += 1
+        row.updated_at = session.execute(text("SELECT now()")).scalar_one()
+        session.flush()
+        return _delivery(row)
+
+
+def redeliver(db: Database, tenant: str, delivery_id: int, *, app: Any, settings: Any = None) -> Delivery:
+    """Reopen a delivery and enqueue it on the webhooks queue (after commit)."""
+    cfg = section(settings, "webhooks", WebhookSettings)
+    delivery = reopen(db, tenant, delivery_id, extra_attempts=cfg.max_attempts)
+    app.send_task(DELIVER_TASK, args=[delivery.id])
+    return delivery
