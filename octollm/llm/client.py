@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 import httpx
 
-from octollm.arms.base import ChatResult
+from octollm.contracts.llm import ChatResult
 from octollm.config.settings import LLMSettings
 from octollm.contracts.arm import TokenUsage
 from octollm.errors import InvalidInput, LLMUnavailable, PermanentError

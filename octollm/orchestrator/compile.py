@@ -94,8 +94,10 @@ def compile_canvas(
     *,
     finalize: bool = True,
 ) -> Signature:
-    """Compile ``steps`` (dependencies outside the list count as done) into one flat canvas."""
-    if not steps:
+    """Compile ``steps`` (dependencies outside the list count as done) into one flat canvas.
+
+    With no steps, the canvas is the finalize message alone (``finalize`` must be set)."""
+    if not steps and not finalize:
         raise ValueError("nothing to compile")
 
     def step_sig(spec: StepSpec, keep_result: bool = False) -> Signature:

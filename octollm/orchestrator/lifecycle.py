@@ -2,6 +2,12 @@
 
 Every state change is one Postgres transaction; anything to publish goes through the outbox
 in that same transaction and is published after commit.
+
+Re-driving is how every repair continues a task: the unfinished part of the DAG is queued again
+under a new *generation* and compiled into a new canvas. Messages of older generations find
+their claim refused (``stale``) and do nothing, so an old canvas still in the broker is harmless.
+Finished steps keep their stored outputs and are never run again, unless a resume or a replay
+resets them (a failed step and everything that depends on it).
 """
 
 from __future__ import annotations
@@ -10,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from octollm.arms.registry import known_arms
 from octollm.contracts.arm import ErrorInfo
@@ -20,9 +26,9 @@ from octollm.contracts.plan import Plan
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.contracts.task import TaskContract
 from octollm.errors import Conflict, InvalidPlan, NotFound
-from octollm.orchestrator import dispatch
+from octollm.orchestrator import dispatch, expansion, swarm
 from octollm.orchestrator.aggregate import aggregate
-from octollm.orchestrator.compile import StepSpec, message_id
+from octollm.orchestrator.compile import message_id
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import steps as step_repo
 from octollm.store import tasks as task_repo
@@ -31,50 +37,42 @@ from octollm.store.models import StepRow, TaskRow
 log = structlog.get_logger(__name__)
 
 PLAN_STEP_ID = "plan"
+UNFINISHED = ("pending", "queued", "running")
 
 
 def validate_plan(plan: Plan | dict[str, Any]) -> Plan:
     """Re-validate a plan against every arm this installation knows (plugins included)."""
     data = plan.model_dump() if isinstance(plan, Plan) else plan
     try:
-        return Plan.model_validate(data, context={"arms": known_arms()})
-    except ValidationError as exc:
-        problems = [
-            (".".join(str(p) for p in e["loc"]) + ": " if e["loc"] else "")
-            + e["msg"].removeprefix("Value error, ")
-            for e in exc.errors()
-        ]
-        raise InvalidPlan("; ".join(problems), details={"errors": problems}) from None
+        validated = Plan.model_validate(data, context={"arms": known_arms()})
+    except ValueError as exc:
+        raise InvalidPlan(str(exc)) from exc
+    expansion.check(validated)
+    return validated
 
 
-def _step_rows(task_id: str, plan: Plan, generation: int, max_attempts: int, offset: int = 0) -> list[dict[str, Any]]:
-    level_of = {s.step_id: i for i, level in enumerate(plan.levels()) for s in level}
-    return [
+def _planning_plan(contract: TaskContract) -> Plan:
+    return Plan.model_validate(
         {
-            "task_id": task_id,
-            "step_id": step.step_id,
-            "arm": step.arm,
-            "action": step.action,
-            "input": {**step.input, **({"acceptance_criteria": step.acceptance_criteria} if step.acceptance_criteria else {})},
-            "depends_on": list(step.depends_on),
-            "critical": step.critical,
-            "position": offset + index,
-            "level": level_of[step.step_id] + (1 if offset else 0),
-            "status": StepStatus.QUEUED.value,
-            "generation": generation,
-            "attempts": 0,
-            "max_attempts": max_attempts,
-            "queued_at": datetime.now(UTC),
+            "steps": [
+                {
+                    "step_id": PLAN_STEP_ID,
+                    "arm": "planner",
+                    "action": "Decompose the goal into a plan of steps",
+                    "input": {
+                        "goal": contract.goal,
+                        "constraints": contract.constraints,
+                        "context": contract.context,
+                    },
+                }
+            ]
         }
-        for index, step in enumerate(plan.steps)
-    ]
+    )
 
 
-def _specs(plan: Plan) -> list[StepSpec]:
-    return [StepSpec(s.step_id, s.arm, tuple(s.depends_on)) for s in plan.steps]
-
-
-def submit(rt: Runtime, contract: TaskContract, *, tenant: str = "default", request_id: str | None = None) -> TaskRow:
+def submit(
+    rt: Runtime, contract: TaskContract, *, tenant: str = "default", request_id: str | None = None
+) -> TaskRow:
     """Store a new task and enqueue its first canvas (the plan step, or the caller's plan)."""
     plan = validate_plan(contract.plan) if contract.plan is not None else None
     deadline = contract.created_at + timedelta(seconds=contract.budget.max_time_seconds)
@@ -98,60 +96,57 @@ def submit(rt: Runtime, contract: TaskContract, *, tenant: str = "default", requ
         deadline=deadline,
         request_id=request_id,
         created_at=contract.created_at,
+        started_at=datetime.now(UTC) if plan else None,
     )
     try:
         with rt.db.session() as session:
             session.add(row)
             session.flush()
-            if plan is not None:
-                step_repo.insert_steps(session, _step_rows(row.id, plan, 1, max_attempts))
-                outbox_id = dispatch.enqueue(session, row.id, 1, _specs(plan), row.priority)
-            else:
-                planning = Plan.model_validate(
-                    {
-                        "steps": [
-                            {
-                                "step_id": PLAN_STEP_ID,
-                                "arm": "planner",
-                                "action": "Decompose the goal into a plan of steps",
-                                "input": {
-                                    "goal": contract.goal,
-                                    "constraints": contract.constraints,
-                                    "context": contract.context,
-                                },
-                            }
-                        ]
-                    }
-                )
-                step_repo.insert_steps(session, _step_rows(row.id, planning, 1, max_attempts))
-                outbox_id = dispatch.enqueue(
-                    session, row.id, 1, _specs(planning), row.priority, finalize=False
-                )
+            step_rows = expansion.rows(
+                row.id, plan or _planning_plan(contract), 1, max_attempts
+            )
+            step_repo.insert_steps(session, step_rows)
+            outbox_id = dispatch.enqueue(
+                session,
+                row.id,
+                1,
+                expansion.specs(step_rows),
+                row.priority,
+                finalize=plan is not None,
+            )
     except IntegrityError as exc:
         raise Conflict(f"task {contract.task_id} already exists") from exc
     rt.emit("task.queued", row.id, tenant, priority=row.priority, planned=plan is not None)
-    _publish_quietly(rt, outbox_id)
+    publish_quietly(rt, outbox_id)
     return row
 
 
-def _publish_quietly(rt: Runtime, outbox_id: int) -> None:
+def publish_quietly(rt: Runtime, outbox_id: int | None) -> None:
     """Publish now; if the broker is down the reconciler's relay publishes later."""
+    if outbox_id is None:
+        return
     try:
         dispatch.publish(rt.db, rt.app, rt.target, outbox_id)
     except Exception as exc:  # noqa: BLE001 - the outbox row survives; the relay retries
         log.warning("publish_deferred", outbox_id=outbox_id, error=str(exc))
 
 
-def expand(rt: Runtime, session: Any, task: TaskRow, plan: Plan) -> int:
+def expand(session: Session, task: TaskRow, plan: Plan) -> int:
     """Insert the planner's steps and enqueue their canvas (inside the plan step's transaction)."""
-    max_attempts = task.max_retries + 1
-    step_repo.insert_steps(session, _step_rows(task.id, plan, task.generation, max_attempts, offset=1))
+    step_rows = expansion.rows(task.id, plan, task.generation, task.max_retries + 1, offset=1)
+    step_repo.insert_steps(session, step_rows)
     session.execute(
         update(TaskRow)
         .where(TaskRow.id == task.id)
-        .values(plan=plan.model_dump(mode="json"), status=TaskStatus.PROCESSING.value, updated_at=text("now()"))
+        .values(
+            plan=plan.model_dump(mode="json"),
+            status=TaskStatus.PROCESSING.value,
+            updated_at=text("now()"),
+        )
     )
-    return dispatch.enqueue(session, task.id, task.generation, _specs(plan), task.priority)
+    return dispatch.enqueue(
+        session, task.id, task.generation, expansion.specs(step_rows), task.priority
+    )
 
 
 def finalize(rt: Runtime, task_id: str, generation: int | None = None) -> str:
@@ -164,34 +159,41 @@ def finalize(rt: Runtime, task_id: str, generation: int | None = None) -> str:
             return "already-terminal"
         if generation is not None and task.generation != generation:
             return "stale"
-        rows = step_repo.for_task(session, task_id)
-        if any(not StepStatus(r.status).terminal for r in rows):
+        all_rows = step_repo.for_task(session, task_id)
+        if any(not StepStatus(r.status).terminal for r in all_rows):
             return "not-ready"
-        outputs = step_repo.outputs(session, task_id, [r.step_id for r in rows])
+        rows = [r for r in all_rows if not swarm.is_variant(r.step_id)]
         failed_critical = [r for r in rows if r.status == StepStatus.FAILED.value and r.critical]
         if failed_critical:
             first = failed_critical[0]
-            error = first.error or {"code": "STEP_FAILED", "category": "internal", "message": "step failed"}
-            _close(rt, session, task, TaskStatus.FAILED, error=_step_error(first.step_id, error))
+            error = first.error or {
+                "code": "STEP_FAILED",
+                "category": "internal",
+                "message": "step failed",
+            }
+            close(rt, session, task, TaskStatus.FAILED, error=step_error(first.step_id, error))
             return TaskStatus.FAILED.value
+        outputs = step_repo.outputs(session, task_id, [r.step_id for r in rows])
         result = aggregate(task.aggregation, rows, outputs)
-        _close(rt, session, task, TaskStatus.COMPLETED, result=result)
+        close(rt, session, task, TaskStatus.COMPLETED, result=result)
         return TaskStatus.COMPLETED.value
 
 
-def _step_error(step_id: str, error: dict[str, Any]) -> dict[str, Any]:
-    return {**error, "message": f"step {step_id}: {error.get('message', 'failed')}", "step_id": step_id}
+def step_error(step_id: str, error: dict[str, Any]) -> dict[str, Any]:
+    message = f"step {step_id}: {error.get('message', 'failed')}"
+    return {**error, "message": message, "step_id": step_id}
 
 
-def _close(
+def close(
     rt: Runtime,
-    session: Any,
+    session: Session,
     task: TaskRow,
     status: TaskStatus,
     *,
     result: dict[str, Any] | None = None,
     error: dict[str, Any] | None = None,
 ) -> bool:
+    """Move a live task to a terminal status and settle its unfinished steps."""
     values: dict[str, Any] = {}
     if result is not None:
         values["result"] = result
@@ -199,9 +201,8 @@ def _close(
         values["error"] = error
     if not task_repo.move(session, task.id, status, values=values):
         return False
-    skipped = step_repo.skip_unfinished(
-        session, task.id, StepStatus.CANCELLED if status is TaskStatus.CANCELLED else StepStatus.SKIPPED
-    )
+    settled = StepStatus.CANCELLED if status is TaskStatus.CANCELLED else StepStatus.SKIPPED
+    skipped = step_repo.skip_unfinished(session, task.id, settled)
     rt.emit(
         f"task.{status.value}",
         task.id,
@@ -219,102 +220,151 @@ def fail_task(rt: Runtime, task_id: str, error: ErrorInfo | dict[str, Any]) -> b
         task = task_repo.get(session, task_id, lock=True)
         if task is None or TaskStatus(task.status).terminal:
             return False
-        return _close(rt, session, task, TaskStatus.FAILED, error=body)
+        return close(rt, session, task, TaskStatus.FAILED, error=body)
 
 
 def cancel(rt: Runtime, task_id: str, *, tenant: str | None = None) -> TaskRow:
     """Persistently cancel: the flag stops new claims even on workers that are offline now;
-    queued messages are revoked; running steps stop at their next cancellation check."""
+    queued messages are revoked; running steps stop at their next cancellation check.
+
+    Raises ``NotFound``, or ``Conflict`` when the task is already terminal."""
     with rt.db.session() as session:
         task = task_repo.get(session, task_id, tenant=tenant, lock=True)
         if task is None:
             raise NotFound(f"task {task_id} not found")
         if TaskStatus(task.status).terminal:
-            raise Conflict(f"task {task_id} is already {task.status}; only live tasks can be cancelled")
+            raise Conflict(
+                f"task {task_id} is already {task.status}; only live tasks can be cancelled"
+            )
         task.cancel_requested = True
-        pending = [r for r in step_repo.for_task(session, task_id) if r.status in ("pending", "queued")]
-        _close(rt, session, task, TaskStatus.CANCELLED,
-               error={"code": "CANCELLED", "category": "cancelled", "message": "cancelled by request"})
+        pending = [r for r in step_repo.for_task(session, task_id) if r.status in UNFINISHED[:2]]
+        close(
+            rt,
+            session,
+            task,
+            TaskStatus.CANCELLED,
+            error={"code": "CANCELLED", "category": "cancelled", "message": "cancelled by request"},
+        )
         ids = [message_id(task_id, r.step_id, r.generation) for r in pending]
     if ids:
         try:
             rt.app.control.revoke(ids)
         except Exception as exc:  # noqa: BLE001 - the persistent flag already guards every claim
             log.warning("revoke_failed", task_id=task_id, error=str(exc))
-    session_task = task
-    session_task.status = TaskStatus.CANCELLED.value
-    return session_task
+    task.status = TaskStatus.CANCELLED.value
+    return task
 
 
-def redrive(rt: Runtime, task_id: str, *, reset_failed: bool = False, reason: str = "redrive") -> bool:
-    """Re-enqueue the unfinished part of a task's DAG from Postgres under a new generation.
+def reopen(session: Session, task: TaskRow) -> None:
+    """Make a terminal task live again (resume, replay), with a fresh deadline."""
+    budget_seconds = int(task.contract["budget"]["max_time_seconds"])
+    session.execute(
+        update(TaskRow)
+        .where(TaskRow.id == task.id)
+        .values(
+            status=(TaskStatus.PROCESSING if task.plan is not None else TaskStatus.QUEUED).value,
+            cancel_requested=False,
+            error=None,
+            result=None,
+            finished_at=None,
+            deadline=datetime.now(UTC) + timedelta(seconds=budget_seconds),
+            updated_at=text("now()"),
+        )
+    )
 
-    Finished steps keep their stored outputs and are not run again. Running steps whose lease
-    is alive are left running; their new message waits for them. With ``reset_failed``
-    (resume, replay) failed, skipped and cancelled steps get fresh attempts.
-    """
+
+def redrive_in(session: Session, task: TaskRow, *, reset: set[str] | None = None) -> int | None:
+    """Queue the unfinished part of ``task`` under a new generation; returns the outbox id.
+
+    ``reset``: steps to run again from scratch, with everything that depends on them (their
+    attempts, errors and outputs are cleared). Running steps whose lease is alive are adopted
+    into the new generation untouched; the new canvas waits for them."""
+    rows = step_repo.for_task(session, task.id)
+    fresh = step_repo.dependants(rows, reset) if reset else set()
+    now = datetime.now(UTC)
+
+    def alive(r: StepRow) -> bool:
+        return r.status == "running" and r.lease_until is not None and r.lease_until > now
+
+    adopted = [r for r in rows if alive(r) and r.step_id not in fresh]
+    again = [r for r in rows if r.step_id in fresh and not alive(r)]
+    unfinished = [
+        r
+        for r in rows
+        if r.status in UNFINISHED and not alive(r) and r.step_id not in fresh
+    ]
+    if not (adopted or again or unfinished):
+        return None
+    generation = task.generation + 1
+    session.execute(
+        update(TaskRow)
+        .where(TaskRow.id == task.id)
+        .values(generation=generation, updated_at=text("now()"))
+    )
+    step_repo.requeue_for_generation(
+        session, task.id, [r.step_id for r in again], generation, fresh=True
+    )
+    step_repo.requeue_for_generation(
+        session, task.id, [r.step_id for r in unfinished], generation, fresh=False
+    )
+    step_repo.move_generation(session, task.id, [r.step_id for r in adopted], generation)
+    chosen = {r.step_id for r in (*adopted, *again, *unfinished)}
+    queued = [r for r in rows if r.step_id in chosen]
+    planning = any(r.step_id == PLAN_STEP_ID for r in queued)
+    return dispatch.enqueue(
+        session,
+        task.id,
+        generation,
+        expansion.specs(queued),
+        task.priority,
+        finalize=not planning,
+    )
+
+
+def redrive(rt: Runtime, task_id: str, *, reason: str = "redrive") -> bool:
+    """Re-enqueue a live task's unfinished steps (the reconciler's repair)."""
     with rt.db.session() as session:
         task = task_repo.get(session, task_id, lock=True)
         if task is None:
             raise NotFound(f"task {task_id} not found")
-        rows = step_repo.for_task(session, task_id)
-        rerun_states = {"pending", "queued", "running"}
-        if reset_failed:
-            rerun_states |= {"failed", "skipped", "cancelled"}
-        remaining = [r for r in rows if r.status in rerun_states]
-        if not remaining:
+        if TaskStatus(task.status).terminal:
             return False
-        generation = task.generation + 1
-        session.execute(
-            update(TaskRow).where(TaskRow.id == task_id).values(generation=generation, updated_at=text("now()"))
-        )
-        for r in remaining:
-            values: dict[str, Any] = {"generation": generation}
-            if r.status == "running" and r.lease_until is not None and r.lease_until > datetime.now(UTC):
-                pass  # alive elsewhere: keep it; the new message waits for it
-            else:
-                values.update(status="queued", lease_owner=None, lease_until=None, queued_at=text("now()"), finished_at=None)
-                if reset_failed and r.status in ("failed", "skipped", "cancelled"):
-                    values.update(attempts=0, error=None)
-            session.execute(
-                update(StepRow)
-                .where((StepRow.task_id == task_id) & (StepRow.step_id == r.step_id))
-                .values(**values)
-            )
-        planning = any(r.step_id == PLAN_STEP_ID for r in remaining)
-        specs = [StepSpec(r.step_id, r.arm, tuple(r.depends_on)) for r in remaining]
-        outbox_id = dispatch.enqueue(session, task_id, generation, specs, task.priority, finalize=not planning)
-        tenant = task.tenant
-    rt.emit("task.redriven", task_id, tenant, generation=generation, steps=[s.step_id for s in specs], reason=reason)
-    log.info("task_redriven", task_id=task_id, generation=generation, steps=len(specs), reason=reason)
-    _publish_quietly(rt, outbox_id)
+        outbox_id = redrive_in(session, task)
+        tenant, generation = task.tenant, task.generation + 1
+    if outbox_id is None:
+        return False
+    rt.emit("task.redriven", task_id, tenant, generation=generation, reason=reason)
+    log.info("task_redriven", task_id=task_id, generation=generation, reason=reason)
+    publish_quietly(rt, outbox_id)
     return True
 
 
 def resume(rt: Runtime, task_id: str, *, tenant: str | None = None) -> TaskRow:
-    """Resume a failed or cancelled task from its unfinished steps; finished steps are reused."""
+    """Resume a failed or cancelled task: its failed critical, skipped and cancelled steps run
+    again with whatever depends on them; succeeded steps keep their outputs.
+
+    Raises ``NotFound``, or ``Conflict`` unless the task is failed or cancelled."""
     with rt.db.session() as session:
         task = task_repo.get(session, task_id, tenant=tenant, lock=True)
         if task is None:
             raise NotFound(f"task {task_id} not found")
         if task.status not in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
-            raise Conflict(f"task {task_id} is {task.status}; only failed or cancelled tasks can be resumed")
-        planned = task.plan is not None
-        session.execute(
-            update(TaskRow)
-            .where(TaskRow.id == task_id)
-            .values(
-                status=(TaskStatus.PROCESSING if planned else TaskStatus.QUEUED).value,
-                cancel_requested=False,
-                error=None,
-                result=None,
-                finished_at=None,
-                deadline=datetime.now(UTC) + timedelta(seconds=int(task.contract["budget"]["max_time_seconds"])),
+            raise Conflict(
+                f"task {task_id} is {task.status}; only failed or cancelled tasks can be resumed"
             )
-        )
+        rows = step_repo.for_task(session, task_id)
+        roots = {
+            r.step_id
+            for r in rows
+            if r.status in ("skipped", "cancelled") or (r.status == "failed" and r.critical)
+        }
+        reopen(session, task)
+        outbox_id = redrive_in(session, task, reset=roots)
+        if outbox_id is None:  # nothing left to run: let finalize decide
+            outbox_id = dispatch.enqueue(session, task.id, task.generation, [], task.priority)
         tenant_ = task.tenant
-    rt.emit("task.resumed", task_id, tenant_)
-    redrive(rt, task_id, reset_failed=True, reason="resume")
+    rt.emit("task.resumed", task_id, tenant_, steps=sorted(roots))
+    publish_quietly(rt, outbox_id)
     with rt.db.session() as session:
         refreshed = task_repo.get(session, task_id)
         assert refreshed is not None

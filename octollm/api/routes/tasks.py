@@ -1,0 +1,136 @@
+"""``/api/v1/tasks``: submit, read, list, cancel, resume, steps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+
+from octollm.api import queries, submission
+from octollm.api.auth import require
+from octollm.api.problems import request_id_of
+from octollm.api.routes.documented import errors
+from octollm.api.schemas import StepList, TaskAccepted, TaskPage, TaskSubmission, TaskView
+from octollm.api.state import ApiState, get_state
+from octollm.contracts.status import Priority, TaskStatus
+from octollm.orchestrator import lifecycle
+from octollm.security.apikeys import Principal, Scope
+from octollm.store.task_listing import TaskFilter
+
+router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+
+State = Annotated[ApiState, Depends(get_state)]
+TaskId = Annotated[str, Path(min_length=1, max_length=64)]
+Reader = Annotated[Principal, Depends(require(Scope.TASK_READ))]
+Canceller = Annotated[Principal, Depends(require(Scope.TASK_CANCEL))]
+Submitter = Annotated[Principal, Depends(require(Scope.TASK_SUBMIT, rate="submit"))]
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=TaskAccepted,
+    responses={
+        200: {"model": TaskAccepted, "description": "Answered by a completed identical task"},
+        **errors(409),
+    },
+    summary="Submit a task (a goal to plan, or an explicit plan)",
+)
+def submit_task(
+    request: Request,
+    response: Response,
+    body: TaskSubmission,
+    state: State,
+    principal: Submitter,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Repeat within 24 h: the same task; with a different body: 409.",
+        ),
+    ] = None,
+    cache_control: Annotated[
+        str | None, Header(description="no-cache skips the result cache.")
+    ] = None,
+) -> TaskAccepted:
+    outcome = submission.submit(
+        state,
+        principal,
+        body,
+        request_id=request_id_of(request),
+        idempotency_key=idempotency_key,
+        use_cache="no-cache" not in (cache_control or "").lower(),
+    )
+    response.status_code = 200 if outcome.accepted.cache_hit else 202
+    response.headers["Location"] = outcome.accepted.links.self
+    return outcome.accepted
+
+
+@router.get("", response_model=TaskPage, responses=errors(), summary="List this tenant's tasks")
+def list_tasks(
+    state: State,
+    principal: Reader,
+    status: Annotated[list[TaskStatus] | None, Query()] = None,
+    priority: Annotated[list[Priority] | None, Query()] = None,
+    created_after: Annotated[datetime | None, Query()] = None,
+    created_before: Annotated[datetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> TaskPage:
+    where = TaskFilter(
+        tenant=principal.tenant,
+        statuses=tuple(s.value for s in status or ()),
+        priorities=tuple(p.value for p in priority or ()),
+        created_after=queries.aware(created_after),
+        created_before=queries.aware(created_before),
+    )
+    return queries.page(state.db, where, limit, cursor)
+
+
+@router.get("/{task_id}", response_model=TaskView, responses=errors(404), summary="Get a task")
+def get_task(task_id: TaskId, state: State, principal: Reader) -> TaskView:
+    return queries.task(state.db, principal.tenant, task_id)
+
+
+def _cancel(state: ApiState, principal: Principal, task_id: str) -> TaskView:
+    lifecycle.cancel(state.runtime, task_id, tenant=principal.tenant)
+    return queries.task(state.db, principal.tenant, task_id)
+
+
+@router.delete(
+    "/{task_id}", response_model=TaskView, responses=errors(404, 409), summary="Cancel a task"
+)
+def delete_task(task_id: TaskId, state: State, principal: Canceller) -> TaskView:
+    return _cancel(state, principal, task_id)
+
+
+@router.post(
+    "/{task_id}/cancel",
+    response_model=TaskView,
+    responses=errors(404, 409),
+    summary="Cancel a task (409 when it already finished)",
+)
+def cancel_task(task_id: TaskId, state: State, principal: Canceller) -> TaskView:
+    return _cancel(state, principal, task_id)
+
+
+@router.post(
+    "/{task_id}/resume",
+    status_code=202,
+    response_model=TaskView,
+    responses=errors(404, 409),
+    summary="Resume a failed or cancelled task from its unfinished steps",
+)
+def resume_task(task_id: TaskId, state: State, principal: Submitter) -> TaskView:
+    lifecycle.resume(state.runtime, task_id, tenant=principal.tenant)
+    return queries.task(state.db, principal.tenant, task_id)
+
+
+@router.get(
+    "/{task_id}/steps", response_model=StepList, responses=errors(404), summary="A task's steps"
+)
+def task_steps(task_id: TaskId, state: State, principal: Reader) -> StepList:
+    return queries.steps(state.db, principal.tenant, task_id)
