@@ -94,7 +94,7 @@ def retriever(workdir: Path) -> Iterator[tuple[RetrieverArm, ArmContext]]:
     try:
         yield RetrieverArm(), ctx
     finally:
-        close_local_clients()
+        close_local_clients(workdir / "qdrant")
 
 
 def ingest(arm: RetrieverArm, ctx: ArmContext, corpus: Sequence[dict[str, Any]]) -> int:

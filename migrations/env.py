@@ -5,7 +5,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from octollm.store.schema import metadata
+# Every module that declares tables on the shared Base, so autogenerate sees them all.
+import octollm.memory.graph_models  # noqa: F401
+import octollm.store.api_models  # noqa: F401
+import octollm.store.webhook_models  # noqa: F401
+from octollm.store.models import Base
+
+metadata = Base.metadata
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")

@@ -1,7 +1,7 @@
 """Knowledge-graph tables: ``entities`` and ``relationships`` (OctoLLM's global semantic memory).
 
 Declared on the store's ``Base`` so one metadata (and its naming convention) covers every
-table; ``octollm.store.schema`` imports this module to register them. Migration: ``0002``.
+table; ``migrations/env.py`` imports this module to register them. Migration: ``0002``.
 """
 
 from __future__ import annotations

@@ -88,10 +88,13 @@ def _local_client(path: Path) -> QdrantClient:
         return client
 
 
-def close_local_clients() -> None:
-    """Close this process's local-mode clients (tests, shutdown)."""
+def close_local_clients(path: Path | str | None = None) -> None:
+    """Close this process's local-mode client for ``path``, or all of them (tests, shutdown)."""
+    wanted = None if path is None else str(Path(path).resolve())
     with _local_lock:
         for key, (pid, client) in list(_local.items()):
+            if wanted is not None and key != wanted:
+                continue
             if pid == os.getpid():
                 client.close()
             del _local[key]

@@ -81,7 +81,8 @@ class QueueDepthCollector(Collector):
 
     def _redis(self) -> redis.Redis:
         if self._client is None:
-            self._client = redis.Redis.from_url(self.broker_url, socket_timeout=3, socket_connect_timeout=3)
+            url = self.broker_url.replace("redis+socket://", "unix://", 1)
+            self._client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
         return self._client
 
     def collect(self) -> Iterator[Any]:

@@ -147,7 +147,10 @@ def test_the_memory_migration_matches_the_models_and_downgrades_cleanly(db_url):
     from sqlalchemy import create_engine, inspect
 
     from octollm.store.migrate import alembic_config, upgrade
-    from octollm.store.schema import metadata
+    import octollm.memory.graph_models  # noqa: F401 - registers the graph tables
+    from octollm.store.models import Base
+
+    metadata = Base.metadata
 
     engine = create_engine(db_url)
     try:
@@ -252,7 +255,7 @@ def test_deleting_an_entity_cascades_to_its_relationships(graph, small_graph):
 def vectors(tmp_path) -> Iterator[VectorStore]:
     store = VectorStore(path=tmp_path / "qdrant", dim=4)
     yield store
-    close_local_clients()
+    close_local_clients(tmp_path / "qdrant")
 
 
 def _unit(*xs: float) -> list[float]:

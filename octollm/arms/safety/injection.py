@@ -88,7 +88,7 @@ FAMILIES: tuple[Family, ...] = (
         r"</\s*(?:system|instructions?|prompt|context|user)\s*>",
         r"\[/?(?:END|SYSTEM)\]|\[/INST\]",
         r"<\|(?:endoftext|im_end|end)\|>",
-        r"(?:-{3,}|={3,}|#{3,})\s*end\s+of\s+(?:system\s+)?(?:prompt|instructions|context)",
+        r"(?<![-=#])(?:-{3,}|={3,}|#{3,})\s*end\s+of\s+(?:system\s+)?(?:prompt|instructions|context)",
     )),
     Family("command_injection", Risk.HIGH, _p(
         r"\$\([^)\n]{0,80}\b(?:rm|curl|wget|nc|ncat|bash|sh|chmod|python\d?|perl|cat)\b[^)\n]{0,80}\)",

@@ -1,0 +1,1 @@
+"""Orchestration: plan -> canvas, dispatch through the outbox, run steps, finalize, reconcile."""

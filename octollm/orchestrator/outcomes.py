@@ -1,0 +1,217 @@
+"""Recording what a step attempt came to: success, a retry, or failure (maybe a dead letter).
+
+Each outcome is one transaction guarded by the attempt's lease (owner and attempt number): if
+another delivery took the step over meanwhile, the record is refused and the result dropped.
+A database outage while recording is waited out (up to a minute, with backoff) so a finished
+step's output is not lost; if the lease is gone by then, the step simply runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from octollm.arms.base import ArmResult
+from octollm.contracts.arm import ErrorInfo, ProvenanceMetadata
+from octollm.contracts.plan import Plan
+from octollm.contracts.status import StepStatus, TaskStatus
+from octollm.errors import InvalidPlan, OctoError, StorageUnavailable
+from octollm.orchestrator import deadletters, lifecycle
+from octollm.orchestrator.metering import MeteredLLM
+from octollm.orchestrator.runtime import Runtime
+from octollm.store import claims
+from octollm.store import steps as step_repo
+from octollm.store.models import TaskRow
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the Celery adapter should do: ``retry`` re-publishes after ``countdown``; every
+    other kind returns normally so the canvas keeps moving."""
+
+    kind: Literal["done", "noop", "retry", "failed"]
+    detail: str = ""
+    countdown: float = 0.0
+
+
+def backoff(attempt: int, base: float, cap: float, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter in [0.5, 1.5) x, never below ``retry_after``."""
+    delay = min(cap, base * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.5)  # noqa: S311
+    return float(max(delay, retry_after or 0.0))
+
+
+_storage_retry = retry(
+    retry=retry_if_exception_type(StorageUnavailable),
+    wait=wait_exponential(multiplier=0.5, max=5),
+    stop=stop_after_delay(60),
+    reraise=True,
+)
+
+
+def _usage(llm: MeteredLLM | None) -> tuple[int, float]:
+    return (llm.usage.total_tokens, llm.cost) if llm else (0, 0.0)
+
+
+@_storage_retry
+def succeed(
+    rt: Runtime,
+    claim: claims.Claim,
+    tenant: str,
+    result: ArmResult,
+    provenance: ProvenanceMetadata,
+    llm: MeteredLLM | None,
+) -> Outcome:
+    outbox_id: int | None = None
+    tokens, cost = _usage(llm)
+    is_plan = claim.step_id == lifecycle.PLAN_STEP_ID and claim.arm == "planner"
+    plan = _plan_from(result.output) if is_plan else None
+    with rt.db.session() as session:
+        kept = step_repo.succeed(
+            session,
+            claim,
+            rt.owner,
+            result.output,
+            provenance.model_dump(mode="json"),
+            tokens,
+            cost,
+        )
+        if not kept:
+            log.warning("lease_lost", detail="another delivery took the step over; output dropped")
+            return Outcome("noop", "lease-lost")
+        if plan is not None:
+            task = session.get(TaskRow, claim.task_id)
+            assert task is not None
+            outbox_id = lifecycle.expand(session, task, plan)
+    encoded = json.dumps(result.output, sort_keys=True).encode()
+    log.info(
+        "step_succeeded",
+        duration_ms=round(provenance.duration_ms, 1),
+        attempt=claim.attempt,
+        tokens=tokens,
+        cost_usd=round(cost, 6),
+        output_bytes=len(encoded),
+        output_sha256=hashlib.sha256(encoded).hexdigest()[:16],
+    )
+    rt.emit(
+        "step.succeeded",
+        claim.task_id,
+        tenant,
+        step_id=claim.step_id,
+        arm=claim.arm,
+        attempt=claim.attempt,
+        tokens=tokens,
+        duration_ms=round(provenance.duration_ms, 1),
+    )
+    if plan is not None:
+        rt.emit(
+            "task.processing", claim.task_id, tenant, steps=len(plan.steps), plan_source=plan.source
+        )
+        lifecycle.publish_quietly(rt, outbox_id)
+    return Outcome("done")
+
+
+def _plan_from(output: dict[str, Any]) -> Plan:
+    raw = output.get("plan", output)
+    try:
+        return lifecycle.validate_plan(raw)
+    except InvalidPlan:
+        raise
+    except Exception as exc:
+        raise InvalidPlan(f"planner returned an unusable plan: {exc}") from exc
+
+
+@_storage_retry
+def retry_later(
+    rt: Runtime, claim: claims.Claim, tenant: str, exc: OctoError, llm: MeteredLLM | None
+) -> Outcome:
+    cfg = rt.settings.orchestrator
+    error = ErrorInfo.from_exception(exc).model_dump(mode="json")
+    countdown = backoff(
+        claim.attempt, cfg.retry_backoff_base_seconds, cfg.retry_backoff_max_seconds, exc.retry_after
+    )
+    tokens, cost = _usage(llm)
+    with rt.db.session() as session:
+        if not step_repo.requeue(session, claim, rt.owner, error, tokens, cost, delay=countdown):
+            return Outcome("noop", "lease-lost")
+    log.info(
+        "step_retrying", attempt=claim.attempt, countdown=round(countdown, 2), error_code=exc.code
+    )
+    rt.emit(
+        "step.retrying",
+        claim.task_id,
+        tenant,
+        step_id=claim.step_id,
+        attempt=claim.attempt,
+        countdown=round(countdown, 2),
+        error=error,
+    )
+    return Outcome("retry", exc.code, countdown=countdown)
+
+
+@_storage_retry
+def fail(
+    rt: Runtime,
+    claim: claims.Claim,
+    tenant: str,
+    exc: BaseException,
+    llm: MeteredLLM | None,
+    *,
+    dead_letter: str | None = None,
+) -> Outcome:
+    error = ErrorInfo.from_exception(exc).model_dump(mode="json")
+    tokens, cost = _usage(llm)
+    with rt.db.session() as session:
+        if not step_repo.fail(session, claim, rt.owner, error, tokens, cost):
+            return Outcome("noop", "lease-lost")
+        if dead_letter:
+            deadletters.record(session, claim, tenant, error, dead_letter)
+        if claim.critical:
+            task = session.get(TaskRow, claim.task_id)
+            assert task is not None
+            lifecycle.close(
+                rt,
+                session,
+                task,
+                TaskStatus.FAILED,
+                error=lifecycle.step_error(claim.step_id, error),
+            )
+    log.info(
+        "step_failed",
+        attempt=claim.attempt,
+        error_code=error["code"],
+        critical=claim.critical,
+        dead_lettered=bool(dead_letter),
+    )
+    rt.emit(
+        "step.failed",
+        claim.task_id,
+        tenant,
+        step_id=claim.step_id,
+        arm=claim.arm,
+        attempt=claim.attempt,
+        error=error,
+        critical=claim.critical,
+    )
+    if dead_letter:
+        rt.emit(
+            "step.dead_lettered", claim.task_id, tenant, step_id=claim.step_id, reason=dead_letter
+        )
+    return Outcome("failed", error["code"])
+
+
+@_storage_retry
+def cancelled(rt: Runtime, claim: claims.Claim, tenant: str) -> Outcome:
+    with rt.db.session() as session:
+        step_repo.set_status_if(
+            session, claim.task_id, claim.step_id, StepStatus.CANCELLED, ("running",)
+        )
+    rt.emit("step.cancelled", claim.task_id, tenant, step_id=claim.step_id)
+    return Outcome("noop", "cancelled")
