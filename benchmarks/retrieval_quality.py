@@ -75,7 +75,11 @@ def documents(corpus: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         {
             "source": row["id"],
             "text": row["text"],
-            "metadata": {"document": row["document"], "section": row["section"], "year": row["year"]},
+            "metadata": {
+                "document": row["document"],
+                "section": row["section"],
+                "year": row["year"],
+            },
         }
         for row in corpus
     ]

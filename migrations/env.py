@@ -6,8 +6,8 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 # Every module that declares tables on the shared Base, so autogenerate sees them all.
-import octollm.memory.graph_models  # noqa: F401
-import octollm.store.api_models  # noqa: F401
+import octollm.memory.graph_models
+import octollm.store.api_models
 import octollm.store.webhook_models  # noqa: F401
 from octollm.store.models import Base
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import os
 
 import pytest
 
@@ -15,7 +14,7 @@ from tests.support.arms import PLUGINS
 # The test process must know the test arms too (plans are validated against the registry).
 os.environ.setdefault("OCTOLLM_ARM_PLUGINS", PLUGINS)
 
-from tests.support.stack import (  # noqa: E402
+from tests.support.stack import (
     LiveStack,
     live_stack,
     make_runtime,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from octollm.api import metrics
 from octollm.api.config import ApiSettings
@@ -35,7 +35,7 @@ def buckets_for(
 
 
 def charge(
-    request: Request,
+    request: HTTPConnection,
     limiter: RateLimiter,
     config: ApiSettings,
     principal: Principal,

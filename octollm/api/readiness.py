@@ -33,6 +33,16 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Pool:
+    workers: int
+    unconsumed: tuple[str, ...] | list[str]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.unconsumed
+
+
+@dataclass(frozen=True)
 class Verdict:
     ready: bool
     checks: dict[str, Check]
@@ -53,7 +63,10 @@ class Readiness:
         self.cache_seconds = cache_seconds
         self.inspect_timeout = inspect_timeout
         self._lock = threading.Lock()
+        self._inspect_lock = threading.Lock()
         self._cached: Verdict | None = None
+        self._consuming: dict[str, list[str]] | None = None
+        self._consuming_at = 0.0
 
     def verdict(self) -> Verdict:
         """The cached verdict while fresh, else a new one (computed by one thread at a time)."""
@@ -98,21 +111,39 @@ class Readiness:
             for worker, queues in reply.items()
         }
 
-    def workers(self) -> Check:
-        try:
-            consuming = self.active_queues()
-        except Exception as exc:  # noqa: BLE001
-            return Check(False, f"inspect failed: {type(exc).__name__}: {exc}"[:300], {"pools": {}})
+    def consuming(self) -> dict[str, list[str]]:
+        """``active_queues()``, cached like the verdict (one broadcast per cache period)."""
+        with self._inspect_lock:
+            fresh = time.monotonic() - self._consuming_at < self.cache_seconds
+            if self._consuming is None or not fresh:
+                self._consuming = self.active_queues()
+                self._consuming_at = time.monotonic()
+            return self._consuming
+
+    def pools(self, arms: Sequence[str], consuming: dict[str, list[str]]) -> dict[str, Pool]:
         broker = self.rt.target.broker_url
         prefix = self.rt.settings.queue_prefix
-        pools: dict[str, dict[str, Any]] = {}
-        missing: list[str] = []
-        for arm in self.arms:
+        out: dict[str, Pool] = {}
+        for arm in arms:
             queues = routing.queue_names_for(prefix, [arm], broker)
-            workers = sorted(w for w, qs in consuming.items() if set(qs) & set(queues))
+            workers = sum(1 for qs in consuming.values() if set(qs) & set(queues))
             uncovered = [q for q in queues if not any(q in qs for qs in consuming.values())]
-            pools[arm] = {"workers": len(workers), "unconsumed_queues": uncovered}
-            if uncovered:
-                missing.append(arm)
+            out[arm] = Pool(workers, uncovered)
+        return out
+
+    def workers(self) -> Check:
+        try:
+            consuming = self.consuming()
+        except Exception as exc:  # noqa: BLE001
+            return Check(False, f"inspect failed: {type(exc).__name__}: {exc}"[:300], {"pools": {}})
+        pools = self.pools(self.arms, consuming)
+        missing = [arm for arm, pool in pools.items() if not pool.healthy]
         detail = f"no consumer for: {', '.join(missing)}" if missing else ""
-        return Check(not missing, detail, {"pools": pools, "responding_workers": len(consuming)})
+        data = {
+            "pools": {
+                arm: {"workers": p.workers, "unconsumed_queues": list(p.unconsumed)}
+                for arm, p in pools.items()
+            },
+            "responding_workers": len(consuming),
+        }
+        return Check(not missing, detail, data)

@@ -69,19 +69,19 @@ class ClientSession:
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                exc = task.exception()
-                if isinstance(exc, SlowConsumer):
-                    metrics.SLOW_CONSUMERS.inc()
-                    log.warning("ws_slow_consumer_dropped", queued=self.outbox.qsize())
-                    with contextlib.suppress(Exception):
-                        await self.ws.close(SLOW_CONSUMER, "too slow: resubscribe")
-                elif exc is not None and not isinstance(exc, WebSocketDisconnect):
-                    raise exc
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            exc = None if task.cancelled() else task.exception()
+            if isinstance(exc, SlowConsumer):
+                metrics.SLOW_CONSUMERS.inc()
+                log.warning("ws_slow_consumer_dropped", queued=self.outbox.qsize())
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.ws.close(SLOW_CONSUMER, "too slow"), 2.0)
+            elif exc is not None and not isinstance(exc, WebSocketDisconnect):
+                raise exc
 
     async def _write(self) -> None:
         while True:

@@ -44,7 +44,9 @@ def plugin_paths() -> dict[str, str]:
     found: dict[str, str] = {}
     for ep in entry_points(group="octollm.arms"):
         found[ep.name] = ep.value
-    for item in filter(None, (p.strip() for p in os.environ.get("OCTOLLM_ARM_PLUGINS", "").split(","))):
+    for item in filter(
+        None, (p.strip() for p in os.environ.get("OCTOLLM_ARM_PLUGINS", "").split(","))
+    ):
         name = item.rpartition(":")[2].lower().removesuffix("arm") or item
         found[name] = item
     return found

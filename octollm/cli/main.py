@@ -33,12 +33,26 @@ PriorityOpt = Annotated[
 
 @app.command()
 def run(
-    goal: Annotated[str | None, typer.Argument(help="What to achieve (10-2000 characters).")] = None,
-    plan: Annotated[Path | None, typer.Option("--plan", help="JSON file with an explicit plan {steps: [...]}; skips the planner.")] = None,
+    goal: Annotated[
+        str | None, typer.Argument(help="What to achieve (10-2000 characters).")
+    ] = None,
+    plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan", help="JSON file with an explicit plan {steps: [...]}; skips the planner."
+        ),
+    ] = None,
     priority: PriorityOpt = "medium",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the final task record as one JSON document on stdout.")] = False,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where embedded services keep data and logs.")] = None,
-    timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds (exit 4).")] = 1800.0,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the final task record as one JSON document on stdout."),
+    ] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where embedded services keep data and logs.")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Give up waiting after this many seconds (exit 4).")
+    ] = 1800.0,
 ) -> None:
     """Run one task end to end: start what is missing, run the worker fleet, show progress.
 
@@ -137,8 +151,15 @@ def fleet() -> None:
         table.add_column(col)
     for p in load_fleet().values():
         queues = routing.queue_names_for(settings.queue_prefix, list(p.arms), broker)
-        table.add_row(p.name, p.pool, str(p.concurrency), str(p.prefetch), str(p.time_limit or "-"),
-                      "\n".join(queues), f"octollm worker {p.name}")
+        table.add_row(
+            p.name,
+            p.pool,
+            str(p.concurrency),
+            str(p.prefetch),
+            str(p.time_limit or "-"),
+            "\n".join(queues),
+            f"octollm worker {p.name}",
+        )
     Console().print(table)
 
 
@@ -147,8 +168,18 @@ def beat(loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO") ->
     """Start celery beat: schedules the reconciler (replaces this process)."""
     schedule = get_settings().data_dir / "celerybeat-schedule"
     schedule.parent.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "celery", "-A", "octollm.worker.app", "beat", "-l", loglevel,
-            "-s", str(schedule)]
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "octollm.worker.app",
+        "beat",
+        "-l",
+        loglevel,
+        "-s",
+        str(schedule),
+    ]
     os.execv(argv[0], argv)
 
 
@@ -179,30 +210,24 @@ def api(
 
 @app.command()
 def flower(
-    insecure: Annotated[bool, typer.Option("--insecure", help="Allow starting without authentication.")] = False,
-    port: Annotated[int, typer.Option(help="Port.")] = 5555,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow starting without authentication.")
+    ] = False,
 ) -> None:
-    """Start Flower on 127.0.0.1 with basic auth from settings (refuses without credentials)."""
+    """Start Flower on 127.0.0.1 with basic auth from settings (refuses without credentials).
+
+    Address, port and credentials come from the OCTOLLM_FLOWER__* settings."""
     from octollm.observability.flower import run_flower
 
     try:
-        run_flower(get_settings(), insecure=insecure, port=port)
+        code = run_flower(get_settings(), insecure=insecure)
     except OctoError as exc:
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from None
+    raise typer.Exit(code)
 
 
 @app.callback()
-def _configure(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,
-) -> None:
-    from octollm.logging import configure_logging
-
-    settings = get_settings()
-    level = "DEBUG" if verbose else ("WARNING" if settings.log.level == "INFO" else settings.log.level)
-    configure_logging(level, json_output=settings.log.json_output)
-
-
 def main() -> None:
     app()
 

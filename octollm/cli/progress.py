@@ -51,11 +51,17 @@ def render(record: dict[str, Any] | None, started: float, phase: str) -> Group:
             extras.append(f"{s['tokens']} tok")
         line.append("  " + "  ".join(e for e in extras if e), style="dim")
         if s["error"] and s["status"] in ("failed", "queued"):
-            line.append(f"\n    {s['error'].get('code')}: {s['error'].get('message', '')[:160]}", style="red")
+            line.append(
+                f"\n    {s['error'].get('code')}: {s['error'].get('message', '')[:160]}",
+                style="red",
+            )
         tree.add(line)
     bar = Table.grid(padding=(0, 1))
     bar.add_row(
         ProgressBar(total=max(len(steps), 1), completed=done, width=30),
-        Text(f"{done}/{len(steps)} steps  {time.monotonic() - started:.1f}s  {record['tokens_used']} tokens"),
+        Text(
+            f"{done}/{len(steps)} steps  {time.monotonic() - started:.1f}s  "
+            f"{record['tokens_used']} tokens"
+        ),
     )
     return Group(header, tree, bar)

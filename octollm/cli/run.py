@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,10 @@ def build_contract(goal: str | None, plan_file: Path | None, priority: str) -> T
         if isinstance(plan_doc, dict) and "steps" not in plan_doc and "plan" in plan_doc:
             plan_doc = plan_doc["plan"]
         data["plan"] = plan_doc
-        data["goal"] = goal or (plan_doc.get("goal") if isinstance(plan_doc, dict) else None) or (
-            f"Run the plan in {plan_file.name}"
+        data["goal"] = (
+            goal
+            or (plan_doc.get("goal") if isinstance(plan_doc, dict) else None)
+            or (f"Run the plan in {plan_file.name}")
         )
     else:
         data["goal"] = goal
@@ -70,15 +72,21 @@ def format_validation_error(exc: ValidationError) -> str:
     return "invalid input:\n" + "\n".join(lines)
 
 
-def _start_workers(settings: Settings, env: dict[str, str], log_dir: Path, stack: ExitStack) -> list[Any]:
-    from octollm.services.processes import spawn
+def _start_workers(
+    settings: Settings, env: dict[str, str], log_dir: Path, stack: ExitStack
+) -> list[Any]:
     from octollm.orchestrator.fleet import load_fleet, worker_argv
+    from octollm.services.processes import spawn
 
     log_dir.mkdir(parents=True, exist_ok=True)
     procs = []
     for pool in load_fleet().values():
-        argv = worker_argv(pool, settings, loglevel="INFO", hostname=f"{pool.name}@run-{os.getpid()}")
-        proc = spawn(argv, env=env, log_path=log_dir / f"worker-{pool.name}.log", name=f"worker-{pool.name}")
+        argv = worker_argv(
+            pool, settings, loglevel="INFO", hostname=f"{pool.name}@run-{os.getpid()}"
+        )
+        proc = spawn(
+            argv, env=env, log_path=log_dir / f"worker-{pool.name}.log", name=f"worker-{pool.name}"
+        )
         stack.callback(proc.stop, 15.0)
         procs.append(proc)
     return procs
@@ -115,7 +123,9 @@ def run(
     rt: Runtime | None = None
     try:
         with ExitStack() as stack:
-            with err.status("starting services (first run: initialising PostgreSQL, loading the model)"):
+            with err.status(
+                "starting services (first run: initialising PostgreSQL, loading the model)"
+            ):
                 embedded = stack.enter_context(EmbeddedStack(settings))
                 settings = embedded.settings
                 env = {**os.environ, **embedded.env(), "OCTOLLM_LOG__JSON_OUTPUT": "true"}
@@ -134,10 +144,8 @@ def run(
             record = _follow(rt, task_id, timeout, out, quiet=as_json)
     except KeyboardInterrupt:
         if rt is not None and task_id is not None:
-            try:
+            with suppress(OctoError):
                 lifecycle.cancel(rt, task_id)
-            except OctoError:
-                pass
         err.print("[yellow]interrupted: task cancelled, services stopped[/yellow]")
         return 130
     finally:
@@ -145,7 +153,9 @@ def run(
     return _report(record, as_json, out)
 
 
-def _follow(rt: Runtime, task_id: str, timeout: float, console: Console, *, quiet: bool) -> dict[str, Any]:
+def _follow(
+    rt: Runtime, task_id: str, timeout: float, console: Console, *, quiet: bool
+) -> dict[str, Any]:
     from octollm.cli.progress import render
     from octollm.cli.record import task_record
 
@@ -184,13 +194,17 @@ def _report(record: dict[str, Any], as_json: bool, console: Console) -> int:
 def _print_summary(record: dict[str, Any], console: Console) -> None:
     status = record["status"]
     colour = {"completed": "green", "failed": "red"}.get(status, "yellow")
-    console.print(f"\n[bold {colour}]{status}[/] {record['task_id']}  ({record['tokens_used']} tokens)")
+    console.print(
+        f"\n[bold {colour}]{status}[/] {record['task_id']}  ({record['tokens_used']} tokens)"
+    )
     if record.get("error"):
         console.print(f"[red]{record['error'].get('message')}[/red]")
     for step in record["steps"]:
         if step["status"] == "failed" and step["error"]:
-            console.print(f"  step {step['step_id']} ({step['arm']}) failed after {step['attempts']} "
-                          f"attempt(s): {step['error'].get('code')}: {step['error'].get('message')}")
+            console.print(
+                f"  step {step['step_id']} ({step['arm']}) failed after {step['attempts']} "
+                f"attempt(s): {step['error'].get('code')}: {step['error'].get('message')}"
+            )
     for step in record["steps"]:
         output = step.get("output") or {}
         if "code" in output:

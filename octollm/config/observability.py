@@ -39,25 +39,31 @@ class EventSettings(BaseModel):
     )
     dead_letter_maxlen: int = Field(default=10_000, ge=100)
     reclaim_idle_seconds: float = Field(
-        default=60.0, gt=0, description="A read but unacknowledged event is taken over by another "
+        default=60.0,
+        gt=0,
+        description="A read but unacknowledged event is taken over by another "
         "consumer after this long (its consumer is presumed dead). Keep it above the slowest "
-        "handler's run time."
+        "handler's run time.",
     )
     max_deliveries: int = Field(
-        default=5, ge=1, description="Deliveries of one event to a failing handler before it goes "
-        "to the dead-letter stream."
+        default=5,
+        ge=1,
+        description="Deliveries of one event to a failing handler before it goes "
+        "to the dead-letter stream.",
     )
     dispatch_in_worker: bool = Field(
-        default=True, description="Run the event dispatcher (webhook fan-out, subscriptions) as a "
-        "thread inside workers of the webhooks pool."
+        default=True,
+        description="Run the event dispatcher (webhook fan-out, subscriptions) as a "
+        "thread inside workers of the webhooks pool.",
     )
     subscriptions: list[SubscriptionSpec] = Field(default_factory=_default_subscriptions)
 
 
 class WebhookSettings(BaseModel):
     allowlist: list[str] = Field(
-        default_factory=list, description="host:port pairs exempt from the SSRF guard (e.g. an "
-        "in-cluster receiver). Everything else must resolve to public addresses only."
+        default_factory=list,
+        description="host:port pairs exempt from the SSRF guard (e.g. an "
+        "in-cluster receiver). Everything else must resolve to public addresses only.",
     )
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     max_attempts: int = Field(default=8, ge=1, le=30, description="Attempts before dead-lettering.")
@@ -80,16 +86,20 @@ class WebhookSettings(BaseModel):
 
 class MetricsSettings(BaseModel):
     worker_port: int = Field(
-        default=0, ge=0, le=65535, description="Workers serve /metrics on this port (0: off). With "
-        "PROMETHEUS_MULTIPROC_DIR set, prefork children share it through the multiprocess files."
+        default=0,
+        ge=0,
+        le=65535,
+        description="Workers serve /metrics on this port (0: off). With "
+        "PROMETHEUS_MULTIPROC_DIR set, prefork children share it through the multiprocess files.",
     )
     address: str = Field(default="127.0.0.1", description="Bind address of worker/exporter ports.")
 
 
 class TracingSettings(BaseModel):
     otel: bool = Field(
-        default=False, description="Create OpenTelemetry spans (needs opentelemetry-sdk and an "
-        "exporter configured in the process; traceparent headers flow either way)."
+        default=False,
+        description="Create OpenTelemetry spans (needs opentelemetry-sdk and an "
+        "exporter configured in the process; traceparent headers flow either way).",
     )
 
 

@@ -67,13 +67,17 @@ class LLMSettings(BaseModel):
         "json_object mode, or none (prompt only).",
     )
     prompt_cost_per_1k: float = Field(default=0.0, ge=0, description="USD per 1k prompt tokens.")
-    completion_cost_per_1k: float = Field(default=0.0, ge=0, description="USD per 1k output tokens.")
+    completion_cost_per_1k: float = Field(
+        default=0.0, ge=0, description="USD per 1k output tokens."
+    )
 
 
 class OrchestratorSettings(BaseModel):
     lease_seconds: float = Field(
-        default=30.0, gt=0, description="A running step's claim expires after this long without "
-        "a heartbeat; another delivery may then take it over."
+        default=30.0,
+        gt=0,
+        description="A running step's claim expires after this long without "
+        "a heartbeat; another delivery may then take it over.",
     )
     heartbeat_seconds: float = Field(default=10.0, gt=0, description="Lease renewal interval.")
     step_time_limit_seconds: float = Field(

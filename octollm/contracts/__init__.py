@@ -1,6 +1,12 @@
 """Data contracts (pydantic v2). No I/O framework is imported from here."""
 
-from octollm.contracts.arm import ArmResponse, ErrorCategory, ErrorInfo, ProvenanceMetadata, TokenUsage
+from octollm.contracts.arm import (
+    ArmResponse,
+    ErrorCategory,
+    ErrorInfo,
+    ProvenanceMetadata,
+    TokenUsage,
+)
 from octollm.contracts.plan import BUILTIN_ARMS, Plan, PlanStep, topological_levels
 from octollm.contracts.status import (
     TERMINAL_STEP_STATUSES,

@@ -26,7 +26,9 @@ _SHARED: list[Any] = [
 ]
 
 
-def configure_logging(level: str = "INFO", *, json_output: bool | None = None, force: bool = False) -> None:
+def configure_logging(
+    level: str = "INFO", *, json_output: bool | None = None, force: bool = False
+) -> None:
     """Configure structlog and the stdlib root logger once per process."""
     global _configured
     if _configured and not force:

@@ -27,7 +27,9 @@ def _entry(step: StepLike, outputs: dict[str, dict[str, Any]]) -> dict[str, Any]
     return {"_gap": {"status": step.status, "error": step.error}}
 
 
-def aggregate(strategy: str, steps: Sequence[StepLike], outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def aggregate(
+    strategy: str, steps: Sequence[StepLike], outputs: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     ordered = sorted(steps, key=lambda s: (s.level, s.position))
     if not ordered:
         return {"strategy": strategy, "output": None}

@@ -53,9 +53,7 @@ def enqueue(
 
 def _canvas(app: Celery, target: Target, row: OutboxRow) -> Any:
     payload = row.payload
-    specs = [
-        StepSpec(s["step_id"], s["arm"], tuple(s["depends_on"])) for s in payload["steps"]
-    ]
+    specs = [StepSpec(s["step_id"], s["arm"], tuple(s["depends_on"])) for s in payload["steps"]]
     return compile_canvas(
         app,
         row.task_id,
@@ -82,7 +80,9 @@ def publish(db: Database, app: Celery, target: Target, outbox_id: int) -> bool:
     return True
 
 
-def relay(db: Database, app: Celery, target: Target, older_than_seconds: float, limit: int = 100) -> int:
+def relay(
+    db: Database, app: Celery, target: Target, older_than_seconds: float, limit: int = 100
+) -> int:
     """Publish outbox rows left behind by a crash; returns how many were published."""
     published = 0
     with db.session() as session:
@@ -90,7 +90,10 @@ def relay(db: Database, app: Celery, target: Target, older_than_seconds: float, 
             select(OutboxRow)
             .where(
                 OutboxRow.published_at.is_(None)
-                & (OutboxRow.created_at < text(f"now() - interval '{float(older_than_seconds)} seconds'"))
+                & (
+                    OutboxRow.created_at
+                    < text(f"now() - interval '{float(older_than_seconds)} seconds'")
+                )
             )
             .order_by(OutboxRow.id)
             .limit(limit)

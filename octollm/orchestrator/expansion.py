@@ -61,6 +61,4 @@ def specs(rows_: Iterable[Any]) -> list[StepSpec]:
     def get(r: Any, name: str) -> Any:
         return r[name] if isinstance(r, dict) else getattr(r, name)
 
-    return [
-        StepSpec(get(r, "step_id"), get(r, "arm"), tuple(get(r, "depends_on"))) for r in rows_
-    ]
+    return [StepSpec(get(r, "step_id"), get(r, "arm"), tuple(get(r, "depends_on"))) for r in rows_]

@@ -54,19 +54,35 @@ def load_fleet(path: Path | None = None) -> dict[str, Pool]:
     return pools
 
 
-def worker_argv(pool: Pool, settings: Settings, *, loglevel: str = "INFO", hostname: str | None = None) -> list[str]:
+def worker_argv(
+    pool: Pool, settings: Settings, *, loglevel: str = "INFO", hostname: str | None = None
+) -> list[str]:
     """The ``celery worker`` command for ``pool``: its queues most urgent first."""
-    queues = routing.queue_names_for(settings.queue_prefix, list(pool.arms), settings.require_broker_url())
+    queues = routing.queue_names_for(
+        settings.queue_prefix, list(pool.arms), settings.require_broker_url()
+    )
     argv = [
-        sys.executable, "-m", "celery", "-A", "octollm.worker.app", "worker",
-        "-Q", ",".join(queues),
-        "-P", pool.pool,
-        "-c", str(pool.concurrency),
-        "--prefetch-multiplier", str(pool.prefetch),
-        "-n", hostname or f"{pool.name}@%h",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "octollm.worker.app",
+        "worker",
+        "-Q",
+        ",".join(queues),
+        "-P",
+        pool.pool,
+        "-c",
+        str(pool.concurrency),
+        "--prefetch-multiplier",
+        str(pool.prefetch),
+        "-n",
+        hostname or f"{pool.name}@%h",
         "-E",
-        "--without-gossip", "--without-mingle",
-        "-l", loglevel,
+        "--without-gossip",
+        "--without-mingle",
+        "-l",
+        loglevel,
     ]
     if pool.time_limit and pool.pool == "prefork":
         argv += ["--time-limit", str(pool.time_limit)]

@@ -102,9 +102,7 @@ def submit(
         with rt.db.session() as session:
             session.add(row)
             session.flush()
-            step_rows = expansion.rows(
-                row.id, plan or _planning_plan(contract), 1, max_attempts
-            )
+            step_rows = expansion.rows(row.id, plan or _planning_plan(contract), 1, max_attempts)
             step_repo.insert_steps(session, step_rows)
             outbox_id = dispatch.enqueue(
                 session,
@@ -289,9 +287,7 @@ def redrive_in(session: Session, task: TaskRow, *, reset: set[str] | None = None
     adopted = [r for r in rows if alive(r) and r.step_id not in fresh]
     again = [r for r in rows if r.step_id in fresh and not alive(r)]
     unfinished = [
-        r
-        for r in rows
-        if r.status in UNFINISHED and not alive(r) and r.step_id not in fresh
+        r for r in rows if r.status in UNFINISHED and not alive(r) and r.step_id not in fresh
     ]
     if not (adopted or again or unfinished):
         return None

@@ -109,7 +109,15 @@ class MeteredLLM:
 
 
 @lru_cache(maxsize=4)
-def _client(base_url: str, key: str, model: str, timeout: float, mode: str, temperature: float, max_tokens: int) -> ChatLLM:
+def _client(
+    base_url: str,
+    key: str,
+    model: str,
+    timeout: float,
+    mode: str,
+    temperature: float,
+    max_tokens: int,
+) -> ChatLLM:
     from octollm.llm.client import client_from_settings
 
     return client_from_settings(

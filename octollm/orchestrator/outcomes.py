@@ -135,7 +135,10 @@ def retry_later(
     cfg = rt.settings.orchestrator
     error = ErrorInfo.from_exception(exc).model_dump(mode="json")
     countdown = backoff(
-        claim.attempt, cfg.retry_backoff_base_seconds, cfg.retry_backoff_max_seconds, exc.retry_after
+        claim.attempt,
+        cfg.retry_backoff_base_seconds,
+        cfg.retry_backoff_max_seconds,
+        exc.retry_after,
     )
     tokens, cost = _usage(llm)
     with rt.db.session() as session:

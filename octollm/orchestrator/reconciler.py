@@ -1,30 +1,34 @@
 """The reconciler: a periodic pass (celery beat) that repairs what crashes leave behind.
 
+0. The broker's queue bindings are declared again (idempotent). A Redis that was flushed or
+   restarted without persistence forgets them, and kombu then routes every publish to a
+   dead-letter list; workers and publishers never notice, since they cache what they declared.
 1. Outbox rows not published a few seconds after commit (a crash between commit and publish,
    or the broker was down) are published.
 2. Steps whose lease expired (their worker died) are taken back: re-driven, or dead-lettered
    when they have used all their attempts — a step that keeps killing workers does not loop.
 3. Steps that are ready (every dependency finished) but nobody has picked up for
-   ``stall_seconds`` (a lost chord, a flushed or restarted broker) are re-driven.
+   ``stall_seconds`` (a lost chord, a flushed or restarted broker) are re-driven. A retry
+   waiting out its backoff (``not_before``) is not stalled.
 4. Tasks whose steps are all finished but that are still open (a lost finalize) are finalized.
 5. Tasks past their deadline are failed.
 
-Every repair is derived from Postgres state alone; Redis may have lost everything.
+Every repair is derived from Postgres state alone; Redis may have lost everything. A pass
+while Postgres is down does nothing and says so; the next one catches up.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 from sqlalchemy import text
 
+from octollm.arms.registry import known_arms
 from octollm.contracts.arm import ErrorInfo
-from octollm.orchestrator import dispatch, lifecycle
+from octollm.errors import StorageUnavailable
+from octollm.orchestrator import deadletters, dispatch, lifecycle, routing
 from octollm.orchestrator.runtime import Runtime
-from octollm.store import steps as step_repo
-from octollm.store.models import DeadLetterRow, TaskRow
 
 log = structlog.get_logger(__name__)
 
@@ -32,8 +36,7 @@ OUTBOX_GRACE_SECONDS = 5.0
 
 _EXPIRED = text(
     """
-    SELECT s.task_id, s.step_id, s.attempts, s.max_attempts, s.critical, s.arm, s.input,
-           s.generation
+    SELECT s.task_id, s.step_id, s.attempts, s.max_attempts
       FROM steps s JOIN tasks t ON t.id = s.task_id
      WHERE s.status = 'running'
        AND s.lease_until < now() - make_interval(secs => :grace)
@@ -53,7 +56,7 @@ _STALLED = text(
                           AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on))
                           AND p.status NOT IN ('succeeded', 'failed'))
        AND GREATEST(
-             s.queued_at,
+             s.queued_at, s.not_before,
              (SELECT max(p.finished_at) FROM steps p
                WHERE p.task_id = s.task_id
                  AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on)))
@@ -91,28 +94,55 @@ class Report:
     dead_lettered: list[str] = field(default_factory=list)
     finalized: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
+    storage_unavailable: bool = False
 
     def any(self) -> bool:
-        return bool(self.relayed or self.redriven or self.dead_lettered or self.finalized or self.expired)
+        return bool(
+            self.relayed or self.redriven or self.dead_lettered or self.finalized or self.expired
+        )
+
+
+def declare_queues(rt: Runtime) -> int:
+    """Declare every arm's queues (and the control queues) with their bindings again."""
+    queues = routing.queues_for(
+        rt.target.prefix, [*sorted(known_arms()), routing.CONTROL_ARM], rt.target.broker_url
+    )
+    with rt.app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for queue in queues:
+            queue.bind(channel).declare()
+    return len(queues)
 
 
 def reconcile(rt: Runtime) -> Report:
+    try:
+        return _reconcile(rt)
+    except StorageUnavailable as exc:
+        log.warning("reconcile_skipped", reason="storage unavailable", error=exc.message)
+        return Report(storage_unavailable=True)
+
+
+def _reconcile(rt: Runtime) -> Report:
     cfg = rt.settings.orchestrator
     report = Report()
+    try:
+        declare_queues(rt)
+    except Exception as exc:  # noqa: BLE001 - a broker outage must not stop the Postgres repairs
+        log.warning("declare_queues_failed", error=str(exc))
     report.relayed = dispatch.relay(rt.db, rt.app, rt.target, OUTBOX_GRACE_SECONDS)
 
     to_redrive: set[str] = set()
     with rt.db.session() as session:
         for row in session.execute(_EXPIRED, {"grace": min(cfg.lease_seconds, 5.0)}).all():
             if row.attempts >= row.max_attempts:
-                _dead_letter_expired(rt, session, row)
-                report.dead_lettered.append(f"{row.task_id}/{row.step_id}")
+                if deadletters.exhaust(rt, session, row.task_id, row.step_id):
+                    report.dead_lettered.append(f"{row.task_id}/{row.step_id}")
             else:
                 to_redrive.add(row.task_id)
-        stalled = session.execute(_STALLED, {"stall": cfg.stall_seconds}).scalars().all()
-        to_redrive.update(stalled)
-        unfinalized = session.execute(_UNFINALIZED, {"grace": min(cfg.stall_seconds, 5.0)}).scalars().all()
-        overdue = session.execute(_OVERDUE).scalars().all()
+        to_redrive.update(session.execute(_STALLED, {"stall": cfg.stall_seconds}).scalars())
+        grace = min(cfg.stall_seconds, 5.0)
+        unfinalized = list(session.execute(_UNFINALIZED, {"grace": grace}).scalars())
+        overdue = list(session.execute(_OVERDUE).scalars())
 
     for task_id in sorted(to_redrive):
         if lifecycle.redrive(rt, task_id, reason="reconcile"):
@@ -121,34 +151,20 @@ def reconcile(rt: Runtime) -> Report:
         if lifecycle.finalize(rt, task_id) in ("completed", "failed"):
             report.finalized.append(task_id)
     for task_id in overdue:
-        error = ErrorInfo(code="DEADLINE_EXCEEDED", category="budget",
-                          message="task passed its deadline (budget.max_time_seconds or deadline)")
+        error = ErrorInfo(
+            code="DEADLINE_EXCEEDED",
+            category="budget",
+            message="task passed its deadline (budget.max_time_seconds or deadline)",
+        )
         if lifecycle.fail_task(rt, task_id, error):
             report.expired.append(task_id)
     if report.any():
-        log.info("reconciled", relayed=report.relayed, redriven=len(report.redriven),
-                 dead_lettered=len(report.dead_lettered), finalized=len(report.finalized),
-                 expired=len(report.expired))
+        log.info(
+            "reconciled",
+            relayed=report.relayed,
+            redriven=len(report.redriven),
+            dead_lettered=len(report.dead_lettered),
+            finalized=len(report.finalized),
+            expired=len(report.expired),
+        )
     return report
-
-
-def _dead_letter_expired(rt: Runtime, session: Any, row: Any) -> None:
-    error = ErrorInfo(
-        code="REDELIVERY_LIMIT",
-        category="internal",
-        message=f"step's worker died on each of its {row.attempts} attempts (limit {row.max_attempts})",
-    ).model_dump(mode="json")
-    claim = step_repo.Claim(task_id=row.task_id, step_id=row.step_id, arm=row.arm, action="",
-                            input=row.input, depends_on=[], critical=row.critical,
-                            attempt=row.attempts, max_attempts=row.max_attempts,
-                            generation=row.generation)
-    task = session.get(TaskRow, row.task_id)
-    step_repo.fail(session, claim, None, error)
-    session.add(DeadLetterRow(task_id=row.task_id, step_id=row.step_id, arm=row.arm,
-                              tenant=task.tenant if task else "default", error=error,
-                              attempts=row.attempts, reason="poison",
-                              input_ref={"task_id": row.task_id, "step_id": row.step_id,
-                                         "generation": row.generation}))
-    if row.critical and task is not None:
-        lifecycle._close(rt, session, task, lifecycle.TaskStatus.FAILED,
-                         error=lifecycle._step_error(row.step_id, error))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 from octollm.contracts.status import URGENCY_ORDER, Priority
 
@@ -31,7 +31,9 @@ def is_amqp(broker_url: str) -> bool:
     return broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
 
 
-def queue_name(prefix: str, arm: str, urgency: Priority | str, *, broker_url: str = "redis://") -> str:
+def queue_name(
+    prefix: str, arm: str, urgency: Priority | str, *, broker_url: str = "redis://"
+) -> str:
     if is_amqp(broker_url):
         return f"{prefix}.{arm}"
     return f"{prefix}.{arm}.{Priority(urgency).value}"
@@ -52,8 +54,12 @@ def queues_for(prefix: str, arms: list[str], broker_url: str) -> list[Queue]:
         if is_amqp(broker_url):
             name = queue_name(prefix, arm, Priority.LOW, broker_url=broker_url)
             queues.append(
-                Queue(name, Exchange(name, type="direct"), routing_key=name,
-                      queue_arguments={"x-max-priority": 9})
+                Queue(
+                    name,
+                    Exchange(name, type="direct"),
+                    routing_key=name,
+                    queue_arguments={"x-max-priority": 9},
+                )
             )
         else:
             for urgency in URGENCY_ORDER:

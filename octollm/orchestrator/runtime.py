@@ -41,7 +41,9 @@ class Runtime:
         """Lease owner id of this process."""
         return f"{socket.gethostname()}:{os.getpid()}"
 
-    def emit(self, event_type: str, task_id: str | None, tenant: str = "default", **data: object) -> None:
+    def emit(
+        self, event_type: str, task_id: str | None, tenant: str = "default", **data: object
+    ) -> None:
         self.events.publish(Event(event_type=event_type, task_id=task_id, tenant=tenant, data=data))
 
 

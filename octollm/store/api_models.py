@@ -70,9 +70,7 @@ class BatchItemRow(Base):
     task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
 
-    __table_args__ = (
-        ForeignKeyConstraint(["batch_id"], ["batches.id"], ondelete="CASCADE"),
-    )
+    __table_args__ = (ForeignKeyConstraint(["batch_id"], ["batches.id"], ondelete="CASCADE"),)
 
 
 class ArmRegistrationRow(Base):

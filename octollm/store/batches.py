@@ -36,7 +36,12 @@ def create(
         session.execute(
             insert(BatchItemRow),
             [
-                {"batch_id": batch_id, "position": i.position, "task_id": i.task_id, "error": i.error}
+                {
+                    "batch_id": batch_id,
+                    "position": i.position,
+                    "task_id": i.task_id,
+                    "error": i.error,
+                }
                 for i in items
             ],
         )
@@ -50,6 +55,8 @@ def get(session: Session, batch_id: str, tenant: str) -> tuple[BatchRow, list[It
     if row is None:
         return None
     items = session.scalars(
-        select(BatchItemRow).where(BatchItemRow.batch_id == batch_id).order_by(BatchItemRow.position)
+        select(BatchItemRow)
+        .where(BatchItemRow.batch_id == batch_id)
+        .order_by(BatchItemRow.position)
     )
     return row, [Item(i.position, i.task_id, i.error) for i in items]

@@ -189,5 +189,3 @@ def exhaust(session: Session, task_id: str, step_id: str, error: dict[str, Any])
         max_attempts=row.max_attempts,
         generation=row.generation,
     )
-
-

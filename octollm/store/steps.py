@@ -16,7 +16,6 @@ from octollm.store.claims import Claim
 from octollm.store.models import StepResultRow, StepRow
 
 
-
 def _held(task_id: str, step_id: str, owner: str, attempt: int) -> Any:
     return (
         (StepRow.task_id == task_id)
@@ -150,10 +149,7 @@ def skip_unfinished(session: Session, task_id: str, status: StepStatus) -> list[
     """Mark every not-yet-finished step of a task (failed task: skipped; cancel: cancelled)."""
     rows = session.execute(
         update(StepRow)
-        .where(
-            (StepRow.task_id == task_id)
-            & (StepRow.status.in_(("pending", "queued")))
-        )
+        .where((StepRow.task_id == task_id) & (StepRow.status.in_(("pending", "queued"))))
         .values(status=status.value, finished_at=text("now()"))
         .returning(StepRow.step_id)
     ).all()

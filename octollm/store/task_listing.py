@@ -79,9 +79,7 @@ def statuses(session: Session, task_ids: list[str], tenant: str) -> dict[str, st
     if not task_ids:
         return {}
     rows = session.execute(
-        select(TaskRow.id, TaskRow.status).where(
-            TaskRow.id.in_(task_ids), TaskRow.tenant == tenant
-        )
+        select(TaskRow.id, TaskRow.status).where(TaskRow.id.in_(task_ids), TaskRow.tenant == tenant)
     )
     return {r.id: r.status for r in rows}
 

@@ -14,7 +14,9 @@ from octollm.store.models import TaskRow
 LIVE = ("queued", "planning", "processing")
 
 
-def get(session: Session, task_id: str, *, tenant: str | None = None, lock: bool = False) -> TaskRow | None:
+def get(
+    session: Session, task_id: str, *, tenant: str | None = None, lock: bool = False
+) -> TaskRow | None:
     stmt = select(TaskRow).where(TaskRow.id == task_id)
     if tenant is not None:
         stmt = stmt.where(TaskRow.tenant == tenant)
@@ -38,7 +40,9 @@ def charge(session: Session, task_id: str, tokens: int, cost: float) -> tuple[in
     return int(row.tokens_used), float(row.cost_usd)
 
 
-def charge_call(session: Session, task_id: str, tokens: int, cost: float) -> tuple[int, float, int, float]:
+def charge_call(
+    session: Session, task_id: str, tokens: int, cost: float
+) -> tuple[int, float, int, float]:
     """Add one LLM call's usage; returns (tokens_used, cost_usd, max_tokens, max_cost_usd)."""
     row = session.execute(
         update(TaskRow)

@@ -10,6 +10,7 @@ from celery import Task
 from celery.signals import setup_logging, worker_process_init
 
 from octollm.config import get_settings
+from octollm.errors import StorageUnavailable
 from octollm.logging import configure_logging
 from octollm.orchestrator import lifecycle, reconciler, runner
 from octollm.orchestrator.app import app
@@ -27,17 +28,38 @@ def _after_fork(**_: Any) -> None:
     reset_runtime()
 
 
-@app.task(name="octollm.step.run", bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True)
+def _storage_countdown(retries: int) -> float:
+    cfg = get_settings().orchestrator
+    return runner.backoff(retries + 1, cfg.retry_backoff_base_seconds, 30.0)
+
+
+@app.task(
+    name="octollm.step.run", bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True
+)
 def run_step(self: Task, task_id: str, step_id: str, generation: int) -> dict[str, Any]:
-    outcome = runner.run_step(get_runtime(app), task_id, step_id, int(generation))
+    try:
+        outcome = runner.run_step(get_runtime(app), task_id, step_id, int(generation))
+    except StorageUnavailable as exc:
+        # Postgres is down: nothing was claimed or recorded; deliver the same message later.
+        raise self.retry(
+            exc=exc, countdown=_storage_countdown(self.request.retries), max_retries=None
+        ) from exc
     if outcome.kind == "retry":
         raise self.retry(countdown=outcome.countdown, max_retries=None)
     return {"step_id": step_id, "outcome": outcome.kind, "detail": outcome.detail}
 
 
-@app.task(name="octollm.task.finalize", acks_late=True, reject_on_worker_lost=True)
-def finalize(task_id: str, generation: int) -> str:
-    return lifecycle.finalize(get_runtime(app), task_id, int(generation))
+@app.task(
+    name="octollm.task.finalize", bind=True, acks_late=True, reject_on_worker_lost=True,
+    max_retries=None,
+)  # fmt: skip
+def finalize(self: Task, task_id: str, generation: int) -> str:
+    try:
+        return lifecycle.finalize(get_runtime(app), task_id, int(generation))
+    except StorageUnavailable as exc:
+        raise self.retry(
+            exc=exc, countdown=_storage_countdown(self.request.retries), max_retries=None
+        ) from exc
 
 
 @app.task(name="octollm.task.barrier", acks_late=True)
@@ -54,4 +76,5 @@ def reconcile() -> dict[str, Any]:
         "dead_lettered": report.dead_lettered,
         "finalized": report.finalized,
         "expired": report.expired,
+        "storage_unavailable": report.storage_unavailable,
     }

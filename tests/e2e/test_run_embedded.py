@@ -27,8 +27,21 @@ def _clean_env(data_dir: Path) -> dict[str, str]:
 def test_octollm_run_completes_the_is_prime_goal_on_the_embedded_stack(tmp_path: Path) -> None:
     before = {p.pid for p in psutil.process_iter()}
     proc = subprocess.run(
-        [sys.executable, "-m", "octollm.cli.main", "run", GOAL, "--json", "--data-dir", str(tmp_path)],
-        cwd=ROOT, env=_clean_env(tmp_path), capture_output=True, text=True, timeout=840,
+        [
+            sys.executable,
+            "-m",
+            "octollm.cli.main",
+            "run",
+            GOAL,
+            "--json",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env=_clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=840,
     )
     assert proc.stdout.strip(), proc.stderr[-3000:]
     record = json.loads(proc.stdout)
@@ -40,11 +53,16 @@ def test_octollm_run_completes_the_is_prime_goal_on_the_embedded_stack(tmp_path:
     for step in record["steps"]:
         assert step["status"] in ("succeeded", "failed", "skipped"), summary
         if step["status"] == "failed":
-            assert step["error"]["code"] and step["error"]["message"], step
-    assert proc.returncode == (0 if record["status"] == "completed" else 1), (proc.returncode, summary)
+            assert step["error"]["code"], step
+            assert step["error"]["message"], step
+    assert proc.returncode == (0 if record["status"] == "completed" else 1), (
+        proc.returncode,
+        summary,
+    )
     # No process of the run is left behind.
     leftovers = [
-        p for p in psutil.process_iter(["pid", "cmdline"])
+        p
+        for p in psutil.process_iter(["pid", "cmdline"])
         if p.info["pid"] not in before and str(tmp_path) in " ".join(p.info["cmdline"] or [])
     ]
     assert not leftovers, [p.info for p in leftovers]
@@ -52,13 +70,32 @@ def test_octollm_run_completes_the_is_prime_goal_on_the_embedded_stack(tmp_path:
 
 def test_octollm_run_rejects_a_cyclic_plan_before_starting_anything(tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"steps": [
-        {"step_id": "a", "arm": "coder", "action": "x", "depends_on": ["b"]},
-        {"step_id": "b", "arm": "judge", "action": "y", "depends_on": ["a"]},
-    ]}))
+    plan.write_text(
+        json.dumps(
+            {
+                "steps": [
+                    {"step_id": "a", "arm": "coder", "action": "x", "depends_on": ["b"]},
+                    {"step_id": "b", "arm": "judge", "action": "y", "depends_on": ["a"]},
+                ]
+            }
+        )
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "octollm.cli.main", "run", "--plan", str(plan), "--data-dir", str(tmp_path / "d")],
-        cwd=ROOT, env=_clean_env(tmp_path / "d"), capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "octollm.cli.main",
+            "run",
+            "--plan",
+            str(plan),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        cwd=ROOT,
+        env=_clean_env(tmp_path / "d"),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert "cycle: a -> b -> a" in proc.stderr
@@ -69,13 +106,20 @@ def test_octollm_run_rejects_a_cyclic_plan_before_starting_anything(tmp_path: Pa
     ("args", "message"),
     [
         (["too short"], "goal: String should have at least 10 characters"),
-        (["A perfectly fine goal", "--priority", "urgent"], "priority: Input should be 'low', 'medium', 'high' or 'critical'"),
+        (
+            ["A perfectly fine goal", "--priority", "urgent"],
+            "priority: Input should be 'low', 'medium', 'high' or 'critical'",
+        ),
     ],
 )
 def test_octollm_run_names_the_bad_field(tmp_path: Path, args: list[str], message: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "octollm.cli.main", "run", *args, "--data-dir", str(tmp_path)],
-        cwd=ROOT, env=_clean_env(tmp_path), capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=_clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert message in proc.stderr.replace("\n", " ")

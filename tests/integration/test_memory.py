@@ -62,7 +62,8 @@ def test_values_round_trip_as_json_with_the_default_ttl(cache):
     assert cache.get(key) == {"code": "sorted(x)", "confidence": 0.9, "tags": ["py"]}
     assert 295 <= (cache.ttl(key) or 0) <= 300
     raw = cache._redis.get(key)
-    assert raw is not None and raw.startswith(b"{")  # JSON on the wire, not pickle
+    assert raw is not None
+    assert raw.startswith(b"{")
 
 
 def test_a_value_expires_after_its_ttl(cache):
@@ -146,8 +147,8 @@ def test_the_memory_migration_matches_the_models_and_downgrades_cleanly(db_url):
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine, inspect
 
-    from octollm.store.migrate import alembic_config, upgrade
     import octollm.memory.graph_models  # noqa: F401 - registers the graph tables
+    from octollm.store.migrate import alembic_config, upgrade
     from octollm.store.models import Base
 
     metadata = Base.metadata

@@ -78,7 +78,9 @@ def test_the_arm_declares_its_name_and_capabilities():
 
 
 def test_a_paraphrased_question_finds_the_right_document_with_an_exact_citation(retriever):
-    out = search(retriever, query="Which language prevents memory bugs without GC?", method="vector")
+    out = search(
+        retriever, query="Which language prevents memory bugs without GC?", method="vector"
+    )
     top = out["results"][0]
     assert top["source"] == "guide/rust.md"
     assert top["rank"] == 1
@@ -133,7 +135,10 @@ def test_reingesting_a_source_replaces_its_chunks(retriever):
     arm, ctx = retriever
     doc = {"source": "notes/replace.md", "text": "The first version mentions zeppelins."}
     arm.run({"op": "ingest", "documents": [doc]}, ctx)
-    arm.run({"op": "ingest", "documents": [{**doc, "text": "The second version is about gliders."}]}, ctx)
+    arm.run(
+        {"op": "ingest", "documents": [{**doc, "text": "The second version is about gliders."}]},
+        ctx,
+    )
     zeppelins = search(retriever, query="zeppelins", method="keyword")
     assert zeppelins["results"] == []
     gliders = search(retriever, query="gliders", method="keyword")
@@ -166,7 +171,8 @@ def test_invalid_input_is_rejected_before_any_search(retriever, bad):
 
 def test_hybrid_recall_at_5_is_at_least_that_of_the_better_single_method(tmp_path):
     spec = importlib.util.spec_from_file_location("retrieval_quality", BENCHMARK)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     sys.modules["retrieval_quality"] = bench
     spec.loader.exec_module(bench)

@@ -41,39 +41,56 @@ def _plan(*steps: dict[str, object]) -> dict[str, object]:
 
 def test_a_plan_with_a_cycle_names_the_cycle() -> None:
     with pytest.raises(ValidationError, match=r"cycle: a -> b -> a"):
-        Plan.model_validate(_plan(
-            {"step_id": "a", "arm": "coder", "action": "x", "depends_on": ["b"]},
-            {"step_id": "b", "arm": "coder", "action": "y", "depends_on": ["a"]},
-        ))
+        Plan.model_validate(
+            _plan(
+                {"step_id": "a", "arm": "coder", "action": "x", "depends_on": ["b"]},
+                {"step_id": "b", "arm": "coder", "action": "y", "depends_on": ["a"]},
+            )
+        )
 
 
 def test_a_plan_with_a_dangling_dependency_names_the_step() -> None:
-    with pytest.raises(ValidationError, match=r"steps\[0\] \(a\): depends_on names missing step 'zz'"):
-        Plan.model_validate(_plan({"step_id": "a", "arm": "coder", "action": "x", "depends_on": ["zz"]}))
+    with pytest.raises(
+        ValidationError, match=r"steps\[0\] \(a\): depends_on names missing step 'zz'"
+    ):
+        Plan.model_validate(
+            _plan({"step_id": "a", "arm": "coder", "action": "x", "depends_on": ["zz"]})
+        )
 
 
 def test_an_unknown_arm_is_rejected_when_the_registry_is_given() -> None:
     with pytest.raises(ValidationError, match="unknown arm 'wizard'"):
-        Plan.model_validate(_plan({"step_id": "a", "arm": "wizard", "action": "x"}),
-                            context={"arms": {"coder", "judge"}})
+        Plan.model_validate(
+            _plan({"step_id": "a", "arm": "wizard", "action": "x"}),
+            context={"arms": {"coder", "judge"}},
+        )
 
 
 def test_levels_follow_dependencies_not_their_reverse() -> None:
-    plan = Plan.model_validate(_plan(
-        {"step_id": "d", "arm": "judge", "action": "x", "depends_on": ["b", "c"]},
-        {"step_id": "a", "arm": "coder", "action": "x"},
-        {"step_id": "b", "arm": "coder", "action": "x", "depends_on": ["a"]},
-        {"step_id": "c", "arm": "coder", "action": "x", "depends_on": ["a"]},
-    ))
-    assert [[s.step_id for s in level] for level in topological_levels(plan.steps)] == [["a"], ["b", "c"], ["d"]]
+    plan = Plan.model_validate(
+        _plan(
+            {"step_id": "d", "arm": "judge", "action": "x", "depends_on": ["b", "c"]},
+            {"step_id": "a", "arm": "coder", "action": "x"},
+            {"step_id": "b", "arm": "coder", "action": "x", "depends_on": ["a"]},
+            {"step_id": "c", "arm": "coder", "action": "x", "depends_on": ["a"]},
+        )
+    )
+    assert [[s.step_id for s in level] for level in topological_levels(plan.steps)] == [
+        ["a"],
+        ["b", "c"],
+        ["d"],
+    ]
 
 
 def test_importing_contracts_pulls_in_no_io_framework() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, octollm.contracts, octollm.arms.base; "
-            "bad = [m for m in ('celery', 'sqlalchemy', 'redis', 'fastapi', 'httpx', 'qdrant_client') if m in sys.modules]; "
-            "print(','.join(bad))")
+    code = (
+        "import sys, octollm.contracts, octollm.arms.base; "
+        "bad = [m for m in ('celery', 'sqlalchemy', 'redis', 'fastapi', 'httpx', "
+        "'qdrant_client') if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

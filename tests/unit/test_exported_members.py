@@ -19,7 +19,8 @@ def test_dir_lists_exactly_the_public_surface() -> None:
 def test_importing_the_package_and_its_contracts_stays_light() -> None:
     code = (
         "import sys, octollm; octollm.TaskContract; octollm.Arm; "
-        "print(','.join(m for m in ('celery', 'sqlalchemy', 'redis', 'fastapi', 'httpx') if m in sys.modules))"
+        "print(','.join(m for m in ('celery', 'sqlalchemy', 'redis', 'fastapi', 'httpx') "
+        "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -15,6 +15,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from octollm.arms.base import Arm, ArmContext
 from octollm.arms.guardian import GuardianArm
@@ -383,6 +385,9 @@ def test_an_unknown_check_type_is_invalid_input() -> None:
         "=" * 50_000,
         "-" * 50_000,
         "{{" * 25_000,
+        "\n" * 50_000,
+        " \n" * 25_000,
+        "A1" * 25_000,
     ],
 )
 def test_pathological_inputs_are_scanned_without_blowing_up(text: str) -> None:
@@ -397,6 +402,32 @@ def test_a_large_realistic_document_is_scanned_in_one_pass() -> None:
     result = scan(text)
     assert len(text) > 50_000
     assert result.findings
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=400))
+def test_any_text_scans_to_well_formed_findings(text: str) -> None:
+    result = scan(text)
+    for finding in result.findings:
+        assert 0 <= finding.start < finding.end <= len(text)
+        assert 0.0 <= finding.confidence <= 1.0
+    assert result.safe == (result.risk < Risk.HIGH)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["jane@example.com", "(202) 555-0143", "123-45-6789", "4111 1111 1111 1111",
+             "GB82WEST12345698765432", "203.0.113.7", "AKIAZ7Q3T5K2M8P4R6W1", " ", ", ", "x",
+             "\n", "1", "-", "@", ":"]
+        ),
+        max_size=12,
+    )
+)  # fmt: skip
+def test_token_redaction_is_idempotent(parts: list[str]) -> None:
+    once = redact("".join(parts))
+    assert redact(once) == once
 
 
 # --- the labelled PII set -----------------------------------------------------------------

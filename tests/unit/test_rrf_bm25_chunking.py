@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -28,7 +29,7 @@ def test_rrf_scores_are_the_sum_of_one_over_k_plus_rank():
 
 def test_an_item_found_by_both_methods_outranks_one_found_by_a_single_method():
     fused = reciprocal_rank_fusion([["x", "shared"], ["y", "shared"]])
-    assert [f.key for f in fused][0] == "shared"
+    assert next(f.key for f in fused) == "shared"
 
 
 def test_rrf_relevance_is_one_only_for_first_place_in_every_ranking():
@@ -164,12 +165,12 @@ def test_a_long_paragraph_splits_at_sentences_with_overlap():
     second_paragraph = [s for s in spans if "Congress" in s.text or "Representative" in s.text]
     assert len(second_paragraph) >= 2
     # consecutive chunks inside the paragraph share a sentence
-    assert any(a.end > b.start for a, b in zip(spans, spans[1:], strict=False))
+    assert any(a.end > b.start for a, b in itertools.pairwise(spans))
 
 
 def test_overlap_zero_gives_disjoint_chunks():
     spans = chunk_text(TEXT, max_chars=150, overlap_chars=0)
-    assert all(a.end <= b.start for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(spans))
 
 
 def test_a_sentence_longer_than_the_limit_is_cut_at_whitespace():

@@ -57,7 +57,7 @@ FAMILIES: tuple[Family, ...] = (
         r"\byour\s+(?:new|real|true|actual)\s+(?:task|goal|purpose|instructions?|role)\s+(?:is|are)\b",
     )),
     Family("system_role_manipulation", Risk.CRITICAL, _p(
-        r"(?:^|\n)\s*(?:system|\[system\]|<system>)\s*:",
+        r"(?m)^[ \t]*(?:system|\[system\]|<system>)[ \t]*:",
         r"\byou\s+are\s+now\s+(?:in\s+)?(?:developer|admin|administrator|god|root|debug|sudo"
         r"|unrestricted|maintenance)\s+mode\b",
         r"\b(?:enable|activate|enter|switch\s+to|turn\s+on)\s+(?:developer|admin|god|debug|sudo"
@@ -121,8 +121,8 @@ FAMILIES: tuple[Family, ...] = (
         r"<\|im_start\|>",
         r"\[INST\]",
         r"<<\s*SYS\s*>>",
-        r"(?:^|\n)\s*#{2,}\s*(?:instruction|system|response)\s*:",
-        r"(?:^|\n)\s*(?:human|user)\s*:[^\n]{1,200}\n\s*(?:assistant|ai)\s*:",
+        r"(?m)^[ \t]*#{2,}[ \t]*(?:instruction|system|response)[ \t]*:",
+        r"(?m)^[ \t]*(?:human|user)[ \t]*:[^\n]{1,200}\n[ \t]*(?:assistant|ai)[ \t]*:",
     )),
     Family("encoded_instruction", Risk.MEDIUM, _p(
         r"\b(?:decode|decrypt|deobfuscate|translate)\b[^.\n]{0,30}?\b(?:base64|hex|rot13|rot-13"
