@@ -228,6 +228,18 @@ def flower(
 
 
 @app.callback()
+def _configure(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,
+) -> None:
+    from octollm.logging import configure_logging
+
+    settings = get_settings()
+    level = (
+        "DEBUG" if verbose else ("WARNING" if settings.log.level == "INFO" else settings.log.level)
+    )
+    configure_logging(level, json_output=settings.log.json_output)
+
+
 def main() -> None:
     app()
 

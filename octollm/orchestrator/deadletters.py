@@ -156,7 +156,7 @@ def exhaust(rt: Runtime, session: Session, task_id: str, step_id: str) -> bool:
 # -- reading -----------------------------------------------------------------------------------
 
 
-def _query(filters: DeadLetterFilter) -> Select[tuple[DeadLetterRow]]:
+def _query(filters: DeadLetterFilter) -> Select[DeadLetterRow]:
     stmt = select(DeadLetterRow)
     equal = {
         DeadLetterRow.tenant: filters.tenant,

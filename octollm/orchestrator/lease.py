@@ -12,7 +12,7 @@ import threading
 import structlog
 
 from octollm.orchestrator.runtime import Runtime
-from octollm.store import steps as step_repo
+from octollm.store import claims
 
 log = structlog.get_logger(__name__)
 
@@ -25,7 +25,7 @@ def _loop(rt: Runtime, stop: threading.Event) -> None:
     while not stop.wait(cfg.heartbeat_seconds):
         try:
             with rt.db.session() as session:
-                step_repo.renew_leases(session, rt.owner, cfg.lease_seconds)
+                claims.renew_leases(session, rt.owner, cfg.lease_seconds)
         except Exception as exc:  # noqa: BLE001 - keep renewing; the database may come back
             log.warning("lease_renewal_failed", error=str(exc))
 

@@ -123,7 +123,7 @@ def _client(
     return client_from_settings(
         LLMSettings(
             base_url=base_url,
-            api_key=key,  # type: ignore[arg-type]
+            api_key=key,
             model=model,
             timeout_seconds=timeout,
             structured_output=mode,

@@ -110,7 +110,7 @@ def declare_queues(rt: Runtime) -> int:
     with rt.app.connection_for_write() as conn:
         channel = conn.default_channel
         for queue in queues:
-            queue.bind(channel).declare()
+            queue.bind(channel).declare()  # type: ignore[no-untyped-call]  # kombu is untyped
     return len(queues)
 
 

@@ -123,7 +123,7 @@ def run_step(rt: Runtime, task_id: str, step_id: str, generation: int) -> Outcom
         return outcomes.fail(rt, claim, tenant, exc, llm, dead_letter="exhausted")
     except OctoError as exc:
         return outcomes.fail(rt, claim, tenant, exc, llm)
-    except Exception as exc:  # noqa: BLE001 - an arm bug fails its step, with the error stored
+    except Exception as exc:
         log.exception("arm_crashed", arm=claim.arm)
         return outcomes.fail(rt, claim, tenant, exc, llm)
     provenance = ProvenanceMetadata(

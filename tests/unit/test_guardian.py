@@ -419,14 +419,14 @@ def test_any_text_scans_to_well_formed_findings(text: str) -> None:
     st.lists(
         st.sampled_from(
             ["jane@example.com", "(202) 555-0143", "123-45-6789", "4111 1111 1111 1111",
-             "GB82WEST12345698765432", "203.0.113.7", "AKIAZ7Q3T5K2M8P4R6W1", " ", ", ", "x",
-             "\n", "1", "-", "@", ":"]
+             "GB82WEST12345698765432", "203.0.113.7", "AKIAZ7Q3T5K2M8P4R6W1", "x", "1", "@"]
         ),
         max_size=12,
-    )
+    ),
+    st.sampled_from([" ", ", ", "\n", "; ", " - "]),
 )  # fmt: skip
-def test_token_redaction_is_idempotent(parts: list[str]) -> None:
-    once = redact("".join(parts))
+def test_token_redaction_is_idempotent(parts: list[str], separator: str) -> None:
+    once = redact(separator.join(parts))
     assert redact(once) == once
 
 
