@@ -22,13 +22,13 @@ from octollm.errors import Forbidden, Unauthorized
 from octollm.security import apikeys
 from octollm.security.apikeys import Principal
 
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An octollm API key.")
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An octollm API key."
+)
 _bearer = HTTPBearer(auto_error=False, description="An octollm API key as a bearer token.")
 
 
-def key_from(
-    api_key: str | None, bearer: HTTPAuthorizationCredentials | None
-) -> str | None:
+def key_from(api_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> str | None:
     if api_key:
         return api_key
     if bearer is not None and bearer.credentials:
@@ -55,9 +55,7 @@ async def authenticated(
     return await resolve(state, key_from(api_key, bearer))
 
 
-def require(
-    scope: str, rate: limits.Kind | None = "read"
-) -> Callable[..., Awaitable[Principal]]:
+def require(scope: str, rate: limits.Kind | None = "read") -> Callable[..., Awaitable[Principal]]:
     """A dependency: an authenticated principal holding ``scope``, charged one ``rate`` token."""
 
     async def dependency(

@@ -14,17 +14,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Screening = Literal["block", "redact", "warn"]
 
-#: Arms whose pools must have a consuming worker for ``/ready``: the shipped fleet.
-DEFAULT_READY_ARMS = (
-    "orchestrator",
-    "planner",
-    "retriever",
-    "coder",
-    "executor",
-    "judge",
-    "guardian",
-)
-
 
 class RateSpec(BaseModel):
     rate: float = Field(gt=0, description="Tokens added per second.")
@@ -75,9 +64,10 @@ class ApiSettings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
     batch_max_items: int = Field(default=100, ge=1, le=1000)
     page_max: int = Field(default=100, ge=1, le=1000)
-    ready_arms: tuple[str, ...] = Field(
-        default=DEFAULT_READY_ARMS,
-        description="Arm pools (by arm name) that need >= 1 consuming worker for /ready.",
+    ready_arms: tuple[str, ...] | None = Field(
+        default=None,
+        description="Arms whose queues need >= 1 consuming worker for /ready; unset: every "
+        "arm of the worker fleet (workers/fleet.toml, or OCTOLLM_FLEET_FILE).",
     )
     ready_cache_seconds: float = Field(default=5.0, ge=0)
     ready_inspect_timeout_seconds: float = Field(default=1.0, gt=0, le=10)
@@ -86,8 +76,10 @@ class ApiSettings(BaseSettings):
         default=3600.0, gt=0, description="An SSE response ends after this long; clients resume."
     )
     ws_queue_size: int = Field(
-        default=256, ge=1, description="Messages buffered per WebSocket; a client that falls "
-        "this far behind is disconnected (1013) instead of slowing anyone else."
+        default=256,
+        ge=1,
+        description="Messages buffered per WebSocket; a client that falls "
+        "this far behind is disconnected (1013) instead of slowing anyone else.",
     )
     ws_max_subscriptions: int = Field(default=50, ge=1)
     redis_max_connections: int = Field(default=200, ge=4)

@@ -73,7 +73,7 @@ async def read(
     if not cursors:
         return []
     keys = {task_stream_key(task_id): last for task_id, last in cursors.items()}
-    reply = await client.xread(keys, count=count, block=block_ms)  # type: ignore[arg-type]
+    reply: Any = await client.xread(keys, count=count, block=block_ms)  # type: ignore[arg-type]
     out: list[tuple[str, StreamEvent]] = []
     prefix = task_stream_key("")
     for key, entries in reply or []:

@@ -24,8 +24,10 @@ def buckets_for(
     limiter: RateLimiter, config: ApiSettings, principal: Principal, kind: Kind
 ) -> list[Bucket]:
     limits = config.rate_limits
-    tenant_spec = config.submit_rate(principal.tenant) if kind == "submit" else config.read_rate(
-        principal.tenant
+    tenant_spec = (
+        config.submit_rate(principal.tenant)
+        if kind == "submit"
+        else config.read_rate(principal.tenant)
     )
     key_spec = limits.submit_per_key if kind == "submit" else limits.read_per_key
     return [

@@ -28,9 +28,7 @@ RATE_LIMITED = Counter(
 CACHE_LOOKUPS = Counter(
     "octollm_cache_hits_total", "Result-cache lookups at the reflex edge.", ("layer", "result")
 )
-SCREENING = Counter(
-    "octollm_api_screening_total", "Reflex screening outcomes.", ("action",)
-)
+SCREENING = Counter("octollm_api_screening_total", "Reflex screening outcomes.", ("action",))
 STREAMS_OPEN = Counter(
     "octollm_api_streams_opened_total", "SSE and WebSocket streams opened.", ("kind",)
 )

@@ -72,9 +72,7 @@ def aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def page(
-    db: Database, where: task_listing.TaskFilter, limit: int, cursor: str | None
-) -> TaskPage:
+def page(db: Database, where: task_listing.TaskFilter, limit: int, cursor: str | None) -> TaskPage:
     after = decode_cursor(cursor) if cursor else None
     with db.session() as session:
         rows, nxt = task_listing.page(session, where, limit, after)

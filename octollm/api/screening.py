@@ -80,10 +80,9 @@ def screen(contract: TaskContract, policy: Screening) -> tuple[TaskContract, Scr
         for f in result.findings:
             finding = Finding(field=path, kind=f.kind, subtype=f.subtype, risk=f.risk.label)
             findings.append(finding)
-            high = f.risk >= Risk.HIGH
-            if f.kind == "injection" and high and policy != "warn":
-                blocking.append(finding)
-            elif f.kind != "injection" and high and policy == "block":
+            injection = f.kind == "injection"
+            refuses = policy != "warn" if injection else policy == "block"
+            if f.risk >= Risk.HIGH and refuses:
                 blocking.append(finding)
             if f.kind != "injection":
                 redactable.add(path)

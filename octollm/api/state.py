@@ -15,6 +15,7 @@ from octollm.api.readiness import Readiness
 from octollm.config import Settings
 from octollm.events import RedisEventBus
 from octollm.orchestrator.celery_config import build as celery_conf
+from octollm.orchestrator.fleet import load_fleet
 from octollm.orchestrator.runtime import Runtime
 from octollm.security.ratelimit import RateLimiter
 from octollm.store.db import Database
@@ -59,7 +60,7 @@ class ApiState:
         )
         readiness = Readiness(
             runtime,
-            arms=config.ready_arms,
+            arms=config.ready_arms or fleet_arms(),
             cache_seconds=config.ready_cache_seconds,
             inspect_timeout=config.ready_inspect_timeout_seconds,
         )
@@ -78,6 +79,14 @@ class ApiState:
         self.redis.close()
         self.runtime.db.dispose()
         self.runtime.app.close()
+
+
+def fleet_arms() -> tuple[str, ...]:
+    """Every arm served by a pool of the worker fleet (each must have a consumer)."""
+    arms: dict[str, None] = {}
+    for pool in load_fleet().values():
+        arms.update(dict.fromkeys(pool.arms))
+    return tuple(arms)
 
 
 def get_state(request: Request) -> ApiState:

@@ -120,7 +120,10 @@ class ClientSession:
         except OctoError as exc:
             self.push(_error(exc.code, exc.message, task_id))
             return
-        if task_id not in self.cursors and len(self.cursors) >= self.state.config.ws_max_subscriptions:
+        if (
+            task_id not in self.cursors
+            and len(self.cursors) >= self.state.config.ws_max_subscriptions
+        ):
             self.push(_error("TOO_MANY_SUBSCRIPTIONS", "unsubscribe from a task first", task_id))
             return
         self.push({"type": "subscribed", "task_id": task_id})

@@ -18,10 +18,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from octollm.arms.base import ArmContext, ArmResult
-from octollm.arms.safety.finding import Finding, Risk, resolve_overlaps
+from octollm.arms.safety.finding import Finding, resolve_overlaps
 from octollm.arms.safety.injection import Mode
 from octollm.arms.safety.redaction import Style, apply
-from octollm.arms.safety.screening import Check, SafetyResult, find, normalise_checks
+from octollm.arms.safety.screening import (
+    Check,
+    SafetyResult,
+    find,
+    normalise_checks,
+    summarise,
+)
 from octollm.arms.safety.secrets import keyed_secret
 from octollm.errors import InvalidInput
 
@@ -83,26 +89,12 @@ def _scan_text(
 ) -> SafetyResult:
     text = request.text or ""
     findings = find(text, checks, injection_mode=request.injection_mode)
-    return _summarise(
-        findings, checks, request, apply(text, findings, style) if style else None, began
-    )
-
-
-def _summarise(
-    findings: list[Finding],
-    checks: tuple[str, ...],
-    request: GuardianRequest,
-    sanitized: str | None,
-    began: float,
-) -> SafetyResult:
-    risk = max((f.risk for f in findings), default=Risk.NONE)
-    return SafetyResult(
-        findings=tuple(findings),
-        risk=risk,
-        blocked=request.block_on_high_risk and risk >= Risk.HIGH,
-        sanitized_text=sanitized,
-        checks=checks,
-        processing_time_ms=(time.perf_counter() - began) * 1000,
+    return summarise(
+        findings,
+        checks,
+        sanitized=apply(text, findings, style) if style else None,
+        block_on_high_risk=request.block_on_high_risk,
+        began=began,
     )
 
 
@@ -157,7 +149,13 @@ def _scan_dependencies(
     sanitized = walker.walk(ctx.dependencies, "", "")
     findings = [f for _, f in walker.found]
     text = json.dumps(sanitized, ensure_ascii=False, sort_keys=True, default=str) if style else None
-    result = _summarise(findings, checks, request, text, began)
+    result = summarise(
+        findings,
+        checks,
+        sanitized=text,
+        block_on_high_risk=request.block_on_high_risk,
+        began=began,
+    )
     output = result.to_output()
     for issue, (path, _) in zip(output["issues"], walker.found, strict=True):
         issue["path"] = path

@@ -144,8 +144,12 @@ def _wanted_layers(request: JudgeRequest) -> frozenset[str]:
 def _code_layers(
     request: JudgeRequest, art: Artefact, state: _Run, ctx: ArmContext
 ) -> rules.Evidence:
+    searchable = art.has_output and art.output_source != art.code_source
     ev = rules.Evidence(
-        code=art.code, executions=art.executions, output=art.output, has_output=art.has_output
+        code=art.code,
+        executions=art.executions,
+        output=art.output if searchable else None,
+        has_output=searchable,
     )
     if art.code is None:
         return ev

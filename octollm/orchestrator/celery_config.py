@@ -43,6 +43,12 @@ def build(settings: Settings) -> dict[str, Any]:
         "task_queues": routing.queues_for(prefix, [*BUILTIN_ARMS, routing.CONTROL_ARM], broker),
         "task_default_queue": default_queue,
         "task_create_missing_queues": True,
+        # Webhook deliveries have their own queues and pool (workers/fleet.toml: webhooks).
+        "task_routes": {
+            "octollm.webhook.deliver": routing.route(prefix, "webhooks", "high", broker),
+        },
+        # Event, webhook and monitoring tasks and worker hooks (dispatcher, /metrics, traces).
+        "imports": ["octollm.worker.event_tasks"],
         # Monitoring: Flower needs task events.
         "worker_send_task_events": True,
         "task_send_sent_event": True,

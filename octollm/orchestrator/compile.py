@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from celery import Celery, chain, chord, group
-from celery.canvas import Signature
+from celery import Celery, chord, group
+from celery.canvas import Signature, _chain
 
 from octollm.contracts.status import Priority
 from octollm.orchestrator import routing
@@ -145,4 +145,7 @@ def compile_canvas(
         parts.append(control_sig(FINALIZE_TASK))
     if len(parts) == 1:
         return parts[0]
-    return chain(*parts)
+    # ``chain(...)`` would fold each following signature into the previous chord's body
+    # (``chord | sig``), nesting every later chord inside an earlier one; ``_chain`` keeps the
+    # parts side by side and Celery links them when the canvas is applied.
+    return _chain(*parts)

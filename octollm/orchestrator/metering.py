@@ -73,7 +73,7 @@ class MeteredLLM:
                 f"left and the prompt alone costs about ${prompt_cost:.4f}",
                 details={"cost_left_usd": cost_left, "prompt_cost_estimate_usd": prompt_cost},
             )
-        if per_completion > 0:
+        if per_completion > 0 and cost_left != float("inf"):
             cap = min(cap, int((cost_left - prompt_cost) / per_completion))
             if cap < 1:
                 raise BudgetExceeded(

@@ -8,7 +8,7 @@ Weight repacking is switched off (``use_extra_bufts=False``): on CPUs with AMX_I
 repacked weight buffers segfault on the first completion, and ``llama_cpp.server`` exposes no
 setting for it, so the launcher patches ``llama_model_default_params`` before loading.
 
-Structured output (checked with real requests against llama-cpp-python 0.3.x's server):
+Structured output (checked with real requests against the server of llama-cpp-python 0.3.36):
 - ``response_format={"type": "json_object", "schema": {...}}`` is honoured: the schema is
   compiled to a grammar and sampling follows it (keys, types, required fields).
 - ``{"type": "json_object"}`` alone constrains the output to some JSON object.

@@ -248,13 +248,24 @@ def _clear_stale_lock(pgdata: Path, sockets: Path) -> None:
             )
         log.warning("postgres_orphan_stopped", pid=postmaster.pid, pgdata=str(pgdata))
         postmaster.send_signal(signal.SIGINT)
-        try:
-            postmaster.wait(15)
-        except psutil.TimeoutExpired:
+        if not _gone(postmaster, 15.0):
             postmaster.kill()
-            postmaster.wait(5)
+            _gone(postmaster, 5.0)
     for stale in (lock, sockets / f".s.PGSQL.{PORT}.lock", sockets / f".s.PGSQL.{PORT}"):
         stale.unlink(missing_ok=True)
+
+
+def _gone(proc: psutil.Process, timeout: float) -> bool:
+    """Wait for a process that is not our child to end (a zombie counts as ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _live_postmaster(pid: int, pgdata: Path) -> psutil.Process | None:

@@ -1,10 +1,12 @@
 """Build ``pii_labelled.tsv``: a seeded, labelled set of lines for the Guardian's PII eval.
 
 Columns: ``labels`` (comma-separated types present, or ``none``), ``note`` (``pii``, ``clean``,
-or ``lookalike:<what>`` for lines holding values that must NOT be reported, alone or beside
-real PII), ``text``. Valid card numbers and IBANs carry real checksums; domains are reserved
-(example.com/.org/.net), phone numbers are the fictional 555-01xx range or drama/test ranges,
-IPs come from documentation and private ranges, keys are random strings in provider shapes.
+``lookalike:<what>`` for lines holding values that must NOT be reported, alone or beside real
+PII, or ``hard:<what>`` for real PII in forms the detectors are known to miss), ``text``.
+
+Valid card numbers and IBANs carry real checksums; domains are reserved (example.com/.org/
+.net), phone numbers are the fictional 555-01xx range or drama/test ranges, IPs come from
+documentation and private ranges, keys are random strings in provider shapes.
 
 Run ``python tests/data/make_pii_set.py`` to rewrite the file; the output is deterministic and
 a test checks that the committed file matches it.
@@ -262,6 +264,19 @@ CLEAN = [
     "Keep modules under 400 lines where practical.",
 ]
 
+#: Real PII in forms the detectors are known to miss; kept so that recall is measured, not
+#: assumed. (label, what, text)
+HARD = [
+    ("phone", "bare-digits-no-context", "reach me on 2025550143 tonight"),
+    ("phone", "spelled-out", "my number is two oh two, five five five, oh one four three"),
+    ("email", "unicode-local-part", "write to jos\u00e9.garcia@example.com"),
+    ("email", "obfuscated", "jane [at] example [dot] com"),
+    ("credit_card", "mixed-separators", "card 4111-1111 1111-1111 on file"),
+    ("ssn", "bare-digits-no-context", "her number 123456789 is on the form"),
+    ("ipv4", "glued-to-word", "hostaddr=192.0.2.10x"),
+    ("iban", "lowercase", "iban gb82 west 1234 5698 7654 32"),
+]
+
 # --- look-alikes: each must produce no finding -------------------------------------------
 
 LOOKALIKES: list[tuple[str, Gen]] = []
@@ -479,6 +494,8 @@ def build() -> list[tuple[str, str, str]]:
         for _ in range(2):
             labels, text = positive_line(r, [r.choice(kinds)])
             rows.append((",".join(labels), f"lookalike:{name}", f"{text} {make(r)}"))
+    for label, what, text in HARD:
+        rows.append((label, f"hard:{what}", text))
     for sentence in CLEAN:
         rows.append(("none", "clean", sentence))
         rows.append(("none", "clean", f"{sentence} {r.choice(CLEAN)}"))

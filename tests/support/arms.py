@@ -15,8 +15,28 @@ from octollm.errors import PermanentError, TransientError
 
 PLUGINS = ",".join(
     f"tests.support.arms:{name}"
-    for name in ("NoopArm", "EchoArm", "SleepArm", "FlakyArm", "PoisonArm", "FailArm")
+    for name in (
+        "NoopArm",
+        "EchoArm",
+        "SleepArm",
+        "FlakyArm",
+        "PoisonArm",
+        "FailArm",
+        "VoteArm",
+        "ChatterArm",
+    )
 )
+
+
+def tally(path: str | None, line: str) -> None:
+    """Append one line to a counter file (each invocation of an arm that was given one)."""
+    if path:
+        with Path(path).open("a") as f:
+            f.write(line + "\n")
+
+
+def tallied(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
 
 
 class NoopArm:
@@ -35,6 +55,7 @@ class EchoArm:
 
     def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
         start = time.time()
+        tally(input.get("tally"), ctx.step_id)
         time.sleep(float(input.get("sleep", 0)))
         return ArmResult(
             output={
@@ -61,15 +82,17 @@ class SleepArm:
 
 
 class FlakyArm:
-    """Raises a transient error until a marker file says the cause is fixed (or N calls)."""
+    """Raises a transient error until a marker file says the cause is fixed (or N calls).
+
+    Each call appends ``<time> <attempt>`` to ``counter_file``."""
 
     name = "flaky"
     capabilities = frozenset({"flaky"})
 
     def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
         counter = Path(input["counter_file"])
-        calls = int(counter.read_text()) + 1 if counter.exists() else 1
-        counter.write_text(str(calls))
+        tally(str(counter), f"{time.time():.6f} {ctx.attempt}")
+        calls = len(tallied(counter))
         fixed = input.get("fixed_file") and Path(input["fixed_file"]).exists()
         if not fixed and calls <= int(input.get("fail_times", 10**9)):
             raise TransientError(f"flaky failure #{calls}")
@@ -83,10 +106,7 @@ class PoisonArm:
     capabilities = frozenset({"poison"})
 
     def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        marker = input.get("counter_file")
-        if marker:
-            p = Path(marker)
-            p.write_text(str(int(p.read_text()) + 1 if p.exists() else 1))
+        tally(input.get("counter_file"), f"{time.time():.6f} {ctx.attempt}")
         os.kill(os.getpid(), 9)
         raise AssertionError("unreachable")
 
@@ -97,3 +117,42 @@ class FailArm:
 
     def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
         raise PermanentError(str(input.get("message", "this step always fails")))
+
+
+class VoteArm:
+    """A swarm variant: answers ``answers[seed]`` with confidence ``confidences[seed]``;
+    fails (permanently) when its seed is in ``fail_seeds``."""
+
+    name = "vote"
+    capabilities = frozenset({"vote"})
+
+    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+        seed = int(input.get("seed", 0))
+        if seed in input.get("fail_seeds", []):
+            raise PermanentError(f"variant {seed} has no answer")
+        answers = input.get("answers", ["yes"])
+        confidences = input.get("confidences", [1.0])
+        return ArmResult(
+            output={
+                "answer": answers[seed % len(answers)],
+                "temperature": input.get("temperature"),
+            },
+            confidence=float(confidences[seed % len(confidences)]),
+        )
+
+
+class ChatterArm:
+    """Calls ``ctx.llm`` ``calls`` times with ``prompt`` (budget tests)."""
+
+    name = "chatter"
+    capabilities = frozenset({"chatter"})
+
+    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+        replies = []
+        for _ in range(int(input.get("calls", 1))):
+            result = ctx.llm.chat(
+                [{"role": "user", "content": str(input.get("prompt", "hello"))}],
+                max_tokens=input.get("max_tokens"),
+            )
+            replies.append(result.text)
+        return ArmResult(output={"replies": replies})

@@ -326,7 +326,8 @@ def test_the_arm_screens_text_and_returns_a_safety_result() -> None:
     assert set(out["issues"][0]) == {
         "type", "subtype", "risk_level", "message", "start", "end", "confidence"
     }  # fmt: skip
-    assert result.warnings and "blocked" in result.warnings[0]
+    assert result.warnings
+    assert "blocked" in result.warnings[0]
 
 
 def test_the_arm_honours_check_types_style_and_redact() -> None:
@@ -340,7 +341,7 @@ def test_the_arm_honours_check_types_style_and_redact() -> None:
 
 
 def test_without_text_the_arm_screens_its_dependencies_as_a_post_filter() -> None:
-    deps = {
+    deps: dict[str, dict[str, Any]] = {
         "code": {"code": "x = 1", "explanation": "mail jane@example.com for details"},
         "run": {"exit_code": 0, "stdout": "card 4111111111111111\n", "stderr": ""},
         "conf": {"settings": {"api_token": "9f8e7d6c5b4a3f2e1d0c"}, "count": 4111111111111111},

@@ -45,9 +45,7 @@ async def _sse(
     metrics.STREAMS_OPEN.labels("sse").inc()
 
     async def status() -> str:
-        return await run_in_threadpool(
-            queries.require_task, state.db, principal.tenant, task_id
-        )
+        return await run_in_threadpool(queries.require_task, state.db, principal.tenant, task_id)
 
     body = eventstream.sse(
         state.aredis,
@@ -131,9 +129,7 @@ async def _authenticate(ws: WebSocket, state: ApiState) -> Principal | None:
         principal = await resolve(state, key)
         if not principal.allows(Scope.TASK_READ):
             return None
-        await run_in_threadpool(
-            limits.charge, ws, state.limiter, state.config, principal, "read"
-        )
+        await run_in_threadpool(limits.charge, ws, state.limiter, state.config, principal, "read")
     except OctoError as exc:
         await ws.send_json({"type": "error", "code": exc.code, "message": exc.message})
         return None
@@ -162,4 +158,3 @@ async def websocket(
         log.exception("ws_session_failed")
         with contextlib.suppress(Exception):
             await ws.close(1011)
-

@@ -40,6 +40,8 @@ class Evidence:
     tree: ast.Module | None = None
     names: set[str] = field(default_factory=set)
     executions: list[Execution] = field(default_factory=list)
+    #: The output to search for printed text: only one the caller gave (or a non-code
+    #: dependency's), never a coder's output, whose source would contain the literal itself.
     output: Any = None
     has_output: bool = False
     security_errors: int | None = None  # None: the security layer did not run

@@ -2,14 +2,13 @@
 ``$schema`` picks it, default 2020-12). Each violation is an issue naming its JSON path, typed
 as in OctoLLM's taxonomy: ``missing_field``, ``invalid_type``, ``constraint_violation`` or
 ``schema_violation``. A schema that is itself invalid is the caller's error (``InvalidInput``).
+Needs the ``jsonschema`` package; without it the layer reports itself skipped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-
-from jsonschema import exceptions, validators
 
 from octollm.arms.judging.issues import Issue
 from octollm.errors import InvalidInput
@@ -44,6 +43,10 @@ def _type(keyword: str) -> str:
 
 
 def schema_issues(schema: dict[str, Any], output: Any) -> list[Issue]:
+    try:  # imported here so that a missing package costs the schema layer, not the Judge
+        from jsonschema import exceptions, validators
+    except ImportError:
+        return [Issue("warning", "validation_skipped", "schema not checked: no jsonschema")]
     cls = validators.validator_for(schema, default=validators.Draft202012Validator)
     try:
         cls.check_schema(schema)

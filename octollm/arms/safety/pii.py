@@ -97,21 +97,41 @@ def detect_ssn(text: str) -> Iterator[Finding]:
 
 # --- payment card ------------------------------------------------------------------------
 
-_CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
+_DIGIT_RUN = re.compile(r"(?<![\w-])\d+(?:[ -]\d+)*(?![\w-])")
+_DIGITS = re.compile(r"\d+")
+
+
+def _card_window(run: str, groups: list[re.Match[str]], first: int) -> int | None:
+    """The last group index of the longest valid card starting at group ``first``, if any."""
+    best = None
+    count = 0
+    for last in range(first, len(groups)):
+        count += len(groups[last].group(0))
+        if count > 19:
+            break
+        raw = run[groups[first].start() : groups[last].end()]
+        one_separator = len({ch for ch in raw if not ch.isdigit()}) <= 1
+        if count >= 13 and one_separator and card_valid(raw.replace(" ", "").replace("-", "")):
+            best = last
+    return best
 
 
 def detect_card(text: str) -> Iterator[Finding]:
-    for m in _CARD.finditer(text):
-        raw = m.group(0)
-        separators = {ch for ch in raw if not ch.isdigit()}
-        if len(separators) > 1:
-            continue
-        digits = raw.replace(" ", "").replace("-", "")
-        if card_valid(digits):
-            issuer = card_issuer(digits)
-            yield _finding(
-                "credit_card", Risk.HIGH, text, m.start(), m.end(), 1.0, f"{issuer} card number"
-            )
+    # A run of digit groups may hold a card beside other numbers ("555-0143 4111 1111 ..."):
+    # try windows of consecutive groups rather than the whole run.
+    for m in _DIGIT_RUN.finditer(text):
+        run, groups = m.group(0), list(_DIGITS.finditer(m.group(0)))
+        first = 0
+        while first < len(groups):
+            last = _card_window(run, groups, first)
+            if last is None:
+                first += 1
+                continue
+            start, end = m.start() + groups[first].start(), m.start() + groups[last].end()
+            issuer = card_issuer(text[start:end].replace(" ", "").replace("-", ""))
+            label = f"{issuer} card number"
+            yield _finding("credit_card", Risk.HIGH, text, start, end, 1.0, label)
+            first = last + 1
 
 
 # --- IBAN --------------------------------------------------------------------------------

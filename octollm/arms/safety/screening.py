@@ -118,19 +118,27 @@ def scan(
     began = time.perf_counter()
     selected = normalise_checks(checks)
     findings = find(text, selected, injection_mode=injection_mode)
-    return _result(text, findings, selected, redact_style, block_on_high_risk, began)
+    sanitized = apply(text, findings, redact_style) if redact_style else None
+    return summarise(
+        findings,
+        selected,
+        sanitized=sanitized,
+        block_on_high_risk=block_on_high_risk,
+        began=began,
+    )
 
 
-def _result(
-    text: str,
+def summarise(
     findings: list[Finding],
     checks: tuple[str, ...],
-    redact_style: Style | None,
+    *,
+    sanitized: str | None,
     block_on_high_risk: bool,
     began: float,
 ) -> SafetyResult:
+    """The verdict over ``findings``: highest risk, block decision, elapsed time since
+    ``began`` (a ``time.perf_counter()`` value)."""
     risk = max((f.risk for f in findings), default=Risk.NONE)
-    sanitized = apply(text, findings, redact_style) if redact_style else None
     return SafetyResult(
         findings=tuple(findings),
         risk=risk,

@@ -1,0 +1,76 @@
+"""The arm catalogue: installed arms (built-ins and plugins), registrations, and pool health."""
+
+from __future__ import annotations
+
+import structlog
+
+from octollm.api.schemas import ArmRegistration, ArmView
+from octollm.api.state import ApiState
+from octollm.arms.registry import get_arm, known_arms
+from octollm.errors import OctoError
+from octollm.store import arm_registry
+from octollm.store.api_models import ArmRegistrationRow
+
+log = structlog.get_logger(__name__)
+
+
+def _capabilities(name: str) -> list[str]:
+    try:
+        return sorted(get_arm(name).capabilities)
+    except (OctoError, ImportError) as exc:
+        log.warning("arm_not_loadable", arm=name, error=str(exc)[:200])
+        return []
+
+
+def arms(state: ApiState) -> list[ArmView]:
+    installed = known_arms()
+    with state.db.session() as session:
+        registered = {r.name: r for r in arm_registry.all_registrations(session)}
+    names = sorted(installed | set(registered))
+    try:
+        pools = state.readiness.pools(names, state.readiness.consuming())
+    except Exception as exc:  # noqa: BLE001 - health is best effort here; /ready reports it
+        log.warning("arm_health_unknown", error=str(exc)[:200])
+        pools = {}
+    out = []
+    for name in names:
+        reg = registered.get(name)
+        pool = pools.get(name)
+        caps = sorted(
+            set(_capabilities(name) if name in installed else [])
+            | set(reg.capabilities if reg else [])
+        )
+        out.append(
+            ArmView(
+                name=name,
+                installed=name in installed,
+                registered=reg is not None,
+                capabilities=caps,
+                description=reg.description if reg else "",
+                version=reg.version if reg else None,
+                healthy=pool.healthy if pool else None,
+                workers=pool.workers if pool else None,
+            )
+        )
+    return out
+
+
+def register(state: ApiState, body: ArmRegistration, key_id: str) -> ArmView:
+    with state.db.session() as session:
+        row: ArmRegistrationRow = arm_registry.upsert(
+            session,
+            body.name,
+            sorted(set(body.capabilities)),
+            description=body.description,
+            version=body.version,
+            details=body.details,
+            registered_by=key_id,
+        )
+        return ArmView(
+            name=row.name,
+            installed=row.name in known_arms(),
+            registered=True,
+            capabilities=list(row.capabilities),
+            description=row.description,
+            version=row.version,
+        )
