@@ -11,9 +11,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,3 +261,57 @@ def wait_for_task(
                 f"task {task_id} still {row.status if row else 'missing'} after {timeout} s"
             )
         time.sleep(0.1)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached after {timeout} s")
+        time.sleep(0.05)
+
+
+def steps_of(rt: Any, task_id: str) -> dict[str, Any]:
+    """The task's step rows by step id."""
+    from octollm.store import steps as step_repo
+
+    with rt.db.session() as session:
+        return {r.step_id: r for r in step_repo.for_task(session, task_id)}
+
+
+def step_status(rt: Any, task_id: str, step_id: str) -> str | None:
+    row = steps_of(rt, task_id).get(step_id)
+    return row.status if row is not None else None
+
+
+@contextmanager
+def reconciling(rt: Any, interval: float = 0.5) -> Iterator[list[Any]]:
+    """Run reconciler passes in a background thread, as celery beat would in production
+    (``octollm.reconcile`` calls the same function); yields the reports of passes that did
+    something. Errors in a pass are collected too, so a test can see them."""
+    from octollm.orchestrator import reconciler
+
+    reports: list[Any] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                report = reconciler.reconcile(rt)
+                if report.any():
+                    reports.append(report)
+            except Exception as exc:
+                reports.append(exc)
+            stop.wait(interval)
+
+    thread = threading.Thread(target=loop, name="test-reconciler", daemon=True)
+    thread.start()
+    try:
+        yield reports
+    finally:
+        stop.set()
+        thread.join(10)

@@ -1,9 +1,12 @@
 """Layer 3: lint with ruff, when the ``ruff`` executable is available.
 
-Runs ``ruff check --isolated --output-format json -`` on the code through stdin (isolated: the
-artefact is judged by ruff's defaults, not by whatever project config sits in the cwd), with a
-short timeout. Every violation is a ``style_issue`` warning. A missing or failing ruff yields
-one ``validation_skipped`` info issue: linting is advisory.
+Runs ``ruff check --isolated --select ... --output-format json -`` on the code through stdin
+with a short timeout. Isolated, so no project config in the cwd applies; the rule selection is
+pinned (pyflakes, pycodestyle errors, bugbear) because ruff's default set changes between
+releases and style nits such as import order are not what a judge should weigh.
+
+Every violation is a ``style_issue`` warning. A missing or failing ruff yields one
+``validation_skipped`` info issue: linting is advisory.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 from octollm.arms.judging.issues import Issue, at
 
 MAX_LINT_ISSUES = 50
+#: pycodestyle statement/syntax errors, pyflakes (undefined/unused names), bugbear (likely bugs)
+RULES = "E4,E7,E9,F,B"
 
 
 def find_ruff() -> str | None:
@@ -38,7 +43,7 @@ def lint(code: str, *, timeout: float, ruff: str | None = None) -> tuple[list[Is
     exe = ruff or find_ruff()
     if exe is None:
         return _skipped("the ruff executable is not available"), False
-    argv = [exe, "check", "--isolated", "--no-cache", "--output-format", "json"]
+    argv = [exe, "check", "--isolated", "--no-cache", "--select", RULES, "--output-format", "json"]
     argv += ["--stdin-filename", "artefact.py", "-"]
     try:
         proc = subprocess.run(
