@@ -1,0 +1,139 @@
+"""Workers that die mid-step: SIGKILL of a thread-pool worker, of a prefork child, and a poison
+step that kills its own process every time. Real workers, Redis and Postgres.
+
+Repairs come from two places: a prefork parent requeues the message of a child that died
+(``task_reject_on_worker_lost``) and the redelivery takes the step over once its lease expires;
+a whole worker that dies leaves its message unacknowledged in Redis for the visibility timeout
+(hours), so the reconciler re-drives the step from Postgres when its lease expires. The tests
+run reconciler passes in a thread (what celery beat does in production).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from octollm.contracts import TaskContract
+from octollm.contracts.task import Budget
+from octollm.orchestrator import deadletters, lifecycle
+from octollm.store.models import StepResultRow
+from tests.support.arms import tallied
+from tests.support.stack import LiveStack, reconciling, steps_of, wait_for_task, wait_until
+
+
+def _running(rt: Any, task_id: str, step_id: str) -> Any:
+    row = steps_of(rt, task_id)[step_id]
+    return row if row.status == "running" and row.lease_owner else None
+
+
+def _result_rows(rt: Any, task_id: str, step_id: str) -> int:
+    with rt.db.session() as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(StepResultRow)
+                .where((StepResultRow.task_id == task_id) & (StepResultRow.step_id == step_id))
+            )
+            or 0
+        )
+
+
+def _sleep_plan(seconds: float) -> dict[str, Any]:
+    return {
+        "steps": [
+            {"step_id": "before", "arm": "echo", "action": "first"},
+            {
+                "step_id": "long",
+                "arm": "sleep",
+                "action": "sleeps",
+                "depends_on": ["before"],
+                "input": {"seconds": seconds},
+            },
+            {"step_id": "after", "arm": "echo", "action": "last", "depends_on": ["long"]},
+        ]
+    }
+
+
+def test_a_killed_thread_pool_worker_does_not_lose_its_step(stack: LiveStack, runtime: Any) -> None:
+    stack.start_fleet(["orchestrator", "echo"])
+    victim = stack.start_worker(["sleep"], pool="threads", name="sleep-victim")
+    task = lifecycle.submit(runtime, TaskContract(goal="survive a killed worker", plan=_sleep_plan(2)))
+    wait_until(lambda: _running(runtime, task.id, "long"), 20, "the sleep step running")
+    victim.kill(signal.SIGKILL)  # the whole worker: its message stays unacked in Redis
+    stack.start_worker(["sleep"], pool="threads", name="sleep-replacement")
+    with reconciling(runtime) as reports:
+        row = wait_for_task(runtime, task.id, timeout=30)
+    assert row.status == "completed", row.error
+    long = steps_of(runtime, task.id)["long"]
+    assert long.attempts == 2, "the redelivery is counted"
+    assert _result_rows(runtime, task.id, "long") == 1
+    assert any(task.id in getattr(r, "redriven", []) for r in reports)
+    assert row.result["steps"]["after"]["received"]["long"] == {"slept": 2}
+
+
+def test_a_killed_prefork_child_is_redelivered_and_its_step_runs_once_more(
+    stack: LiveStack, runtime: Any
+) -> None:
+    stack.start_fleet(["orchestrator", "echo"])
+    stack.start_worker(["sleep"], pool="prefork", concurrency=1, name="sleep-prefork")
+    task = lifecycle.submit(runtime, TaskContract(goal="survive a killed child", plan=_sleep_plan(2)))
+    running = wait_until(lambda: _running(runtime, task.id, "long"), 20, "the sleep step running")
+    child_pid = int(running.lease_owner.rpartition(":")[2])
+    os.kill(child_pid, signal.SIGKILL)  # the parent survives and requeues the message
+    # No reconciler here: the requeued message waits out the dead child's lease, then claims.
+    row = wait_for_task(runtime, task.id, timeout=30)
+    assert row.status == "completed", row.error
+    long = steps_of(runtime, task.id)["long"]
+    assert long.attempts == 2
+    assert long.lease_owner is None
+    assert _result_rows(runtime, task.id, "long") == 1
+    assert row.result["steps"]["long"] == {"slept": 2}
+
+
+def test_a_poison_step_is_dead_lettered_after_its_attempts_while_other_tasks_flow(
+    stack: LiveStack, runtime: Any, tmp_path: Path
+) -> None:
+    stack.start_fleet(["orchestrator", "echo"])
+    stack.start_worker(["poison"], pool="prefork", concurrency=1, name="poison")
+    counter = tmp_path / "poison.calls"
+    poison_plan = {
+        "steps": [
+            {"step_id": "p", "arm": "poison", "action": "dies", "input": {"counter_file": str(counter)}},
+            {"step_id": "never", "arm": "echo", "action": "unreached", "depends_on": ["p"]},
+        ]
+    }
+    poisoned = lifecycle.submit(
+        runtime,
+        TaskContract(goal="a step that kills its worker", plan=poison_plan, budget=Budget(max_retries=1)),
+    )
+    chain = {
+        "steps": [
+            {"step_id": f"e{i}", "arm": "echo", "action": "flows", "input": {"sleep": 0.2}}
+            | ({"depends_on": [f"e{i - 1}"]} if i else {})
+            for i in range(4)
+        ]
+    }
+    with reconciling(runtime):
+        wait_until(lambda: len(tallied(counter)) >= 1, 20, "the poison step starting")
+        healthy = lifecycle.submit(runtime, TaskContract(goal="a task that keeps flowing", plan=chain))
+        done = wait_for_task(runtime, healthy.id, timeout=20)
+        assert done.status == "completed", done.error
+        still = wait_for_task(runtime, poisoned.id, timeout=1, statuses=("queued", "processing"))
+        assert still.status == "processing", "the healthy task finished while the poison step looped"
+        failed = wait_for_task(runtime, poisoned.id, timeout=30)
+    assert failed.status == "failed"
+    assert failed.error["code"] == "REDELIVERY_LIMIT"
+    # Two attempts (max_retries=1), each counted in Postgres before the arm ran: the arm saw
+    # attempt 1, then attempt 2, and never ran a third time.
+    assert [line.split()[1] for line in tallied(counter)] == ["1", "2"]
+    steps = steps_of(runtime, poisoned.id)
+    assert (steps["p"].status, steps["p"].attempts) == ("failed", 2)
+    assert steps["never"].status == "skipped"
+    (letter,) = deadletters.list_dead_letters(runtime, deadletters.DeadLetterFilter(task_id=poisoned.id))
+    assert (letter.step_id, letter.reason, letter.attempts) == ("p", "poison", 2)
+    assert letter.input_ref["step_id"] == "p"
+    assert letter.created_at > done.finished_at
