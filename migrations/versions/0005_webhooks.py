@@ -29,7 +29,9 @@ def upgrade() -> None:
         sa.Column("secret", sa.Text(), nullable=False),
         sa.Column("description", sa.Text(), nullable=False, server_default=""),
         sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_webhook_endpoints"),
     )
     op.create_index("ix_webhook_endpoints_tenant", "webhook_endpoints", ["tenant"])
@@ -49,19 +51,31 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("dead_reason", sa.String(32), nullable=True),
         sa.Column("redeliveries", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["endpoint_id"], ["webhook_endpoints.id"],
-            name="fk_webhook_deliveries_endpoint_id_webhook_endpoints", ondelete="CASCADE",
+            ["endpoint_id"],
+            ["webhook_endpoints.id"],
+            name="fk_webhook_deliveries_endpoint_id_webhook_endpoints",
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_webhook_deliveries"),
-        sa.UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_id_event_id"),
+        sa.UniqueConstraint(
+            "endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_id_event_id"
+        ),
     )
-    op.create_index("ix_webhook_deliveries_tenant_created", "webhook_deliveries", ["tenant", "created_at"])
     op.create_index(
-        "ix_webhook_deliveries_dead", "webhook_deliveries", ["tenant"],
+        "ix_webhook_deliveries_tenant_created", "webhook_deliveries", ["tenant", "created_at"]
+    )
+    op.create_index(
+        "ix_webhook_deliveries_dead",
+        "webhook_deliveries",
+        ["tenant"],
         postgresql_where=sa.text("status = 'dead'"),
     )
     op.create_table(
@@ -76,8 +90,10 @@ def upgrade() -> None:
         sa.Column("retry_in_seconds", sa.Float(), nullable=True),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["delivery_id"], ["webhook_deliveries.id"],
-            name="fk_webhook_attempts_delivery_id_webhook_deliveries", ondelete="CASCADE",
+            ["delivery_id"],
+            ["webhook_deliveries.id"],
+            name="fk_webhook_attempts_delivery_id_webhook_deliveries",
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_webhook_attempts"),
     )

@@ -6,10 +6,14 @@ Nothing connects at import or at ``create_app``: the lifespan builds the process
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from octollm.api import problems
 from octollm.api.config import ApiSettings
@@ -18,6 +22,11 @@ from octollm.api.routes import arms, batches, deadletters, keys, ops, streams, t
 from octollm.api.state import ApiState
 from octollm.config import Settings, get_settings
 from octollm.logging import configure_logging
+from octollm.store import idempotency
+
+log = structlog.get_logger(__name__)
+
+PURGE_INTERVAL_SECONDS = 3600.0
 
 DESCRIPTION = """Submit tasks to octollm's orchestrator and follow them.
 
@@ -25,6 +34,23 @@ Authenticate with `X-API-Key: <key>` or `Authorization: Bearer <key>`. Every res
 to the key's tenant. Errors share one shape: `{error: {code, message, category, details},
 request_id}`. Send `X-Request-ID` to correlate logs; it is echoed on every response.
 """
+
+
+async def _purge_idempotency_keys(state: ApiState) -> None:
+    """Drop idempotency records past their window, hourly (any API process may do it)."""
+
+    def purge() -> int:
+        with state.db.session() as session:
+            return idempotency.purge(session, state.config.idempotency_ttl_hours)
+
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+        try:
+            removed = await run_in_threadpool(purge)
+        except Exception as exc:  # noqa: BLE001 - housekeeping must not end the process
+            log.warning("idempotency_purge_failed", error=str(exc)[:200])
+            continue
+        log.info("idempotency_keys_purged", removed=removed)
 
 
 def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
@@ -37,9 +63,13 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         configure_logging(resolved.log.level, json_output=resolved.log.json_output)
         state = ApiState.build(resolved, api or ApiSettings())
         app.state.octollm = state
+        purger = asyncio.create_task(_purge_idempotency_keys(state))
         try:
             yield
         finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
             await state.close()
 
     app = FastAPI(

@@ -81,6 +81,9 @@ class ApiSettings(BaseSettings):
         description="Messages buffered per WebSocket; a client that falls "
         "this far behind is disconnected (1013) instead of slowing anyone else.",
     )
+    ws_slow_after_seconds: float = Field(
+        default=5.0, gt=0, description="How long a full WebSocket queue may stay full."
+    )
     ws_max_subscriptions: int = Field(default=50, ge=1)
     redis_max_connections: int = Field(default=200, ge=4)
 

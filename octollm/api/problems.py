@@ -15,6 +15,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from octollm.errors import OctoError
@@ -129,6 +130,18 @@ def install(app: FastAPI) -> None:
             headers=dict(exc.headers) if exc.headers else None,
         )
 
+    async def on_data(request: Request, exc: Exception) -> JSONResponse:
+        log.info("request_data_refused", error_type=type(exc).__name__)
+        return problem(
+            request,
+            422,
+            "INVALID_INPUT",
+            "the request holds a value the database cannot store "
+            "(a NUL character, or a number out of range)",
+            category="validation",
+        )
+
     app.add_exception_handler(OctoError, on_octo)
+    app.add_exception_handler(DataError, on_data)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -32,6 +32,26 @@ class Problem(BaseModel):
     request_id: str | None = None
 
 
+def _nul_at(value: Any, path: str) -> str | None:
+    """The path of the first string (or key) holding a NUL character: Postgres rejects it."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                return here
+            found = _nul_at(item, here)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
 class TaskSubmission(TaskContract):
     """A ``TaskContract`` as a caller sends it: the server assigns ``task_id`` and
     ``created_at``. Give a ``goal`` to be planned, or an explicit ``plan`` too."""
@@ -46,6 +66,9 @@ class TaskSubmission(TaskContract):
             for name in ("task_id", "created_at"):
                 if name in data:
                     raise ValueError(f"{name} is assigned by the server; leave it out")
+            where = _nul_at(data, "")
+            if where is not None:
+                raise ValueError(f"{where or 'a key'} contains a NUL character")
         return data
 
     def contract(self) -> TaskContract:

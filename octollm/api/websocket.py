@@ -12,10 +12,12 @@ Protocol (JSON text frames)::
     -> {"type": "ping"}                             <- {"type": "pong"}
     <- {"type": "error", "code": "...", "message": "...", "task_id": "..."?}
 
-Every outgoing message goes through one bounded queue drained by one writer. The reader
-never waits for the client: when the queue is full the client is too slow, and it is
-disconnected (close code 1013, "try again later"; it can resubscribe with ``last_event_id``)
-so that it never holds up the server or anyone else.
+Every outgoing message goes through one bounded queue drained by one writer. Each connection
+has its own reader, which reads no more than the queue has room for and waits a short grace
+period for room when a burst fills it; a client that does not drain its queue in that time is
+too slow and is disconnected (close code 1013, "try again later"; it can resubscribe with
+``last_event_id``). Nothing is shared between connections but the Redis pool, so a slow client
+holds up no one else.
 """
 
 from __future__ import annotations
@@ -56,9 +58,20 @@ class ClientSession:
         self.changed = asyncio.Event()
 
     def push(self, message: dict[str, Any]) -> None:
+        """Queue a reply; a client whose queue is full is too slow."""
         try:
             self.outbox.put_nowait(message)
         except asyncio.QueueFull:
+            raise SlowConsumer from None
+
+    async def deliver(self, message: dict[str, Any]) -> None:
+        """Queue an event, waiting at most the grace period for the client to make room: a
+        burst is absorbed, a client that stopped reading is dropped."""
+        try:
+            await asyncio.wait_for(
+                self.outbox.put(message), self.state.config.ws_slow_after_seconds
+            )
+        except TimeoutError:
             raise SlowConsumer from None
 
     async def run(self) -> None:
@@ -142,15 +155,21 @@ class ClientSession:
                 self.changed.clear()
                 await self.changed.wait()
                 continue
-            events = await eventstream.read(self.state.aredis, dict(self.cursors), POLL_MS)
+            room = max(1, self.outbox.maxsize - self.outbox.qsize())
+            events = await eventstream.read(
+                self.state.aredis, dict(self.cursors), POLL_MS, count=room
+            )
             for task_id, event in events:
                 if task_id not in self.cursors:
                     continue  # unsubscribed meanwhile
                 self.cursors[task_id] = event.id
-                self.push(_progress(task_id, event.id, event.as_dict(), terminal=event.terminal))
+                progress = _progress(task_id, event.id, event.as_dict(), terminal=event.terminal)
+                await self.deliver(progress)
                 if event.terminal:
                     del self.cursors[task_id]
-                    self.push({"type": "unsubscribed", "task_id": task_id, "reason": "terminal"})
+                    await self.deliver(
+                        {"type": "unsubscribed", "task_id": task_id, "reason": "terminal"}
+                    )
 
 
 def _progress(

@@ -1,17 +1,17 @@
 """The API's errors as exceptions, one class per status family.
 
-    OctoClientError
-    ├── OctoAPIError             status, code, message, details, request_id, retry_after
-    │   ├── BadRequestError      400
-    │   ├── AuthenticationError  401
-    │   ├── PermissionDeniedError 403
-    │   ├── NotFoundError        404
-    │   ├── ConflictError        409
-    │   ├── ValidationError      422
-    │   ├── RateLimitError       429 (retried, honouring Retry-After)
-    │   ├── ServerError          5xx
-    │   │   └── ServiceUnavailableError 503 (retried, honouring Retry-After)
-    └── WaitTimeout              wait_for_completion ran out of time (also a TimeoutError)
+OctoClientError
+├── OctoAPIError             status, code, message, details, request_id, retry_after
+│   ├── BadRequestError      400
+│   ├── AuthenticationError  401
+│   ├── PermissionDeniedError 403
+│   ├── NotFoundError        404
+│   ├── ConflictError        409
+│   ├── ValidationError      422
+│   ├── RateLimitError       429 (retried, honouring Retry-After)
+│   ├── ServerError          5xx
+│   │   └── ServiceUnavailableError 503 (retried, honouring Retry-After)
+└── WaitTimeout              wait_for_completion ran out of time (also a TimeoutError)
 """
 
 from __future__ import annotations

@@ -1,14 +1,15 @@
 """``OctoClient``: the blocking Python client.
 
-    with OctoClient("http://127.0.0.1:8000", api_key="octo_...") as client:
-        accepted = client.submit("Summarise the incident report in five bullet points")
-        for event in client.stream(accepted.task_id):
-            print(event.event_type)
-        task = client.wait_for_completion(accepted.task_id, timeout=120)
+with OctoClient("http://127.0.0.1:8000", api_key="octo_...") as client:
+    accepted = client.submit("Summarise the incident report in five bullet points")
+    for event in client.stream(accepted.task_id):
+        print(event.event_type)
+    task = client.wait_for_completion(accepted.task_id, timeout=120)
 """
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -120,12 +121,12 @@ class OctoClient:
     def resume(self, task_id: str) -> Task:
         return wire.decode(self._request("POST", f"{wire.API}/tasks/{task_id}/resume"), Task)
 
-    def steps(self, task_id: str) -> list[Step]:
+    def steps(self, task_id: str) -> builtins.list[Step]:
         response = self._request("GET", f"{wire.API}/tasks/{task_id}/steps")
         wire.check(response)
         return [Step.model_validate(s) for s in response.json()["steps"]]
 
-    def submit_batch(self, tasks: list[dict[str, Any]]) -> Batch:
+    def submit_batch(self, tasks: builtins.list[dict[str, Any]]) -> Batch:
         response = self._request("POST", f"{wire.API}/batches", json={"tasks": tasks})
         return wire.decode(response, Batch)
 
@@ -186,7 +187,7 @@ class OctoClient:
                         if sse.id:
                             last = sse.id
                         yield event
-                    return
+                raise httpx.RemoteProtocolError("the stream ended before the task did")
             except _STREAM_DROPS:
                 failures += 1
                 if failures > reconnects:

@@ -93,7 +93,7 @@ def retryable(exc: BaseException) -> bool:
 def retry_options(max_retries: int, max_wait: float) -> dict[str, Any]:
     """tenacity options: retry 429/503 and connection failures, waiting ``Retry-After`` when
     the server sent one, otherwise exponential backoff with jitter."""
-    backoff = wait_exponential_jitter(initial=0.25, max=max_wait)
+    backoff = wait_exponential_jitter(multiplier=0.25, max=max_wait)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

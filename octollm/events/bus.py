@@ -49,9 +49,16 @@ class NullEventBus:
 
 
 class RedisEventBus:
-    def __init__(self, client: redis.Redis, *, durable_maxlen: int = DURABLE_MAXLEN) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        durable_maxlen: int = DURABLE_MAXLEN,
+        durable_stream: str = DURABLE_STREAM,
+    ) -> None:
         self.client = client
         self.durable_maxlen = durable_maxlen
+        self.durable_stream = durable_stream
 
     @classmethod
     def from_url(cls, url: str, *, durable_maxlen: int = DURABLE_MAXLEN) -> RedisEventBus:
@@ -67,7 +74,9 @@ class RedisEventBus:
                 key = task_stream_key(event.task_id)
                 pipe.xadd(key, {"event": body}, maxlen=STREAM_MAXLEN, approximate=True)
                 pipe.expire(key, STREAM_TTL_SECONDS)
-            pipe.xadd(DURABLE_STREAM, {"event": body}, maxlen=self.durable_maxlen, approximate=True)
+            pipe.xadd(
+                self.durable_stream, {"event": body}, maxlen=self.durable_maxlen, approximate=True
+            )
             pipe.publish(channel(event.event_type), body)
             replies = pipe.execute()
         except redis.RedisError as exc:

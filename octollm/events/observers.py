@@ -35,5 +35,9 @@ def notify(event: Event) -> None:
         try:
             observer(event)
         except Exception as exc:  # noqa: BLE001 - observers are best effort by contract
-            log.warning("event_observer_failed", observer=getattr(observer, "__name__", "?"),
-                        event_type=event.event_type, error=str(exc))
+            log.warning(
+                "event_observer_failed",
+                observer=getattr(observer, "__name__", "?"),
+                event_type=event.event_type,
+                error=str(exc),
+            )

@@ -63,11 +63,17 @@ class StreamConsumer:
             if "BUSYGROUP" not in str(exc):
                 raise
 
+    def _ensure_group_quietly(self) -> None:
+        try:
+            self.ensure_group()
+        except redis.RedisError as exc:
+            log.warning("event_group_unavailable", group=self.group, error=str(exc)[:300])
+
     def poll(self, block_ms: int = 1000) -> int:
         """Handle one batch: reclaimed entries first, else new ones. Returns how many were read."""
         entries = self._reclaim()
         if not entries:
-            reply = self.client.xreadgroup(
+            reply: Any = self.client.xreadgroup(
                 self.group, self.consumer, {self.stream: ">"}, count=self.batch, block=block_ms
             )
             entries = [entry for _, stream_entries in (reply or []) for entry in stream_entries]
@@ -77,15 +83,31 @@ class StreamConsumer:
 
     def run(self, stop: threading.Event, block_ms: int = 1000) -> None:
         """Consume until ``stop`` is set; Redis outages are logged and waited out."""
-        self.ensure_group()
+        self._ensure_group_quietly()
         log.info("event_consumer_started", group=self.group, consumer=self.consumer)
         while not stop.is_set():
             try:
                 self.poll(block_ms)
             except redis.RedisError as exc:
-                log.warning("event_consumer_redis_error", error=str(exc))
+                log.warning("event_consumer_redis_error", error=str(exc)[:300])
+                stop.wait(1.0)
+                if "NOGROUP" in str(exc):  # Redis lost the group (restart, flush): recreate it
+                    self._ensure_group_quietly()
+            except Exception:
+                log.exception("event_consumer_failed")
                 stop.wait(1.0)
         log.info("event_consumer_stopped", group=self.group, consumer=self.consumer)
+
+    def retire(self) -> None:
+        """Leave the group when nothing is pending here (keeps XINFO CONSUMERS short)."""
+        try:
+            mine = self.client.xpending_range(
+                self.stream, self.group, min="-", max="+", count=1, consumername=self.consumer
+            )
+            if not mine:
+                self.client.xgroup_delconsumer(self.stream, self.group, self.consumer)
+        except redis.RedisError as exc:
+            log.debug("event_consumer_retire_failed", error=str(exc)[:200])
 
     def _reclaim(self) -> list[tuple[Any, dict[Any, Any]]]:
         idle_ms = int(self.reclaim_idle_seconds * 1000)
@@ -102,56 +124,95 @@ class StreamConsumer:
         try:
             event = Event.model_validate_json(raw or b"")
         except ValidationError as exc:
-            self._dead_letter(stream_id, fields, f"undecodable event: {exc.error_count()} errors", 1)
+            self._dead_letter(
+                stream_id, fields, f"undecodable event: {exc.error_count()} errors", 1
+            )
             return
         try:
             self.handler(event)
         except Exception as exc:  # noqa: BLE001 - a failing handler leaves the entry pending
             deliveries = self._times_delivered(stream_id)
             if deliveries >= self.max_deliveries:
-                self._dead_letter(stream_id, fields, f"{type(exc).__name__}: {exc}"[:500], deliveries)
+                self._dead_letter(
+                    stream_id, fields, f"{type(exc).__name__}: {exc}"[:500], deliveries
+                )
             else:
-                log.warning("event_handler_failed", event_id=event.event_id,
-                            event_type=event.event_type, deliveries=deliveries, error=str(exc)[:300])
+                log.warning(
+                    "event_handler_failed",
+                    event_id=event.event_id,
+                    event_type=event.event_type,
+                    deliveries=deliveries,
+                    error=str(exc)[:300],
+                )
             return
         self.client.xack(self.stream, self.group, stream_id)
 
     def _times_delivered(self, stream_id: str) -> int:
-        rows = self.client.xpending_range(self.stream, self.group, min=stream_id, max=stream_id, count=1)
+        rows = self.client.xpending_range(
+            self.stream, self.group, min=stream_id, max=stream_id, count=1
+        )
         return int(rows[0]["times_delivered"]) if rows else 1
 
-    def _dead_letter(self, stream_id: str, fields: dict[Any, Any], error: str, deliveries: int) -> None:
+    def _dead_letter(
+        self, stream_id: str, fields: dict[Any, Any], error: str, deliveries: int
+    ) -> None:
         body = fields.get(b"event", fields.get("event")) or b""
         pipe = self.client.pipeline(transaction=True)
         pipe.xadd(
             self.dead_stream,
-            {"event": body, "error": error, "group": self.group, "stream_id": stream_id,
-             "deliveries": deliveries},
+            {
+                "event": body,
+                "error": error,
+                "group": self.group,
+                "stream_id": stream_id,
+                "deliveries": deliveries,
+            },
             maxlen=self.dead_maxlen,
             approximate=True,
         )
         pipe.xack(self.stream, self.group, stream_id)
         pipe.execute()
-        log.warning("event_dead_lettered", stream_id=stream_id, group=self.group,
-                    deliveries=deliveries, error=error[:200])
-        notify(Event(event_type="event.dead_lettered", source="events",
-                     data={"group": self.group, "stream_id": stream_id}))
+        log.warning(
+            "event_dead_lettered",
+            stream_id=stream_id,
+            group=self.group,
+            deliveries=deliveries,
+            error=error[:200],
+        )
+        notify(
+            Event(
+                event_type="event.dead_lettered",
+                source="events",
+                data={"group": self.group, "stream_id": stream_id},
+            )
+        )
 
 
-def dead_letters(client: redis.Redis, count: int = 100) -> list[dict[str, str]]:
+def dead_letters(
+    client: redis.Redis, count: int = 100, *, dead_stream: str = DEAD_STREAM
+) -> list[dict[str, str]]:
     """The newest dead-lettered events, newest first."""
-    rows = client.xrevrange(DEAD_STREAM, count=count)
-    return [{"id": _text(sid), **{_text(k): _text(v) for k, v in fields.items()}} for sid, fields in rows]
+    rows: Any = client.xrevrange(dead_stream, count=count)
+    return [
+        {"id": _text(sid), **{_text(k): _text(v) for k, v in fields.items()}}
+        for sid, fields in rows
+    ]
 
 
-def replay_dead_letter(client: redis.Redis, dead_id: str) -> str | None:
+def replay_dead_letter(
+    client: redis.Redis,
+    dead_id: str,
+    *,
+    stream: str = DURABLE_STREAM,
+    dead_stream: str = DEAD_STREAM,
+) -> str | None:
     """Put a dead-lettered event back on the durable stream; returns its new stream id."""
-    rows = client.xrange(DEAD_STREAM, min=dead_id, max=dead_id, count=1)
+    rows: Any = client.xrange(dead_stream, min=dead_id, max=dead_id, count=1)
     if not rows:
         return None
     fields = rows[0][1]
     pipe = client.pipeline(transaction=True)
-    pipe.xadd(DURABLE_STREAM, {"event": fields[b"event"]})
-    pipe.xdel(DEAD_STREAM, dead_id)
+    pipe.xadd(stream, {"event": fields[b"event"]})
+    pipe.xdel(dead_stream, dead_id)
     new_id = pipe.execute()[0]
     return _text(new_id)

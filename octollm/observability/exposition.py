@@ -60,14 +60,19 @@ def metrics_registry(settings: Any, *, include_queues: bool = True) -> Collector
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=directory)
+        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     if include_queues:
         register_collectors(settings, registry)
     return registry
 
 
-def start_exporter(settings: Any, *, port: int | None = None, address: str | None = None,
-                   include_queues: bool = True) -> tuple[Any, threading.Thread]:
+def start_exporter(
+    settings: Any,
+    *,
+    port: int | None = None,
+    address: str | None = None,
+    include_queues: bool = True,
+) -> tuple[Any, threading.Thread]:
     """Serve ``/metrics`` on ``address:port`` from a daemon thread; returns (server, thread)."""
     cfg = section(settings, "metrics", MetricsSettings)
     registry = metrics_registry(settings, include_queues=include_queues)
@@ -83,4 +88,4 @@ def mark_process_dead(pid: int) -> None:
     if directory is not None:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid, directory)
+        multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]

@@ -39,7 +39,12 @@ def _config(settings: Any, insecure: bool) -> FlowerSettings:
 def flower_argv(settings: Any, insecure: bool = False) -> list[str]:
     cfg = _config(settings, insecure)
     argv = [
-        sys.executable, "-m", "celery", "-A", "octollm.worker.app", "flower",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "octollm.worker.app",
+        "flower",
         f"--address={cfg.address}",
         f"--port={cfg.port}",
         f"--max_tasks={cfg.max_tasks}",
@@ -61,8 +66,9 @@ def flower_env(settings: Any, insecure: bool = False) -> dict[str, str]:
     return env
 
 
-def start_flower(settings: Any, insecure: bool = False, *, env: dict[str, str] | None = None,
-                 **popen: Any) -> subprocess.Popen[bytes]:
+def start_flower(
+    settings: Any, insecure: bool = False, *, env: dict[str, str] | None = None, **popen: Any
+) -> subprocess.Popen[bytes]:
     """Start Flower as a child process (checks credentials first)."""
     argv = flower_argv(settings, insecure)
     full_env = {**(env if env is not None else os.environ), **flower_env(settings, insecure)}

@@ -22,17 +22,25 @@ from octollm.contracts.event import Event
 STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 TASKS = Counter("octollm_tasks", "Task lifecycle transitions, by status.", ["status"])
-STEPS = Counter("octollm_steps", "Step lifecycle transitions, by arm and status.", ["arm", "status"])
+STEPS = Counter(
+    "octollm_steps", "Step lifecycle transitions, by arm and status.", ["arm", "status"]
+)
 STEP_SECONDS = Histogram(
-    "octollm_step_duration_seconds", "Run time of finished step attempts, by arm and outcome.",
-    ["arm", "status"], buckets=STEP_BUCKETS,
+    "octollm_step_duration_seconds",
+    "Run time of finished step attempts, by arm and outcome.",
+    ["arm", "status"],
+    buckets=STEP_BUCKETS,
 )
 RETRIES = Counter("octollm_step_retries", "Step attempts that will be retried, by arm.", ["arm"])
 DEAD_LETTERS = Counter(
-    "octollm_dead_letters", "Work that exhausted its attempts, by kind (step, event, webhook).", ["kind"]
+    "octollm_dead_letters",
+    "Work that exhausted its attempts, by kind (step, event, webhook).",
+    ["kind"],
 )
 BREAKER_STATE = Gauge(
-    "octollm_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", ["name"],
+    "octollm_breaker_state",
+    "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+    ["name"],
     multiprocess_mode="livemostrecent",
 )
 TOKENS = Counter("octollm_llm_tokens", "LLM tokens used, by model.", ["model"])
@@ -112,4 +120,6 @@ def _observe_step(event: Event, status: str, data: dict[str, Any]) -> None:
             return
         STEP_SECONDS.labels(arm=arm, status=status).observe(seconds)
     if status == "succeeded":
-        record_llm_usage(data.get("model"), int(data.get("tokens") or 0), float(data.get("cost_usd") or 0.0))
+        record_llm_usage(
+            data.get("model"), int(data.get("tokens") or 0), float(data.get("cost_usd") or 0.0)
+        )

@@ -39,10 +39,15 @@ class QueueRef:
 def octollm_queues(prefix: str, broker_url: str, arms: list[str] | None = None) -> list[QueueRef]:
     owners = sorted(set(arms if arms is not None else known_arms())) + list(EXTRA_QUEUE_OWNERS)
     if routing.is_amqp(broker_url):
-        return [QueueRef(routing.queue_name(prefix, a, "low", broker_url=broker_url), a, "all")
-                for a in owners]
-    return [QueueRef(routing.queue_name(prefix, a, u, broker_url=broker_url), a, u.value)
-            for a in owners for u in URGENCY_ORDER]
+        return [
+            QueueRef(routing.queue_name(prefix, a, "low", broker_url=broker_url), a, "all")
+            for a in owners
+        ]
+    return [
+        QueueRef(routing.queue_name(prefix, a, u, broker_url=broker_url), a, u.value)
+        for a in owners
+        for u in URGENCY_ORDER
+    ]
 
 
 def redis_depths(client: redis.Redis, names: list[str]) -> dict[str, int]:
@@ -52,14 +57,15 @@ def redis_depths(client: redis.Redis, names: list[str]) -> dict[str, int]:
             pipe.llen(name if step == 0 else f"{name}{PRIORITY_SEP}{step}")
     replies = pipe.execute()
     per = len(PRIORITY_STEPS)
-    return {name: int(sum(replies[i * per:(i + 1) * per])) for i, name in enumerate(names)}
+    return {name: int(sum(replies[i * per : (i + 1) * per])) for i, name in enumerate(names)}
 
 
 def amqp_depths(broker_url: str, names: list[str]) -> dict[str, int]:
-    from kombu import Connection
+    from kombu.connection import Connection
 
     depths: dict[str, int] = {}
-    with Connection(broker_url, connect_timeout=3) as conn:
+    connection: Any = Connection
+    with connection(broker_url, connect_timeout=3) as conn:
         for name in names:
             try:
                 channel = conn.channel()
@@ -73,8 +79,12 @@ def amqp_depths(broker_url: str, names: list[str]) -> dict[str, int]:
 class QueueDepthCollector(Collector):
     """``octollm_queue_depth{queue, arm, urgency}`` for every octollm queue."""
 
-    def __init__(self, broker_url: str, queues: Callable[[], list[QueueRef]],
-                 client: redis.Redis | None = None) -> None:
+    def __init__(
+        self,
+        broker_url: str,
+        queues: Callable[[], list[QueueRef]],
+        client: redis.Redis | None = None,
+    ) -> None:
         self.broker_url = broker_url
         self.queues = queues
         self._client = client
@@ -87,7 +97,9 @@ class QueueDepthCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         family = GaugeMetricFamily(
-            "octollm_queue_depth", "Messages waiting in each octollm queue.", labels=["queue", "arm", "urgency"]
+            "octollm_queue_depth",
+            "Messages waiting in each octollm queue.",
+            labels=["queue", "arm", "urgency"],
         )
         refs = self.queues()
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import MutableMapping
 from contextvars import ContextVar, Token
 from typing import Any
 
@@ -53,7 +54,9 @@ def reset(token: Token[str | None]) -> None:
     _current.reset(token)
 
 
-def add_trace_context(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def add_trace_context(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: ``trace_id`` and ``span_id`` of the current span."""
     parsed = parse(_current.get())
     if parsed is not None:

@@ -23,7 +23,13 @@ from octollm.config.observability import WebhookSettings
 from octollm.store.db import Database
 from octollm.store.webhook_models import WebhookAttemptRow, WebhookDeliveryRow
 from octollm.webhooks.signing import signed_headers
-from octollm.webhooks.ssrf import Resolver, Target, UnsafeWebhookTarget, resolve_target, system_resolver
+from octollm.webhooks.ssrf import (
+    Resolver,
+    Target,
+    UnsafeWebhookTarget,
+    resolve_target,
+    system_resolver,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +55,7 @@ class Outcome:
 
 def backoff(attempt: int, base: float, cap: float, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter in [0.5, 1.5) x, never below ``retry_after``."""
-    delay = min(cap, base * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.5)  # noqa: S311
+    delay = min(cap, base * 2.0 ** max(0, attempt - 1)) * random.uniform(0.5, 1.5)  # noqa: S311
     return max(delay, retry_after or 0.0)
 
 
@@ -78,21 +84,41 @@ def _request_target(target: Target, url: str) -> tuple[str, dict[str, str], dict
     return pinned, {"Host": host_header}, extensions
 
 
-def _send(cfg: WebhookSettings, url: str, target: Target, headers: dict[str, str], body: bytes,
-          client: httpx.Client | None) -> httpx.Response:
+def _send(
+    cfg: WebhookSettings,
+    url: str,
+    target: Target,
+    headers: dict[str, str],
+    body: bytes,
+    client: httpx.Client | None,
+) -> httpx.Response:
     pinned, extra_headers, extensions = _request_target(target, url)
     own = client is None
-    http = client or httpx.Client(timeout=cfg.timeout_seconds, follow_redirects=False, trust_env=False)
+    http = client or httpx.Client(
+        timeout=cfg.timeout_seconds, follow_redirects=False, trust_env=False
+    )
     try:
-        return http.post(pinned, content=body, headers={**headers, **extra_headers},
-                         extensions=extensions, follow_redirects=False)
+        return http.post(
+            pinned,
+            content=body,
+            headers={**headers, **extra_headers},
+            extensions=extensions,
+            follow_redirects=False,
+        )
     finally:
         if own:
             http.close()
 
 
-def deliver(db: Database, delivery_id: int, cfg: WebhookSettings, *, resolver: Resolver = system_resolver,
-            client: httpx.Client | None = None, lease_seconds: float | None = None) -> Outcome:
+def deliver(
+    db: Database,
+    delivery_id: int,
+    cfg: WebhookSettings,
+    *,
+    resolver: Resolver = system_resolver,
+    client: httpx.Client | None = None,
+    lease_seconds: float | None = None,
+) -> Outcome:
     """Make one attempt at ``delivery_id`` and record it."""
     lease = lease_seconds if lease_seconds is not None else cfg.timeout_seconds + 30
     with db.session() as session:
@@ -107,51 +133,98 @@ def deliver(db: Database, delivery_id: int, cfg: WebhookSettings, *, resolver: R
     retry_after: float | None = None
     retryable = False
     if attempt > claimed.max_attempts:
-        return _record(db, delivery_id, attempt, started, t0, "dead", None, "redelivery limit", None, "exhausted")
+        return _record(
+            db,
+            delivery_id,
+            attempt,
+            started,
+            t0,
+            "dead",
+            None,
+            "redelivery limit",
+            None,
+            "exhausted",
+        )
     body = claimed.body.encode()
     try:
-        target = resolve_target(claimed.url, cfg.allowlist, resolver=resolver, allow_http=cfg.allow_http)
-        headers = signed_headers(claimed.secret, event_id=claimed.event_id,
-                                 event_type=claimed.event_type, body=body)
+        target = resolve_target(
+            claimed.url, cfg.allowlist, resolver=resolver, allow_http=cfg.allow_http
+        )
+        headers = signed_headers(
+            claimed.secret, event_id=claimed.event_id, event_type=claimed.event_type, body=body
+        )
         response = _send(cfg, claimed.url, target, headers, body, client)
         status_code = response.status_code
         if 200 <= status_code < 300:
-            return _record(db, delivery_id, attempt, started, t0, "succeeded", status_code, None, None, None)
+            return _record(
+                db, delivery_id, attempt, started, t0, "succeeded", status_code, None, None, None
+            )
         retryable = status_code == 429 or status_code >= 500
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         error = f"HTTP {status_code}: {response.text[:200]}"
     except UnsafeWebhookTarget as exc:
-        return _record(db, delivery_id, attempt, started, t0, "dead", None, exc.message, None, "refused")
+        return _record(
+            db, delivery_id, attempt, started, t0, "dead", None, exc.message, None, "refused"
+        )
     except httpx.HTTPError as exc:
         retryable, error = True, f"{type(exc).__name__}: {exc}"[:300]
     if not retryable:
         reason = "redirect" if status_code is not None and 300 <= status_code < 400 else "rejected"
-        return _record(db, delivery_id, attempt, started, t0, "dead", status_code, error, None, reason)
+        return _record(
+            db, delivery_id, attempt, started, t0, "dead", status_code, error, None, reason
+        )
     if attempt >= claimed.max_attempts:
-        return _record(db, delivery_id, attempt, started, t0, "dead", status_code, error, None, "exhausted")
+        return _record(
+            db, delivery_id, attempt, started, t0, "dead", status_code, error, None, "exhausted"
+        )
     capped = min(retry_after, cfg.max_retry_after_seconds) if retry_after is not None else None
     countdown = backoff(attempt, cfg.backoff_base_seconds, cfg.backoff_max_seconds, capped)
-    return _record(db, delivery_id, attempt, started, t0, "retry", status_code, error, countdown, None)
+    return _record(
+        db, delivery_id, attempt, started, t0, "retry", status_code, error, countdown, None
+    )
 
 
-def _record(db: Database, delivery_id: int, attempt: int, started: datetime, t0: float,
-            outcome: Literal["succeeded", "retry", "dead"],
-            status_code: int | None, error: str | None, countdown: float | None,
-            dead_reason: str | None) -> Outcome:
+def _record(
+    db: Database,
+    delivery_id: int,
+    attempt: int,
+    started: datetime,
+    t0: float,
+    outcome: Literal["succeeded", "retry", "dead"],
+    status_code: int | None,
+    error: str | None,
+    countdown: float | None,
+    dead_reason: str | None,
+) -> Outcome:
     duration_ms = (time.monotonic() - t0) * 1000
     status = {"succeeded": "succeeded", "retry": "retrying", "dead": "dead"}[outcome]
     with db.session() as session:
-        session.add(WebhookAttemptRow(
-            delivery_id=delivery_id, attempt=attempt, outcome=outcome, status_code=status_code,
-            duration_ms=round(duration_ms, 2), error=error, retry_in_seconds=countdown, started_at=started,
-        ))
+        session.add(
+            WebhookAttemptRow(
+                delivery_id=delivery_id,
+                attempt=attempt,
+                outcome=outcome,
+                status_code=status_code,
+                duration_ms=round(duration_ms, 2),
+                error=error,
+                retry_in_seconds=countdown,
+                started_at=started,
+            )
+        )
         row = session.get(WebhookDeliveryRow, delivery_id)
         assert row is not None
         row.status, row.last_status_code, row.last_error = status, status_code, error
         row.dead_reason, row.lease_until = dead_reason, None
         if outcome == "succeeded":
             row.delivered_at = datetime.now(UTC)
-    log.info("webhook_attempt", delivery_id=delivery_id, attempt=attempt, outcome=outcome,
-             status_code=status_code, duration_ms=round(duration_ms, 1), dead_reason=dead_reason,
-             retry_in=round(countdown, 2) if countdown is not None else None)
+    log.info(
+        "webhook_attempt",
+        delivery_id=delivery_id,
+        attempt=attempt,
+        outcome=outcome,
+        status_code=status_code,
+        duration_ms=round(duration_ms, 1),
+        dead_reason=dead_reason,
+        retry_in=round(countdown, 2) if countdown is not None else None,
+    )
     return Outcome(outcome, countdown or 0.0, status_code, dead_reason or "", attempt)

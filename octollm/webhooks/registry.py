@@ -69,14 +69,33 @@ class Delivery:
 
 
 def _endpoint(row: WebhookEndpointRow) -> Endpoint:
-    return Endpoint(row.id, row.tenant, row.url, list(row.event_types), row.description, row.active,
-                    row.created_at)
+    return Endpoint(
+        row.id,
+        row.tenant,
+        row.url,
+        list(row.event_types),
+        row.description,
+        row.active,
+        row.created_at,
+    )
 
 
 def _delivery(row: WebhookDeliveryRow) -> Delivery:
-    return Delivery(row.id, row.endpoint_id, row.event_id, row.event_type, row.status, row.attempts,
-                    row.max_attempts, row.last_status_code, row.last_error, row.dead_reason,
-                    row.redeliveries, row.created_at, row.delivered_at)
+    return Delivery(
+        row.id,
+        row.endpoint_id,
+        row.event_id,
+        row.event_type,
+        row.status,
+        row.attempts,
+        row.max_attempts,
+        row.last_status_code,
+        row.last_error,
+        row.dead_reason,
+        row.redeliveries,
+        row.created_at,
+        row.delivered_at,
+    )
 
 
 def matches(patterns: Sequence[str], event_type: str) -> bool:
@@ -87,8 +106,17 @@ def matches(patterns: Sequence[str], event_type: str) -> bool:
     )
 
 
-def register(db: Database, tenant: str, url: str, event_types: Sequence[str], secret: str, *,
-             description: str = "", settings: Any = None, resolver: Resolver = system_resolver) -> Endpoint:
+def register(
+    db: Database,
+    tenant: str,
+    url: str,
+    event_types: Sequence[str],
+    secret: str,
+    *,
+    description: str = "",
+    settings: Any = None,
+    resolver: Resolver = system_resolver,
+) -> Endpoint:
     """Store an endpoint after the SSRF guard accepted its URL (checked again at each delivery)."""
     types = sorted(set(event_types))
     if not types or any(not _EVENT_TYPE.match(t) for t in types):
@@ -97,8 +125,15 @@ def register(db: Database, tenant: str, url: str, event_types: Sequence[str], se
         raise InvalidInput("a webhook secret must be at least 16 characters")
     cfg = section(settings, "webhooks", WebhookSettings)
     resolve_target(url, cfg.allowlist, resolver=resolver, allow_http=cfg.allow_http)
-    row = WebhookEndpointRow(id=f"wh-{uuid.uuid4().hex[:16]}", tenant=tenant, url=url,
-                             event_types=types, secret=secret, description=description, active=True)
+    row = WebhookEndpointRow(
+        id=f"wh-{uuid.uuid4().hex[:16]}",
+        tenant=tenant,
+        url=url,
+        event_types=types,
+        secret=secret,
+        description=description,
+        active=True,
+    )
     with db.session() as session:
         session.add(row)
         session.flush()
@@ -109,7 +144,8 @@ def register(db: Database, tenant: str, url: str, event_types: Sequence[str], se
 def list_endpoints(db: Database, tenant: str) -> list[Endpoint]:
     with db.session() as session:
         rows = session.scalars(
-            select(WebhookEndpointRow).where(WebhookEndpointRow.tenant == tenant)
+            select(WebhookEndpointRow)
+            .where(WebhookEndpointRow.tenant == tenant)
             .order_by(WebhookEndpointRow.created_at)
         ).all()
         return [_endpoint(r) for r in rows]
@@ -126,8 +162,15 @@ def deactivate(db: Database, tenant: str, endpoint_id: str) -> None:
             raise NotFound(f"webhook endpoint {endpoint_id} not found")
 
 
-def deliveries(db: Database, tenant: str, *, endpoint_id: str | None = None, status: str | None = None,
-               event_id: str | None = None, limit: int = 100) -> list[Delivery]:
+def deliveries(
+    db: Database,
+    tenant: str,
+    *,
+    endpoint_id: str | None = None,
+    status: str | None = None,
+    event_id: str | None = None,
+    limit: int = 100,
+) -> list[Delivery]:
     query = select(WebhookDeliveryRow).where(WebhookDeliveryRow.tenant == tenant)
     if endpoint_id is not None:
         query = query.where(WebhookDeliveryRow.endpoint_id == endpoint_id)
@@ -136,7 +179,9 @@ def deliveries(db: Database, tenant: str, *, endpoint_id: str | None = None, sta
     if event_id is not None:
         query = query.where(WebhookDeliveryRow.event_id == event_id)
     with db.session() as session:
-        rows = session.scalars(query.order_by(WebhookDeliveryRow.id.desc()).limit(min(limit, 1000))).all()
+        rows = session.scalars(
+            query.order_by(WebhookDeliveryRow.id.desc()).limit(min(limit, 1000))
+        ).all()
         return [_delivery(r) for r in rows]
 
 
@@ -146,11 +191,22 @@ def attempts(db: Database, tenant: str, delivery_id: int) -> list[Attempt]:
         if owner is None or owner.tenant != tenant:
             raise NotFound(f"webhook delivery {delivery_id} not found")
         rows = session.scalars(
-            select(WebhookAttemptRow).where(WebhookAttemptRow.delivery_id == delivery_id)
+            select(WebhookAttemptRow)
+            .where(WebhookAttemptRow.delivery_id == delivery_id)
             .order_by(WebhookAttemptRow.id)
         ).all()
-        return [Attempt(r.attempt, r.outcome, r.status_code, r.duration_ms, r.error,
-                        r.retry_in_seconds, r.started_at) for r in rows]
+        return [
+            Attempt(
+                r.attempt,
+                r.outcome,
+                r.status_code,
+                r.duration_ms,
+                r.error,
+                r.retry_in_seconds,
+                r.started_at,
+            )
+            for r in rows
+        ]
 
 
 def fan_out(db: Database, event: Event, *, max_attempts: int) -> list[int]:
@@ -164,7 +220,8 @@ def fan_out(db: Database, event: Event, *, max_attempts: int) -> list[int]:
     with db.session() as session:
         endpoints = session.scalars(
             select(WebhookEndpointRow).where(
-                (WebhookEndpointRow.tenant == event.tenant) & WebhookEndpointRow.active
+                (WebhookEndpointRow.tenant == event.tenant)
+                & WebhookEndpointRow.active
                 & (WebhookEndpointRow.created_at <= event.timestamp)
             )
         ).all()
@@ -173,19 +230,30 @@ def fan_out(db: Database, event: Event, *, max_attempts: int) -> list[int]:
             return []
         session.execute(
             insert(WebhookDeliveryRow)
-            .values([
-                {"endpoint_id": e.id, "tenant": event.tenant, "event_id": event.event_id,
-                 "event_type": event.event_type, "body": body, "status": "pending",
-                 "max_attempts": max_attempts}
-                for e in wanted
-            ])
+            .values(
+                [
+                    {
+                        "endpoint_id": e.id,
+                        "tenant": event.tenant,
+                        "event_id": event.event_id,
+                        "event_type": event.event_type,
+                        "body": body,
+                        "status": "pending",
+                        "max_attempts": max_attempts,
+                    }
+                    for e in wanted
+                ]
+            )
             .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
         )
-        return list(session.scalars(
-            select(WebhookDeliveryRow.id).where(
-                (WebhookDeliveryRow.event_id == event.event_id) & (WebhookDeliveryRow.status == "pending")
-            )
-        ).all())
+        return list(
+            session.scalars(
+                select(WebhookDeliveryRow.id).where(
+                    (WebhookDeliveryRow.event_id == event.event_id)
+                    & (WebhookDeliveryRow.status == "pending")
+                )
+            ).all()
+        )
 
 
 def reopen(db: Database, tenant: str, delivery_id: int, *, extra_attempts: int) -> Delivery:
@@ -195,8 +263,10 @@ def reopen(db: Database, tenant: str, delivery_id: int, *, extra_attempts: int) 
         if row is None or row.tenant != tenant:
             raise NotFound(f"webhook delivery {delivery_id} not found")
         if row.status not in ("dead", "succeeded"):
-            raise Conflict(f"delivery {delivery_id} is {row.status}; only dead or delivered ones "
-                           "can be redelivered")
+            raise Conflict(
+                f"delivery {delivery_id} is {row.status}; only dead or delivered ones "
+                "can be redelivered"
+            )
         row.status = "pending"
         row.max_attempts = row.attempts + extra_attempts
         row.dead_reason = None
@@ -207,7 +277,9 @@ def reopen(db: Database, tenant: str, delivery_id: int, *, extra_attempts: int) 
         return _delivery(row)
 
 
-def redeliver(db: Database, tenant: str, delivery_id: int, *, app: Any, settings: Any = None) -> Delivery:
+def redeliver(
+    db: Database, tenant: str, delivery_id: int, *, app: Any, settings: Any = None
+) -> Delivery:
     """Reopen a delivery and enqueue it on the webhooks queue (after commit)."""
     cfg = section(settings, "webhooks", WebhookSettings)
     delivery = reopen(db, tenant, delivery_id, extra_attempts=cfg.max_attempts)

@@ -1,4 +1,4 @@
-"""Signing webhook bodies: ``X-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>``.
+"""Signing webhook bodies: ``X-Signature: sha256=<hex HMAC-SHA256(secret, timestamp.body)>``.
 
 The timestamp is Unix seconds as a decimal string (``X-Timestamp``); binding it into the MAC
 lets receivers reject old deliveries, and ``X-Event-ID`` lets them reject replays.

@@ -42,7 +42,9 @@ METADATA_ADDRESSES = frozenset(
     for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
 )
 _NUMERIC_LABEL = re.compile(r"^(\d+|0[xX][0-9a-fA-F]*)$")
-_DOTTED_QUAD = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$")
+_DOTTED_QUAD = re.compile(
+    r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
+)
 
 
 class UnsafeWebhookTarget(InvalidInput):
@@ -104,13 +106,20 @@ def _literal(host: str) -> IPAddress | None:
     return None
 
 
-def resolve_target(url: str, allowlist: Sequence[str] = (), *, resolver: Resolver = system_resolver,
-                   allow_http: bool = True) -> Target:
+def resolve_target(
+    url: str,
+    allowlist: Sequence[str] = (),
+    *,
+    resolver: Resolver = system_resolver,
+    allow_http: bool = True,
+) -> Target:
     """Check ``url`` and pick the address to connect to. Raises ``UnsafeWebhookTarget``."""
     parts = urlsplit(url)
     schemes = ("https", "http") if allow_http else ("https",)
     if parts.scheme not in schemes:
-        raise UnsafeWebhookTarget(f"scheme {parts.scheme!r} is not allowed (use {' or '.join(schemes)})")
+        raise UnsafeWebhookTarget(
+            f"scheme {parts.scheme!r} is not allowed (use {' or '.join(schemes)})"
+        )
     if parts.username or parts.password:
         raise UnsafeWebhookTarget("credentials in webhook URLs are not allowed")
     host = (parts.hostname or "").rstrip(".").lower()

@@ -55,7 +55,8 @@ def verify(
     current = time.time() if now is None else now
     if abs(current - stamp) > tolerance:
         raise WebhookVerificationError(
-            "stale_timestamp", f"timestamp is {current - stamp:.0f} s away from now (tolerance {tolerance:.0f} s)"
+            "stale_timestamp",
+            f"timestamp is {current - stamp:.0f} s away from now (tolerance {tolerance:.0f} s)",
         )
     expected = signature(secret, timestamp, body)
     if not hmac.compare_digest(expected.encode(), sent.strip().encode()):

@@ -64,7 +64,15 @@ add_observer(metrics.observe_event)
 tracing.install()
 
 
-@app.task(name=DELIVER_TASK, bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True)
+_DURABLE: dict[str, Any] = {
+    "bind": True,
+    "max_retries": None,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+}
+
+
+@app.task(name=DELIVER_TASK, **_DURABLE)  # type: ignore[untyped-decorator]
 def deliver_webhook(self: Task, delivery_id: int) -> dict[str, Any]:
     rt = get_runtime(app)
     bind_unit_of_work(delivery_id=delivery_id)
@@ -85,7 +93,9 @@ def reaction_event_id(spec: SubscriptionSpec, source_event_id: str) -> str:
     return f"evt-{uuid.uuid5(uuid.NAMESPACE_URL, f'{spec.name}/{source_event_id}')}"
 
 
-def _reaction_input(rt: Runtime, spec: SubscriptionSpec, event: Event) -> tuple[dict[str, Any], dict[str, Any]]:
+def _reaction_input(
+    rt: Runtime, spec: SubscriptionSpec, event: Event
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The arm's input (the event's data) and dependencies (the referenced step's stored output)."""
     data = dict(event.data)
     data.setdefault("action", spec.action)
@@ -97,14 +107,19 @@ def _reaction_input(rt: Runtime, spec: SubscriptionSpec, event: Event) -> tuple[
     return data, dependencies
 
 
-@app.task(name=REACT_TASK, bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True)
+@app.task(name=REACT_TASK, **_DURABLE)  # type: ignore[untyped-decorator]
 def react(self: Task, subscription_name: str, event: dict[str, Any]) -> dict[str, Any]:
     rt = get_runtime(app)
     source = Event.model_validate(event)
     spec = subscription(rt.settings, subscription_name)
-    bind_unit_of_work(task_id=source.task_id, tenant=source.tenant, request_id=source.request_id,
-                      arm=spec.arm if spec else None, event_id=source.event_id,
-                      subscription=subscription_name)
+    bind_unit_of_work(
+        task_id=source.task_id,
+        tenant=source.tenant,
+        request_id=source.request_id,
+        arm=spec.arm if spec else None,
+        event_id=source.event_id,
+        subscription=subscription_name,
+    )
     if spec is None:
         log.warning("subscription_unknown")
         return {"outcome": "unknown-subscription"}
@@ -115,9 +130,13 @@ def react(self: Task, subscription_name: str, event: dict[str, Any]) -> dict[str
     attempt = int(self.request.retries) + 1
     data, dependencies = _reaction_input(rt, spec, source)
     ctx = ArmContext(
-        task_id=source.task_id or source.event_id, step_id=f"on:{source.event_type}", attempt=attempt,
-        goal=str(data.get("goal") or f"react to {source.event_type}"), llm=llm_for(rt.settings),
-        acceptance_criteria=list(data.get("acceptance_criteria") or []), dependencies=dependencies,
+        task_id=source.task_id or source.event_id,
+        step_id=f"on:{source.event_type}",
+        attempt=attempt,
+        goal=str(data.get("goal") or f"react to {source.event_type}"),
+        llm=llm_for(rt.settings),
+        acceptance_criteria=list(data.get("acceptance_criteria") or []),
+        dependencies=dependencies,
         deadline=time.monotonic() + rt.settings.orchestrator.step_time_limit_seconds,
         services=services_for(spec.arm, rt),
     )
@@ -127,33 +146,64 @@ def react(self: Task, subscription_name: str, event: dict[str, Any]) -> dict[str
     except TransientError as exc:
         if attempt < spec.max_attempts:
             cfg = rt.settings.orchestrator
-            raise self.retry(countdown=backoff(attempt, cfg.retry_backoff_base_seconds,
-                                               cfg.retry_backoff_max_seconds, exc.retry_after),
-                             max_retries=None) from None
+            raise self.retry(
+                countdown=backoff(
+                    attempt,
+                    cfg.retry_backoff_base_seconds,
+                    cfg.retry_backoff_max_seconds,
+                    exc.retry_after,
+                ),
+                max_retries=None,
+            ) from None
         return _reaction_failed(rt, spec, source, exc, attempt)
     except Exception as exc:  # noqa: BLE001 - a failing arm is reported as an event, not lost
         return _reaction_failed(rt, spec, source, exc, attempt)
-    rt.events.publish(Event(
-        event_id=reaction_event_id(spec, source.event_id), event_type=spec.emits, source=spec.arm,
-        task_id=source.task_id, tenant=source.tenant, request_id=source.request_id,
-        data={"source_event_id": source.event_id, "source_event_type": source.event_type,
-              "subscription": spec.name, "step_id": data.get("step_id"), "result": result.output},
-    ))
+    rt.events.publish(
+        Event(
+            event_id=reaction_event_id(spec, source.event_id),
+            event_type=spec.emits,
+            source=spec.arm,
+            task_id=source.task_id,
+            tenant=source.tenant,
+            request_id=source.request_id,
+            data={
+                "source_event_id": source.event_id,
+                "source_event_type": source.event_type,
+                "subscription": spec.name,
+                "step_id": data.get("step_id"),
+                "result": result.output,
+            },
+        )
+    )
     client.set(done_key, b"1", ex=_REACTED_TTL)
-    log.info("reaction_succeeded", attempt=attempt, duration_ms=round((time.monotonic() - started) * 1000, 1),
-             output_sha256=hashlib.sha256(repr(sorted(result.output)).encode()).hexdigest()[:16])
+    log.info(
+        "reaction_succeeded",
+        attempt=attempt,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        output_sha256=hashlib.sha256(repr(sorted(result.output)).encode()).hexdigest()[:16],
+    )
     return {"outcome": "done", "emitted": spec.emits}
 
 
-def _reaction_failed(rt: Runtime, spec: SubscriptionSpec, source: Event, exc: BaseException,
-                     attempt: int) -> dict[str, Any]:
+def _reaction_failed(
+    rt: Runtime, spec: SubscriptionSpec, source: Event, exc: BaseException, attempt: int
+) -> dict[str, Any]:
     code = exc.code if isinstance(exc, OctoError) else "ARM_CRASHED"
     log.warning("reaction_failed", attempt=attempt, error_code=code)
-    rt.events.publish(Event(
-        event_type="subscription.failed", source=spec.arm, task_id=source.task_id, tenant=source.tenant,
-        data={"source_event_id": source.event_id, "subscription": spec.name, "attempts": attempt,
-              "error": {"code": code, "message": str(exc)[:500]}},
-    ))
+    rt.events.publish(
+        Event(
+            event_type="subscription.failed",
+            source=spec.arm,
+            task_id=source.task_id,
+            tenant=source.tenant,
+            data={
+                "source_event_id": source.event_id,
+                "subscription": spec.name,
+                "attempts": attempt,
+                "error": {"code": code, "message": str(exc)[:500]},
+            },
+        )
+    )
     return {"outcome": "failed", "error_code": code}
 
 
@@ -161,14 +211,19 @@ def dispatch(settings: Settings, event: Event) -> None:
     """Turn one event into webhook deliveries and subscription reactions (idempotent)."""
     rt = get_runtime(app)
     broker = settings.require_broker_url()
-    for delivery_id in fan_out(rt.db, event, max_attempts=section(settings, "webhooks", WebhookSettings).max_attempts):
+    for delivery_id in fan_out(
+        rt.db, event, max_attempts=section(settings, "webhooks", WebhookSettings).max_attempts
+    ):
         deliver_webhook.apply_async(
-            args=[delivery_id], **routing.route(settings.queue_prefix, WEBHOOKS_QUEUE_ARM, "high", broker)
+            args=[delivery_id],
+            **routing.route(settings.queue_prefix, WEBHOOKS_QUEUE_ARM, "high", broker),
         )
     for spec in section(settings, "events", EventSettings).subscriptions:
         if spec.event_type == event.event_type:
-            react.apply_async(args=[spec.name, event.model_dump(mode="json")],
-                              **routing.route(settings.queue_prefix, spec.arm, spec.urgency, broker))
+            react.apply_async(
+                args=[spec.name, event.model_dump(mode="json")],
+                **routing.route(settings.queue_prefix, spec.arm, spec.urgency, broker),
+            )
 
 
 class Dispatcher:
@@ -176,15 +231,24 @@ class Dispatcher:
 
     def __init__(self, settings: Settings) -> None:
         cfg = section(settings, "events", EventSettings)
-        client = redis.Redis.from_url(settings.redis_url(), socket_timeout=30, socket_connect_timeout=5)
+        client = redis.Redis.from_url(
+            settings.redis_url(), socket_timeout=30, socket_connect_timeout=5
+        )
         self.stop = threading.Event()
         self.consumer = StreamConsumer(
-            client, DISPATCH_GROUP, lambda event: dispatch(settings, event),
-            reclaim_idle_seconds=cfg.reclaim_idle_seconds, max_deliveries=cfg.max_deliveries,
+            client,
+            DISPATCH_GROUP,
+            lambda event: dispatch(settings, event),
+            reclaim_idle_seconds=cfg.reclaim_idle_seconds,
+            max_deliveries=cfg.max_deliveries,
             dead_maxlen=cfg.dead_letter_maxlen,
         )
-        self.thread = threading.Thread(target=self.consumer.run, args=(self.stop,),
-                                       name="octollm-event-dispatcher", daemon=True)
+        self.thread = threading.Thread(
+            target=self.consumer.run,
+            args=(self.stop,),
+            name="octollm-event-dispatcher",
+            daemon=True,
+        )
 
     def start(self) -> None:
         self.thread.start()
@@ -192,6 +256,8 @@ class Dispatcher:
     def close(self, timeout: float = 5.0) -> None:
         self.stop.set()
         self.thread.join(timeout)
+        if not self.thread.is_alive():
+            self.consumer.retire()
 
 
 _dispatcher: Dispatcher | None = None
@@ -201,34 +267,40 @@ def consumes_webhooks(queue_names: list[str], prefix: str) -> bool:
     return any(q.startswith(f"{prefix}.{WEBHOOKS_QUEUE_ARM}") for q in queue_names)
 
 
-@setup_logging.connect
+@setup_logging.connect  # type: ignore[untyped-decorator]
 def _log_trace_ids(**_: Any) -> None:
     """Add trace ids to log lines (after octollm's logging is configured, whoever did it)."""
     settings = get_settings()
     configure_logging(settings.log.level, json_output=settings.log.json_output)
     config = structlog.get_config()
-    processors = list(config["processors"])
+    processors: list[Any] = list(config["processors"])
     if tracing.add_trace_context not in processors:
         structlog.configure(processors=[tracing.add_trace_context, *processors])
 
 
-@worker_ready.connect
+@worker_ready.connect  # type: ignore[untyped-decorator]
 def _on_ready(sender: Any = None, **_: Any) -> None:
     global _dispatcher
     settings = get_settings()
     tracing.install(otel=section(settings, "tracing", TracingSettings).otel)
     port = section(settings, "metrics", MetricsSettings).worker_port
     if port:
-        exposition.start_exporter(settings, port=port, include_queues=False)
-        log.info("metrics_exporter_started", port=port)
+        try:
+            exposition.start_exporter(settings, port=port, include_queues=False)
+            log.info("metrics_exporter_started", port=port)
+        except OSError as exc:  # several workers on one host: the first one serves the directory
+            log.warning("metrics_exporter_not_started", port=port, error=str(exc))
     queues = list(getattr(getattr(sender, "app", app).amqp.queues, "consume_from", None) or {})
-    if (section(settings, "events", EventSettings).dispatch_in_worker
-            and consumes_webhooks(queues, settings.queue_prefix) and _dispatcher is None):
+    if (
+        section(settings, "events", EventSettings).dispatch_in_worker
+        and consumes_webhooks(queues, settings.queue_prefix)
+        and _dispatcher is None
+    ):
         _dispatcher = Dispatcher(settings)
         _dispatcher.start()
 
 
-@worker_shutdown.connect
+@worker_shutdown.connect  # type: ignore[untyped-decorator]
 def _on_shutdown(**_: Any) -> None:
     global _dispatcher
     if _dispatcher is not None:
@@ -236,7 +308,7 @@ def _on_shutdown(**_: Any) -> None:
         _dispatcher = None
 
 
-@worker_process_shutdown.connect
+@worker_process_shutdown.connect  # type: ignore[untyped-decorator]
 def _on_child_exit(pid: int | None = None, **_: Any) -> None:
     if pid is not None:
         exposition.mark_process_dead(pid)

@@ -29,8 +29,12 @@ def test_a_submitted_plan_runs_and_its_view_shows_progress_result_and_steps(
     api_stack.start_fleet(["orchestrator", "echo"])
     key = make_key(api_stack, "acme")
     with inproc_client(api_stack) as client:
-        resp = _submit(client, key, {"goal": "echo twice in a row", "plan": echo_plan(2)},
-                       **{"X-Request-ID": "req-test-1"})
+        resp = _submit(
+            client,
+            key,
+            {"goal": "echo twice in a row", "plan": echo_plan(2)},
+            **{"X-Request-ID": "req-test-1"},
+        )
         assert resp.status_code == 202, resp.text
         body = resp.json()
         assert resp.headers["location"] == f"/api/v1/tasks/{body['task_id']}"
@@ -39,7 +43,10 @@ def test_a_submitted_plan_runs_and_its_view_shows_progress_result_and_steps(
         done = wait_status(client, body["task_id"], key, ("completed", "failed"))
         assert done["status"] == "completed", done["error"]
         assert done["progress"] == {
-            "completed_steps": 2, "total_steps": 2, "current_step": None, "percentage": 100.0
+            "completed_steps": 2,
+            "total_steps": 2,
+            "current_step": None,
+            "percentage": 100.0,
         }
         assert set(done["result"]["steps"]) == {"s0", "s1"}
         assert [p["step_id"] for p in done["provenance"]] == ["s0", "s1"]
@@ -51,8 +58,12 @@ def test_a_submitted_plan_runs_and_its_view_shows_progress_result_and_steps(
 
 def test_an_unknown_arm_in_a_plan_is_a_422_naming_the_step(api_stack: LiveStack) -> None:
     key = make_key(api_stack, "acme")
-    plan = {"steps": [{"step_id": "a", "arm": "echo", "action": "x"},
-                      {"step_id": "b", "arm": "nosuch", "action": "y", "depends_on": ["a"]}]}
+    plan = {
+        "steps": [
+            {"step_id": "a", "arm": "echo", "action": "x"},
+            {"step_id": "b", "arm": "nosuch", "action": "y", "depends_on": ["a"]},
+        ]
+    }
     with inproc_client(api_stack) as client:
         resp = _submit(client, key, {"goal": "a plan with a bad arm", "plan": plan})
     assert resp.status_code == 422
@@ -94,8 +105,9 @@ def test_cancel_is_409_once_terminal_and_resume_reruns_a_cancelled_task(
 ) -> None:
     api_stack.start_fleet(["orchestrator", "echo", "sleep"])
     key = make_key(api_stack, "acme")
-    plan = {"steps": [{"step_id": "nap", "arm": "sleep", "action": "wait",
-                       "input": {"seconds": 30}}]}
+    plan = {
+        "steps": [{"step_id": "nap", "arm": "sleep", "action": "wait", "input": {"seconds": 30}}]
+    }
     with inproc_client(api_stack) as client:
         task_id = _submit(client, key, {"goal": "sleep for a long time", "plan": plan}).json()[
             "task_id"
@@ -134,7 +146,8 @@ def test_listing_filters_by_status_and_pages_with_a_cursor(api_stack: LiveStack)
                 break
         none = client.get("/api/v1/tasks", params={"status": "completed"}, headers=headers(key))
         bad = client.get("/api/v1/tasks", params={"cursor": "!!"}, headers=headers(key))
-    assert sorted(seen) == sorted(ids) and len(seen) == 5
+    assert sorted(seen) == sorted(ids)
+    assert len(seen) == 5
     assert none.json()["items"] == []
     assert bad.status_code == 422
 
@@ -147,10 +160,12 @@ def test_an_idempotency_key_repeat_returns_the_same_task_and_a_new_body_is_409(
     with inproc_client(api_stack) as client:
         first = _submit(client, key, body, **{"Idempotency-Key": "k-1"})
         second = _submit(client, key, body, **{"Idempotency-Key": "k-1"})
-        other = _submit(client, key, {"goal": "something else entirely"},
-                        **{"Idempotency-Key": "k-1"})
+        other = _submit(
+            client, key, {"goal": "something else entirely"}, **{"Idempotency-Key": "k-1"}
+        )
         fresh = _submit(client, key, body, **{"Idempotency-Key": "k-2"})
-    assert first.status_code == 202 and second.status_code == 202
+    assert first.status_code == 202
+    assert second.status_code == 202
     assert second.json()["task_id"] == first.json()["task_id"]
     assert second.json()["idempotent_replay"] is True
     assert other.status_code == 409
@@ -174,7 +189,8 @@ def test_an_identical_request_is_answered_from_the_result_cache(api_stack: LiveS
     assert hit.json()["cache_hit"] is True
     assert hit.json()["task_id"] == first["task_id"]
     assert hit.json()["result"]["steps"]["s0"]["step"] == "s0"
-    assert bypass.status_code == 202 and bypass.json()["cache_hit"] is False
+    assert bypass.status_code == 202
+    assert bypass.json()["cache_hit"] is False
 
 
 def test_screening_blocks_redacts_or_warns_by_tenant_policy(api_stack: LiveStack) -> None:

@@ -55,7 +55,9 @@ def started(tmp: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> 
 
 def run_echo_task(stack: LiveStack, rt: Any) -> str:
     plan = {"steps": [{"step_id": "a", "arm": "echo", "action": "say hello", "input": {"x": 1}}]}
-    task = lifecycle.submit(rt, TaskContract(goal="a task whose completion is announced", plan=plan))
+    task = lifecycle.submit(
+        rt, TaskContract(goal="a task whose completion is announced", plan=plan)
+    )
     assert wait_for_task(rt, task.id).status == "completed"
     return str(task.id)
 
@@ -72,7 +74,11 @@ def test_a_receiver_failing_three_times_gets_the_event_once_signed_with_four_att
 
         wait_until(receiver.successes, what="a successful delivery")
         [delivery] = wait_until(
-            lambda: [d for d in deliveries(rt.db, "default", endpoint_id=endpoint.id) if d.status == "succeeded"],
+            lambda: [
+                d
+                for d in deliveries(rt.db, "default", endpoint_id=endpoint.id)
+                if d.status == "succeeded"
+            ],
             what="the delivery marked succeeded",
         )
         time.sleep(1.5)  # nothing else may arrive
@@ -80,16 +86,23 @@ def test_a_receiver_failing_three_times_gets_the_event_once_signed_with_four_att
         assert [r.answered for r in receiver.requests] == [500, 500, 500, 200]
 
         ok = receiver.successes()[0]
-        assert verify(SECRET, ok.headers, ok.body, replay_store=MemoryReplayStore()) == delivery.event_id
+        assert (
+            verify(SECRET, ok.headers, ok.body, replay_store=MemoryReplayStore())
+            == delivery.event_id
+        )
         body = json.loads(ok.body)
-        assert body["event_type"] == "task.completed" and body["task_id"] == task_id
+        assert body["event_type"] == "task.completed"
+        assert body["task_id"] == task_id
         assert ok.headers["X-Event-Type"] == "task.completed"
         assert ok.headers["X-Signature"].startswith("sha256=")
         assert {r.body for r in receiver.requests} == {ok.body}, "every attempt sends the same body"
 
         log = attempts(rt.db, "default", delivery.id)
         assert [(a.attempt, a.outcome, a.status_code) for a in log] == [
-            (1, "retry", 500), (2, "retry", 500), (3, "retry", 500), (4, "succeeded", 200),
+            (1, "retry", 500),
+            (2, "retry", 500),
+            (3, "retry", 500),
+            (4, "succeeded", 200),
         ]
         assert all(a.duration_ms >= 0 for a in log)
         assert delivery.attempts == 4
@@ -100,8 +113,10 @@ def test_a_receiver_failing_three_times_gets_the_event_once_signed_with_four_att
 def test_a_receiver_that_always_fails_ends_dead_lettered_and_is_redelivered_on_request(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with webhook_receiver(fail_first=10**6, fail_status=503) as receiver, \
-            started(tmp_path, webhook_env(receiver, max_attempts=3), monkeypatch) as stack:
+    with (
+        webhook_receiver(fail_first=10**6, fail_status=503) as receiver,
+        started(tmp_path, webhook_env(receiver, max_attempts=3), monkeypatch) as stack,
+    ):
         rt = make_runtime(stack)
         endpoint = register(rt.db, "default", receiver.url, ["task.*"], SECRET)
         stack.start_worker(["webhooks"], concurrency=4)
@@ -109,18 +124,30 @@ def test_a_receiver_that_always_fails_ends_dead_lettered_and_is_redelivered_on_r
         run_echo_task(stack, rt)
 
         [completed] = wait_until(
-            lambda: [d for d in deliveries(rt.db, "default", endpoint_id=endpoint.id, status="dead")
-                     if d.event_type == "task.completed"],
+            lambda: [
+                d
+                for d in deliveries(rt.db, "default", endpoint_id=endpoint.id, status="dead")
+                if d.event_type == "task.completed"
+            ],
             what="the task.completed delivery dead-lettered",
         )
-        assert completed.attempts == 3 and completed.dead_reason == "exhausted"
-        assert [a.outcome for a in attempts(rt.db, "default", completed.id)] == ["retry", "retry", "dead"]
+        assert completed.attempts == 3
+        assert completed.dead_reason == "exhausted"
+        assert [a.outcome for a in attempts(rt.db, "default", completed.id)] == [
+            "retry",
+            "retry",
+            "dead",
+        ]
 
         receiver.fail_first = 0  # the integrator fixed their server
         before = len(receiver.requests)
         redeliver(rt.db, "default", completed.id, app=rt.app)
         wait_until(
-            lambda: [d for d in deliveries(rt.db, "default", event_id=completed.event_id) if d.status == "succeeded"],
+            lambda: [
+                d
+                for d in deliveries(rt.db, "default", event_id=completed.event_id)
+                if d.status == "succeeded"
+            ],
             what="the redelivery to succeed",
         )
         later = receiver.requests[before:]
@@ -134,8 +161,10 @@ def test_a_receiver_that_always_fails_ends_dead_lettered_and_is_redelivered_on_r
 def test_other_4xx_answers_are_not_retried_and_retry_after_is_honoured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with webhook_receiver(status_sequence=[429], retry_after="2", default_status=200) as slow, \
-            webhook_receiver(fail_first=10**6, fail_status=410) as gone:
+    with (
+        webhook_receiver(status_sequence=[429], retry_after="2", default_status=200) as slow,
+        webhook_receiver(fail_first=10**6, fail_status=410) as gone,
+    ):
         env = webhook_env(slow)
         env["OCTOLLM_WEBHOOKS__ALLOWLIST"] = json.dumps([slow.host_port, gone.host_port])
         with started(tmp_path, env, monkeypatch) as stack:
@@ -147,14 +176,18 @@ def test_other_4xx_answers_are_not_retried_and_retry_after_is_honoured(
             run_echo_task(stack, rt)
 
             [rejected] = wait_until(
-                lambda: deliveries(rt.db, "default", endpoint_id=gone_ep.id, status="dead"), what="410 dead"
+                lambda: deliveries(rt.db, "default", endpoint_id=gone_ep.id, status="dead"),
+                what="410 dead",
             )
-            assert rejected.dead_reason == "rejected" and rejected.attempts == 1
+            assert rejected.dead_reason == "rejected"
+            assert rejected.attempts == 1
             [ok] = wait_until(
-                lambda: deliveries(rt.db, "default", endpoint_id=slow_ep.id, status="succeeded"), what="429 then ok"
+                lambda: deliveries(rt.db, "default", endpoint_id=slow_ep.id, status="succeeded"),
+                what="429 then ok",
             )
             first, second = attempts(rt.db, "default", ok.id)
-            assert first.status_code == 429 and first.retry_in_seconds is not None
+            assert first.status_code == 429
+            assert first.retry_in_seconds is not None
             assert first.retry_in_seconds >= 2.0
             assert (second.started_at - first.started_at).total_seconds() >= 1.9
             assert len(gone.requests) == 1

@@ -30,7 +30,7 @@ from octollm.security import apikeys
 from octollm.store.db import Database
 from tests.support.stack import ROOT, LiveStack, live_stack
 
-API_REDIS_DB = 13
+API_REDIS_DB = 6
 ALL_SCOPES = sorted(apikeys.ALL_SCOPES - {"admin"})
 
 #: Generous limits so that only the rate-limit tests meet them.
@@ -126,13 +126,25 @@ def api_server(stack: LiveStack, name: str = "api", **overrides: Any) -> Iterato
     port = free_port()
     log_path = stack.tmp / f"{name}.log"
     argv = [
-        sys.executable, "-m", "uvicorn", "--factory", "octollm.api.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "octollm.api.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
     ]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            argv, cwd=ROOT, env=_api_env(stack, overrides), stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            argv,
+            cwd=ROOT,
+            env=_api_env(stack, overrides),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = ApiServer(proc, port, log_path)
     try:

@@ -65,7 +65,7 @@ class WebhookReceiver:
                 with receiver._lock:
                     status = receiver._answer()
                     receiver.requests.append(
-                        Received(self.path, {k: v for k, v in self.headers.items()}, body, status)
+                        Received(self.path, dict(self.headers.items()), body, status)
                     )
                 self.send_response(status)
                 if status >= 400 and receiver.retry_after is not None:

@@ -55,8 +55,18 @@ def test_non_public_addresses_are_refused(url: str) -> None:
 
 @pytest.mark.parametrize(
     "host",
-    ["2130706433", "0177.0.0.1", "0x7f.0.0.1", "0x7f000001", "127.1", "127.0.1", "017700000001",
-     "1.2.3.4.5", "8.8.8.010", "0x08.8.8.8"],
+    [
+        "2130706433",
+        "0177.0.0.1",
+        "0x7f.0.0.1",
+        "0x7f000001",
+        "127.1",
+        "127.0.1",
+        "017700000001",
+        "1.2.3.4.5",
+        "8.8.8.010",
+        "0x08.8.8.8",
+    ],
 )
 def test_odd_ip_spellings_are_refused_before_any_lookup(host: str) -> None:
     with pytest.raises(UnsafeWebhookTarget, match="non-canonical"):
@@ -64,7 +74,7 @@ def test_odd_ip_spellings_are_refused_before_any_lookup(host: str) -> None:
 
 
 def test_a_name_is_refused_when_any_of_its_addresses_is_private() -> None:
-    with pytest.raises(UnsafeWebhookTarget, match="10.0.0.5"):
+    with pytest.raises(UnsafeWebhookTarget, match=r"10\.0\.0\.5"):
         resolve_target("https://hooks.example.com/x", resolver=answers("93.184.216.34", "10.0.0.5"))
 
 
@@ -75,7 +85,11 @@ def test_a_name_resolving_to_metadata_is_refused() -> None:
 
 def test_a_public_name_is_accepted_and_pinned_to_the_checked_address() -> None:
     target = resolve_target("https://hooks.example.com:8443/x", resolver=answers("93.184.216.34"))
-    assert (target.host, target.port, target.address) == ("hooks.example.com", 8443, "93.184.216.34")
+    assert (target.host, target.port, target.address) == (
+        "hooks.example.com",
+        8443,
+        "93.184.216.34",
+    )
     assert not target.allowlisted
 
 
@@ -86,15 +100,21 @@ def test_a_public_ip_literal_is_accepted_without_lookup() -> None:
 
 def test_the_allowlist_admits_exactly_its_host_and_port() -> None:
     target = resolve_target("http://127.0.0.1:8765/hook", ["127.0.0.1:8765"], resolver=never_called)
-    assert target.allowlisted and target.address == "127.0.0.1"
+    assert target.allowlisted
+    assert target.address == "127.0.0.1"
     with pytest.raises(UnsafeWebhookTarget):
         resolve_target("http://127.0.0.1:8766/hook", ["127.0.0.1:8765"], resolver=never_called)
 
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://93.184.216.34/", "file:///etc/passwd", "gopher://93.184.216.34/", "http:///nohost",
-     "http://user:pw@93.184.216.34/"],
+    [
+        "ftp://93.184.216.34/",
+        "file:///etc/passwd",
+        "gopher://93.184.216.34/",
+        "http:///nohost",
+        "http://user:pw@93.184.216.34/",
+    ],
 )
 def test_other_schemes_missing_hosts_and_credentials_are_refused(url: str) -> None:
     with pytest.raises(UnsafeWebhookTarget):

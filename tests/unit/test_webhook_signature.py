@@ -14,7 +14,9 @@ BODY = b'{"event_type":"task.completed","task_id":"t-1"}'
 
 
 def headers(now: float | None = None, event_id: str = "evt-1") -> dict[str, str]:
-    return signed_headers(SECRET, event_id=event_id, event_type="task.completed", body=BODY, now=now)
+    return signed_headers(
+        SECRET, event_id=event_id, event_type="task.completed", body=BODY, now=now
+    )
 
 
 def test_a_genuine_delivery_verifies_and_returns_its_event_id() -> None:

@@ -1,0 +1,128 @@
+"""Event-driven arms on real workers: ``code.generated`` -> judge -> ``validation.complete``.
+
+The webhooks pool's dispatcher reads the durable stream and enqueues the reaction on the judge's
+queue; the judge pool runs the real Judge arm and publishes its verdict as an event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from octollm.contracts import TaskContract
+from octollm.contracts.event import Event
+from octollm.events import task_stream_key
+from octollm.orchestrator import lifecycle
+from tests.support.stack import live_stack, make_runtime, wait_for_task
+
+
+def events_of(client: redis.Redis, task_id: str, event_type: str) -> list[Event]:
+    rows = client.xrange(task_stream_key(task_id))
+    found = [Event.model_validate_json(fields[b"event"]) for _, fields in rows]
+    return [e for e in found if e.event_type == event_type]
+
+
+def wait_for_events(
+    client: redis.Redis, task_id: str, event_type: str, count: int = 1, timeout: float = 40.0
+) -> list[Event]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = events_of(client, task_id, event_type)
+        if len(found) >= count:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{event_type} x{count} not seen for {task_id}; saw {len(found)}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def env() -> dict[str, str]:
+    return {"OCTOLLM_EVENTS__RECLAIM_IDLE_SECONDS": "3"}
+
+
+def test_generated_code_is_validated_by_the_judge_and_the_verdict_is_published(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    with live_stack(tmp_path, redis_db=13, **env) as stack:
+        rt = make_runtime(stack)
+        stack.start_worker(["webhooks"], concurrency=2)
+        judge = stack.start_worker(["judge"], concurrency=2)
+        client = stack.redis()
+        good = Event(
+            event_type="code.generated",
+            source="coder",
+            task_id="t-good",
+            data={
+                "step_id": "code",
+                "language": "python",
+                "code": "def add(a, b):\n    return a + b\n",
+            },
+        )
+        bad = Event(
+            event_type="code.generated",
+            source="coder",
+            task_id="t-bad",
+            data={"step_id": "code", "language": "python", "code": "def broken(:\n"},
+        )
+        rt.events.publish(good)
+        rt.events.publish(bad)
+
+        [ok] = wait_for_events(client, "t-good", "validation.complete")
+        [ko] = wait_for_events(client, "t-bad", "validation.complete")
+        assert ok.source == "judge"
+        assert ok.data["source_event_id"] == good.event_id
+        assert ok.data["result"]["valid"] is True
+        assert ko.data["result"]["valid"] is False
+        assert any(i["type"] == "syntax_error" for i in ko.data["result"]["issues"])
+        assert "def broken" not in "".join(
+            line for line in judge.log().splitlines() if '"level": "info"' in line
+        ), "code under judgement must not be logged at info"
+
+        # The same event delivered again (a reclaimed stream entry) does not run the judge twice.
+        rt.events.publish(good)
+        time.sleep(3)
+        assert len(events_of(client, "t-good", "validation.complete")) == 1
+        client.close()
+        rt.db.dispose()
+
+
+def test_a_coder_step_output_referenced_by_id_is_loaded_from_postgres_for_the_judge(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    with live_stack(tmp_path, redis_db=13, **env) as stack:
+        rt = make_runtime(stack)
+        stack.start_worker(["webhooks"], concurrency=2)
+        stack.start_worker(["judge"], concurrency=2)
+        stack.start_fleet(["orchestrator", "echo"])
+        plan = {
+            "steps": [
+                {
+                    "step_id": "gen",
+                    "arm": "echo",
+                    "action": "stand-in for the coder",
+                    "input": {"code": "x = 1\n"},
+                }
+            ]
+        }
+        task = lifecycle.submit(rt, TaskContract(goal="produce code to judge", plan=plan))
+        assert wait_for_task(rt, task.id).status == "completed"
+        # Only ids travel: the judge loads step "gen"'s stored output as its dependency.
+        rt.events.publish(
+            Event(
+                event_type="code.generated",
+                source="coder",
+                task_id=task.id,
+                data={"step_id": "gen"},
+            )
+        )
+        [verdict] = wait_for_events(stack.redis(), task.id, "validation.complete")
+        result: dict[str, Any] = verdict.data["result"]
+        assert verdict.data["step_id"] == "gen"
+        assert "valid" in result
+        assert json.dumps(result)
+        rt.db.dispose()
