@@ -325,6 +325,9 @@ class ExecutorArm:
 
     name = "executor"
     capabilities = frozenset({"python_execution", "shell_execution"})
+    #: The sandbox enforces the wall limit (``ctx.remaining()``) itself and forks with a
+    #: ``preexec_fn``, which is unsafe from a helper thread: the runner calls it inline.
+    enforces_own_limits = True
 
     def __init__(
         self, sandbox: Sandbox | None = None, rules: Mapping[str, CommandRule] = DEFAULT_RULES

@@ -39,17 +39,27 @@ def _load(path: str) -> Arm:
     return arm
 
 
-def plugin_paths() -> dict[str, str]:
-    """Plugin arms by name, from entry points then the environment (which wins)."""
-    found: dict[str, str] = {}
-    for ep in entry_points(group="octollm.arms"):
-        found[ep.name] = ep.value
-    for item in filter(
-        None, (p.strip() for p in os.environ.get("OCTOLLM_ARM_PLUGINS", "").split(","))
-    ):
+@lru_cache(maxsize=1)
+def _entry_point_paths() -> tuple[tuple[str, str], ...]:
+    """Installed ``octollm.arms`` entry points (scanning them is slow: done once per process)."""
+    return tuple((ep.name, ep.value) for ep in entry_points(group="octollm.arms"))
+
+
+@lru_cache(maxsize=8)
+def _env_paths(spec: str) -> tuple[tuple[str, str], ...]:
+    found = []
+    for item in filter(None, (p.strip() for p in spec.split(","))):
         name = item.rpartition(":")[2].lower().removesuffix("arm") or item
-        found[name] = item
-    return found
+        found.append((name, item))
+    return tuple(found)
+
+
+def plugin_paths() -> dict[str, str]:
+    """Plugin arms by name, from entry points then ``OCTOLLM_ARM_PLUGINS`` (which wins)."""
+    return {
+        **dict(_entry_point_paths()),
+        **dict(_env_paths(os.environ.get("OCTOLLM_ARM_PLUGINS", ""))),
+    }
 
 
 def arm_paths() -> dict[str, str]:

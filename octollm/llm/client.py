@@ -43,9 +43,9 @@ from typing import Any, Literal
 
 import httpx
 
-from octollm.contracts.llm import ChatResult
 from octollm.config.settings import LLMSettings
 from octollm.contracts.arm import TokenUsage
+from octollm.contracts.llm import ChatResult
 from octollm.errors import InvalidInput, LLMUnavailable, PermanentError
 from octollm.llm.http_errors import ResponseFormatRejected, http_error
 from octollm.llm.structured import (

@@ -6,7 +6,7 @@ from typing import Any
 
 from octollm.arms.registry import BUILTIN_ARMS
 from octollm.config import Settings
-from octollm.orchestrator import routing
+from octollm.orchestrator import resultbackend, routing
 
 
 def build(settings: Settings) -> dict[str, Any]:
@@ -16,7 +16,9 @@ def build(settings: Settings) -> dict[str, Any]:
     visibility = settings.broker.visibility_timeout_seconds
     return {
         "broker_url": broker,
-        "result_backend": settings.result_backend_url(),
+        # Redis backend without client-side pending-result tracking (octollm never waits on
+        # Celery results; chords only need the counters): see orchestrator/resultbackend.py.
+        "result_backend": resultbackend.backend_url(settings.result_backend_url()),
         # Security: JSON only, never pickle.
         "task_serializer": "json",
         "result_serializer": "json",

@@ -8,8 +8,9 @@ group of plain step signatures and its body one plain signature: no chord is eve
     levels  [a] [b c] [d e] [f]     ->  chain(a, chord([b, c], barrier), chord([d, e], f), finalize)
 
 Every message carries ids only: ``(task_id, step_id, generation)``; inputs and outputs travel
-through Postgres. Only chord header members store a result (Celery counts them on the Redis
-result backend); every other signature ignores its result.
+through Postgres. Every signature ignores its result: the Redis result backend counts chord
+members without storing their results, and a publisher (the API) then does not subscribe to a
+result channel per header member it sends.
 
 The canvas is a schedule, not the source of truth: each step's claim re-checks in Postgres that
 its dependencies finished, and the reconciler re-drives whatever a lost message leaves behind.
@@ -100,11 +101,10 @@ def compile_canvas(
     if not steps and not finalize:
         raise ValueError("nothing to compile")
 
-    def step_sig(spec: StepSpec, keep_result: bool = False) -> Signature:
+    def step_sig(spec: StepSpec) -> Signature:
         options: dict[str, Any] = routing.route(target.prefix, spec.arm, urgency, target.broker_url)
         options["task_id"] = message_id(task_id, spec.step_id, generation)
-        if not keep_result:
-            options["ignore_result"] = True
+        options["ignore_result"] = True
         return app.signature(
             STEP_TASK, args=(task_id, spec.step_id, generation), immutable=True, **options
         )
@@ -121,7 +121,7 @@ def compile_canvas(
     def close_group(body: Signature) -> None:
         nonlocal pending_group
         assert pending_group is not None
-        header = group([step_sig(spec, keep_result=True) for spec in pending_group])
+        header = group([step_sig(spec) for spec in pending_group])
         parts.append(chord(header, body))
         pending_group = None
 

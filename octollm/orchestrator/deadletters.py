@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from octollm.contracts.arm import ErrorInfo
 from octollm.contracts.status import TaskStatus
 from octollm.errors import Conflict, NotFound
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator import dispatch, lifecycle
+from octollm.orchestrator import redrive as redriving
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import claims
 from octollm.store import tasks as task_repo
@@ -144,12 +145,19 @@ def exhaust(rt: Runtime, session: Session, task_id: str, step_id: str) -> bool:
     task = session.get(TaskRow, task_id)
     assert task is not None
     record(session, claim, task.tenant, error, "poison")
+    rt.emit(
+        "step.dead_lettered",
+        task_id,
+        task.tenant,
+        session=session,
+        step_id=step_id,
+        reason="poison",
+    )
     if claim.critical:
         lifecycle.close(
             rt, session, task, TaskStatus.FAILED, error=lifecycle.step_error(step_id, error)
         )
     log.warning("step_dead_lettered", task_id=task_id, step_id=step_id, reason="poison")
-    rt.emit("step.dead_lettered", task_id, task.tenant, step_id=step_id, reason="poison")
     return True
 
 
@@ -200,7 +208,7 @@ def get(rt: Runtime, dead_letter_id: int, *, tenant: str | None = None) -> DeadL
 
 def _replay_task(
     session: Session, task_id: str, letters: list[DeadLetterRow], by: str
-) -> int | None:
+) -> dispatch.Outbox | None:
     """Re-run the dead-lettered steps of one task (locked); returns the outbox id."""
     task = task_repo.get(session, task_id, lock=True)
     if task is None:
@@ -215,8 +223,8 @@ def _replay_task(
     done = sorted(s for s in roots if steps.get(s) == "succeeded")
     if done:
         raise Conflict(f"step(s) {', '.join(done)} of task {task_id} succeeded since")
-    lifecycle.reopen(session, task)
-    outbox_id = lifecycle.redrive_in(session, task, reset=roots)
+    redriving.reopen(session, task)
+    outbox = redriving.redrive_in(session, task, reset=roots)
     session.execute(
         update(DeadLetterRow)
         .where(DeadLetterRow.id.in_([dl.id for dl in letters]))
@@ -226,7 +234,7 @@ def _replay_task(
             replayed_by=by[:128],
         )
     )
-    return outbox_id
+    return outbox
 
 
 def replay(
@@ -242,13 +250,13 @@ def replay(
         ).one_or_none()
         if row is None or (tenant is not None and row.tenant != tenant):
             raise NotFound(f"dead letter {dead_letter_id} not found")
-        outbox_id = _replay_task(session, row.task_id, [row], by)
+        outbox = _replay_task(session, row.task_id, [row], by)
         session.flush()
         session.refresh(row)
         result = DeadLetter.of(row)
     rt.emit("task.replayed", result.task_id, result.tenant, step_id=result.step_id, by=by)
     log.info("dead_letter_replayed", dead_letter_id=dead_letter_id, task_id=result.task_id, by=by)
-    lifecycle.publish_quietly(rt, outbox_id)
+    lifecycle.publish_quietly(rt, outbox)
     return result
 
 
@@ -259,7 +267,7 @@ def replay_matching(
     ones only, so a repeated call does not replay twice). One transaction per task: the
     dead-lettered steps of one task are re-run together."""
     if filters.replayed is None:
-        filters = DeadLetterFilter(**{**filters.__dict__, "replayed": False})
+        filters = replace(filters, replayed=False)
     report = ReplayReport()
     by_task: dict[str, list[int]] = {}
     for letter in list_dead_letters(rt, filters):
@@ -272,7 +280,7 @@ def replay_matching(
                         select(DeadLetterRow).where(DeadLetterRow.id.in_(ids)).with_for_update()
                     )
                 )
-                outbox_id = _replay_task(session, task_id, rows, by)
+                outbox = _replay_task(session, task_id, rows, by)
                 session.flush()
                 for row in rows:
                     session.refresh(row)
@@ -282,5 +290,5 @@ def replay_matching(
             continue
         report.replayed.extend(done)
         rt.emit("task.replayed", task_id, done[0].tenant, steps=[d.step_id for d in done], by=by)
-        lifecycle.publish_quietly(rt, outbox_id)
+        lifecycle.publish_quietly(rt, outbox)
     return report

@@ -1,19 +1,21 @@
 """Enqueue through an outbox: the canvas to publish is written in the same transaction as the
 step rows it drives, and published only after that transaction commits.
 
-If the process dies between commit and publish, the reconciler's relay publishes the row
-later. If it dies between publish and marking the row, the canvas is published twice; every
-step's claim makes the duplicate harmless.
+``enqueue`` returns an ``Outbox`` handle holding what was written; ``publish`` compiles the
+canvas from it (no re-read), sends it, and marks the row published in one statement. If the
+process dies between commit and publish, the reconciler's ``relay`` publishes rows older than a
+grace period. If it dies between publish and marking, or a slow publish overlaps the relay, the
+canvas goes out twice; every step's claim makes the duplicate harmless.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from celery import Celery
-from sqlalchemy import select, text
+from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.orm import Session
 
 from octollm.orchestrator.compile import StepSpec, Target, compile_canvas
@@ -22,41 +24,49 @@ from octollm.store.models import OutboxRow
 
 log = structlog.get_logger(__name__)
 
+_MARK = text("UPDATE outbox SET published_at = now() WHERE id = :id AND published_at IS NULL")
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """A committed-to-be outbox row and what it says."""
+
+    id: int
+    task_id: str
+    payload: dict[str, Any]
+
 
 def enqueue(
-    session: Session,
+    conn: Session | Connection,
     task_id: str,
     generation: int,
     steps: list[StepSpec],
     urgency: str,
     *,
     finalize: bool = True,
-) -> int:
-    """Write the canvas-to-be into the outbox; returns the outbox id."""
-    row = OutboxRow(
-        task_id=task_id,
-        kind="canvas",
-        payload={
-            "generation": generation,
-            "urgency": urgency,
-            "finalize": finalize,
-            "steps": [
-                {"step_id": s.step_id, "arm": s.arm, "depends_on": list(s.depends_on)}
-                for s in steps
-            ],
-        },
-    )
-    session.add(row)
-    session.flush()
-    return int(row.id)
+) -> Outbox:
+    """Write the canvas-to-be into the outbox, in the caller's transaction."""
+    payload = {
+        "generation": generation,
+        "urgency": urgency,
+        "finalize": finalize,
+        "steps": [
+            {"step_id": s.step_id, "arm": s.arm, "depends_on": list(s.depends_on)} for s in steps
+        ],
+    }
+    outbox_id = conn.execute(
+        insert(OutboxRow)
+        .values(task_id=task_id, kind="canvas", payload=payload)
+        .returning(OutboxRow.id)
+    ).scalar_one()
+    return Outbox(int(outbox_id), task_id, payload)
 
 
-def _canvas(app: Celery, target: Target, row: OutboxRow) -> Any:
-    payload = row.payload
+def _canvas(app: Celery, target: Target, task_id: str, payload: dict[str, Any]) -> Any:
     specs = [StepSpec(s["step_id"], s["arm"], tuple(s["depends_on"])) for s in payload["steps"]]
     return compile_canvas(
         app,
-        row.task_id,
+        task_id,
         int(payload["generation"]),
         specs,
         payload["urgency"],
@@ -65,19 +75,11 @@ def _canvas(app: Celery, target: Target, row: OutboxRow) -> Any:
     )
 
 
-def publish(db: Database, app: Celery, target: Target, outbox_id: int) -> bool:
-    """Publish one outbox row if nobody else is; True when this call published it."""
-    with db.session() as session:
-        row = session.scalars(
-            select(OutboxRow)
-            .where((OutboxRow.id == outbox_id) & (OutboxRow.published_at.is_(None)))
-            .with_for_update(skip_locked=True)
-        ).one_or_none()
-        if row is None:
-            return False
-        _canvas(app, target, row).apply_async()
-        row.published_at = text("now()")  # type: ignore[assignment]
-    return True
+def publish(db: Database, app: Celery, target: Target, outbox: Outbox) -> None:
+    """Publish a committed outbox row, then mark it published."""
+    _canvas(app, target, outbox.task_id, outbox.payload).apply_async()
+    with db.autocommit() as conn:
+        conn.execute(_MARK, {"id": outbox.id})
 
 
 def relay(
@@ -92,7 +94,9 @@ def relay(
                 OutboxRow.published_at.is_(None)
                 & (
                     OutboxRow.created_at
-                    < text(f"now() - interval '{float(older_than_seconds)} seconds'")
+                    < text("now() - make_interval(secs => :grace)").bindparams(
+                        grace=float(older_than_seconds)
+                    )
                 )
             )
             .order_by(OutboxRow.id)
@@ -100,11 +104,11 @@ def relay(
             .with_for_update(skip_locked=True)
         ).all()
         for row in rows:
-            _canvas(app, target, row).apply_async()
+            _canvas(app, target, row.task_id, row.payload).apply_async()
             row.published_at = text("now()")  # type: ignore[assignment]
             published += 1
             log.info("outbox_relayed", task_id=row.task_id, outbox_id=row.id)
     return published
 
 
-__all__ = ["StepSpec", "Target", "asdict", "enqueue", "publish", "relay"]
+__all__ = ["Outbox", "StepSpec", "Target", "enqueue", "publish", "relay"]

@@ -16,6 +16,9 @@ from octollm.contracts.status import StepStatus
 from octollm.orchestrator import swarm
 from octollm.orchestrator.compile import StepSpec
 
+#: The step that runs the planner when a task arrives without a plan.
+PLAN_STEP_ID = "plan"
+
 
 def check(plan: Plan) -> None:
     """Checks beyond the plan's structure (swarm settings); raises ``InvalidPlan``."""

@@ -3,20 +3,19 @@
 Every state change is one Postgres transaction; anything to publish goes through the outbox
 in that same transaction and is published after commit.
 
-Re-driving is how every repair continues a task: the unfinished part of the DAG is queued again
-under a new *generation* and compiled into a new canvas. Messages of older generations find
-their claim refused (``stale``) and do nothing, so an old canvas still in the broker is harmless.
-Finished steps keep their stored outputs and are never run again, unless a resume or a replay
-resets them (a failed step and everything that depends on it).
+Repairs (the reconciler's re-drive, resume, dead-letter replay) continue a task from Postgres
+under a new generation; ``redrive`` has the details.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import structlog
-from sqlalchemy import text, update
+from sqlalchemy import insert, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,24 +26,35 @@ from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.contracts.task import TaskContract
 from octollm.errors import Conflict, InvalidPlan, NotFound
 from octollm.orchestrator import dispatch, expansion, swarm
+from octollm.orchestrator import redrive as redriving
 from octollm.orchestrator.aggregate import aggregate
 from octollm.orchestrator.compile import message_id
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import steps as step_repo
 from octollm.store import tasks as task_repo
-from octollm.store.models import StepRow, TaskRow
+from octollm.store.models import TaskRow
 
 log = structlog.get_logger(__name__)
 
-PLAN_STEP_ID = "plan"
-UNFINISHED = ("pending", "queued", "running")
+PLAN_STEP_ID = expansion.PLAN_STEP_ID
+
+
+@lru_cache(maxsize=8)
+def _known_arms(plugins: str) -> frozenset[str]:
+    return known_arms()
+
+
+def arm_names() -> frozenset[str]:
+    """The registry's arm names, looked up once per plugin setting (the registry rescans the
+    installed packages' entry points on every call, a few milliseconds each)."""
+    return _known_arms(os.environ.get("OCTOLLM_ARM_PLUGINS", ""))
 
 
 def validate_plan(plan: Plan | dict[str, Any]) -> Plan:
     """Re-validate a plan against every arm this installation knows (plugins included)."""
     data = plan.model_dump() if isinstance(plan, Plan) else plan
     try:
-        validated = Plan.model_validate(data, context={"arms": known_arms()})
+        validated = Plan.model_validate(data, context={"arms": arm_names()})
     except ValueError as exc:
         raise InvalidPlan(str(exc)) from exc
     expansion.check(validated)
@@ -80,56 +90,60 @@ def submit(
         deadline = min(deadline, contract.deadline)
     max_attempts = contract.budget.max_retries + 1
     status = TaskStatus.PROCESSING if plan else TaskStatus.QUEUED
-    row = TaskRow(
-        id=contract.task_id,
-        tenant=tenant,
-        status=status.value,
-        priority=contract.priority.value,
-        goal=contract.goal,
-        contract=contract.model_dump(mode="json"),
-        plan=plan.model_dump(mode="json") if plan else None,
-        aggregation=contract.aggregation.value,
-        generation=1,
-        max_tokens=contract.budget.max_tokens,
-        max_cost_usd=contract.budget.max_cost_usd,
-        max_retries=contract.budget.max_retries,
-        deadline=deadline,
-        request_id=request_id,
-        created_at=contract.created_at,
-        started_at=datetime.now(UTC) if plan else None,
-    )
+    fields: dict[str, Any] = {
+        "id": contract.task_id,
+        "tenant": tenant,
+        "status": status.value,
+        "priority": contract.priority.value,
+        "goal": contract.goal,
+        "contract": contract.model_dump(mode="json"),
+        "plan": plan.model_dump(mode="json") if plan else None,
+        "aggregation": contract.aggregation.value,
+        "generation": 1,
+        "cancel_requested": False,
+        "tokens_used": 0,
+        "cost_usd": 0,
+        "max_tokens": contract.budget.max_tokens,
+        "max_cost_usd": contract.budget.max_cost_usd,
+        "max_retries": contract.budget.max_retries,
+        "deadline": deadline,
+        "request_id": request_id,
+        "created_at": contract.created_at,
+        "started_at": datetime.now(UTC) if plan else None,
+    }
+    step_rows = expansion.rows(contract.task_id, plan or _planning_plan(contract), 1, max_attempts)
     try:
         with rt.db.session() as session:
-            session.add(row)
-            session.flush()
-            step_rows = expansion.rows(row.id, plan or _planning_plan(contract), 1, max_attempts)
-            step_repo.insert_steps(session, step_rows)
-            outbox_id = dispatch.enqueue(
-                session,
-                row.id,
+            conn = session.connection()  # plain inserts: no unit-of-work bookkeeping
+            conn.execute(insert(TaskRow), [fields])
+            step_repo.insert_steps(conn, step_rows)
+            outbox = dispatch.enqueue(
+                conn,
+                contract.task_id,
                 1,
                 expansion.specs(step_rows),
-                row.priority,
+                contract.priority.value,
                 finalize=plan is not None,
             )
     except IntegrityError as exc:
         raise Conflict(f"task {contract.task_id} already exists") from exc
+    row = TaskRow(**fields)
     rt.emit("task.queued", row.id, tenant, priority=row.priority, planned=plan is not None)
-    publish_quietly(rt, outbox_id)
+    publish_quietly(rt, outbox)
     return row
 
 
-def publish_quietly(rt: Runtime, outbox_id: int | None) -> None:
+def publish_quietly(rt: Runtime, outbox: dispatch.Outbox | None) -> None:
     """Publish now; if the broker is down the reconciler's relay publishes later."""
-    if outbox_id is None:
+    if outbox is None:
         return
     try:
-        dispatch.publish(rt.db, rt.app, rt.target, outbox_id)
+        dispatch.publish(rt.db, rt.app, rt.target, outbox)
     except Exception as exc:  # noqa: BLE001 - the outbox row survives; the relay retries
-        log.warning("publish_deferred", outbox_id=outbox_id, error=str(exc))
+        log.warning("publish_deferred", outbox_id=outbox.id, error=str(exc))
 
 
-def expand(session: Session, task: TaskRow, plan: Plan) -> int:
+def expand(session: Session, task: TaskRow, plan: Plan) -> dispatch.Outbox:
     """Insert the planner's steps and enqueue their canvas (inside the plan step's transaction)."""
     step_rows = expansion.rows(task.id, plan, task.generation, task.max_retries + 1, offset=1)
     step_repo.insert_steps(session, step_rows)
@@ -148,33 +162,43 @@ def expand(session: Session, task: TaskRow, plan: Plan) -> int:
 
 
 def finalize(rt: Runtime, task_id: str, generation: int | None = None) -> str:
-    """Aggregate and close the task when every step is finished; otherwise leave it alone."""
-    with rt.db.session() as session:
-        task = task_repo.get(session, task_id, lock=True)
-        if task is None:
+    """Aggregate and close the task when every step is finished; otherwise leave it alone.
+
+    Lock-free: once every step is finished nothing changes them while the task is live, and
+    the closing update only applies to a live task of the generation that was read."""
+    with rt.db.autocommit() as conn:
+        all_rows = step_repo.snapshot(conn, task_id)
+        if not all_rows:
             return "missing"
-        if TaskStatus(task.status).terminal:
+        task = all_rows[0]
+        if TaskStatus(task.task_status).terminal:
             return "already-terminal"
         if generation is not None and task.generation != generation:
             return "stale"
-        all_rows = step_repo.for_task(session, task_id)
         if any(not StepStatus(r.status).terminal for r in all_rows):
             return "not-ready"
         rows = [r for r in all_rows if not swarm.is_variant(r.step_id)]
-        failed_critical = [r for r in rows if r.status == StepStatus.FAILED.value and r.critical]
-        if failed_critical:
-            first = failed_critical[0]
-            error = first.error or {
-                "code": "STEP_FAILED",
-                "category": "internal",
-                "message": "step failed",
-            }
-            close(rt, session, task, TaskStatus.FAILED, error=step_error(first.step_id, error))
-            return TaskStatus.FAILED.value
-        outputs = step_repo.outputs(session, task_id, [r.step_id for r in rows])
-        result = aggregate(task.aggregation, rows, outputs)
-        close(rt, session, task, TaskStatus.COMPLETED, result=result)
-        return TaskStatus.COMPLETED.value
+        failed = next((r for r in rows if r.status == StepStatus.FAILED.value and r.critical), None)
+        values: dict[str, Any]
+        if failed is not None:
+            status = TaskStatus.FAILED
+            error = failed.error or {"code": "STEP_FAILED", "category": "internal"}
+            values = {"error": step_error(failed.step_id, error)}
+        else:
+            status = TaskStatus.COMPLETED
+            outputs = {r.step_id: r.output for r in rows if r.output is not None}
+            values = {"result": aggregate(task.aggregation, rows, outputs)}
+        if not task_repo.move(conn, task_id, status, values=values, generation=task.generation):
+            return "already-terminal"
+    rt.emit(
+        f"task.{status.value}",
+        task_id,
+        task.tenant,
+        error=values.get("error"),
+        skipped_steps=[],
+        tokens_used=int(task.tokens_used),
+    )
+    return status.value
 
 
 def step_error(step_id: str, error: dict[str, Any]) -> dict[str, Any]:
@@ -205,6 +229,7 @@ def close(
         f"task.{status.value}",
         task.id,
         task.tenant,
+        session=session,
         error=error,
         skipped_steps=skipped,
         tokens_used=int(task.tokens_used),
@@ -235,7 +260,9 @@ def cancel(rt: Runtime, task_id: str, *, tenant: str | None = None) -> TaskRow:
                 f"task {task_id} is already {task.status}; only live tasks can be cancelled"
             )
         task.cancel_requested = True
-        pending = [r for r in step_repo.for_task(session, task_id) if r.status in UNFINISHED[:2]]
+        pending = [
+            r for r in step_repo.for_task(session, task_id) if r.status in ("pending", "queued")
+        ]
         close(
             rt,
             session,
@@ -253,70 +280,6 @@ def cancel(rt: Runtime, task_id: str, *, tenant: str | None = None) -> TaskRow:
     return task
 
 
-def reopen(session: Session, task: TaskRow) -> None:
-    """Make a terminal task live again (resume, replay), with a fresh deadline."""
-    budget_seconds = int(task.contract["budget"]["max_time_seconds"])
-    session.execute(
-        update(TaskRow)
-        .where(TaskRow.id == task.id)
-        .values(
-            status=(TaskStatus.PROCESSING if task.plan is not None else TaskStatus.QUEUED).value,
-            cancel_requested=False,
-            error=None,
-            result=None,
-            finished_at=None,
-            deadline=datetime.now(UTC) + timedelta(seconds=budget_seconds),
-            updated_at=text("now()"),
-        )
-    )
-
-
-def redrive_in(session: Session, task: TaskRow, *, reset: set[str] | None = None) -> int | None:
-    """Queue the unfinished part of ``task`` under a new generation; returns the outbox id.
-
-    ``reset``: steps to run again from scratch, with everything that depends on them (their
-    attempts, errors and outputs are cleared). Running steps whose lease is alive are adopted
-    into the new generation untouched; the new canvas waits for them."""
-    rows = step_repo.for_task(session, task.id)
-    fresh = step_repo.dependants(rows, reset) if reset else set()
-    now = datetime.now(UTC)
-
-    def alive(r: StepRow) -> bool:
-        return r.status == "running" and r.lease_until is not None and r.lease_until > now
-
-    adopted = [r for r in rows if alive(r) and r.step_id not in fresh]
-    again = [r for r in rows if r.step_id in fresh and not alive(r)]
-    unfinished = [
-        r for r in rows if r.status in UNFINISHED and not alive(r) and r.step_id not in fresh
-    ]
-    if not (adopted or again or unfinished):
-        return None
-    generation = task.generation + 1
-    session.execute(
-        update(TaskRow)
-        .where(TaskRow.id == task.id)
-        .values(generation=generation, updated_at=text("now()"))
-    )
-    step_repo.requeue_for_generation(
-        session, task.id, [r.step_id for r in again], generation, fresh=True
-    )
-    step_repo.requeue_for_generation(
-        session, task.id, [r.step_id for r in unfinished], generation, fresh=False
-    )
-    step_repo.move_generation(session, task.id, [r.step_id for r in adopted], generation)
-    chosen = {r.step_id for r in (*adopted, *again, *unfinished)}
-    queued = [r for r in rows if r.step_id in chosen]
-    planning = any(r.step_id == PLAN_STEP_ID for r in queued)
-    return dispatch.enqueue(
-        session,
-        task.id,
-        generation,
-        expansion.specs(queued),
-        task.priority,
-        finalize=not planning,
-    )
-
-
 def redrive(rt: Runtime, task_id: str, *, reason: str = "redrive") -> bool:
     """Re-enqueue a live task's unfinished steps (the reconciler's repair)."""
     with rt.db.session() as session:
@@ -325,13 +288,13 @@ def redrive(rt: Runtime, task_id: str, *, reason: str = "redrive") -> bool:
             raise NotFound(f"task {task_id} not found")
         if TaskStatus(task.status).terminal:
             return False
-        outbox_id = redrive_in(session, task)
+        outbox = redriving.redrive_in(session, task)
         tenant, generation = task.tenant, task.generation + 1
-    if outbox_id is None:
+    if outbox is None:
         return False
     rt.emit("task.redriven", task_id, tenant, generation=generation, reason=reason)
     log.info("task_redriven", task_id=task_id, generation=generation, reason=reason)
-    publish_quietly(rt, outbox_id)
+    publish_quietly(rt, outbox)
     return True
 
 
@@ -354,13 +317,13 @@ def resume(rt: Runtime, task_id: str, *, tenant: str | None = None) -> TaskRow:
             for r in rows
             if r.status in ("skipped", "cancelled") or (r.status == "failed" and r.critical)
         }
-        reopen(session, task)
-        outbox_id = redrive_in(session, task, reset=roots)
-        if outbox_id is None:  # nothing left to run: let finalize decide
-            outbox_id = dispatch.enqueue(session, task.id, task.generation, [], task.priority)
+        redriving.reopen(session, task)
+        outbox = redriving.redrive_in(session, task, reset=roots)
+        if outbox is None:  # nothing left to run: let finalize decide
+            outbox = dispatch.enqueue(session, task.id, task.generation, [], task.priority)
         tenant_ = task.tenant
     rt.emit("task.resumed", task_id, tenant_, steps=sorted(roots))
-    publish_quietly(rt, outbox_id)
+    publish_quietly(rt, outbox)
     with rt.db.session() as session:
         refreshed = task_repo.get(session, task_id)
         assert refreshed is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,7 +23,7 @@ from octollm.contracts.arm import ErrorInfo, ProvenanceMetadata
 from octollm.contracts.plan import Plan
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.errors import InvalidPlan, OctoError, StorageUnavailable
-from octollm.orchestrator import deadletters, lifecycle
+from octollm.orchestrator import deadletters, dispatch, lifecycle
 from octollm.orchestrator.metering import MeteredLLM
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import claims
@@ -56,6 +57,10 @@ _storage_retry = retry(
 )
 
 
+def _elapsed_ms(started: float | None) -> float:
+    return round((time.monotonic() - started) * 1000, 1) if started is not None else 0.0
+
+
 def _usage(llm: MeteredLLM | None) -> tuple[int, float]:
     return (llm.usage.total_tokens, llm.cost) if llm else (0, 0.0)
 
@@ -69,27 +74,27 @@ def succeed(
     provenance: ProvenanceMetadata,
     llm: MeteredLLM | None,
 ) -> Outcome:
-    outbox_id: int | None = None
+    outbox: dispatch.Outbox | None = None
     tokens, cost = _usage(llm)
     is_plan = claim.step_id == lifecycle.PLAN_STEP_ID and claim.arm == "planner"
-    plan = _plan_from(result.output) if is_plan else None
-    with rt.db.session() as session:
-        kept = step_repo.succeed(
-            session,
-            claim,
-            rt.owner,
-            result.output,
-            provenance.model_dump(mode="json"),
-            tokens,
-            cost,
-        )
-        if not kept:
-            log.warning("lease_lost", detail="another delivery took the step over; output dropped")
-            return Outcome("noop", "lease-lost")
-        if plan is not None:
-            task = session.get(TaskRow, claim.task_id)
-            assert task is not None
-            outbox_id = lifecycle.expand(session, task, plan)
+    try:
+        plan = _plan_from(result.output) if is_plan else None
+    except InvalidPlan as exc:  # the planner's output is unusable: the plan step fails
+        return fail(rt, claim, tenant, exc, llm)
+    record = (claim, rt.owner, result.output, provenance.model_dump(mode="json"), tokens, cost)
+    if plan is None:  # the common case: one statement, committed on its own
+        with rt.db.autocommit() as conn:
+            unfinished = step_repo.succeed(conn, *record)
+    else:  # the plan step also inserts the plan's steps and their canvas: one transaction
+        with rt.db.session() as session:
+            unfinished = step_repo.succeed(session, *record)
+            if unfinished is not None:
+                task = session.get(TaskRow, claim.task_id)
+                assert task is not None
+                outbox = lifecycle.expand(session, task, plan)
+    if unfinished is None:
+        log.warning("lease_lost", detail="another delivery took the step over; output dropped")
+        return Outcome("noop", "lease-lost")
     encoded = json.dumps(result.output, sort_keys=True).encode()
     log.info(
         "step_succeeded",
@@ -114,7 +119,15 @@ def succeed(
         rt.emit(
             "task.processing", claim.task_id, tenant, steps=len(plan.steps), plan_source=plan.source
         )
-        lifecycle.publish_quietly(rt, outbox_id)
+        lifecycle.publish_quietly(rt, outbox)
+    elif unfinished == 0:
+        # The task's last step: close it now rather than one message later. The canvas's
+        # finalize message still comes and finds the task closed (it also covers the case of
+        # parallel last steps, each of which saw the other still running).
+        try:
+            lifecycle.finalize(rt, claim.task_id, claim.generation)
+        except StorageUnavailable as exc:  # the output is stored; the finalize message will do
+            log.warning("inline_finalize_deferred", error=exc.message)
     return Outcome("done")
 
 
@@ -130,7 +143,13 @@ def _plan_from(output: dict[str, Any]) -> Plan:
 
 @_storage_retry
 def retry_later(
-    rt: Runtime, claim: claims.Claim, tenant: str, exc: OctoError, llm: MeteredLLM | None
+    rt: Runtime,
+    claim: claims.Claim,
+    tenant: str,
+    exc: OctoError,
+    llm: MeteredLLM | None,
+    *,
+    started: float | None = None,
 ) -> Outcome:
     cfg = rt.settings.orchestrator
     error = ErrorInfo.from_exception(exc).model_dump(mode="json")
@@ -145,7 +164,12 @@ def retry_later(
         if not step_repo.requeue(session, claim, rt.owner, error, tokens, cost, delay=countdown):
             return Outcome("noop", "lease-lost")
     log.info(
-        "step_retrying", attempt=claim.attempt, countdown=round(countdown, 2), error_code=exc.code
+        "step_retrying",
+        attempt=claim.attempt,
+        duration_ms=_elapsed_ms(started),
+        tokens=tokens,
+        countdown=round(countdown, 2),
+        error_code=exc.code,
     )
     rt.emit(
         "step.retrying",
@@ -168,14 +192,35 @@ def fail(
     llm: MeteredLLM | None,
     *,
     dead_letter: str | None = None,
+    started: float | None = None,
 ) -> Outcome:
+    """Fail the step (``started``: ``time.monotonic()`` when the attempt began)."""
     error = ErrorInfo.from_exception(exc).model_dump(mode="json")
     tokens, cost = _usage(llm)
     with rt.db.session() as session:
         if not step_repo.fail(session, claim, rt.owner, error, tokens, cost):
             return Outcome("noop", "lease-lost")
+        rt.emit(
+            "step.failed",
+            claim.task_id,
+            tenant,
+            session=session,
+            step_id=claim.step_id,
+            arm=claim.arm,
+            attempt=claim.attempt,
+            error=error,
+            critical=claim.critical,
+        )
         if dead_letter:
             deadletters.record(session, claim, tenant, error, dead_letter)
+            rt.emit(
+                "step.dead_lettered",
+                claim.task_id,
+                tenant,
+                session=session,
+                step_id=claim.step_id,
+                reason=dead_letter,
+            )
         if claim.critical:
             task = session.get(TaskRow, claim.task_id)
             assert task is not None
@@ -189,24 +234,13 @@ def fail(
     log.info(
         "step_failed",
         attempt=claim.attempt,
+        duration_ms=_elapsed_ms(started),
+        tokens=tokens,
+        cost_usd=round(cost, 6),
         error_code=error["code"],
         critical=claim.critical,
         dead_lettered=bool(dead_letter),
     )
-    rt.emit(
-        "step.failed",
-        claim.task_id,
-        tenant,
-        step_id=claim.step_id,
-        arm=claim.arm,
-        attempt=claim.attempt,
-        error=error,
-        critical=claim.critical,
-    )
-    if dead_letter:
-        rt.emit(
-            "step.dead_lettered", claim.task_id, tenant, step_id=claim.step_id, reason=dead_letter
-        )
     return Outcome("failed", error["code"])
 
 

@@ -1,8 +1,5 @@
 """The reconciler: a periodic pass (celery beat) that repairs what crashes leave behind.
 
-0. The broker's queue bindings are declared again (idempotent). A Redis that was flushed or
-   restarted without persistence forgets them, and kombu then routes every publish to a
-   dead-letter list; workers and publishers never notice, since they cache what they declared.
 1. Outbox rows not published a few seconds after commit (a crash between commit and publish,
    or the broker was down) are published.
 2. Steps whose lease expired (their worker died) are taken back: re-driven, or dead-lettered
@@ -24,10 +21,9 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy import text
 
-from octollm.arms.registry import known_arms
 from octollm.contracts.arm import ErrorInfo
 from octollm.errors import StorageUnavailable
-from octollm.orchestrator import deadletters, dispatch, lifecycle, routing
+from octollm.orchestrator import deadletters, dispatch, lifecycle
 from octollm.orchestrator.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -102,18 +98,6 @@ class Report:
         )
 
 
-def declare_queues(rt: Runtime) -> int:
-    """Declare every arm's queues (and the control queues) with their bindings again."""
-    queues = routing.queues_for(
-        rt.target.prefix, [*sorted(known_arms()), routing.CONTROL_ARM], rt.target.broker_url
-    )
-    with rt.app.connection_for_write() as conn:
-        channel = conn.default_channel
-        for queue in queues:
-            queue.bind(channel).declare()  # type: ignore[no-untyped-call]  # kombu is untyped
-    return len(queues)
-
-
 def reconcile(rt: Runtime) -> Report:
     try:
         return _reconcile(rt)
@@ -125,10 +109,6 @@ def reconcile(rt: Runtime) -> Report:
 def _reconcile(rt: Runtime) -> Report:
     cfg = rt.settings.orchestrator
     report = Report()
-    try:
-        declare_queues(rt)
-    except Exception as exc:  # noqa: BLE001 - a broker outage must not stop the Postgres repairs
-        log.warning("declare_queues_failed", error=str(exc))
     report.relayed = dispatch.relay(rt.db, rt.app, rt.target, OUTBOX_GRACE_SECONDS)
 
     to_redrive: set[str] = set()

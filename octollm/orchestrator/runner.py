@@ -29,7 +29,14 @@ from octollm.arms.base import Arm, ArmContext, ArmResult
 from octollm.arms.registry import get_arm
 from octollm.contracts.arm import ProvenanceMetadata
 from octollm.contracts.status import StepStatus, TaskStatus
-from octollm.errors import BudgetExceeded, Cancelled, OctoError, StepTimeout, TransientError
+from octollm.errors import (
+    BudgetExceeded,
+    Cancelled,
+    OctoError,
+    StepTimeout,
+    StorageUnavailable,
+    TransientError,
+)
 from octollm.logging import bind_unit_of_work
 from octollm.orchestrator import deadletters, lifecycle, outcomes, swarm
 from octollm.orchestrator.budget import TaskLedger
@@ -43,40 +50,54 @@ from octollm.store import steps as step_repo
 from octollm.store import tasks as task_repo
 from octollm.store.models import StepRow, TaskRow
 
+__all__ = ["Outcome", "backoff", "run_step"]
+
 log = structlog.get_logger(__name__)
 
 _pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="octollm-arm")
+PLAN_STEP = lifecycle.PLAN_STEP_ID
+_services: dict[tuple[str, int], Any] = {}
 
-__all__ = ["Outcome", "backoff", "run_step"]
+
+def _services_for(arm: str, rt: Runtime) -> Any:
+    """An arm's collaborators, built once per process and runtime (as ``collaborators``
+    promises; building them also rescans the installed arms, milliseconds each time)."""
+    key = (arm, id(rt))
+    if key not in _services:
+        _services[key] = services_for(arm, rt)
+    return _services[key]
 
 
 def run_step(rt: Runtime, task_id: str, step_id: str, generation: int) -> Outcome:
     bind_unit_of_work(task_id=task_id, step_id=step_id, generation=generation)
     cfg = rt.settings.orchestrator
-    with rt.db.session() as session:
-        claim = claims.claim(session, task_id, step_id, generation, rt.owner, cfg.lease_seconds)
-        if claim is None:
+    with rt.db.autocommit() as conn:  # one statement: the claim, the task, the inputs
+        claim = claims.claim(conn, task_id, step_id, generation, rt.owner, cfg.lease_seconds)
+    if claim is None:
+        with rt.db.session() as session:
             return _unclaimed(rt, session, task_id, step_id, generation)
-        task = session.get(TaskRow, task_id)
-        assert task is not None
-        bind_unit_of_work(
-            task_id=task_id,
-            step_id=step_id,
-            arm=claim.arm,
-            tenant=task.tenant,
-            request_id=task.request_id,
-            attempt=claim.attempt,
-        )
-        if claim.step_id == lifecycle.PLAN_STEP_ID and task_repo.move(
-            session, task_id, TaskStatus.PLANNING, allowed=("queued",)
-        ):
-            rt.emit("task.planning", task_id, task.tenant)
-        aggregator = swarm.is_aggregator(claim.input)
-        if aggregator:
-            dependencies = _proposals(session, task_id, claim.depends_on)
-        else:
-            dependencies = _dependencies(session, task_id, claim.depends_on)
-        contract, deadline, tenant = task.contract, task.deadline, task.tenant
+    bind_unit_of_work(
+        task_id=task_id,
+        step_id=step_id,
+        arm=claim.arm,
+        tenant=claim.tenant,
+        request_id=claim.request_id,
+        attempt=claim.attempt,
+    )
+    contract, deadline, tenant = claim.contract, claim.deadline, claim.tenant
+    assert deadline is not None
+    aggregator = swarm.is_aggregator(claim.input)
+    dependencies: dict[str, dict[str, Any]] = dict(claim.outputs)
+    if aggregator or len(dependencies) < len(claim.depends_on) or claim.step_id == PLAN_STEP:
+        with rt.db.session() as session:
+            if claim.step_id == PLAN_STEP and task_repo.move(
+                session, task_id, TaskStatus.PLANNING, allowed=("queued",)
+            ):
+                rt.emit("task.planning", task_id, tenant, session=session)
+            if aggregator:
+                dependencies = _proposals(session, task_id, claim.depends_on)
+            else:
+                dependencies = _dependencies(session, task_id, claim.depends_on, dependencies)
     rt.emit("step.started", task_id, tenant, step_id=step_id, arm=claim.arm, attempt=claim.attempt)
     ensure_lease_keeper(rt)
     started = datetime.now(UTC)
@@ -85,7 +106,7 @@ def run_step(rt: Runtime, task_id: str, step_id: str, generation: int) -> Outcom
     if seconds_left <= 0:
         budget = contract["budget"]["max_time_seconds"]
         late = BudgetExceeded(f"task passed its deadline ({budget} s budget)")
-        return outcomes.fail(rt, claim, tenant, late, None)
+        return outcomes.fail(rt, claim, tenant, late, None, started=t0)
     limit = min(cfg.step_time_limit_seconds, seconds_left)
 
     def check() -> None:
@@ -103,29 +124,27 @@ def run_step(rt: Runtime, task_id: str, step_id: str, generation: int) -> Outcom
         dependencies=dependencies,
         deadline=time.monotonic() + limit,
         check_cancelled=check,
-        services=services_for(claim.arm, rt),
+        services=_services_for(claim.arm, rt),
     )
     step_input = {**claim.input}
     step_input.setdefault("action", claim.action)
     try:
         arm: Arm = swarm.SwarmAggregator(_judge()) if aggregator else get_arm(claim.arm)
-        future = _pool.submit(arm.run, step_input, ctx)
-        try:
-            result: ArmResult = future.result(timeout=limit)
-        except FutureTimeout:
-            future.cancel()
-            raise StepTimeout(f"step {step_id} exceeded its time limit of {limit:.0f} s") from None
+        if getattr(arm, "enforces_own_limits", False):
+            result: ArmResult = arm.run(step_input, ctx)
+        else:
+            result = _run_bounded(arm, step_input, ctx, limit, cfg, contract, step_id)
     except Cancelled:
         return outcomes.cancelled(rt, claim, tenant)
     except TransientError as exc:
         if claim.attempt < claim.max_attempts:
-            return outcomes.retry_later(rt, claim, tenant, exc, llm)
-        return outcomes.fail(rt, claim, tenant, exc, llm, dead_letter="exhausted")
+            return outcomes.retry_later(rt, claim, tenant, exc, llm, started=t0)
+        return outcomes.fail(rt, claim, tenant, exc, llm, dead_letter="exhausted", started=t0)
     except OctoError as exc:
-        return outcomes.fail(rt, claim, tenant, exc, llm)
+        return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
     except Exception as exc:
         log.exception("arm_crashed", arm=claim.arm)
-        return outcomes.fail(rt, claim, tenant, exc, llm)
+        return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
     provenance = ProvenanceMetadata(
         arm=claim.arm,
         task_id=task_id,
@@ -179,11 +198,12 @@ def _unclaimed(rt: Runtime, session: Any, task_id: str, step_id: str, generation
     return Outcome("noop", f"unclaimable:{view.status}")
 
 
-def _dependencies(session: Any, task_id: str, depends_on: list[str]) -> dict[str, dict[str, Any]]:
-    """Outputs of the dependencies; a failed (optional) one appears as ``{"_gap": ...}``."""
-    if not depends_on:
-        return {}
-    outputs = step_repo.outputs(session, task_id, depends_on)
+def _dependencies(
+    session: Any, task_id: str, depends_on: list[str], outputs: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Complete ``outputs`` with a ``{"_gap": ...}`` for each dependency that has none (a
+    failed optional step)."""
+    outputs = dict(outputs)
     missing = [d for d in depends_on if d not in outputs]
     if missing:
         rows = session.execute(
@@ -199,7 +219,7 @@ def _dependencies(session: Any, task_id: str, depends_on: list[str]) -> dict[str
 def _proposals(session: Any, task_id: str, variants: list[str]) -> dict[str, dict[str, Any]]:
     """A swarm aggregator's view of its variants: output and confidence, or the gap."""
     found = step_repo.results(session, task_id, variants)
-    gaps = _dependencies(session, task_id, [v for v in variants if v not in found])
+    gaps = _dependencies(session, task_id, [v for v in variants if v not in found], {})
     proposals: dict[str, dict[str, Any]] = {
         v: {"output": out, "confidence": float(prov.get("confidence", 1.0))}
         for v, (out, prov) in found.items()
@@ -208,12 +228,41 @@ def _proposals(session: Any, task_id: str, variants: list[str]) -> dict[str, dic
 
 
 def _check_cancelled(rt: Runtime, task_id: str) -> None:
-    """Raise ``Cancelled`` when the task was cancelled or has ended (failed, past deadline)."""
-    with rt.db.session() as session:
-        row = session.execute(
-            select(TaskRow.cancel_requested, TaskRow.status).where(TaskRow.id == task_id)
-        ).one_or_none()
+    """Raise ``Cancelled`` when the task was cancelled or has ended (failed, past deadline).
+
+    While the database is unreachable the check passes: the flag is persistent, so the next
+    check after recovery sees it, and an outage must not fail the work in progress."""
+    try:
+        with rt.db.session() as session:
+            row = session.execute(
+                select(TaskRow.cancel_requested, TaskRow.status).where(TaskRow.id == task_id)
+            ).one_or_none()
+    except StorageUnavailable:
+        return
     if row is None or row.cancel_requested:
         raise Cancelled(f"task {task_id} was cancelled")
     if TaskStatus(row.status).terminal:
         raise Cancelled(f"task {task_id} is already {row.status}")
+
+
+def _run_bounded(
+    arm: Arm,
+    step_input: dict[str, Any],
+    ctx: ArmContext,
+    limit: float,
+    cfg: Any,
+    contract: dict[str, Any],
+    step_id: str,
+) -> ArmResult:
+    """Run the arm in a helper thread and stop waiting at ``limit`` (every pool kind)."""
+    future = _pool.submit(arm.run, step_input, ctx)
+    try:
+        return future.result(timeout=limit)
+    except FutureTimeout:
+        future.cancel()
+        if limit < cfg.step_time_limit_seconds:  # the task's deadline, not the step's limit
+            budget = contract["budget"]["max_time_seconds"]
+            raise BudgetExceeded(
+                f"task reached its deadline while step {step_id} ran ({budget} s budget)"
+            ) from None
+        raise StepTimeout(f"step {step_id} exceeded its time limit of {limit:.0f} s") from None

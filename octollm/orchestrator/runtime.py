@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from celery import Celery
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
 
 from octollm.config import Settings, get_settings
 from octollm.contracts.event import Event
@@ -42,9 +44,36 @@ class Runtime:
         return f"{socket.gethostname()}:{os.getpid()}"
 
     def emit(
-        self, event_type: str, task_id: str | None, tenant: str = "default", **data: object
+        self,
+        event_type: str,
+        task_id: str | None,
+        tenant: str = "default",
+        *,
+        session: Session | None = None,
+        **data: object,
     ) -> None:
-        self.events.publish(Event(event_type=event_type, task_id=task_id, tenant=tenant, data=data))
+        """Publish an event; inside a transaction (``session``), only once it has committed,
+        so no reader hears of a state change before it can read it (or of one rolled back)."""
+        event = Event(event_type=event_type, task_id=task_id, tenant=tenant, data=data)
+        if session is None:
+            self.events.publish(event)
+            return
+        pending: list[Event] = session.info.setdefault(_PENDING, [])
+        if not pending:
+            sa_event.listen(session, "after_commit", self._publish_pending, once=True)
+            sa_event.listen(session, "after_rollback", _drop_pending, once=True)
+        pending.append(event)
+
+    def _publish_pending(self, session: Session) -> None:
+        for event in session.info.pop(_PENDING, []):
+            self.events.publish(event)
+
+
+_PENDING = "octollm.pending_events"
+
+
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 _runtime: Runtime | None = None

@@ -11,11 +11,11 @@ died on its last attempt is taken by ``exhaust`` (dead letter) instead of claime
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 
@@ -31,6 +31,14 @@ class Claim:
     attempt: int
     max_attempts: int
     generation: int
+    # What the step needs from its task, read by the claim itself (same round trip).
+    tenant: str = "default"
+    request_id: str | None = None
+    contract: dict[str, Any] = field(default_factory=dict)
+    deadline: datetime | None = None
+    task_status: str = ""
+    #: Stored outputs of the finished dependencies, by step id (failed ones are absent).
+    outputs: dict[str, Any] = field(default_factory=dict)
 
 
 _CLAIM = text(
@@ -55,15 +63,25 @@ _CLAIM = text(
                 AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on))
                 AND p.status NOT IN ('succeeded', 'failed'))
     RETURNING s.arm, s.action, s.input, s.depends_on, s.critical, s.attempts, s.max_attempts,
-              s.generation
+              s.generation, t.tenant, t.request_id, t.contract, t.deadline,
+              t.status AS task_status,
+              (SELECT jsonb_object_agg(r.step_id, r.output) FROM step_results AS r
+                WHERE r.task_id = s.task_id
+                  AND r.step_id IN (SELECT jsonb_array_elements_text(s.depends_on))) AS outputs
     """
 )
 
 
 def claim(
-    session: Session, task_id: str, step_id: str, generation: int, owner: str, lease: float
+    conn: Session | Connection,
+    task_id: str,
+    step_id: str,
+    generation: int,
+    owner: str,
+    lease: float,
 ) -> Claim | None:
-    row = session.execute(
+    """Claim the step for this delivery (one statement: safe on an autocommit connection)."""
+    row = conn.execute(
         _CLAIM,
         {
             "task_id": task_id,
@@ -86,6 +104,12 @@ def claim(
         attempt=row.attempts,
         max_attempts=row.max_attempts,
         generation=row.generation,
+        tenant=row.tenant,
+        request_id=row.request_id,
+        contract=row.contract,
+        deadline=row.deadline,
+        task_status=row.task_status,
+        outputs=row.outputs or {},
     )
 
 

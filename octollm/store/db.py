@@ -4,6 +4,12 @@ Prefork workers must not share a parent's connections: ``Database.after_fork()``
 Celery's ``worker_process_init``) drops the inherited pool. Driver errors that mean "the
 database is unreachable" surface as ``StorageUnavailable`` (retryable), so the API answers 503
 and steps retry instead of failing.
+
+Two ways in: ``session()`` is an ORM transaction (BEGIN ... COMMIT); ``autocommit()`` is a
+pooled connection for one self-contained statement (a claim, a recorded output), which saves
+the BEGIN and COMMIT round trips on the hot path. Connections are not pinged on checkout (that
+was a round trip per transaction): a connection found dead raises ``StorageUnavailable``,
+SQLAlchemy discards the whole pool, and the caller's retry gets fresh connections.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,11 +34,11 @@ class Database:
             url,
             pool_size=pool_size,
             max_overflow=pool_size * 2,
-            pool_pre_ping=True,
             pool_recycle=1800,
             connect_args={"connect_timeout": max(1, int(connect_timeout))},
         )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -45,21 +51,32 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction: committed on success, rolled back on error."""
-        try:
-            with self._sessions() as session, session.begin():
-                yield session
-        except (OperationalError, SAInterfaceError) as exc:
-            raise StorageUnavailable(f"database unavailable: {exc.orig!s}"[:500]) from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise StorageUnavailable("database connection lost") from exc
-            raise
+        with _storage_errors(), self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection whose every statement commits on its own (one round trip each)."""
+        with _storage_errors(), self._autocommit.connect() as conn:
+            yield conn
 
     def after_fork(self) -> None:
         self.engine.dispose(close=False)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except (OperationalError, SAInterfaceError) as exc:
+        raise StorageUnavailable(f"database unavailable: {exc.orig!s}"[:500]) from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StorageUnavailable("database connection lost") from exc
+        raise
 
 
 @lru_cache(maxsize=4)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from octollm.contracts.status import StepStatus
@@ -26,50 +26,56 @@ def _held(task_id: str, step_id: str, owner: str, attempt: int) -> Any:
     )
 
 
+_SUCCEED = text(
+    """
+    WITH done AS (
+        UPDATE steps
+           SET status = 'succeeded', finished_at = now(), lease_owner = NULL, lease_until = NULL,
+               error = NULL, tokens_used = tokens_used + :tokens, cost_usd = cost_usd + :cost,
+               updated_at = now()
+         WHERE task_id = :task_id AND step_id = :step_id AND status = 'running'
+           AND lease_owner = :owner AND attempts = :attempt
+        RETURNING task_id, step_id)
+    INSERT INTO step_results AS r (task_id, step_id, attempt, output, provenance)
+    SELECT task_id, step_id, :attempt, :output, :provenance FROM done
+    ON CONFLICT (task_id, step_id) DO UPDATE
+       SET attempt = EXCLUDED.attempt, output = EXCLUDED.output,
+           provenance = EXCLUDED.provenance, updated_at = now()
+    RETURNING (SELECT count(*) FROM steps AS o
+                WHERE o.task_id = r.task_id AND o.step_id <> r.step_id
+                  AND o.status NOT IN ('succeeded', 'failed', 'skipped', 'cancelled'))
+              AS others_unfinished
+    """
+).bindparams(bindparam("output", type_=JSONB), bindparam("provenance", type_=JSONB))
+
+
 def succeed(
-    session: Session,
+    conn: Session | Connection,
     claim_: Claim,
     owner: str,
     output: dict[str, Any],
     provenance: dict[str, Any],
     tokens: int,
     cost: float,
-) -> bool:
-    """Record the output (upsert keyed by task and step). False when the lease was lost."""
-    result = session.execute(
-        update(StepRow)
-        .where(_held(claim_.task_id, claim_.step_id, owner, claim_.attempt))
-        .values(
-            status=StepStatus.SUCCEEDED.value,
-            finished_at=text("now()"),
-            lease_owner=None,
-            lease_until=None,
-            error=None,
-            tokens_used=StepRow.tokens_used + tokens,
-            cost_usd=StepRow.cost_usd + cost,
-        )
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    stmt = pg_insert(StepResultRow).values(
-        task_id=claim_.task_id,
-        step_id=claim_.step_id,
-        attempt=claim_.attempt,
-        output=output,
-        provenance=provenance,
-    )
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[StepResultRow.task_id, StepResultRow.step_id],
-            set_={
-                "attempt": stmt.excluded.attempt,
-                "output": stmt.excluded.output,
-                "provenance": stmt.excluded.provenance,
-                "updated_at": text("now()"),
-            },
-        )
-    )
-    return True
+) -> int | None:
+    """Mark the step succeeded and upsert its output, in one statement guarded by the lease
+    (owner and attempt). Returns how many other steps of the task are unfinished (as seen
+    before this statement: 0 means this was the last one), or None when the lease was lost
+    and nothing was written."""
+    row = conn.execute(
+        _SUCCEED,
+        {
+            "task_id": claim_.task_id,
+            "step_id": claim_.step_id,
+            "owner": owner,
+            "attempt": claim_.attempt,
+            "tokens": tokens,
+            "cost": cost,
+            "output": output,
+            "provenance": provenance,
+        },
+    ).one_or_none()
+    return None if row is None else int(row.others_unfinished)
 
 
 def fail(
@@ -175,9 +181,9 @@ def for_task(session: Session, task_id: str) -> list[StepRow]:
     )
 
 
-def insert_steps(session: Session, rows: list[dict[str, Any]]) -> None:
+def insert_steps(conn: Session | Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(StepRow), rows)
+        conn.execute(insert(StepRow), rows)
 
 
 def dependants(rows: list[StepRow], roots: set[str]) -> set[str]:
@@ -248,3 +254,24 @@ def results(
         )
     ).all()
     return {r.step_id: (r.output, r.provenance) for r in rows}
+
+
+_SNAPSHOT = text(
+    """
+    SELECT t.status AS task_status, t.generation, t.aggregation, t.tenant, t.tokens_used,
+           s.step_id, s.status, s.level, s.position, s.error, s.critical, r.output
+      FROM tasks AS t
+      LEFT JOIN steps AS s ON s.task_id = t.id
+      LEFT JOIN step_results AS r ON r.task_id = s.task_id AND r.step_id = s.step_id
+     WHERE t.id = :task_id
+     ORDER BY s.position
+    """
+)
+
+
+def snapshot(conn: Session | Connection, task_id: str) -> list[Any]:
+    """The task's head fields and every step with its stored output (None when it has none),
+    in plan order, in one query. Each row has ``task_status, generation, aggregation, tenant,
+    tokens_used, step_id, status, level, position, error, critical, output``; no rows means no
+    such task."""
+    return list(conn.execute(_SNAPSHOT, {"task_id": task_id}).all())

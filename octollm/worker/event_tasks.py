@@ -72,7 +72,7 @@ _DURABLE: dict[str, Any] = {
 }
 
 
-@app.task(name=DELIVER_TASK, **_DURABLE)  # type: ignore[untyped-decorator]
+@app.task(name=DELIVER_TASK, **_DURABLE)
 def deliver_webhook(self: Task, delivery_id: int) -> dict[str, Any]:
     rt = get_runtime(app)
     bind_unit_of_work(delivery_id=delivery_id)
@@ -107,7 +107,7 @@ def _reaction_input(
     return data, dependencies
 
 
-@app.task(name=REACT_TASK, **_DURABLE)  # type: ignore[untyped-decorator]
+@app.task(name=REACT_TASK, **_DURABLE)
 def react(self: Task, subscription_name: str, event: dict[str, Any]) -> dict[str, Any]:
     rt = get_runtime(app)
     source = Event.model_validate(event)
@@ -267,7 +267,7 @@ def consumes_webhooks(queue_names: list[str], prefix: str) -> bool:
     return any(q.startswith(f"{prefix}.{WEBHOOKS_QUEUE_ARM}") for q in queue_names)
 
 
-@setup_logging.connect  # type: ignore[untyped-decorator]
+@setup_logging.connect
 def _log_trace_ids(**_: Any) -> None:
     """Add trace ids to log lines (after octollm's logging is configured, whoever did it)."""
     settings = get_settings()
@@ -278,7 +278,7 @@ def _log_trace_ids(**_: Any) -> None:
         structlog.configure(processors=[tracing.add_trace_context, *processors])
 
 
-@worker_ready.connect  # type: ignore[untyped-decorator]
+@worker_ready.connect
 def _on_ready(sender: Any = None, **_: Any) -> None:
     global _dispatcher
     settings = get_settings()
@@ -300,7 +300,7 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
         _dispatcher.start()
 
 
-@worker_shutdown.connect  # type: ignore[untyped-decorator]
+@worker_shutdown.connect
 def _on_shutdown(**_: Any) -> None:
     global _dispatcher
     if _dispatcher is not None:
@@ -308,7 +308,7 @@ def _on_shutdown(**_: Any) -> None:
         _dispatcher = None
 
 
-@worker_process_shutdown.connect  # type: ignore[untyped-decorator]
+@worker_process_shutdown.connect
 def _on_child_exit(pid: int | None = None, **_: Any) -> None:
     if pid is not None:
         exposition.mark_process_dead(pid)

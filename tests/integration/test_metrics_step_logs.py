@@ -80,11 +80,6 @@ def test_a_finished_step_logs_one_canonical_line_with_its_context_bound(finished
     assert failed["trace_id"] == trace_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner's step_failed line has no duration_ms/tokens yet "
-    "(orchestrator/runner.py, owned by the orchestrator engineer)",
-)
 def test_a_failed_step_line_also_carries_duration_and_tokens(finished: Any) -> None:
     task_id, _, logged = finished
     [failed] = [e for e in logged if e["event"] == "step_failed" and e.get("task_id") == task_id]

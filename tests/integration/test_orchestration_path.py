@@ -14,14 +14,28 @@ def _diamond(sleep: float = 0.5) -> dict[str, Any]:
     return {
         "steps": [
             {"step_id": "a", "arm": "echo", "action": "A"},
-            {"step_id": "b", "arm": "echo", "action": "B", "depends_on": ["a"], "input": {"sleep": sleep}},
-            {"step_id": "c", "arm": "echo", "action": "C", "depends_on": ["a"], "input": {"sleep": sleep}},
+            {
+                "step_id": "b",
+                "arm": "echo",
+                "action": "B",
+                "depends_on": ["a"],
+                "input": {"sleep": sleep},
+            },
+            {
+                "step_id": "c",
+                "arm": "echo",
+                "action": "C",
+                "depends_on": ["a"],
+                "input": {"sleep": sleep},
+            },
             {"step_id": "d", "arm": "echo", "action": "D", "depends_on": ["b", "c"]},
         ]
     }
 
 
-def test_a_diamond_runs_b_and_c_at_the_same_time_and_d_receives_both(stack: LiveStack, runtime: Any) -> None:
+def test_a_diamond_runs_b_and_c_at_the_same_time_and_d_receives_both(
+    stack: LiveStack, runtime: Any
+) -> None:
     stack.start_worker(["orchestrator"])
     stack.start_worker(["echo"], concurrency=1, name="echo-1")
     stack.start_worker(["echo"], concurrency=1, name="echo-2")
@@ -30,13 +44,16 @@ def test_a_diamond_runs_b_and_c_at_the_same_time_and_d_receives_both(stack: Live
     assert row.status == "completed", row.error
     steps = row.result["steps"]
     b, c = steps["b"], steps["c"]
-    assert b["start"] < c["end"] and c["start"] < b["end"], "B and C did not overlap"
+    assert b["start"] < c["end"], "B and C did not overlap"
+    assert c["start"] < b["end"], "B and C did not overlap"
     assert sorted(steps["d"]["received"]) == ["b", "c"]
     with runtime.db.session() as session:
         assert {s.status for s in step_repo.for_task(session, task.id)} == {"succeeded"}
 
 
-def test_a_failed_critical_step_fails_the_task_and_skips_its_dependants(stack: LiveStack, runtime: Any) -> None:
+def test_a_failed_critical_step_fails_the_task_and_skips_its_dependants(
+    stack: LiveStack, runtime: Any
+) -> None:
     stack.start_fleet(["orchestrator", "echo", "fail"])
     plan = {
         "steps": [
@@ -54,7 +71,9 @@ def test_a_failed_critical_step_fails_the_task_and_skips_its_dependants(stack: L
     assert states == {"a": "succeeded", "boom": "failed", "after": "skipped"}
 
 
-def test_a_failed_optional_step_leaves_a_visible_gap_for_its_dependants(stack: LiveStack, runtime: Any) -> None:
+def test_a_failed_optional_step_leaves_a_visible_gap_for_its_dependants(
+    stack: LiveStack, runtime: Any
+) -> None:
     stack.start_fleet(["orchestrator", "echo", "fail"])
     plan = {
         "steps": [

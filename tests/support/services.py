@@ -13,7 +13,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get("OCTOLLM_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "OCTOLLM_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 TEST_DATABASE = os.environ.get("OCTOLLM_TEST_DATABASE", "octollm_test")
 REDIS_URL = os.environ.get("OCTOLLM_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
 
@@ -36,7 +38,9 @@ def require(name: str, url: str, default_port: int) -> None:
     """Skip (laptop) or fail (CI) when the service behind ``url`` does not answer."""
     if _reachable(url, default_port):
         return
-    message = f"{name} is not reachable at {urlparse(url).hostname}:{urlparse(url).port or default_port}"
+    message = (
+        f"{name} is not reachable at {urlparse(url).hostname}:{urlparse(url).port or default_port}"
+    )
     if in_ci():
         pytest.fail(f"{message} (CI=true: integration tests must not skip)")
     pytest.skip(message)
@@ -61,8 +65,11 @@ def database_url(database: str = TEST_DATABASE) -> str:
     require_postgres()
     admin = PG_ADMIN_URL
     with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{database}"')
     parsed = urlparse(admin)
-    return f"postgresql+psycopg://{parsed.username or 'postgres'}@{parsed.hostname}:{parsed.port or 5432}/{database}"
+    user, host, port = parsed.username or "postgres", parsed.hostname, parsed.port or 5432
+    return f"postgresql+psycopg://{user}@{host}:{port}/{database}"

@@ -3,6 +3,11 @@ subprocesses, and the orchestrator runtime pointed at them.
 
 Each ``LiveStack`` gets its own database and Redis DB index and a unique queue prefix, so
 tests never see each other's messages. Workers are real ``celery worker`` processes.
+
+Tests that break a service on purpose must not break it for everyone else on the machine:
+``private_redis=True`` runs the stack on its own ``redis-server`` (which the test may flush or
+stop) and ``private_postgres=True`` on its own PostgreSQL cluster (which the test may stop and
+start again with ``stop_postgres``/``start_postgres``), both from the embedded-service wheels.
 """
 
 from __future__ import annotations
@@ -76,6 +81,23 @@ class LiveStack:
     tmp: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
+    #: redis-py URL when ``redis_url`` is a kombu-only form (``redis+socket://``).
+    client_url: str | None = None
+    #: The private PostgreSQL (an ``EmbeddedPostgres``) when the stack owns one.
+    postgres: Any = None
+    services: list[Any] = field(default_factory=list)
+
+    def stop_postgres(self) -> None:
+        """Fast shutdown of the private PostgreSQL (clients are disconnected)."""
+        assert self.postgres is not None, "start the stack with private_postgres=True"
+        self.postgres.stop(10)
+
+    def start_postgres(self) -> None:
+        from octollm.services.postgres import launch_postgres
+
+        assert self.postgres is not None, "start the stack with private_postgres=True"
+        self.postgres = launch_postgres(self.tmp / "pg", log_dir=self.tmp / "logs")
+        self.postgres.wait_ready(60)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OCTOLLM_")}
@@ -95,6 +117,9 @@ class LiveStack:
                 "PYTHONPATH": str(ROOT),
             }
         )
+        if self.client_url:
+            env["OCTOLLM_BROKER__REDIS_URL"] = self.client_url
+            env["OCTOLLM_BROKER__RESULT_BACKEND"] = self.redis_url
         env.update(self.extra_env)
         return env
 
@@ -110,7 +135,11 @@ class LiveStack:
             data_dir=self.tmp / "data",
             queue_prefix=self.prefix,
             database=DatabaseSettings(url=self.database_url),  # type: ignore[arg-type]
-            broker=BrokerSettings(url=self.redis_url),  # type: ignore[arg-type]
+            broker=BrokerSettings(
+                url=self.redis_url,  # type: ignore[arg-type]
+                redis_url=self.client_url,  # type: ignore[arg-type]
+                result_backend=self.redis_url if self.client_url else None,  # type: ignore[arg-type]
+            ),
             orchestrator=OrchestratorSettings(
                 lease_seconds=float(env["OCTOLLM_ORCHESTRATOR__LEASE_SECONDS"]),
                 heartbeat_seconds=float(env["OCTOLLM_ORCHESTRATOR__HEARTBEAT_SECONDS"]),
@@ -185,36 +214,81 @@ class LiveStack:
         return [self.start_worker([arm], **kwargs) for arm in arms]
 
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis_url)
+        return redis.Redis.from_url(self.client_url or self.redis_url)
 
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
         self.workers.clear()
+        if self.postgres is not None:
+            self.postgres.stop(10)
+        for service in self.services:
+            service.stop(10)
 
 
 @contextmanager
-def live_stack(tmp: Path, *, redis_db: int = 11, **extra_env: str) -> Iterator[LiveStack]:
-    """A fresh database and a flushed Redis DB for one test."""
-    services.require_redis()
+def live_stack(
+    tmp: Path,
+    *,
+    redis_db: int | None = None,
+    private_redis: bool = False,
+    private_postgres: bool = False,
+    **extra_env: str,
+) -> Iterator[LiveStack]:
+    """A fresh database and a flushed Redis DB for one test (or private servers, see above)."""
+    prefix = f"t{uuid.uuid4().hex[:6]}"
     name = f"octollm_t_{uuid.uuid4().hex[:8]}"
-    url = fresh_database(name)
-    base = services.REDIS_URL.rsplit("/", 1)[0]
-    redis_url = f"{base}/{redis_db}"
-    client = redis.Redis.from_url(redis_url)
+    owned: list[Any] = []
+    try:
+        if private_postgres:
+            from octollm.services.postgres import launch_postgres
+            from octollm.store.migrate import upgrade
+
+            pg = launch_postgres(tmp / "pg", log_dir=tmp / "logs")
+            owned.append(pg)
+            pg.wait_ready(60)
+            url = pg.url
+            upgrade(url)
+        else:
+            url = fresh_database(name)
+        if private_redis:
+            from octollm.services.redis import launch_redis
+
+            server = launch_redis(tmp / "redis", log_dir=tmp / "logs")
+            owned.append(server)
+            server.wait_ready(10)
+            redis_url, client_url = server.broker_url, server.redis_url
+        else:
+            services.require_redis()
+            base = services.REDIS_URL.rsplit("/", 1)[0]
+            # One DB per test process (8-11), so concurrent runs on one machine don't flush
+            # each other's queues; other suites use DBs 3, 5, 6, 7 and 13.
+            db = redis_db if redis_db is not None else 8 + os.getpid() % 4
+            redis_url, client_url = f"{base}/{db}", None
+    except BaseException:
+        for service in owned:
+            service.stop(10)
+        raise
+    client = redis.Redis.from_url(client_url or redis_url)
     client.flushdb()
-    stack = LiveStack(url, redis_url, f"t{uuid.uuid4().hex[:6]}", tmp, extra_env=dict(extra_env))
+    stack = LiveStack(url, redis_url, prefix, tmp, extra_env=dict(extra_env), client_url=client_url)
+    if private_postgres:
+        stack.postgres = owned[0]
+    stack.services = [s for s in owned if s is not stack.postgres]
     try:
         yield stack
     finally:
         stack.stop()
-        client.flushdb()
+        if not private_redis:
+            client.flushdb()
         client.close()
-        with psycopg.connect(services.PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-            )
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        if not private_postgres:
+            with psycopg.connect(services.PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def make_app(settings: Settings) -> Any:
@@ -222,9 +296,12 @@ def make_app(settings: Settings) -> Any:
     from celery import Celery
 
     from octollm.orchestrator.celery_config import build
+    from octollm.orchestrator.resultbackend import backend_url
 
     app = Celery(f"octollm-test-{uuid.uuid4().hex[:6]}")
     app.conf.update(build(settings))
+    # a publisher that never waits on results (as the API): no pending-result bookkeeping
+    app.conf.result_backend = backend_url(app.conf.result_backend)
     return app
 
 
@@ -238,7 +315,7 @@ def make_runtime(stack: LiveStack) -> Any:
         settings=settings,
         db=Database(stack.database_url),
         app=make_app(settings),
-        events=RedisEventBus.from_url(stack.redis_url),
+        events=RedisEventBus.from_url(stack.client_url or stack.redis_url),
     )
 
 

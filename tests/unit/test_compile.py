@@ -90,10 +90,10 @@ def check(app: Celery, steps: list[StepSpec], *, finalize: bool = True) -> list[
         assert not (len(seq[i - 1]) > 1 and len(seq[i]) > 1), "two groups with no barrier"
     if finalize:
         assert seq[-1][0].task == FINALIZE_TASK
-    # chord members keep results (counted by the backend); every other signature ignores it
+    # no signature stores a result (chord members are counted without one)
     for stage in seq:
         for sig in stage:
-            assert bool(sig.options.get("ignore_result")) == (len(stage) == 1 or not finalize)
+            assert sig.options.get("ignore_result") is True
     return seq
 
 
@@ -212,3 +212,18 @@ def test_any_dag_compiles_to_a_flat_canvas_that_respects_its_dependencies(
     n: int, seed: int
 ) -> None:
     check(Celery("compile-prop", set_as_current=False), random_dag(random.Random(seed), n))
+
+
+def test_the_fire_and_forget_result_backend_keeps_celerys_url_forms() -> None:
+    from celery.app.backends import by_url
+
+    from octollm.orchestrator.resultbackend import Backend, backend_url
+
+    for url, passed in (
+        ("redis://127.0.0.1:6379/3", "redis://127.0.0.1:6379/3"),
+        ("redis+socket:///tmp/redis.sock", "socket:///tmp/redis.sock"),
+    ):
+        cls, given = by_url(backend_url(url))
+        assert cls is Backend
+        assert given == passed
+    assert backend_url("db+postgresql://x/y") == "db+postgresql://x/y"
