@@ -1,7 +1,8 @@
 """The HTTP chat client, the planner and the coder against a real OpenAI-protocol server.
 
 ``FakeLLM`` is a real HTTP server with scripted answers; everything of ours runs for real.
-One test at the end talks to a real model when ``OCTOLLM_TEST_LLM_URL`` points at one.
+One test at the end talks to the real local model: the embedded llama.cpp server with
+SmolLM2 (or the server ``OCTOLLM_TEST_LLM_URL`` points at).
 """
 
 from __future__ import annotations
@@ -421,11 +422,26 @@ def test_the_coder_stops_between_calls_when_the_task_is_cancelled(
 # -- a real model, when one is configured --------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_the_planner_and_coder_work_end_to_end_against_a_real_model() -> None:
+@pytest.fixture
+def real_model_url(tmp_path: Any) -> Iterator[str]:
+    """A real model: ``OCTOLLM_TEST_LLM_URL`` if set, else the embedded llama.cpp server."""
     url = os.environ.get("OCTOLLM_TEST_LLM_URL")
-    if not url:
-        pytest.skip("OCTOLLM_TEST_LLM_URL is not set")
+    if url:
+        yield url
+        return
+    from octollm.services.llm_server import launch_llm_server
+
+    server = launch_llm_server(log_dir=tmp_path)
+    try:
+        server.wait_ready(120)
+        yield server.base_url
+    finally:
+        server.stop(10)
+
+
+@pytest.mark.slow
+def test_the_planner_and_coder_work_end_to_end_against_a_real_model(real_model_url: str) -> None:
+    url = real_model_url
     settings = LLMSettings(
         base_url=url, model=os.environ.get("OCTOLLM_TEST_LLM_MODEL", "smollm2-135m-instruct")
     )
