@@ -18,10 +18,12 @@ from starlette.concurrency import run_in_threadpool
 from octollm.api import problems
 from octollm.api.config import ApiSettings
 from octollm.api.middleware import RequestContextMiddleware
-from octollm.api.routes import arms, batches, deadletters, keys, ops, streams, tasks
+from octollm.api.routes import arms, batches, deadletters, keys, ops, streams, tasks, webhooks
 from octollm.api.state import ApiState
 from octollm.config import Settings, get_settings
+from octollm.events import add_observer
 from octollm.logging import configure_logging
+from octollm.observability import metrics, tracing
 from octollm.store import idempotency
 
 log = structlog.get_logger(__name__)
@@ -31,8 +33,10 @@ PURGE_INTERVAL_SECONDS = 3600.0
 DESCRIPTION = """Submit tasks to octollm's orchestrator and follow them.
 
 Authenticate with `X-API-Key: <key>` or `Authorization: Bearer <key>`. Every resource belongs
-to the key's tenant. Errors share one shape: `{error: {code, message, category, details},
-request_id}`. Send `X-Request-ID` to correlate logs; it is echoed on every response.
+to the key's tenant. Scopes: `task:submit`, `task:read`, `task:cancel`, `arm:list`,
+`arm:register`, `webhook:manage`; `admin` implies all of them. Errors share one shape:
+`{error: {code, message, category, details}, request_id}`. Send `X-Request-ID` to correlate
+logs and task events; it is echoed on every response.
 """
 
 
@@ -61,6 +65,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or get_settings()
         configure_logging(resolved.log.level, json_output=resolved.log.json_output)
+        tracing.install(otel=resolved.tracing.otel)
+        add_observer(metrics.observe_event)
         state = ApiState.build(resolved, api or ApiSettings())
         app.state.octollm = state
         purger = asyncio.create_task(_purge_idempotency_keys(state))
@@ -80,6 +86,6 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     )
     problems.install(app)
     app.add_middleware(RequestContextMiddleware)
-    for module in (tasks, batches, streams, arms, keys, deadletters, ops):
+    for module in (tasks, batches, streams, arms, keys, webhooks, deadletters, ops):
         app.include_router(module.router)
     return app

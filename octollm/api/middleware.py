@@ -1,10 +1,14 @@
-"""The request context: ``X-Request-ID`` in and out, log context, one access line, metrics.
+"""The request context: ``X-Request-ID`` in and out, the trace (``traceparent``), log context,
+one access line, metrics.
 
 A pure ASGI middleware (no ``BaseHTTPMiddleware``), so the endpoint runs in the same task and
 the context bound here (and by authentication: ``tenant``) is visible to the access line. It
 also adds headers that handlers left in ``scope["state"]["response_headers"]`` (the rate-limit
 headers) to every response, errors included, and answers an unexpected exception with the
 problem shape instead of a bare 500.
+
+A request continues the caller's W3C ``traceparent`` (or starts a trace) in a new span; tasks
+published while handling it carry that trace to every step (``octollm.observability.tracing``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from octollm.api import metrics
 from octollm.logging import bind_unit_of_work
+from octollm.observability import tracing
 
 log = structlog.get_logger("octollm.api.access")
 
@@ -63,6 +68,7 @@ class RequestContextMiddleware:
         state["request_id"] = request_id
         state.setdefault("response_headers", {})
         bind_unit_of_work(request_id=request_id)
+        span = tracing.continue_trace(_header(scope, b"traceparent"))
         began = time.perf_counter()
         status = {"code": 500, "started": False}
 
@@ -89,6 +95,7 @@ class RequestContextMiddleware:
         finally:
             if scope["type"] == "http":
                 self._account(scope, int(status["code"]), began)
+            tracing.reset(span)
 
     @staticmethod
     def _account(scope: Scope, status: int, began: float) -> None:

@@ -264,7 +264,7 @@ class ReadyView(BaseModel):
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    scopes: list[Scope] = Field(min_length=1, max_length=6)
+    scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
     name: str | None = Field(default=None, max_length=128)
 
 

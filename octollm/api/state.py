@@ -9,11 +9,13 @@ import redis
 import redis.asyncio as aioredis
 from celery import Celery
 from fastapi import Request
+from prometheus_client import CollectorRegistry
 
 from octollm.api.config import ApiSettings
 from octollm.api.readiness import Readiness
 from octollm.config import Settings
 from octollm.events import RedisEventBus
+from octollm.observability import metrics_registry
 from octollm.orchestrator.celery_config import build as celery_conf
 from octollm.orchestrator.fleet import load_fleet
 from octollm.orchestrator.runtime import Runtime
@@ -30,6 +32,9 @@ class ApiState:
     aredis: aioredis.Redis
     limiter: RateLimiter
     readiness: Readiness
+    #: What ``GET /metrics`` serves: this API's (or, in multiprocess mode, every process's)
+    #: metrics and the queue depth of every octollm queue.
+    metrics: CollectorRegistry
     started_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -72,6 +77,7 @@ class ApiState:
             aredis=aclient,
             limiter=RateLimiter(client),
             readiness=readiness,
+            metrics=metrics_registry(settings),
         )
 
     async def close(self) -> None:

@@ -5,31 +5,39 @@ Input ``{instruction?, language="python", request_type="generate", existing_code
 refactor, explain, test. Outputs of the steps this one depends on are shown to the model as
 context, and a dependency's ``code`` stands in for a missing ``existing_code``.
 
-Flow (OctoLLM's coder, without episodic memory yet): prompt for exactly one fenced code block
--> extract the code (a fenced block; else a JSON ``code`` field; else the whole reply when it
-is valid code) -> check Python with ``ast.parse`` plus a compile of the tree (which also
-catches e.g. ``return`` outside a function) -> on a problem, show the model the error and ask
-for the corrected code, **at most 2 fix attempts** -> ``PermanentError`` naming the last
-problem (line and message) when none is valid. Other languages are not checked (a warning
-says so). When the instruction asks to check, test, run or print something, the model is asked
-for an ``if __name__ == "__main__":`` block that prints the checks, so the executor's output
-shows them.
+Flow (OctoLLM's coder): recall similar accepted solutions from episodic memory
+(``ctx.services["coder_memory"]``, Qdrant ``coder_memory``) and show the best two to the model
+-> prompt for exactly one fenced code block -> extract the code (a fenced block; else a JSON
+``code`` field; else the whole reply when it is valid code) -> **review** it
+(``code_review``): the judge arm, called through its queue (``ctx.services["arm_caller"]``),
+for syntax, lint and security errors, or the local syntax check when the judge cannot be
+reached -> on a problem, show the model the errors and ask for the corrected code, **at most 2
+fix attempts** -> ``PermanentError`` naming the last problem when the code still does not
+parse; a remaining non-syntax judge error is returned as a warning with the code -> store
+the accepted solution back into memory. Memory is best effort: without it the coder works
+and says so in ``warnings``. Other languages are not checked (a warning says so). When the
+instruction asks to check, test, run or print something, the model is asked for an
+``if __name__ == "__main__":`` block that prints the checks, so the executor's output shows
+them.
 
-Output ``{code, language, explanation, confidence, warnings, request_type, fix_attempts}``.
-The arm only uses ``ctx.llm``; it imports no I/O framework.
+Output ``{code, language, explanation, confidence, warnings, request_type, fix_attempts,
+review: {by, iterations, valid, issues}, memory: {recalled, stored}}``.
+The arm uses ``ctx.llm`` and ``ctx.services``; it imports no I/O framework.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import re
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from octollm.arms.base import ArmContext, ArmResult
-from octollm.errors import InvalidInput, PermanentError
+from octollm.arms.code_review import Review, code_problem, review
+from octollm.arms.collaboration import SolutionMemory
+from octollm.errors import InvalidInput, OctoError, PermanentError
+
+__all__ = ["MAX_FIX_ATTEMPTS", "CoderArm", "code_problem", "extract_code"]
 
 MAX_FIX_ATTEMPTS = 2
 REQUEST_TYPES = frozenset({"generate", "debug", "refactor", "explain", "test"})
@@ -91,11 +99,18 @@ class CoderArm:
             and request_type != "explain"
             and bool(_WANTS_DEMO.search(instruction))
         )
+        if request_type == "explain":
+            messages = build_messages(
+                instruction, language, request_type, existing, context, ctx.constraints, False
+            )
+            return self._explain(messages, existing, language, warnings_out, ctx)
+        memory = ctx.services.get("coder_memory")
+        recalled = recall(memory, instruction, language, warnings_out)
+        if recalled:
+            context = f"{past_solutions(recalled)}\n{context}".strip()
         messages = build_messages(
             instruction, language, request_type, existing, context, ctx.constraints, wants_demo
         )
-        if request_type == "explain":
-            return self._explain(messages, existing, language, warnings_out, ctx)
 
         fix_attempts = 0
         while True:
@@ -103,24 +118,29 @@ class CoderArm:
             ctx.ensure_time()
             reply = ctx.llm.chat(messages)
             extracted = extract_code(reply.text, language)
-            problem = code_problem(extracted.code, language)
-            if problem is None:
+            checked = review(extracted.code, language, ctx)
+            warnings_out.extend(n for n in checked.notes if n not in warnings_out)
+            if checked.problem is None:
                 break
             if fix_attempts >= MAX_FIX_ATTEMPTS:
+                if not checked.blocking:
+                    warnings_out.append(f"the judge still reports: {checked.problem}")
+                    break
                 raise PermanentError(
                     f"the coder got no valid {language} code after {MAX_FIX_ATTEMPTS} fix "
-                    f"attempts; last problem: {problem}",
+                    f"attempts; last problem: {checked.problem}",
                     details={
                         "reason": "CODE_INVALID",
-                        "problem": problem,
+                        "problem": checked.problem,
                         "fix_attempts": fix_attempts,
+                        "reviewed_by": checked.by,
                     },
                 )
             fix_attempts += 1
             messages = [
                 *messages,
                 {"role": "assistant", "content": reply.text},
-                fix_request(problem, language),
+                fix_request(checked.problem, language),
             ]
 
         code = extracted.code or ""
@@ -132,6 +152,11 @@ class CoderArm:
         if isinstance(claimed_warnings, list):
             warnings_out.extend(str(w) for w in claimed_warnings if w)
         confidence = code_confidence(language, fix_attempts, extracted.meta.get("confidence"))
+        if checked.problem is not None:
+            confidence = round(min(confidence, 0.5), 2)
+        stored = checked.problem is None and remember(
+            memory, instruction, code, language, _quality(checked, confidence), warnings_out
+        )
         output = {
             "code": code,
             "language": language,
@@ -140,6 +165,8 @@ class CoderArm:
             "warnings": warnings_out,
             "request_type": request_type,
             "fix_attempts": fix_attempts,
+            "review": review_summary(checked, fix_attempts),
+            "memory": {"recalled": len(recalled), "stored": bool(stored)},
         }
         return ArmResult(
             output, confidence=confidence, model=reply.model or None, warnings=warnings_out
@@ -262,29 +289,66 @@ def _from_json(text: str) -> Extracted | None:
     return Extracted(data["code"], str(data.get("explanation") or "")[:4000], meta)
 
 
-def code_problem(code: str | None, language: str) -> str | None:
-    """What is wrong with ``code`` (``"line 3: invalid syntax"``), or None when it is fine."""
-    if not code or not code.strip():
-        return "the reply holds no code"
-    if language != "python":
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. invalid escape sequences: valid code still
-            tree = ast.parse(code)
-            compile(tree, "<generated>", "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        line = (exc.text or "").strip()
-        where = f"line {exc.lineno}: {exc.msg}"
-        return f"{where} ({line[:120]!r})" if line else where
-    except ValueError as exc:  # e.g. a NUL byte in the source
-        return str(exc)
-    return None
-
-
 def code_confidence(language: str, fix_attempts: int, claimed: Any) -> float:
     base = 0.85 if language == "python" else 0.6
     value = base - 0.15 * fix_attempts
     if isinstance(claimed, int | float) and 0 <= claimed <= 1:
         value = min(value, float(claimed))
     return round(max(0.1, value), 2)
+
+
+def recall(
+    memory: Any, instruction: str, language: str, warnings_out: list[str]
+) -> list[dict[str, Any]]:
+    """Similar accepted solutions (best effort: a failing memory only adds a warning)."""
+    if not isinstance(memory, SolutionMemory):
+        return []
+    try:
+        return memory.recall(instruction, language, 2)
+    except OctoError as exc:
+        warnings_out.append(f"episodic memory unavailable ({exc.message[:120]})")
+        return []
+
+
+def remember(
+    memory: Any,
+    instruction: str,
+    code: str,
+    language: str,
+    quality: float,
+    warnings_out: list[str],
+) -> bool:
+    if not isinstance(memory, SolutionMemory):
+        return False
+    try:
+        memory.remember(instruction, code, language, quality_score=quality)
+    except OctoError as exc:
+        note = f"episodic memory unavailable ({exc.message[:120]})"
+        if note not in warnings_out:
+            warnings_out.append(note)
+        return False
+    return True
+
+
+def past_solutions(recalled: list[dict[str, Any]]) -> str:
+    parts = ["Similar solutions accepted before (adapt, do not copy blindly):"]
+    for item in recalled:
+        code = str(item.get("code", ""))[:800]
+        parts.append(f"- {str(item.get('instruction', ''))[:200]}\n```\n{code}\n```")
+    return "\n".join(parts)
+
+
+def _quality(checked: Review, confidence: float) -> float:
+    verdict = checked.verdict or {}
+    score = verdict.get("quality_score")
+    return float(score) if isinstance(score, int | float) else confidence
+
+
+def review_summary(checked: Review, fix_attempts: int) -> dict[str, Any]:
+    issues = (checked.verdict or {}).get("issues", [])
+    return {
+        "by": checked.by,
+        "iterations": fix_attempts + 1,
+        "valid": checked.problem is None,
+        "issues": [i for i in issues if i.get("severity") in ("error", "warning")][:10],
+    }

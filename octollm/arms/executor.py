@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from octollm.arms import checks
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.errors import ArmRefused, InvalidInput
 from octollm.security.sandbox import Sandbox, SandboxResult
@@ -285,6 +286,7 @@ class ExecRequest:
     argv: list[str] | None
     timeout_seconds: float
     stdin: str | None
+    calls: list[str]
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> ExecRequest:
@@ -316,7 +318,10 @@ class ExecRequest:
                 argv = [*shlex.split(line), *(args or [])]
             except ValueError as exc:
                 raise InvalidInput(f"cannot split the command: {exc}") from exc
-        return cls(language, code, argv, float(timeout), stdin)
+        calls = checks.validate(data.get("calls"))
+        if calls and language != "python":
+            raise InvalidInput("calls are evaluated after Python code only")
+        return cls(language, code, argv, float(timeout), stdin, calls)
 
 
 class ExecutorArm:
@@ -353,6 +358,7 @@ class ExecutorArm:
         if request.argv is None:
             grant.check("python")
             code = request.code or code_from_dependencies(ctx.dependencies)
+            code += checks.harness(request.calls)
             result = self.sandbox(ctx).run_python(code, timeout=timeout, stdin=request.stdin)
         else:
             grant.check(request.argv[0])
@@ -360,8 +366,10 @@ class ExecutorArm:
             result = self.sandbox(ctx).run_argv(request.argv, timeout=timeout, stdin=request.stdin)
         warnings = [f"killed at the {timeout:g} s time limit"] if result.timed_out else []
         warnings += ["output was truncated"] if result.truncated else []
+        stdout, check_results = checks.parse_results(result.stdout)
         output = {
-            "stdout": result.stdout,
+            "stdout": stdout,
+            "checks": check_results,
             "stderr": result.stderr,
             "exit_code": result.exit_code,
             "signal": result.signal,

@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from octollm.arms import checks
 from octollm.contracts.plan import Plan
 from octollm.errors import PermanentError
 
@@ -144,7 +145,8 @@ def default_input(arm: str, goal: str) -> dict[str, Any]:
     if arm == "coder":
         return {"instruction": goal, "language": language, "request_type": request_type(goal)}
     if arm == "executor":
-        return {"language": language}
+        calls = checks.from_goal(goal) if language == "python" else []
+        return {"language": language, **({"calls": calls} if calls else {})}
     if arm == "judge":
         return {"required_names": required_names(goal)}
     if arm == "retriever":

@@ -75,6 +75,9 @@ def _parse(model: type[IngestRequest] | type[SearchRequest], data: dict[str, Any
         raise InvalidInput("invalid retriever input", details={"errors": errors}) from exc
 
 
+_STEP_KEYS = frozenset({"action", "acceptance_criteria"})
+
+
 class RetrieverArm:
     name = "retriever"
     capabilities = frozenset(
@@ -82,6 +85,9 @@ class RetrieverArm:
     )
 
     def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+        # What the orchestrator adds to every step's input (its action, the plan's acceptance
+        # criteria, ``_``-prefixed bookkeeping) is not the retriever's to validate.
+        input = {k: v for k, v in input.items() if k not in _STEP_KEYS and not k.startswith("_")}
         op = input.get("op", "search")
         if op == "ingest":
             return self.ingest(_parse(IngestRequest, input), ctx)

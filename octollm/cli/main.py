@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from octollm.cli import keys, webhooks
 from octollm.config import get_settings
 from octollm.errors import OctoError
 
@@ -24,6 +25,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
+app.add_typer(keys.app, name="keys")
+app.add_typer(webhooks.app, name="webhooks")
 err = Console(stderr=True)
 
 PriorityOpt = Annotated[
@@ -127,14 +130,20 @@ def worker(
     pool: Annotated[str, typer.Argument(help="Pool name from workers/fleet.toml (e.g. coder).")],
     loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
 ) -> None:
-    """Start one worker of POOL: its arm's queues, most urgent first (replaces this process)."""
+    """Start one worker of POOL: its arm's queues, most urgent first (replaces this process).
+
+    Metrics go to PROMETHEUS_MULTIPROC_DIR (default: <data dir>/prometheus, shared by the
+    host's workers and served by `octollm metrics`)."""
+    from octollm.observability.exposition import prepare_multiprocess_dir
     from octollm.orchestrator.fleet import load_fleet, worker_argv
 
     pools = load_fleet()
     if pool not in pools:
         err.print(f"[red]unknown pool {pool!r}; pools: {', '.join(pools)}[/red]")
         raise typer.Exit(2)
-    argv = worker_argv(pools[pool], get_settings(), loglevel=loglevel)
+    settings = get_settings()
+    argv = worker_argv(pools[pool], settings, loglevel=loglevel)
+    prepare_multiprocess_dir(settings)
     os.execv(argv[0], argv)
 
 
@@ -225,6 +234,37 @@ def flower(
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from None
     raise typer.Exit(code)
+
+
+@app.command()
+def metrics(
+    port: Annotated[int, typer.Option(help="Port of /metrics.")] = 9108,
+    address: Annotated[
+        str | None, typer.Option(help="Bind address (default: metrics.address, 127.0.0.1).")
+    ] = None,
+) -> None:
+    """Serve Prometheus metrics: every queue's depth and this host's workers' metrics.
+
+    Worker metrics are read from PROMETHEUS_MULTIPROC_DIR (default: <data dir>/prometheus,
+    where `octollm worker` writes them). Runs until Ctrl-C."""
+    import time
+
+    from octollm.observability.exposition import prepare_multiprocess_dir, start_exporter
+
+    settings = get_settings()
+    directory = prepare_multiprocess_dir(settings)
+    try:
+        server, _ = start_exporter(settings, port=port, address=address)
+    except (OSError, RuntimeError) as exc:
+        err.print(f"[red]cannot serve metrics: {exc}[/red]")
+        raise typer.Exit(2) from None
+    host, bound = server.server_address[:2]
+    err.print(f"serving http://{host}:{bound}/metrics (worker metrics from {directory})")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
 
 
 @app.callback()

@@ -3,7 +3,8 @@
 1. Validate the goal and plan (a bad input exits 2 before anything starts or is written).
 2. Start the embedded services whose URLs are unset (PostgreSQL, Redis, the local LLM) and
    apply migrations.
-3. Start one ``celery worker`` subprocess per pool of ``workers/fleet.toml``.
+3. Start one ``celery worker`` subprocess per pool of ``workers/fleet.toml``, writing their
+   metrics to ``PROMETHEUS_MULTIPROC_DIR`` (default ``<data dir>/prometheus``).
 4. Submit, render progress from Postgres, run the reconciler in-process meanwhile (no beat
    needed for a single run), print the result.
 5. Stop workers and services in reverse order — also on Ctrl-C, which cancels the task.
@@ -16,6 +17,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack, nullcontext, suppress
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from rich.live import Live
 from octollm.config import Settings, get_settings
 from octollm.contracts import TaskContract
 from octollm.errors import OctoError
+from octollm.observability.exposition import prepare_multiprocess_dir
 from octollm.orchestrator import lifecycle, reconciler
 from octollm.orchestrator.runtime import Runtime
 
@@ -129,19 +132,24 @@ def run(
                 embedded = stack.enter_context(EmbeddedStack(settings))
                 settings = embedded.settings
                 env = {**os.environ, **embedded.env(), "OCTOLLM_LOG__JSON_OUTPUT": "true"}
+                prepare_multiprocess_dir(settings, env)
                 os.environ.update(embedded.env())
                 get_settings.cache_clear()
                 from octollm.store.migrate import upgrade
 
                 upgrade(settings.require_database_url())
-            _start_workers(settings, env, settings.data_dir / "logs", stack)
+            workers = _start_workers(settings, env, settings.data_dir / "logs", stack)
             from octollm.orchestrator.app import app
 
             rt = Runtime.build(app, settings)
             stack.callback(rt.db.dispose)
             row = lifecycle.submit(rt, contract)
             task_id = row.id
-            record = _follow(rt, task_id, timeout, out, quiet=as_json)
+            record = _follow(rt, task_id, timeout, out, quiet=as_json, workers=workers)
+            if record.get("worker_failure"):
+                with suppress(OctoError):
+                    lifecycle.cancel(rt, task_id)
+                err.print(f"[red]{record['worker_failure']}[/red]")
     except KeyboardInterrupt:
         if rt is not None and task_id is not None:
             with suppress(OctoError):
@@ -153,8 +161,25 @@ def run(
     return _report(record, as_json, out)
 
 
+def _dead_worker(workers: Sequence[Any]) -> str | None:
+    """A message naming the first worker process that exited, with its log's last lines."""
+    for proc in workers:
+        if not proc.alive():
+            return (
+                f"worker {proc.name} exited (code {proc.returncode}); the task cannot proceed.\n"
+                f"last lines of its log:\n{proc.log_tail(15)}"
+            )
+    return None
+
+
 def _follow(
-    rt: Runtime, task_id: str, timeout: float, console: Console, *, quiet: bool
+    rt: Runtime,
+    task_id: str,
+    timeout: float,
+    console: Console,
+    *,
+    quiet: bool,
+    workers: Sequence[Any] = (),
 ) -> dict[str, Any]:
     from octollm.cli.progress import render
     from octollm.cli.record import task_record
@@ -174,6 +199,10 @@ def _follow(
                 return record
             if time.monotonic() - started > timeout:
                 record["timed_out"] = True
+                return record
+            failure = _dead_worker(workers)
+            if failure is not None:
+                record["worker_failure"] = failure
                 return record
             if time.monotonic() - last_reconcile > interval:
                 reconciler.reconcile(rt)

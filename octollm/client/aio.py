@@ -79,10 +79,11 @@ class AsyncOctoClient:
         plan: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         use_cache: bool = True,
+        request_id: str | None = None,
         **fields: Any,
     ) -> TaskAccepted:
         body = wire.submission(goal, {"plan": plan, **fields})
-        headers = wire.submit_headers(idempotency_key, use_cache)
+        headers = wire.submit_headers(idempotency_key, use_cache, request_id)
         response = await self._request("POST", f"{wire.API}/tasks", json=body, headers=headers)
         return wire.decode(response, TaskAccepted)
 

@@ -120,6 +120,9 @@ class TaskEvent(_Model):
     timestamp: datetime | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     source: str | None = None
+    request_id: str | None = Field(
+        default=None, description="The X-Request-ID of the request that submitted the task."
+    )
 
     @property
     def terminal(self) -> bool:
@@ -140,4 +143,5 @@ class TaskEvent(_Model):
             timestamp=body.get("timestamp"),
             data=body.get("data", {}) if isinstance(body.get("data"), dict) else {},
             source=body.get("source"),
+            request_id=body.get("request_id"),
         )

@@ -80,12 +80,13 @@ class OctoClient:
         plan: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         use_cache: bool = True,
+        request_id: str | None = None,
         **fields: Any,
     ) -> TaskAccepted:
         """Queue a task: a goal to plan, or a goal with an explicit ``plan``. Other
         ``TaskContract`` fields (priority, constraints, context, budget...) go in ``fields``."""
         body = wire.submission(goal, {"plan": plan, **fields})
-        headers = wire.submit_headers(idempotency_key, use_cache)
+        headers = wire.submit_headers(idempotency_key, use_cache, request_id)
         response = self._request("POST", f"{wire.API}/tasks", json=body, headers=headers)
         return wire.decode(response, TaskAccepted)
 

@@ -42,12 +42,17 @@ def submission(goal: str, fields: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def submit_headers(idempotency_key: str | None, use_cache: bool) -> dict[str, str]:
+def submit_headers(
+    idempotency_key: str | None, use_cache: bool, request_id: str | None = None
+) -> dict[str, str]:
     """Every submit carries an Idempotency-Key (generated when not given), so retrying it
-    after a lost response cannot create a second task."""
+    after a lost response cannot create a second task; ``request_id`` (your web request's id)
+    travels as ``X-Request-ID`` into the task's logs and events."""
     headers = {"Idempotency-Key": idempotency_key or f"client-{uuid.uuid4()}"}
     if not use_cache:
         headers["Cache-Control"] = "no-cache"
+    if request_id:
+        headers["X-Request-ID"] = request_id
     return headers
 
 

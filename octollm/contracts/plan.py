@@ -4,6 +4,10 @@ Validation here is structural: unique ids, dependencies that exist, no cycle, an
 when the caller passes the registry's names through the validation context
 (``Plan.model_validate(data, context={"arms": {...}})``; plugins make the set open-ended).
 Errors name the step and the field.
+
+A step may name what it needs instead of an arm: ``arm: "auto"`` with ``input.capabilities``
+(a non-empty list of capability tags); the orchestrator picks the arm when it expands the plan
+(``orchestrator.arm_routing``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 BUILTIN_ARMS: frozenset[str] = frozenset(
     {"planner", "retriever", "coder", "executor", "judge", "guardian"}
 )
+
+#: The pseudo-arm of a step routed by capability (``input.capabilities``).
+AUTO_ARM = "auto"
 
 STEP_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_PLAN_STEPS = 200
@@ -76,7 +83,9 @@ def check_dag(steps: Sequence[PlanStep], arms: Iterable[str] | None) -> None:
             raise ValueError(f"steps[{index}]: duplicate step_id {step.step_id!r}")
         ids.add(step.step_id)
     for index, step in enumerate(steps):
-        if known is not None and step.arm not in known:
+        if step.arm == AUTO_ARM:
+            _check_auto(index, step)
+        elif known is not None and step.arm not in known:
             raise ValueError(
                 f"steps[{index}] ({step.step_id}): unknown arm {step.arm!r}; "
                 f"known arms: {', '.join(sorted(known or ()))}"
@@ -93,6 +102,23 @@ def check_dag(steps: Sequence[PlanStep], arms: Iterable[str] | None) -> None:
     cycle = find_cycle(steps)
     if cycle:
         raise ValueError(f"plan has a cycle: {' -> '.join(cycle)}")
+
+
+def required_capabilities(step: PlanStep) -> list[str]:
+    """What a capability-routed step asks for (empty for a step that names its arm)."""
+    if step.arm != AUTO_ARM:
+        return []
+    return [str(c) for c in step.input.get("capabilities", [])]
+
+
+def _check_auto(index: int, step: PlanStep) -> None:
+    caps = step.input.get("capabilities")
+    ok = isinstance(caps, list) and 0 < len(caps) <= 20
+    if not ok or not all(isinstance(c, str) and 0 < len(c) <= 64 for c in caps or []):
+        raise ValueError(
+            f"steps[{index}] ({step.step_id}): arm 'auto' needs input.capabilities, a list of "
+            "1-20 capability names"
+        )
 
 
 def find_cycle(steps: Sequence[PlanStep]) -> list[str] | None:

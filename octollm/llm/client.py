@@ -1,9 +1,15 @@
 """``OpenAIChatClient``: the ``ChatLLM`` protocol over any OpenAI-compatible HTTP endpoint.
 
 One client per process (``httpx.Client`` is thread-safe and pools connections). ``chat()`` is
-built from three parts so that a retry policy or a circuit breaker can wrap the network call
-alone: ``_chat_body()`` (what to send), ``_post()`` (one HTTP exchange, errors mapped onto the
-octollm tree) and ``_read_reply()`` (what came back).
+built from three parts so that a retry policy or a circuit breaker wraps the network call
+alone: ``_chat_body()`` (what to send), ``_post()`` (the HTTP exchange, errors mapped onto the
+octollm tree, passed through the client's ``guard``) and ``_read_reply()`` (what came back).
+
+The ``guard`` (``llm.guard.CallGuard``) decides about attempts: a bare client makes one; the
+workers' client (``orchestrator.providers``) gets ``resilience.Guard``: retries with backoff
+and jitter on 429/5xx/timeouts/connection errors (``Retry-After`` honoured, other 4xx never
+retried) and the circuit breaker shared by all workers through Redis, keyed per endpoint and
+model. Each attempt is one ``llm_call`` log line.
 
 Errors, mapped at this edge::
 
@@ -47,6 +53,7 @@ from octollm.config.settings import LLMSettings
 from octollm.contracts.arm import TokenUsage
 from octollm.contracts.llm import ChatResult
 from octollm.errors import InvalidInput, LLMUnavailable, PermanentError
+from octollm.llm.guard import CallGuard, Unguarded
 from octollm.llm.http_errors import ResponseFormatRejected, http_error
 from octollm.llm.structured import (
     extract_json_object,
@@ -88,8 +95,10 @@ class OpenAIChatClient:
         structured_output: StructuredOutput = "json_schema",
         embedding_model: str | None = None,
         transport: httpx.BaseTransport | None = None,
+        guard: CallGuard | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.guard: CallGuard = guard or Unguarded()
         self.model = model
         self.embedding_model = embedding_model or model
         self.temperature = temperature
@@ -229,7 +238,11 @@ class OpenAIChatClient:
         return body
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """One HTTP exchange. The seam where retries and a circuit breaker will wrap."""
+        """The HTTP exchange, through the guard (retries, the circuit breaker)."""
+        return self.guard.call(lambda: self._exchange(path, body))
+
+    def _exchange(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One HTTP exchange, errors mapped onto the octollm tree."""
         started = time.monotonic()
         status: int | str = "error"
         payload: Any = None
@@ -281,7 +294,9 @@ class OpenAIChatClient:
         return ChatResult(text=str(text), usage=usage, model=model), choice.get("finish_reason")
 
 
-def client_from_settings(settings: LLMSettings) -> OpenAIChatClient:
+def client_from_settings(
+    settings: LLMSettings, *, guard: CallGuard | None = None
+) -> OpenAIChatClient:
     """The process's client for ``settings`` (build one per process and share it)."""
     if not settings.base_url:
         raise InvalidInput(
@@ -298,6 +313,7 @@ def client_from_settings(settings: LLMSettings) -> OpenAIChatClient:
         temperature=settings.temperature,
         max_tokens=settings.max_tokens,
         structured_output=mode,
+        guard=guard,
     )
 
 

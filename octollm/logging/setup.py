@@ -3,7 +3,8 @@
 JSON lines when not writing to a terminal, a console renderer on a terminal. Context
 (``task_id``, ``step_id``, ``arm``, ``tenant``, ``request_id``) lives in contextvars and is
 cleared and re-bound at the start of each unit of work, because prefork and thread pools reuse
-their workers.
+their workers. The current trace (``trace_id``, ``span_id``; see :mod:`octollm.logging.trace`)
+is added to every line by a shared processor.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from typing import Any
 
 import structlog
 
+from octollm.logging.trace import add_trace_context
+
 _configured = False
 
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
+    add_trace_context,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from typing import Any
 
-from octollm.config.observability import FlowerSettings, section
+from octollm.config.observability import FlowerSettings
 from octollm.errors import InvalidInput
 from octollm.orchestrator import routing
 
@@ -27,7 +27,7 @@ class FlowerCredentialsMissing(InvalidInput):
 
 
 def _config(settings: Any, insecure: bool) -> FlowerSettings:
-    cfg = section(settings, "flower", FlowerSettings)
+    cfg: FlowerSettings = settings.flower
     if not insecure and not (cfg.user and cfg.password and cfg.password.get_secret_value()):
         raise FlowerCredentialsMissing(
             "Flower needs credentials: set OCTOLLM_FLOWER__USER and OCTOLLM_FLOWER__PASSWORD "

@@ -2,35 +2,35 @@
 
 ``before_task_publish`` adds the current ``traceparent`` to a message (the API request's, or the
 running task's); ``task_prerun`` continues it with a new span id for the task, so every step of
-a task shares the API request's trace id. ``add_trace_context`` is a structlog processor adding
-``trace_id``/``span_id`` to log lines. OpenTelemetry spans are created only when
-``tracing.otel`` is on and ``opentelemetry`` is importable: no hard dependency.
+a task shares the API request's trace id. The current span lives in :mod:`octollm.logging.trace`,
+whose processor (one of the shared logging processors) adds ``trace_id``/``span_id`` to log
+lines. OpenTelemetry spans are created only when ``tracing.otel`` is on and ``opentelemetry`` is
+importable: no hard dependency.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
-from collections.abc import MutableMapping
-from contextvars import ContextVar, Token
+from contextvars import Token
 from typing import Any
 
+from octollm.logging.trace import add_trace_context, current, enter, leave, parse
+
+__all__ = [
+    "HEADER",
+    "add_trace_context",
+    "child_of",
+    "continue_trace",
+    "current",
+    "install",
+    "parse",
+    "reset",
+]
+
 HEADER = "traceparent"
-_FORMAT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-_current: ContextVar[str | None] = ContextVar("octollm_traceparent", default=None)
 _tokens: dict[str, tuple[Token[str | None], Any]] = {}
 _installed = False
 _otel = False
-
-
-def parse(traceparent: str | None) -> tuple[str, str, str] | None:
-    """(trace_id, parent_id, flags) of a valid header, else None."""
-    if not traceparent:
-        return None
-    match = _FORMAT.match(traceparent.strip().lower())
-    if match is None or set(match.group(1)) == {"0"} or set(match.group(2)) == {"0"}:
-        return None
-    return match.group(1), match.group(2), match.group(3)
 
 
 def child_of(traceparent: str | None) -> str:
@@ -41,32 +41,17 @@ def child_of(traceparent: str | None) -> str:
     return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
 
 
-def current() -> str | None:
-    return _current.get()
-
-
 def continue_trace(incoming: str | None) -> Token[str | None]:
     """Enter a new span under ``incoming`` (e.g. an API request's header); returns a reset token."""
-    return _current.set(child_of(incoming))
+    return enter(child_of(incoming))
 
 
 def reset(token: Token[str | None]) -> None:
-    _current.reset(token)
-
-
-def add_trace_context(
-    _: Any, __: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    """structlog processor: ``trace_id`` and ``span_id`` of the current span."""
-    parsed = parse(_current.get())
-    if parsed is not None:
-        event_dict.setdefault("trace_id", parsed[0])
-        event_dict.setdefault("span_id", parsed[1])
-    return event_dict
+    leave(token)
 
 
 def _on_publish(headers: dict[str, Any] | None = None, **_: Any) -> None:
-    tp = _current.get()
+    tp = current()
     if headers is not None and tp and not headers.get(HEADER):
         headers[HEADER] = tp
 
@@ -79,7 +64,7 @@ def _on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     span = _start_span(getattr(task, "name", "task"), incoming) if _otel else None
     if span is not None:
         sc = span.get_span_context()
-        _current.set(f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{int(sc.trace_flags):02x}")
+        enter(f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{int(sc.trace_flags):02x}")
     if task_id:
         _tokens[task_id] = (token, span)
 
@@ -89,10 +74,7 @@ def _on_postrun(task_id: str | None = None, **_: Any) -> None:
     if span is not None:
         span.end()
     if token is not None:
-        try:
-            _current.reset(token)
-        except ValueError:  # reset from another context (eventlet/gevent): just clear
-            _current.set(None)
+        leave(token)
 
 
 def _start_span(name: str, incoming: str | None) -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 from octollm.arms.registry import BUILTIN_ARMS
 from octollm.config import Settings
-from octollm.orchestrator import resultbackend, routing
+from octollm.orchestrator import resultbackend, routing, tokens
 
 
 def build(settings: Settings) -> dict[str, Any]:
@@ -58,6 +58,8 @@ def build(settings: Settings) -> dict[str, Any]:
         "worker_max_tasks_per_child": 1000,
         "enable_utc": True,
         "timezone": "UTC",
+        # Capability tokens: publishers mint them from these (orchestrator/tokens.py).
+        **tokens.conf_entries(settings),
         "beat_schedule": {
             "octollm-reconcile": {
                 "task": "octollm.reconcile",

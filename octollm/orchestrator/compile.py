@@ -8,8 +8,10 @@ group of plain step signatures and its body one plain signature: no chord is eve
     levels  [a] [b c] [d e] [f]     ->  chain(a, chord([b, c], barrier), chord([d, e], f), finalize)
 
 Every message carries ids only: ``(task_id, step_id, generation)``; inputs and outputs travel
-through Postgres. Every signature ignores its result: the Redis result backend counts chord
-members without storing their results, and a publisher (the API) then does not subscribe to a
+through Postgres. A step message also carries its capability token in the
+``octollm_capability`` header (``tokens``, minted by the publisher: ``orchestrator.tokens``).
+Every signature ignores its result: the Redis result backend counts chord members without
+storing their results, and a publisher (the API) then does not subscribe to a
 result channel per header member it sends.
 
 The canvas is a schedule, not the source of truth: each step's claim re-checks in Postgres that
@@ -20,6 +22,7 @@ keeps the canvas flat; the claim is what keeps it correct.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +31,7 @@ from celery.canvas import Signature, _chain
 
 from octollm.contracts.status import Priority
 from octollm.orchestrator import routing
+from octollm.security.capability import TOKEN_HEADER
 
 STEP_TASK = "octollm.step.run"
 FINALIZE_TASK = "octollm.task.finalize"
@@ -94,10 +98,12 @@ def compile_canvas(
     target: Target,
     *,
     finalize: bool = True,
+    tokens: Mapping[str, str] | None = None,
 ) -> Signature:
     """Compile ``steps`` (dependencies outside the list count as done) into one flat canvas.
 
-    With no steps, the canvas is the finalize message alone (``finalize`` must be set)."""
+    With no steps, the canvas is the finalize message alone (``finalize`` must be set).
+    ``tokens``: each step's capability token by step id, sent as a message header."""
     if not steps and not finalize:
         raise ValueError("nothing to compile")
 
@@ -105,6 +111,9 @@ def compile_canvas(
         options: dict[str, Any] = routing.route(target.prefix, spec.arm, urgency, target.broker_url)
         options["task_id"] = message_id(task_id, spec.step_id, generation)
         options["ignore_result"] = True
+        token = (tokens or {}).get(spec.step_id)
+        if token is not None:
+            options["headers"] = {TOKEN_HEADER: token}
         return app.signature(
             STEP_TASK, args=(task_id, spec.step_id, generation), immutable=True, **options
         )

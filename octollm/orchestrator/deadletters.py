@@ -150,6 +150,7 @@ def exhaust(rt: Runtime, session: Session, task_id: str, step_id: str) -> bool:
         task_id,
         task.tenant,
         session=session,
+        request_id=task.request_id,
         step_id=step_id,
         reason="poison",
     )
@@ -237,6 +238,12 @@ def _replay_task(
     return outbox
 
 
+def _request_id(session: Session, task_id: str) -> str | None:
+    """The task's request id (the row ``_replay_task`` locked is in the session already)."""
+    task = session.get(TaskRow, task_id)
+    return task.request_id if task is not None else None
+
+
 def replay(
     rt: Runtime, dead_letter_id: int, *, by: str = "operator", tenant: str | None = None
 ) -> DeadLetter:
@@ -251,10 +258,18 @@ def replay(
         if row is None or (tenant is not None and row.tenant != tenant):
             raise NotFound(f"dead letter {dead_letter_id} not found")
         outbox = _replay_task(session, row.task_id, [row], by)
+        request_id = _request_id(session, row.task_id)
         session.flush()
         session.refresh(row)
         result = DeadLetter.of(row)
-    rt.emit("task.replayed", result.task_id, result.tenant, step_id=result.step_id, by=by)
+    rt.emit(
+        "task.replayed",
+        result.task_id,
+        result.tenant,
+        request_id=request_id,
+        step_id=result.step_id,
+        by=by,
+    )
     log.info("dead_letter_replayed", dead_letter_id=dead_letter_id, task_id=result.task_id, by=by)
     lifecycle.publish_quietly(rt, outbox)
     return result
@@ -281,6 +296,7 @@ def replay_matching(
                     )
                 )
                 outbox = _replay_task(session, task_id, rows, by)
+                request_id = _request_id(session, task_id)
                 session.flush()
                 for row in rows:
                     session.refresh(row)
@@ -289,6 +305,13 @@ def replay_matching(
             report.skipped.extend((i, exc.message) for i in ids)
             continue
         report.replayed.extend(done)
-        rt.emit("task.replayed", task_id, done[0].tenant, steps=[d.step_id for d in done], by=by)
+        rt.emit(
+            "task.replayed",
+            task_id,
+            done[0].tenant,
+            request_id=request_id,
+            steps=[d.step_id for d in done],
+            by=by,
+        )
         lifecycle.publish_quietly(rt, outbox)
     return report

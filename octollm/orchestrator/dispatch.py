@@ -6,6 +6,9 @@ canvas from it (no re-read), sends it, and marks the row published in one statem
 process dies between commit and publish, the reconciler's ``relay`` publishes rows older than a
 grace period. If it dies between publish and marking, or a slow publish overlaps the relay, the
 canvas goes out twice; every step's claim makes the duplicate harmless.
+
+Each publication mints the step messages' capability tokens (``tokens``): a relayed or
+re-published canvas carries new ones.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from celery import Celery
 from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.orm import Session
 
+from octollm.orchestrator import tokens
 from octollm.orchestrator.compile import StepSpec, Target, compile_canvas
 from octollm.store.db import Database
 from octollm.store.models import OutboxRow
@@ -62,22 +66,32 @@ def enqueue(
     return Outbox(int(outbox_id), task_id, payload)
 
 
-def _canvas(app: Celery, target: Target, task_id: str, payload: dict[str, Any]) -> Any:
+def _canvas(
+    app: Celery,
+    target: Target,
+    task_id: str,
+    payload: dict[str, Any],
+    conn: Session | Connection,
+) -> Any:
     specs = [StepSpec(s["step_id"], s["arm"], tuple(s["depends_on"])) for s in payload["steps"]]
+    generation = int(payload["generation"])
     return compile_canvas(
         app,
         task_id,
-        int(payload["generation"]),
+        generation,
         specs,
         payload["urgency"],
         target,
         finalize=bool(payload["finalize"]),
+        tokens=tokens.issue_for_canvas(app.conf, conn, task_id, generation, specs),
     )
 
 
 def publish(db: Database, app: Celery, target: Target, outbox: Outbox) -> None:
-    """Publish a committed outbox row, then mark it published."""
-    _canvas(app, target, outbox.task_id, outbox.payload).apply_async()
+    """Publish a committed outbox row (with fresh capability tokens), then mark it published."""
+    with db.autocommit() as conn:
+        canvas = _canvas(app, target, outbox.task_id, outbox.payload, conn)
+    canvas.apply_async()
     with db.autocommit() as conn:
         conn.execute(_MARK, {"id": outbox.id})
 
@@ -104,7 +118,7 @@ def relay(
             .with_for_update(skip_locked=True)
         ).all()
         for row in rows:
-            _canvas(app, target, row.task_id, row.payload).apply_async()
+            _canvas(app, target, row.task_id, row.payload, session).apply_async()
             row.published_at = text("now()")  # type: ignore[assignment]
             published += 1
             log.info("outbox_relayed", task_id=row.task_id, outbox_id=row.id)

@@ -1,5 +1,10 @@
 """A validated plan -> the step rows Postgres keeps, and step rows -> the specs ``compile`` needs.
 
+A step routed by capability (``arm: "auto"``, ``input.capabilities``) gets its arm here, from
+the live registry (``arm_directory.resolve``): the row names the chosen arm and its input
+keeps ``_routing`` (the capabilities, the arm, its score, whether live health was used). The
+stored plan keeps ``auto``. ``check`` refuses a plan whose needs no arm can meet.
+
 A plan step becomes one row, or, when it asks for a swarm, its variants plus an aggregator
 (see ``swarm``). ``level`` and ``position`` are the plan's, so aggregation by level and plan
 order see the steps the caller wrote; swarm variants are bookkeeping, hidden from the result.
@@ -11,9 +16,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from octollm.contracts.plan import Plan
+from octollm.contracts.plan import AUTO_ARM, Plan, PlanStep, required_capabilities
 from octollm.contracts.status import StepStatus
-from octollm.orchestrator import swarm
+from octollm.orchestrator import arm_directory, swarm
 from octollm.orchestrator.compile import StepSpec
 
 #: The step that runs the planner when a task arrives without a plan.
@@ -24,6 +29,23 @@ def check(plan: Plan) -> None:
     """Checks beyond the plan's structure (swarm settings); raises ``InvalidPlan``."""
     for step in plan.steps:
         swarm.spec_of(step.step_id, step.input)
+        if step.arm == AUTO_ARM:
+            routed(step)
+
+
+def routed(step: PlanStep) -> tuple[str, dict[str, Any]]:
+    """The arm of a step and its input (with ``_routing`` for a capability-routed step)."""
+    if step.arm != AUTO_ARM:
+        return step.arm, dict(step.input)
+    need = required_capabilities(step)
+    found = arm_directory.resolve(need)
+    routing = {
+        "capabilities": need,
+        "arm": found.choice.arm,
+        "score": found.choice.score,
+        "live_health": found.live,
+    }
+    return found.choice.arm, {**step.input, "_routing": routing}
 
 
 def rows(
@@ -34,13 +56,13 @@ def rows(
     now = datetime.now(UTC)
     out: list[dict[str, Any]] = []
     for index, step in enumerate(plan.steps):
-        step_input = dict(step.input)
+        arm, step_input = routed(step)
         if step.acceptance_criteria:
             step_input["acceptance_criteria"] = step.acceptance_criteria
         row = {
             "task_id": task_id,
             "step_id": step.step_id,
-            "arm": step.arm,
+            "arm": arm,
             "action": step.action,
             "input": step_input,
             "depends_on": list(step.depends_on),

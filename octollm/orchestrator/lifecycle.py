@@ -128,7 +128,14 @@ def submit(
     except IntegrityError as exc:
         raise Conflict(f"task {contract.task_id} already exists") from exc
     row = TaskRow(**fields)
-    rt.emit("task.queued", row.id, tenant, priority=row.priority, planned=plan is not None)
+    rt.emit(
+        "task.queued",
+        row.id,
+        tenant,
+        request_id=request_id,
+        priority=row.priority,
+        planned=plan is not None,
+    )
     publish_quietly(rt, outbox)
     return row
 
@@ -194,6 +201,7 @@ def finalize(rt: Runtime, task_id: str, generation: int | None = None) -> str:
         f"task.{status.value}",
         task_id,
         task.tenant,
+        request_id=task.request_id,
         error=values.get("error"),
         skipped_steps=[],
         tokens_used=int(task.tokens_used),
@@ -230,6 +238,7 @@ def close(
         task.id,
         task.tenant,
         session=session,
+        request_id=task.request_id,
         error=error,
         skipped_steps=skipped,
         tokens_used=int(task.tokens_used),
@@ -289,10 +298,17 @@ def redrive(rt: Runtime, task_id: str, *, reason: str = "redrive") -> bool:
         if TaskStatus(task.status).terminal:
             return False
         outbox = redriving.redrive_in(session, task)
-        tenant, generation = task.tenant, task.generation + 1
+        tenant, generation, request_id = task.tenant, task.generation + 1, task.request_id
     if outbox is None:
         return False
-    rt.emit("task.redriven", task_id, tenant, generation=generation, reason=reason)
+    rt.emit(
+        "task.redriven",
+        task_id,
+        tenant,
+        request_id=request_id,
+        generation=generation,
+        reason=reason,
+    )
     log.info("task_redriven", task_id=task_id, generation=generation, reason=reason)
     publish_quietly(rt, outbox)
     return True
@@ -321,8 +337,8 @@ def resume(rt: Runtime, task_id: str, *, tenant: str | None = None) -> TaskRow:
         outbox = redriving.redrive_in(session, task, reset=roots)
         if outbox is None:  # nothing left to run: let finalize decide
             outbox = dispatch.enqueue(session, task.id, task.generation, [], task.priority)
-        tenant_ = task.tenant
-    rt.emit("task.resumed", task_id, tenant_, steps=sorted(roots))
+        tenant_, request_id = task.tenant, task.request_id
+    rt.emit("task.resumed", task_id, tenant_, request_id=request_id, steps=sorted(roots))
     publish_quietly(rt, outbox)
     with rt.db.session() as session:
         refreshed = task_repo.get(session, task_id)

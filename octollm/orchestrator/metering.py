@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from octollm.arms.base import ChatLLM, ChatResult
@@ -108,44 +107,13 @@ class MeteredLLM:
         return result
 
 
-@lru_cache(maxsize=4)
-def _client(
-    base_url: str,
-    key: str,
-    model: str,
-    timeout: float,
-    mode: str,
-    temperature: float,
-    max_tokens: int,
-) -> ChatLLM:
-    from octollm.llm.client import client_from_settings
-
-    return client_from_settings(
-        LLMSettings(
-            base_url=base_url,
-            api_key=key,
-            model=model,
-            timeout_seconds=timeout,
-            structured_output=mode,
-            temperature=temperature,
-            max_tokens=max_tokens,
-        )
-    )
-
-
 def llm_for(settings: Settings) -> ChatLLM:
-    """The process's LLM client (one per endpoint), or a stand-in that fails clearly."""
-    llm = settings.llm
-    if llm.base_url is None:
+    """The process's LLM client (one per endpoint and model, with retries and the shared
+    circuit breaker: ``providers``), or a stand-in that fails clearly."""
+    if settings.llm.base_url is None:
         from octollm.arms.base import NoLLM
 
         return NoLLM()
-    return _client(
-        llm.base_url,
-        llm.api_key.get_secret_value(),
-        llm.model,
-        llm.timeout_seconds,
-        llm.structured_output,
-        llm.temperature,
-        llm.max_tokens,
-    )
+    from octollm.orchestrator.providers import chat_client
+
+    return chat_client(settings)

@@ -4,6 +4,10 @@ Each outcome is one transaction guarded by the attempt's lease (owner and attemp
 another delivery took the step over meanwhile, the record is refused and the result dropped.
 A database outage while recording is waited out (up to a minute, with backoff) so a finished
 step's output is not lost; if the lease is gone by then, the step simply runs again.
+
+Every event carries the task's ``request_id``. A succeeded ``coder`` step also announces
+``code.generated`` (ids and the language only; subscribers load the code from Postgres), which
+the default subscription hands to the judge.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from octollm.store import steps as step_repo
 from octollm.store.models import TaskRow
 
 log = structlog.get_logger(__name__)
+
+CODER_ARM = "coder"
 
 
 @dataclass(frozen=True)
@@ -109,15 +115,24 @@ def succeed(
         "step.succeeded",
         claim.task_id,
         tenant,
+        request_id=claim.request_id,
         step_id=claim.step_id,
         arm=claim.arm,
         attempt=claim.attempt,
         tokens=tokens,
+        cost_usd=round(cost, 6),
+        model=provenance.model or result.model or (llm.model if llm is not None else None) or None,
         duration_ms=round(provenance.duration_ms, 1),
     )
+    _announce_code(rt, claim, tenant, result.output)
     if plan is not None:
         rt.emit(
-            "task.processing", claim.task_id, tenant, steps=len(plan.steps), plan_source=plan.source
+            "task.processing",
+            claim.task_id,
+            tenant,
+            request_id=claim.request_id,
+            steps=len(plan.steps),
+            plan_source=plan.source,
         )
         lifecycle.publish_quietly(rt, outbox)
     elif unfinished == 0:
@@ -129,6 +144,22 @@ def succeed(
         except StorageUnavailable as exc:  # the output is stored; the finalize message will do
             log.warning("inline_finalize_deferred", error=exc.message)
     return Outcome("done")
+
+
+def _announce_code(rt: Runtime, claim: claims.Claim, tenant: str, output: dict[str, Any]) -> None:
+    """``code.generated`` after a coder step that produced code: ids and language only."""
+    code = output.get("code")
+    if claim.arm != CODER_ARM or not isinstance(code, str) or not code.strip():
+        return
+    rt.emit(
+        "code.generated",
+        claim.task_id,
+        tenant,
+        request_id=claim.request_id,
+        source=CODER_ARM,
+        step_id=claim.step_id,
+        language=str(output.get("language") or "python"),
+    )
 
 
 def _plan_from(output: dict[str, Any]) -> Plan:
@@ -175,6 +206,7 @@ def retry_later(
         "step.retrying",
         claim.task_id,
         tenant,
+        request_id=claim.request_id,
         step_id=claim.step_id,
         attempt=claim.attempt,
         countdown=round(countdown, 2),
@@ -205,6 +237,7 @@ def fail(
             claim.task_id,
             tenant,
             session=session,
+            request_id=claim.request_id,
             step_id=claim.step_id,
             arm=claim.arm,
             attempt=claim.attempt,
@@ -218,6 +251,7 @@ def fail(
                 claim.task_id,
                 tenant,
                 session=session,
+                request_id=claim.request_id,
                 step_id=claim.step_id,
                 reason=dead_letter,
             )
@@ -250,5 +284,11 @@ def cancelled(rt: Runtime, claim: claims.Claim, tenant: str) -> Outcome:
         step_repo.set_status_if(
             session, claim.task_id, claim.step_id, StepStatus.CANCELLED, ("running",)
         )
-    rt.emit("step.cancelled", claim.task_id, tenant, step_id=claim.step_id)
+    rt.emit(
+        "step.cancelled",
+        claim.task_id,
+        tenant,
+        request_id=claim.request_id,
+        step_id=claim.step_id,
+    )
     return Outcome("noop", "cancelled")

@@ -2,6 +2,9 @@
 
 The Celery task around this is a thin adapter; everything here is callable without a broker.
 
+0. **Admit** the delivery (``admission``): its capability token must be valid for this step
+   and its arm, and unused (or used by the claim this delivery takes over); a refused message
+   is recorded as a security event and does nothing else.
 1. **Claim** the step row (``store.claims``): only a queued step (or one whose lease expired) of
    this generation, with attempts left, of a live task, whose dependencies finished. The claim
    counts the attempt and takes a lease that this process renews while the arm runs. A failed
@@ -23,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from octollm.arms.base import Arm, ArmContext, ArmResult
@@ -38,7 +42,8 @@ from octollm.errors import (
     TransientError,
 )
 from octollm.logging import bind_unit_of_work
-from octollm.orchestrator import deadletters, lifecycle, outcomes, swarm
+from octollm.orchestrator import admission as admissions
+from octollm.orchestrator import arm_directory, deadletters, lifecycle, outcomes, swarm
 from octollm.orchestrator.budget import TaskLedger
 from octollm.orchestrator.collaborators import services_for
 from octollm.orchestrator.lease import ensure_lease_keeper
@@ -56,26 +61,52 @@ log = structlog.get_logger(__name__)
 
 _pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="octollm-arm")
 PLAN_STEP = lifecycle.PLAN_STEP_ID
-_services: dict[tuple[str, int], Any] = {}
 
 
-def _services_for(arm: str, rt: Runtime) -> Any:
-    """An arm's collaborators, built once per process and runtime (as ``collaborators``
-    promises; building them also rescans the installed arms, milliseconds each time)."""
-    key = (arm, id(rt))
-    if key not in _services:
-        _services[key] = services_for(arm, rt)
-    return _services[key]
-
-
-def run_step(rt: Runtime, task_id: str, step_id: str, generation: int) -> Outcome:
+def run_step(
+    rt: Runtime,
+    task_id: str,
+    step_id: str,
+    generation: int,
+    token: str | None = None,
+    *,
+    message_id: str | None = None,
+) -> Outcome:
+    """Run one delivery of a step; ``token`` is the message's capability token."""
     bind_unit_of_work(task_id=task_id, step_id=step_id, generation=generation)
     cfg = rt.settings.orchestrator
+    admission = admissions.admit(rt, token, task_id, step_id, generation, message_id=message_id)
+    if admission.duplicate:
+        return Outcome("noop", "duplicate")
+    if admission.refused is not None:
+        return Outcome("noop", f"refused:{admission.refused}")
     with rt.db.autocommit() as conn:  # one statement: the claim, the task, the inputs
         claim = claims.claim(conn, task_id, step_id, generation, rt.owner, cfg.lease_seconds)
     if claim is None:
         with rt.db.session() as session:
             return _unclaimed(rt, session, task_id, step_id, generation)
+    admissions.consume(rt, admission, claim)
+    outcome = _run_claimed(rt, claim, admission.capability)
+    _record_health(rt, claim.arm, outcome)
+    return outcome
+
+
+def _record_health(rt: Runtime, arm: str, outcome: Outcome) -> None:
+    """Count the attempt in the arm's recent success rate (best effort)."""
+    if outcome.kind not in ("done", "failed", "retry"):
+        return
+    directory = arm_directory.directory_for(rt.settings)
+    if directory is None:
+        return
+    try:
+        directory.record_outcome(arm, outcome.kind == "done")
+    except RedisError as exc:
+        log.warning("arm_outcome_not_recorded", error=str(exc)[:200])
+
+
+def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
+    task_id, step_id = claim.task_id, claim.step_id
+    cfg = rt.settings.orchestrator
     bind_unit_of_work(
         task_id=task_id,
         step_id=step_id,
@@ -124,7 +155,7 @@ def run_step(rt: Runtime, task_id: str, step_id: str, generation: int) -> Outcom
         dependencies=dependencies,
         deadline=time.monotonic() + limit,
         check_cancelled=check,
-        services=_services_for(claim.arm, rt),
+        services=_step_services(services_for(claim.arm, rt), capability),
     )
     step_input = {**claim.input}
     step_input.setdefault("action", claim.action)
@@ -163,6 +194,13 @@ def run_step(rt: Runtime, task_id: str, step_id: str, generation: int) -> Outcom
     return outcomes.succeed(rt, claim, tenant, result, provenance, llm)
 
 
+def _step_services(shared: dict[str, Any], capability: Any) -> dict[str, Any]:
+    """The arm's process-wide collaborators plus this delivery's verified capability."""
+    if capability is None:
+        return shared
+    return {**shared, "capability": capability}
+
+
 def _judge() -> Arm | None:
     try:
         return get_arm("judge")
@@ -192,7 +230,8 @@ def _unclaimed(rt: Runtime, session: Any, task_id: str, step_id: str, generation
     if running_elsewhere and view.seconds_to_lease_expiry is not None:
         # Held by a live lease: a duplicate, or a redelivery after its worker died. Come back
         # when the lease would expire; then either the step finished or we take it over.
-        return Outcome("retry", "busy", countdown=max(0.5, view.seconds_to_lease_expiry + 0.5))
+        wait = max(0.5, view.seconds_to_lease_expiry + 0.5)
+        return Outcome("retry", admissions.BUSY, countdown=wait)
     if not view.parents_done:
         return Outcome("noop", "not-ready")
     return Outcome("noop", f"unclaimable:{view.status}")

@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import structlog
 from celery import Celery
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
@@ -50,11 +51,24 @@ class Runtime:
         tenant: str = "default",
         *,
         session: Session | None = None,
+        request_id: str | None = None,
+        source: str = "orchestrator",
         **data: object,
     ) -> None:
         """Publish an event; inside a transaction (``session``), only once it has committed,
-        so no reader hears of a state change before it can read it (or of one rolled back)."""
-        event = Event(event_type=event_type, task_id=task_id, tenant=tenant, data=data)
+        so no reader hears of a state change before it can read it (or of one rolled back).
+
+        ``request_id`` is the ``X-Request-ID`` of the request that submitted the task (the
+        task row's ``request_id``); when not given, the one bound to the current unit of work
+        is used if that unit of work is this task's (a step binds its task's on start)."""
+        event = Event(
+            event_type=event_type,
+            source=source,
+            task_id=task_id,
+            tenant=tenant,
+            request_id=request_id or _bound_request_id(task_id),
+            data=data,
+        )
         if session is None:
             self.events.publish(event)
             return
@@ -70,6 +84,14 @@ class Runtime:
 
 
 _PENDING = "octollm.pending_events"
+
+
+def _bound_request_id(task_id: str | None) -> str | None:
+    bound = structlog.contextvars.get_contextvars()
+    if task_id is None or bound.get("task_id") != task_id:
+        return None
+    value = bound.get("request_id")
+    return value if isinstance(value, str) else None
 
 
 def _drop_pending(session: Session) -> None:

@@ -39,6 +39,7 @@ class Scope(StrEnum):
     TASK_CANCEL = "task:cancel"
     ARM_LIST = "arm:list"
     ARM_REGISTER = "arm:register"
+    WEBHOOK_MANAGE = "webhook:manage"
     ADMIN = "admin"
 
 

@@ -259,6 +259,7 @@ def results(
 _SNAPSHOT = text(
     """
     SELECT t.status AS task_status, t.generation, t.aggregation, t.tenant, t.tokens_used,
+           t.request_id,
            s.step_id, s.status, s.level, s.position, s.error, s.critical, r.output
       FROM tasks AS t
       LEFT JOIN steps AS s ON s.task_id = t.id
@@ -272,6 +273,6 @@ _SNAPSHOT = text(
 def snapshot(conn: Session | Connection, task_id: str) -> list[Any]:
     """The task's head fields and every step with its stored output (None when it has none),
     in plan order, in one query. Each row has ``task_status, generation, aggregation, tenant,
-    tokens_used, step_id, status, level, position, error, critical, output``; no rows means no
-    such task."""
+    tokens_used, request_id, step_id, status, level, position, error, critical, output``; no
+    rows means no such task."""
     return list(conn.execute(_SNAPSHOT, {"task_id": task_id}).all())

@@ -18,7 +18,7 @@ from octollm.webhooks.registry import (
     register,
 )
 from octollm.webhooks.replay import MemoryReplayStore, RedisReplayStore, ReplayStore
-from octollm.webhooks.signing import signature, signed_headers
+from octollm.webhooks.signing import new_secret, signature, signed_headers
 from octollm.webhooks.ssrf import UnsafeWebhookTarget, resolve_target
 from octollm.webhooks.verify import WebhookVerificationError, verify
 
@@ -38,6 +38,7 @@ __all__ = [
     "deliveries",
     "fan_out",
     "list_endpoints",
+    "new_secret",
     "redeliver",
     "register",
     "resolve_target",

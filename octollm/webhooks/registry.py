@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
-from octollm.config.observability import WebhookSettings, section
+from octollm.config import Settings, get_settings
 from octollm.contracts.event import Event
 from octollm.errors import Conflict, InvalidInput, NotFound
 from octollm.store.db import Database
@@ -114,7 +114,7 @@ def register(
     secret: str,
     *,
     description: str = "",
-    settings: Any = None,
+    settings: Settings | None = None,
     resolver: Resolver = system_resolver,
 ) -> Endpoint:
     """Store an endpoint after the SSRF guard accepted its URL (checked again at each delivery)."""
@@ -123,7 +123,7 @@ def register(
         raise InvalidInput("event_types must be event types like 'task.completed', 'task.*' or '*'")
     if len(secret) < 16:
         raise InvalidInput("a webhook secret must be at least 16 characters")
-    cfg = section(settings, "webhooks", WebhookSettings)
+    cfg = (settings or get_settings()).webhooks
     resolve_target(url, cfg.allowlist, resolver=resolver, allow_http=cfg.allow_http)
     row = WebhookEndpointRow(
         id=f"wh-{uuid.uuid4().hex[:16]}",
@@ -169,8 +169,10 @@ def deliveries(
     endpoint_id: str | None = None,
     status: str | None = None,
     event_id: str | None = None,
+    event_type: str | None = None,
     limit: int = 100,
 ) -> list[Delivery]:
+    """The tenant's deliveries, newest first, filtered by endpoint, status and event."""
     query = select(WebhookDeliveryRow).where(WebhookDeliveryRow.tenant == tenant)
     if endpoint_id is not None:
         query = query.where(WebhookDeliveryRow.endpoint_id == endpoint_id)
@@ -178,6 +180,8 @@ def deliveries(
         query = query.where(WebhookDeliveryRow.status == status)
     if event_id is not None:
         query = query.where(WebhookDeliveryRow.event_id == event_id)
+    if event_type is not None:
+        query = query.where(WebhookDeliveryRow.event_type == event_type)
     with db.session() as session:
         rows = session.scalars(
             query.order_by(WebhookDeliveryRow.id.desc()).limit(min(limit, 1000))
@@ -278,10 +282,10 @@ def reopen(db: Database, tenant: str, delivery_id: int, *, extra_attempts: int) 
 
 
 def redeliver(
-    db: Database, tenant: str, delivery_id: int, *, app: Any, settings: Any = None
+    db: Database, tenant: str, delivery_id: int, *, app: Any, settings: Settings | None = None
 ) -> Delivery:
     """Reopen a delivery and enqueue it on the webhooks queue (after commit)."""
-    cfg = section(settings, "webhooks", WebhookSettings)
+    cfg = (settings or get_settings()).webhooks
     delivery = reopen(db, tenant, delivery_id, extra_attempts=cfg.max_attempts)
     app.send_task(DELIVER_TASK, args=[delivery.id])
     return delivery

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 
 SIGNATURE_PREFIX = "sha256="
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a public marker, not a secret
+
+
+def new_secret() -> str:
+    """A fresh signing secret (256 random bits), for endpoints registered without one."""
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
 def signature(secret: str | bytes, timestamp: str, body: bytes) -> str:

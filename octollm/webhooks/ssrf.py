@@ -65,6 +65,8 @@ def system_resolver(host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise UnsafeWebhookTarget(f"cannot resolve {host!r}: {exc.strerror}") from None
+    except (UnicodeError, ValueError):  # an unencodable name (IDNA) or a NUL byte
+        raise UnsafeWebhookTarget(f"host {host!r} is not a valid host name") from None
     return [str(info[4][0]) for info in infos]
 
 
@@ -114,7 +116,10 @@ def resolve_target(
     allow_http: bool = True,
 ) -> Target:
     """Check ``url`` and pick the address to connect to. Raises ``UnsafeWebhookTarget``."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise UnsafeWebhookTarget("the webhook URL cannot be parsed") from None
     schemes = ("https", "http") if allow_http else ("https",)
     if parts.scheme not in schemes:
         raise UnsafeWebhookTarget(

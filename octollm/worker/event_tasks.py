@@ -21,28 +21,16 @@ from typing import Any
 import redis
 import structlog
 from celery import Task
-from celery.signals import (
-    setup_logging,
-    worker_process_shutdown,
-    worker_ready,
-    worker_shutdown,
-)
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 
 from octollm.arms.base import ArmContext
 from octollm.arms.registry import get_arm
 from octollm.config import Settings, get_settings
-from octollm.config.observability import (
-    EventSettings,
-    MetricsSettings,
-    SubscriptionSpec,
-    TracingSettings,
-    WebhookSettings,
-    section,
-)
+from octollm.config.observability import SubscriptionSpec
 from octollm.contracts.event import Event
 from octollm.errors import OctoError, TransientError
 from octollm.events import StreamConsumer, add_observer
-from octollm.logging import bind_unit_of_work, configure_logging
+from octollm.logging import bind_unit_of_work
 from octollm.observability import exposition, metrics, tracing
 from octollm.orchestrator import routing
 from octollm.orchestrator.app import app
@@ -76,7 +64,7 @@ _DURABLE: dict[str, Any] = {
 def deliver_webhook(self: Task, delivery_id: int) -> dict[str, Any]:
     rt = get_runtime(app)
     bind_unit_of_work(delivery_id=delivery_id)
-    outcome = deliver(rt.db, int(delivery_id), section(rt.settings, "webhooks", WebhookSettings))
+    outcome = deliver(rt.db, int(delivery_id), rt.settings.webhooks)
     if outcome.kind != "noop":
         metrics.record_webhook(outcome.kind)
     if outcome.kind == "retry":
@@ -85,7 +73,7 @@ def deliver_webhook(self: Task, delivery_id: int) -> dict[str, Any]:
 
 
 def subscription(settings: Settings, name: str) -> SubscriptionSpec | None:
-    specs = section(settings, "events", EventSettings).subscriptions
+    specs = settings.events.subscriptions
     return next((s for s in specs if s.name == name), None)
 
 
@@ -196,6 +184,7 @@ def _reaction_failed(
             source=spec.arm,
             task_id=source.task_id,
             tenant=source.tenant,
+            request_id=source.request_id,
             data={
                 "source_event_id": source.event_id,
                 "subscription": spec.name,
@@ -211,14 +200,12 @@ def dispatch(settings: Settings, event: Event) -> None:
     """Turn one event into webhook deliveries and subscription reactions (idempotent)."""
     rt = get_runtime(app)
     broker = settings.require_broker_url()
-    for delivery_id in fan_out(
-        rt.db, event, max_attempts=section(settings, "webhooks", WebhookSettings).max_attempts
-    ):
+    for delivery_id in fan_out(rt.db, event, max_attempts=settings.webhooks.max_attempts):
         deliver_webhook.apply_async(
             args=[delivery_id],
             **routing.route(settings.queue_prefix, WEBHOOKS_QUEUE_ARM, "high", broker),
         )
-    for spec in section(settings, "events", EventSettings).subscriptions:
+    for spec in settings.events.subscriptions:
         if spec.event_type == event.event_type:
             react.apply_async(
                 args=[spec.name, event.model_dump(mode="json")],
@@ -230,7 +217,7 @@ class Dispatcher:
     """The dispatcher thread of one worker."""
 
     def __init__(self, settings: Settings) -> None:
-        cfg = section(settings, "events", EventSettings)
+        cfg = settings.events
         client = redis.Redis.from_url(
             settings.redis_url(), socket_timeout=30, socket_connect_timeout=5
         )
@@ -267,23 +254,12 @@ def consumes_webhooks(queue_names: list[str], prefix: str) -> bool:
     return any(q.startswith(f"{prefix}.{WEBHOOKS_QUEUE_ARM}") for q in queue_names)
 
 
-@setup_logging.connect
-def _log_trace_ids(**_: Any) -> None:
-    """Add trace ids to log lines (after octollm's logging is configured, whoever did it)."""
-    settings = get_settings()
-    configure_logging(settings.log.level, json_output=settings.log.json_output)
-    config = structlog.get_config()
-    processors: list[Any] = list(config["processors"])
-    if tracing.add_trace_context not in processors:
-        structlog.configure(processors=[tracing.add_trace_context, *processors])
-
-
 @worker_ready.connect
 def _on_ready(sender: Any = None, **_: Any) -> None:
     global _dispatcher
     settings = get_settings()
-    tracing.install(otel=section(settings, "tracing", TracingSettings).otel)
-    port = section(settings, "metrics", MetricsSettings).worker_port
+    tracing.install(otel=settings.tracing.otel)
+    port = settings.metrics.worker_port
     if port:
         try:
             exposition.start_exporter(settings, port=port, include_queues=False)
@@ -292,7 +268,7 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
             log.warning("metrics_exporter_not_started", port=port, error=str(exc))
     queues = list(getattr(getattr(sender, "app", app).amqp.queues, "consume_from", None) or {})
     if (
-        section(settings, "events", EventSettings).dispatch_in_worker
+        settings.events.dispatch_in_worker
         and consumes_webhooks(queues, settings.queue_prefix)
         and _dispatcher is None
     ):

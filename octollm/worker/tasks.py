@@ -12,9 +12,10 @@ from celery.signals import setup_logging, worker_process_init
 from octollm.config import get_settings
 from octollm.errors import StorageUnavailable
 from octollm.logging import configure_logging
-from octollm.orchestrator import lifecycle, reconciler, runner
+from octollm.orchestrator import admission, lifecycle, reconciler, runner
 from octollm.orchestrator.app import app
 from octollm.orchestrator.runtime import get_runtime, reset_runtime
+from octollm.security.capability import TOKEN_HEADER
 
 
 @setup_logging.connect
@@ -37,15 +38,26 @@ def _storage_countdown(retries: int) -> float:
     name="octollm.step.run", bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True
 )
 def run_step(self: Task, task_id: str, step_id: str, generation: int) -> dict[str, Any]:
+    rt = get_runtime(app)
+    headers: dict[str, Any] = dict(self.request.headers or {})
+    token = headers.get(TOKEN_HEADER)
     try:
-        outcome = runner.run_step(get_runtime(app), task_id, step_id, int(generation))
+        outcome = runner.run_step(
+            rt, task_id, step_id, int(generation), token, message_id=self.request.id
+        )
     except StorageUnavailable as exc:
         # Postgres is down: nothing was claimed or recorded; deliver the same message later.
         raise self.retry(
             exc=exc, countdown=_storage_countdown(self.request.retries), max_retries=None
         ) from exc
     if outcome.kind == "retry":
-        raise self.retry(countdown=outcome.countdown, max_retries=None)
+        # The same message goes out again; after an attempt, with a fresh token (the attempt's
+        # claim consumed this one): see orchestrator/admission.py.
+        if admission.needs_fresh_token(outcome.kind, outcome.detail):
+            fresh = admission.reissue(rt, task_id, step_id, int(generation))
+            if fresh is not None:
+                headers[TOKEN_HEADER] = fresh
+        raise self.retry(countdown=outcome.countdown, max_retries=None, headers=headers)
     return {"step_id": step_id, "outcome": outcome.kind, "detail": outcome.detail}
 
 

@@ -123,3 +123,28 @@ def test_octollm_run_names_the_bad_field(tmp_path: Path, args: list[str], messag
     )
     assert proc.returncode == 2
     assert message in proc.stderr.replace("\n", " ")
+
+
+@pytest.mark.timeout(300)
+def test_octollm_run_fails_fast_when_a_worker_pool_cannot_start(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.toml"
+    source = (ROOT / "workers" / "fleet.toml").read_text()
+    # gevent is not installed: the planner pool's worker exits at once on import.
+    fleet.write_text(
+        source.replace(
+            '[pools.planner]\narms = ["planner"]\npool = "threads"',
+            '[pools.planner]\narms = ["planner"]\npool = "gevent"',
+        )
+    )
+    assert 'pool = "gevent"' in fleet.read_text()
+    env = _clean_env(tmp_path / "d")
+    env["OCTOLLM_FLEET_FILE"] = str(fleet)
+    proc = subprocess.run(
+        [sys.executable, "-m", "octollm.cli.main", "run", GOAL, "--json",
+         "--data-dir", str(tmp_path / "d")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "worker worker-planner exited" in proc.stderr
+    record = json.loads(proc.stdout)
+    assert "worker-planner" in record["worker_failure"]

@@ -125,16 +125,20 @@ def test_the_async_client_streams_and_waits(api_stack: LiveStack) -> None:
     api_stack.start_fleet(["orchestrator", "echo"])
     key = make_key(api_stack, "client")
 
-    async def scenario(url: str) -> tuple[list[str], str]:
+    async def scenario(url: str) -> tuple[list[str], str, set[str | None]]:
         async with AsyncOctoClient(url, api_key=key) as client:
-            accepted = await client.submit("two async echo steps", plan=echo_plan(2, 0.2))
-            types = [e.event_type async for e in client.stream(accepted.task_id)]
+            accepted = await client.submit(
+                "two async echo steps", plan=echo_plan(2, 0.2), request_id="req-async-7"
+            )
+            events = [e async for e in client.stream(accepted.task_id)]
             task = await client.wait_for_completion(accepted.task_id, timeout=10)
-            return types, task.status
+            assert task.request_id == "req-async-7"
+            return [e.event_type for e in events], task.status, {e.request_id for e in events}
 
     with api_server(api_stack) as api:
-        types, status = asyncio.run(scenario(api.url))
+        types, status, request_ids = asyncio.run(scenario(api.url))
     assert status == "completed"
+    assert request_ids == {"req-async-7"}, "the caller's request id is on every event"
     assert types[0] == "task.queued"
     assert types[-1] == "task.completed"
     assert types.count("step.succeeded") == 2

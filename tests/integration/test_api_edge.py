@@ -176,3 +176,8 @@ def test_metrics_expose_http_and_submission_counters(api_stack: LiveStack) -> No
         text = client.get("/metrics").text
     assert 'octollm_http_requests_total{method="POST",route="/api/v1/tasks",status="202"}' in text
     assert "octollm_api_tasks_submitted_total" in text
+    planner = f'queue="{api_stack.prefix}.planner.medium"'
+    assert any(
+        line.startswith("octollm_queue_depth{") and planner in line for line in text.splitlines()
+    ), "the API serves the depth of every octollm queue"
+    assert 'octollm_tasks_total{status="queued"}' in text

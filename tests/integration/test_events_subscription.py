@@ -18,6 +18,7 @@ from octollm.contracts import TaskContract
 from octollm.contracts.event import Event
 from octollm.events import task_stream_key
 from octollm.orchestrator import lifecycle
+from tests.support.fake_llm import FakeLLM
 from tests.support.stack import live_stack, make_runtime, wait_for_task
 
 
@@ -126,3 +127,48 @@ def test_a_coder_step_output_referenced_by_id_is_loaded_from_postgres_for_the_ju
         assert "valid" in result
         assert json.dumps(result)
         rt.db.dispose()
+
+
+CODE_REPLY = """```python
+def double(n):
+    return 2 * n
+
+if __name__ == "__main__":
+    print(double(21))
+```
+Doubles a number."""
+
+
+def test_a_coder_step_announces_its_code_and_the_judge_subscription_validates_it(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    with FakeLLM(lambda request: CODE_REPLY) as llm:
+        env = {**env, "OCTOLLM_LLM__BASE_URL": llm.base_url, "OCTOLLM_LLM__MODEL": "fake-model"}
+        with live_stack(tmp_path, redis_db=13, **env) as stack:
+            rt = make_runtime(stack)
+            stack.start_worker(["webhooks"], concurrency=2)
+            stack.start_fleet(["orchestrator", "coder", "judge"])
+            plan = {
+                "steps": [
+                    {
+                        "step_id": "write",
+                        "arm": "coder",
+                        "action": "Write double(n)",
+                        "input": {"instruction": "Write a Python function double(n)"},
+                    }
+                ]
+            }
+            task = lifecycle.submit(rt, TaskContract(goal="write code to be judged", plan=plan))
+            assert wait_for_task(rt, task.id).status == "completed"
+            client = stack.redis()
+            [announced] = wait_for_events(client, task.id, "code.generated")
+            assert announced.source == "coder"
+            assert announced.data == {"step_id": "write", "language": "python"}, "ids only"
+            [succeeded] = events_of(client, task.id, "step.succeeded")
+            assert succeeded.data["model"] == "fake-model"
+            [verdict] = wait_for_events(client, task.id, "validation.complete")
+            assert verdict.data["source_event_id"] == announced.event_id
+            assert verdict.data["step_id"] == "write"
+            assert verdict.data["result"]["valid"] is True, verdict.data["result"]
+            client.close()
+            rt.db.dispose()

@@ -67,7 +67,9 @@ def test_a_receiver_failing_three_times_gets_the_event_once_signed_with_four_att
 ) -> None:
     with started(tmp_path, webhook_env(receiver), monkeypatch) as stack:
         rt = make_runtime(stack)
-        endpoint = register(rt.db, "default", receiver.url, ["task.completed"], SECRET)
+        endpoint = register(
+            rt.db, "default", receiver.url, ["task.completed"], SECRET, settings=rt.settings
+        )
         webhooks = stack.start_worker(["webhooks"], concurrency=4)
         stack.start_fleet(["orchestrator", "echo"])
         task_id = run_echo_task(stack, rt)
@@ -118,7 +120,9 @@ def test_a_receiver_that_always_fails_ends_dead_lettered_and_is_redelivered_on_r
         started(tmp_path, webhook_env(receiver, max_attempts=3), monkeypatch) as stack,
     ):
         rt = make_runtime(stack)
-        endpoint = register(rt.db, "default", receiver.url, ["task.*"], SECRET)
+        endpoint = register(
+            rt.db, "default", receiver.url, ["task.*"], SECRET, settings=rt.settings
+        )
         stack.start_worker(["webhooks"], concurrency=4)
         stack.start_fleet(["orchestrator", "echo"])
         run_echo_task(stack, rt)
@@ -141,7 +145,7 @@ def test_a_receiver_that_always_fails_ends_dead_lettered_and_is_redelivered_on_r
 
         receiver.fail_first = 0  # the integrator fixed their server
         before = len(receiver.requests)
-        redeliver(rt.db, "default", completed.id, app=rt.app)
+        redeliver(rt.db, "default", completed.id, app=rt.app, settings=rt.settings)
         wait_until(
             lambda: [
                 d
@@ -173,8 +177,12 @@ def test_other_4xx_answers_are_not_retried_and_retry_after_is_honoured(
         env["OCTOLLM_WEBHOOKS__ALLOWLIST"] = json.dumps([slow.host_port, gone.host_port])
         with started(tmp_path, env, monkeypatch) as stack:
             rt = make_runtime(stack)
-            slow_ep = register(rt.db, "default", slow.url, ["task.completed"], SECRET)
-            gone_ep = register(rt.db, "default", gone.url, ["task.completed"], SECRET)
+            slow_ep = register(
+                rt.db, "default", slow.url, ["task.completed"], SECRET, settings=rt.settings
+            )
+            gone_ep = register(
+                rt.db, "default", gone.url, ["task.completed"], SECRET, settings=rt.settings
+            )
             stack.start_worker(["webhooks"], concurrency=4)
             stack.start_fleet(["orchestrator", "echo"])
             run_echo_task(stack, rt)

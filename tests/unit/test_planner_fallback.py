@@ -37,7 +37,10 @@ def test_fallback_step_inputs_are_what_the_downstream_arms_read() -> None:
         "language": "python",
         "request_type": "generate",
     }
-    assert plan.step("run").input == {"language": "python"}
+    assert plan.step("run").input == {
+        "language": "python",
+        "calls": ["is_prime(2)", "is_prime(15)", "is_prime(17)"],
+    }
     assert plan.step("verify").input == {"required_names": ["is_prime"]}
 
 

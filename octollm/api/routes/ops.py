@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from octollm.api.schemas import CheckView, Health, ReadyView
 from octollm.api.state import ApiState, get_state
@@ -57,5 +57,5 @@ def ready(state: Annotated[ApiState, Depends(get_state)]) -> JSONResponse:
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     summary="Prometheus metrics",
 )
-def metrics() -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+def metrics(state: Annotated[ApiState, Depends(get_state)]) -> Response:
+    return Response(generate_latest(state.metrics), media_type=CONTENT_TYPE_LATEST)

@@ -18,6 +18,7 @@ class Execution:
     stdout: str
     stderr: str
     timed_out: bool
+    checks: tuple[dict[str, Any], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -57,6 +58,7 @@ def _execution(step_id: str, out: dict[str, Any]) -> Execution:
         stdout=str(out.get("stdout") or ""),
         stderr=str(out.get("stderr") or ""),
         timed_out=bool(out.get("timed_out")),
+        checks=tuple(c for c in out.get("checks") or () if isinstance(c, dict)),
     )
 
 

@@ -19,6 +19,18 @@ def stderr_tail(stderr: str, limit: int = STDERR_TAIL_CHARS) -> str:
 def execution_issues(executions: list[Execution]) -> list[Issue]:
     issues: list[Issue] = []
     for run in executions:
+        for check in run.checks:
+            if "error" in check:
+                issues.append(
+                    Issue(
+                        "error",
+                        "execution_failed",
+                        f"check {check.get('call')} in step {run.step_id} raised "
+                        f"{redact(str(check['error']))[:300]}",
+                        location={"step_id": run.step_id, "call": check.get("call")},
+                        suggestion="make the function handle this input",
+                    )
+                )
         if run.ok:
             continue
         if run.timed_out:
