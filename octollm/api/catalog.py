@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 
 from octollm.api.schemas import ArmRegistration, ArmView
 from octollm.api.state import ApiState
 from octollm.arms.registry import get_arm, known_arms
 from octollm.errors import OctoError
+from octollm.orchestrator.arm_directory import ArmStatus, directory_for
 from octollm.store import arm_registry
 from octollm.store.api_models import ArmRegistrationRow
 
@@ -32,6 +35,7 @@ def arms(state: ApiState) -> list[ArmView]:
     except Exception as exc:  # noqa: BLE001 - health is best effort here; /ready reports it
         log.warning("arm_health_unknown", error=str(exc)[:200])
         pools = {}
+    statuses = _registry_statuses(state, names)
     out = []
     for name in names:
         reg = registered.get(name)
@@ -50,9 +54,30 @@ def arms(state: ApiState) -> list[ArmView]:
                 version=reg.version if reg else None,
                 healthy=pool.healthy if pool else None,
                 workers=pool.workers if pool else None,
+                **_health_fields(statuses.get(name)),
             )
         )
     return out
+
+
+def _registry_statuses(state: ApiState, names: list[str]) -> dict[str, ArmStatus]:
+    try:
+        directory = directory_for(state.settings)
+        return directory.statuses(names) if directory else {}
+    except Exception as exc:  # noqa: BLE001 - health is best effort here, like the pools'
+        log.warning("arm_registry_unreadable", error=str(exc)[:200])
+        return {}
+
+
+def _health_fields(status: ArmStatus | None) -> dict[str, Any]:
+    if status is None:
+        return {}
+    return {
+        "health": status.health,
+        "heartbeat_age_seconds": status.heartbeat_age,
+        "recent_succeeded": status.succeeded,
+        "recent_failed": status.failed,
+    }
 
 
 def register(state: ApiState, body: ArmRegistration, key_id: str) -> ArmView:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from octollm.contracts.arm_capability import ArmHealth
 from octollm.contracts.task import TaskContract, new_task_id
 from octollm.security.apikeys import Scope
 
@@ -228,6 +229,23 @@ class ArmView(BaseModel):
         default=None, description="Every queue of its pool has a consuming worker (null: unknown)."
     )
     workers: int | None = None
+    health: ArmHealth | None = Field(
+        default=None,
+        description=(
+            "The registry's verdict from heartbeats and recent outcomes: healthy, degraded "
+            "(stale heartbeat or low recent success rate) or unavailable (no live heartbeat); "
+            "null when the registry cannot be read."
+        ),
+    )
+    heartbeat_age_seconds: float | None = Field(
+        default=None, description="Age of the freshest heartbeat (null: none)."
+    )
+    recent_succeeded: int | None = Field(
+        default=None, description="Succeeded attempts in the registry's stats window."
+    )
+    recent_failed: int | None = Field(
+        default=None, description="Failed attempts in the registry's stats window."
+    )
 
 
 class ArmList(BaseModel):

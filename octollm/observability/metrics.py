@@ -60,6 +60,11 @@ def set_breaker_state(name: str, state: str) -> None:
     BREAKER_STATE.labels(name=name).set(_BREAKER_VALUES[state])
 
 
+def breaker_transition(name: str, old: str, new: str) -> None:
+    """An :func:`octollm.resilience.on_state_change` listener: the gauge follows the breaker."""
+    set_breaker_state(name, new)
+
+
 def record_llm_usage(model: str | None, tokens: int, cost_usd: float = 0.0) -> None:
     model = model or "unknown"
     if tokens > 0:

@@ -38,6 +38,7 @@ from octollm.orchestrator.collaborators import services_for
 from octollm.orchestrator.metering import llm_for
 from octollm.orchestrator.runner import backoff
 from octollm.orchestrator.runtime import Runtime, get_runtime
+from octollm.resilience import on_state_change
 from octollm.store import steps as step_repo
 from octollm.webhooks import DELIVER_TASK, WEBHOOKS_QUEUE_ARM, fan_out
 from octollm.webhooks.delivery import deliver
@@ -49,6 +50,7 @@ REACT_TASK = "octollm.event.react"
 _REACTED_TTL = 7 * 86_400
 
 add_observer(metrics.observe_event)
+on_state_change(metrics.breaker_transition)
 tracing.install()
 
 

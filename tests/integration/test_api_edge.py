@@ -14,7 +14,7 @@ from tests.support.apiserver import (
     inproc_client,
     make_key,
 )
-from tests.support.stack import LiveStack
+from tests.support.stack import LiveStack, wait_until
 
 __all__ = ["api_stack"]
 
@@ -150,6 +150,9 @@ def test_arms_are_listed_with_health_and_registration_needs_the_scope(
     api_stack: LiveStack,
 ) -> None:
     api_stack.start_fleet(["orchestrator", "echo"])
+    wait_until(
+        lambda: api_stack.redis().keys("octollm:registry:heartbeat:echo:*"), 15, "echo heartbeat"
+    )
     user = make_key(api_stack, "acme", ["arm:list", "task:read"])
     admin = make_key(api_stack, "acme", ["admin"])
     registration = {"name": "translator", "capabilities": ["translate"], "version": "1.2"}
@@ -167,6 +170,11 @@ def test_arms_are_listed_with_health_and_registration_needs_the_scope(
     assert arms["echo"]["healthy"] is True
     assert arms["echo"]["capabilities"] == ["echo"]
     assert arms["fail"]["healthy"] is False
+    # The registry's verdict, from the pools' heartbeats: echo's pool beats, fail has none.
+    assert arms["echo"]["health"] == "healthy"
+    assert 0 <= arms["echo"]["heartbeat_age_seconds"] < 30
+    assert arms["fail"]["health"] == "unavailable"
+    assert arms["fail"]["heartbeat_age_seconds"] is None
 
 
 def test_metrics_expose_http_and_submission_counters(api_stack: LiveStack) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import redis
+from prometheus_client import CollectorRegistry, multiprocess
 
 from octollm.config import Settings
 from octollm.config.resilience import ResilienceSettings
@@ -216,7 +217,10 @@ def llm_stack(tmp_path: Path, fake_llm: FakeLLM) -> Iterator[LiveStack]:
         # Long enough for a second worker to start while the breaker is still open.
         "OCTOLLM_RESILIENCE__BREAKER_RESET_SECONDS": "8",
         "OCTOLLM_RESILIENCE__BACKOFF_BASE_SECONDS": "0.05",
+        # Workers write their metrics here (prometheus_client multiprocess mode).
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
     }
+    (tmp_path / "prometheus").mkdir()
     with live_stack(tmp_path, **env) as stack:
         yield stack
 
@@ -258,8 +262,20 @@ def test_on_a_worker_a_429_with_retry_after_costs_one_step_attempt_and_one_succe
     assert stamps[1] - stamps[0] >= 1.0, "the Retry-After was honoured"
 
 
+def breaker_gauge(directory: Path) -> dict[str, float]:
+    """``octollm_breaker_state`` by breaker name, as the workers' metrics files have it."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    return {
+        sample.labels["name"]: sample.value
+        for metric in registry.collect()
+        if metric.name == "octollm_breaker_state"
+        for sample in metric.samples
+    }
+
+
 def test_a_burst_of_500s_opens_the_breaker_for_every_worker_and_a_probe_closes_it(
-    llm_stack: LiveStack, fake_llm: FakeLLM
+    llm_stack: LiveStack, fake_llm: FakeLLM, tmp_path: Path
 ) -> None:
     fake_llm.script(lambda _: HTTPError(500, {"error": {"message": "overloaded"}}))
     llm_stack.start_worker(["orchestrator"])
@@ -270,6 +286,7 @@ def test_a_burst_of_500s_opens_the_breaker_for_every_worker_and_a_probe_closes_i
         opened_at = time.monotonic()
         assert failed.status == "failed"
         assert len(fake_llm.chat_requests) == 3  # three attempts in the step, then open
+        assert list(breaker_gauge(tmp_path / "prometheus").values()) == [2.0], "gauge: open"
         first.stop()
         llm_stack.start_worker(["chatter"], name="chatter-b")  # another process
         fast = wait_for_task(rt, lifecycle.submit(rt, chatter_task(max_retries=0)).id, 30)
@@ -286,3 +303,4 @@ def test_a_burst_of_500s_opens_the_breaker_for_every_worker_and_a_probe_closes_i
     assert healed.status == "completed", healed.error
     assert healed.result["steps"]["talk"] == {"replies": ["recovered"]}
     assert len(fake_llm.chat_requests) == 4
+    assert list(breaker_gauge(tmp_path / "prometheus").values()) == [0.0], "gauge: closed"

@@ -262,8 +262,9 @@ def live_stack(
             services.require_redis()
             base = services.REDIS_URL.rsplit("/", 1)[0]
             # One DB per test process (8-11), so concurrent runs on one machine don't flush
-            # each other's queues; other suites use DBs 3, 5, 6, 7 and 13.
-            db = redis_db if redis_db is not None else 8 + os.getpid() % 4
+            # each other's queues; other suites use DBs 3, 5, 6, 7 and 13. TEST_REDIS_DB pins it.
+            pinned = os.environ.get("TEST_REDIS_DB")
+            db = redis_db if redis_db is not None else int(pinned or 8 + os.getpid() % 4)
             redis_url, client_url = f"{base}/{db}", None
     except BaseException:
         for service in owned:
