@@ -14,7 +14,7 @@ over its maximum (first in both rankings). Each method fetches ``max(2 * limit, 
 candidates; hybrid runs both searches concurrently and fuses them by rank.
 
 Hybrid admits a keyword hit to the fusion only when its keyword relevance is at least
-``HYBRID_KEYWORD_FLOOR`` (0.2): a BM25 hit that matches one common query word ("House",
+``HYBRID_KEYWORD_FLOOR`` (0.3): a BM25 hit that matches one common query word ("House",
 "president") is noise that plain RRF would rank above the best vector hit. On the retrieval
 benchmark plain RRF scored below vector search alone; the floor was chosen on half of the
 queries and checked on the other half (docs/benchmarks-retrieval.md).
@@ -44,7 +44,7 @@ from octollm.errors import InvalidInput, PermanentError
 
 _CHUNK_NAMESPACE = uuid.UUID("9b0b3c4e-2f57-4d35-9f5e-6a2f1c0de0a1")
 MIN_CANDIDATES = 20
-HYBRID_KEYWORD_FLOOR = 0.2
+HYBRID_KEYWORD_FLOOR = 0.3
 
 
 def chunk_id(collection: str, source: str, start: int, end: int, text: str) -> str:
