@@ -19,6 +19,7 @@ from octollm.api import problems
 from octollm.api.config import ApiSettings
 from octollm.api.middleware import RequestContextMiddleware
 from octollm.api.routes import arms, batches, deadletters, keys, ops, streams, tasks, webhooks
+from octollm.api.shedding import LoadSheddingMiddleware
 from octollm.api.state import ApiState
 from octollm.config import Settings, get_settings
 from octollm.events import add_observer
@@ -60,6 +61,7 @@ async def _purge_idempotency_keys(state: ApiState) -> None:
 def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
     """The API for ``settings`` (default: the environment's); ``api`` tunes the edge
     (default: ``OCTOLLM_API__*`` variables)."""
+    edge = api or ApiSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,7 +69,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         configure_logging(resolved.log.level, json_output=resolved.log.json_output)
         tracing.install(otel=resolved.tracing.otel)
         add_observer(metrics.observe_event)
-        state = ApiState.build(resolved, api or ApiSettings())
+        state = ApiState.build(resolved, edge)
         app.state.octollm = state
         purger = asyncio.create_task(_purge_idempotency_keys(state))
         try:
@@ -85,6 +87,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         lifespan=lifespan,
     )
     problems.install(app)
+    # Added first, so it runs inside the request context (request id, access line, metrics).
+    app.add_middleware(LoadSheddingMiddleware, max_in_flight=edge.max_in_flight)
     app.add_middleware(RequestContextMiddleware)
     for module in (tasks, batches, streams, arms, keys, webhooks, deadletters, ops):
         app.include_router(module.router)

@@ -69,6 +69,13 @@ class ApiSettings(BaseSettings):
         description="Arms whose queues need >= 1 consuming worker for /ready; unset: every "
         "arm of the worker fleet (workers/fleet.toml, or OCTOLLM_FLEET_FILE).",
     )
+    max_in_flight: int = Field(
+        default=64,
+        ge=1,
+        le=10_000,
+        description="Requests one process handles at once (streams and probes not counted); "
+        "more get 503 with Retry-After instead of queueing without bound.",
+    )
     ready_cache_seconds: float = Field(default=5.0, ge=0)
     ready_inspect_timeout_seconds: float = Field(default=1.0, gt=0, le=10)
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)

@@ -35,3 +35,6 @@ STREAMS_OPEN = Counter(
 SLOW_CONSUMERS = Counter(
     "octollm_api_slow_consumers_total", "WebSocket clients dropped for falling behind."
 )
+SHED = Counter(
+    "octollm_api_shed_total", "Requests answered 503 because the process was at max_in_flight."
+)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 
 from octollm.api.app import create_app
 from octollm.config import Settings
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the API in this process until interrupted (one event loop; scale out with more
-    processes behind a balancer: rate limits, idempotency and streams live in Redis and
-    Postgres, so processes share nothing else)."""
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the API until interrupted: one event loop in this process, or ``workers`` processes
+    on one socket (each builds its app from the environment's settings). Processes share
+    nothing but Postgres and Redis: rate limits, idempotency and streams live there."""
+    target: Any = create_app(settings) if workers == 1 else "octollm.api.app:create_app"
     uvicorn.run(
-        create_app(settings),
+        target,
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         log_config=None,  # octollm's logging (configured in the lifespan) handles uvicorn's

@@ -210,11 +210,20 @@ def migrate() -> None:
 def api(
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes sharing the port (each sheds load past "
+            "OCTOLLM_API__MAX_IN_FLIGHT requests with 503 + Retry-After).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the REST API (FastAPI under uvicorn)."""
     from octollm.api.server import serve
 
-    serve(get_settings(), host, port)
+    serve(get_settings(), host, port, workers)
 
 
 @app.command()
