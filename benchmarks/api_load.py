@@ -121,6 +121,12 @@ def report(
 ) -> str:
     ok = [r for r in results if r["status"] == 202]
     lat = [r["latency"] * 1000 for r in ok]
+    shed = [r["latency"] * 1000 for r in results if r["status"] == 503]
+    processes = (
+        "one uvicorn process"
+        if args.api_workers == 1
+        else (f"{args.api_workers} uvicorn processes")
+    )
     codes: dict[int, int] = {}
     for r in results:
         codes[r["status"]] = codes.get(r["status"], 0) + 1
@@ -129,10 +135,12 @@ def report(
         [
             f"## API submit latency ({when})",
             "",
-            f"`benchmarks/api_load.py --rate {args.rate:g} --seconds {args.seconds:g}` on this "
-            f"machine ({os.cpu_count()} cores, Python {platform.python_version()}): one uvicorn "
-            "process, Postgres and Redis local, a `noop` worker and an orchestrator worker "
-            "draining the tasks meanwhile. Open loop: latency from the scheduled send time.",
+            f"`benchmarks/api_load.py --rate {args.rate:g} --seconds {args.seconds:g}"
+            f"{f' --api-workers {args.api_workers}' if args.api_workers > 1 else ''}` on this "
+            f"machine ({os.cpu_count()} cores, Python {platform.python_version()}): {processes} "
+            f"(max_in_flight {args.max_in_flight}), Postgres and Redis local, a `noop` worker "
+            "and an orchestrator worker draining the tasks meanwhile. Open loop: latency from "
+            "the scheduled send time.",
             "",
             "| requests | 202 | other | p50 ms | p90 ms | p99 ms | max ms | mean ms |",
             "|---|---|---|---|---|---|---|---|",
@@ -142,6 +150,13 @@ def report(
             f"| {statistics.fmean(lat) if lat else float('nan'):.1f} |",
             "",
             f"- status codes: {dict(sorted(codes.items()))}",
+            f"- shed (503 + Retry-After): {len(shed)}"
+            + (
+                f", answered in p50 {percentile(shed, 50):.1f} ms, "
+                f"p99 {percentile(shed, 99):.1f} ms"
+                if shed
+                else ""
+            ),
             f"- task rows present afterwards: {present} of {len(ok)} accepted ids",
             f"- task statuses {drain_seconds:.0f} s after the last request: "
             f"{dict(sorted(statuses.items()))}",
@@ -155,6 +170,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--drain", type=float, default=60.0, help="max wait for completion")
+    parser.add_argument("--api-workers", type=int, default=1, help="uvicorn processes")
+    parser.add_argument(
+        "--max-in-flight", type=int, default=64, help="OCTOLLM_API__MAX_IN_FLIGHT per process"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-api.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, live_stack(Path(tmp), redis_db=7) as stack:
@@ -162,7 +181,13 @@ def main() -> int:
         stack.start_worker(["orchestrator"], concurrency=4)
         stack.start_worker(["noop"], concurrency=4)
         key = make_key(stack, "load")
-        with api_server(stack, "api-load", **OPEN) as api:
+        with api_server(
+            stack,
+            "api-load",
+            workers=args.api_workers,
+            max_in_flight=args.max_in_flight,
+            **OPEN,
+        ) as api:
             results = asyncio.run(drive(api.url, key, args.rate, args.seconds))
             ids = [r["task_id"] for r in results if r["status"] == 202]
             present, statuses = rows_present(stack.database_url, ids)
@@ -178,7 +203,8 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     previous = args.out.read_text() if args.out.exists() else "# API benchmarks\n\n"
     args.out.write_text(previous.rstrip("\n") + "\n\n" + text)
-    return 0 if present == len(ids) and len(ids) == len(results) else 1
+    # Shedding (503) is the API working as designed; an accepted task without its row is not.
+    return 0 if present == len(ids) else 1
 
 
 if __name__ == "__main__":

@@ -122,7 +122,9 @@ def _api_env(stack: LiveStack, overrides: dict[str, Any]) -> dict[str, str]:
 
 
 @contextmanager
-def api_server(stack: LiveStack, name: str = "api", **overrides: Any) -> Iterator[ApiServer]:
+def api_server(
+    stack: LiveStack, name: str = "api", workers: int = 1, **overrides: Any
+) -> Iterator[ApiServer]:
     port = free_port()
     log_path = stack.tmp / f"{name}.log"
     argv = [
@@ -136,6 +138,7 @@ def api_server(stack: LiveStack, name: str = "api", **overrides: Any) -> Iterato
         "--port",
         str(port),
         "--no-access-log",
+        *(["--workers", str(workers)] if workers > 1 else []),
     ]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
