@@ -72,16 +72,23 @@ def harness(calls: list[str]) -> str:
 
 
 def parse_results(stdout: str) -> tuple[str, list[dict[str, Any]]]:
-    """Split stdout into the program's own output and the check results."""
+    """Split stdout into the program's own output and the check results.
+
+    A marker need not start its line: a call that printed without a newline first (an
+    ``input()`` prompt, say) leaves its text in front of it, which stays program output."""
     kept, results = [], []
     for line in stdout.splitlines(keepends=True):
-        if line.startswith(MARKER):
-            try:
-                results.append(json.loads(line[len(MARKER) :]))
-            except json.JSONDecodeError:
-                kept.append(line)
-        else:
+        at = line.find(MARKER)
+        if at < 0:
             kept.append(line)
+            continue
+        try:
+            results.append(json.loads(line[at + len(MARKER) :]))
+        except json.JSONDecodeError:
+            kept.append(line)
+            continue
+        if at:
+            kept.append(line[:at] + "\n")
     return "".join(kept), results
 
 

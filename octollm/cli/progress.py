@@ -32,6 +32,22 @@ def _elapsed(step: dict[str, Any]) -> str:
     return ""
 
 
+def _findings(output: Any) -> Text:
+    """The results of a step's call checks (executor); the judge's verdict is printed after
+    the run, with the code and the output."""
+    text = Text()
+    if not isinstance(output, dict):
+        return text
+    for check in output.get("checks") or []:
+        if not isinstance(check, dict):
+            continue
+        if "error" in check:
+            text.append(f"\n    {check.get('call')} raised {check['error'][:120]}", style="red")
+        else:
+            text.append(f"\n    {check.get('call')} -> {str(check.get('result'))[:120]}")
+    return text
+
+
 def render(record: dict[str, Any] | None, started: float, phase: str) -> Group:
     header = Text.assemble(("octollm ", "bold cyan"), (phase, "bold"))
     if record is None:
@@ -55,6 +71,7 @@ def render(record: dict[str, Any] | None, started: float, phase: str) -> Group:
                 f"\n    {s['error'].get('code')}: {s['error'].get('message', '')[:160]}",
                 style="red",
             )
+        line.append_text(_findings(s.get("output")))
         tree.add(line)
     bar = Table.grid(padding=(0, 1))
     bar.add_row(

@@ -83,3 +83,14 @@ def test_the_executor_reports_each_check_and_the_judge_flags_one_that_raised() -
     )
     assert verdict["valid"] is False
     assert any("is_prime(15)" in i["message"] for i in verdict["issues"])
+
+
+def test_a_check_whose_call_prompts_for_input_is_still_reported() -> None:
+    code = "def is_prime(n):\n    input('number? ')\n    return True\n"
+    out = (
+        ExecutorArm()
+        .run({"language": "python", "code": code, "calls": ["is_prime(2)"]}, _ctx())
+        .output
+    )
+    assert out["checks"] == [{"call": "is_prime(2)", "error": "EOFError: EOF when reading a line"}]
+    assert out["stdout"] == "number? \n", "the prompt stays program output"
