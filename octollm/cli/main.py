@@ -223,7 +223,13 @@ def api(
     """Serve the REST API (FastAPI under uvicorn)."""
     from octollm.api.server import serve
 
-    serve(get_settings(), host, port, workers)
+    settings = get_settings()
+    if workers > 1:
+        from octollm.observability.exposition import prepare_multiprocess_dir
+
+        # Every process's counters in each one's GET /metrics (prometheus multiprocess mode).
+        prepare_multiprocess_dir(settings)
+    serve(settings, host, port, workers)
 
 
 @app.command()
