@@ -114,26 +114,35 @@ class RequestContextMiddleware:
             )
 
 
-async def _internal_error(send: Send, request_id: str) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "INTERNAL_ERROR",
-                "message": "internal error",
-                "category": "internal",
-                "details": {},
-            },
-            "request_id": request_id,
-        }
-    ).encode()
+async def send_problem(
+    send: Send,
+    status: int,
+    error: dict[str, Any],
+    request_id: str | None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer with the problem shape from ASGI code, where no FastAPI ``Request`` exists."""
+    body = json.dumps({"error": error, "request_id": request_id}).encode()
+    extra = [(k.lower().encode(), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
-            "status": 500,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *extra,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _internal_error(send: Send, request_id: str) -> None:
+    error = {
+        "code": "INTERNAL_ERROR",
+        "message": "internal error",
+        "category": "internal",
+        "details": {},
+    }
+    await send_problem(send, 500, error, request_id)

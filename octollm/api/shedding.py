@@ -13,12 +13,11 @@ are never shed, so an overloaded process is not mistaken for a dead one.
 
 from __future__ import annotations
 
-import json
-
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from octollm.api import metrics
+from octollm.api.middleware import send_problem
 
 log = structlog.get_logger(__name__)
 
@@ -62,27 +61,11 @@ class LoadSheddingMiddleware:
             self.in_flight -= 1
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
+        error = {
+            "code": "OVERLOADED",
+            "message": "the API is at capacity; retry after the Retry-After delay",
+            "category": "rate_limit",
+            "details": {"max_in_flight": self.max_in_flight},
+        }
         request_id = scope.get("state", {}).get("request_id")
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "OVERLOADED",
-                    "message": "the API is at capacity; retry after the Retry-After delay",
-                    "category": "rate_limit",
-                    "details": {"max_in_flight": self.max_in_flight},
-                },
-                "request_id": request_id,
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(self.retry_after).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(send, 503, error, request_id, {"Retry-After": str(self.retry_after)})
