@@ -42,7 +42,8 @@ def _findings(output: Any) -> Text:
         if not isinstance(check, dict):
             continue
         if "error" in check:
-            text.append(f"\n    {check.get('call')} raised {check['error'][:120]}", style="red")
+            error = str(check["error"])[:120]
+            text.append(f"\n    {check.get('call')} raised {error}", style="red")
         else:
             text.append(f"\n    {check.get('call')} -> {str(check.get('result'))[:120]}")
     return text
