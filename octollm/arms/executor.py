@@ -22,8 +22,9 @@ from typing import Any
 
 from octollm.arms import checks
 from octollm.arms.base import ArmContext, ArmResult
+from octollm.config import get_settings
 from octollm.errors import ArmRefused, InvalidInput
-from octollm.security.sandbox import Sandbox, SandboxResult
+from octollm.security.sandbox import MIB, Sandbox, SandboxResult
 
 MAX_TIMEOUT_SECONDS = 300
 MAX_CODE_CHARS = 200_000
@@ -31,6 +32,10 @@ MAX_STDIN_CHARS = 1_000_000
 _META_TOKENS = frozenset({"|", "||", "&", "&&", ";", ";;", "|&", "&>", ">", ">>", "<", "<<", "<<<"})
 _META_PARTS = ("`", "$(", "${", "\n", "\r", "\x00")
 _REDIRECT = re.compile(r"^\d*[<>]|^[|&;]|[|&;]$")
+#: How a refused system call (seccomp's EPERM) shows in a run's stderr.
+_REFUSED_CALL = re.compile(
+    r"^\w*(?:Error|Exception)\b.*\[Errno 1\] Operation not permitted.*$", re.M
+)
 
 
 @dataclass(frozen=True)
@@ -279,6 +284,37 @@ def code_from_dependencies(dependencies: Mapping[str, Mapping[str, Any]]) -> str
     raise InvalidInput("no 'code' in the input and no dependency output has a 'code' field")
 
 
+def limit_refusal(result: SandboxResult) -> None:
+    """A run stopped by a per-run limit of its cgroup is a step error naming the limit."""
+    limits = result.limits
+    if result.limit_hit == "memory":
+        cap = limits["memory_bytes"] // MIB
+        raise ArmRefused(
+            f"the run was killed: its processes together reached the sandbox memory limit "
+            f"({cap} MiB)",
+            details={
+                "rule": "memory_limit", "security_event": "sandbox_memory_limit",
+                "memory_bytes": limits["memory_bytes"], "peak_bytes": result.memory_peak_bytes,
+                "stderr": result.stderr[-1000:],
+            },
+        )  # fmt: skip
+    if result.limit_hit == "processes":
+        raise ArmRefused(
+            f"the run tried to start more than {limits['max_processes']} processes and threads "
+            "(the sandbox process limit); it was refused and the run ended",
+            details={
+                "rule": "process_limit", "security_event": "sandbox_process_limit",
+                "max_processes": limits["max_processes"], "stdout": result.stdout[-1000:],
+            },
+        )  # fmt: skip
+
+
+def refused_calls(result: SandboxResult) -> list[dict[str, Any]]:
+    """Refused system calls the run reported (an uncaught ``[Errno 1]`` in its stderr)."""
+    seen = _REFUSED_CALL.findall(result.stderr)
+    return [{"kind": "sandbox_refused_call", "evidence": line[:300]} for line in seen[:5]]
+
+
 @dataclass(frozen=True)
 class ExecRequest:
     language: str
@@ -291,6 +327,8 @@ class ExecRequest:
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> ExecRequest:
         language = data.get("language")
+        if language is None:  # a step running a code step's output (README's explicit plan)
+            language = "shell" if data.get("command") is not None else "python"
         if language not in {"python", "shell"}:
             raise InvalidInput(f"language must be 'python' or 'shell', not {language!r}")
         timeout = data.get("timeout_seconds", 30)
@@ -344,8 +382,8 @@ class ExecutorArm:
         given = ctx.services.get("sandbox")
         if isinstance(given, Sandbox):
             return given
-        if self._sandbox is None:
-            self._sandbox = Sandbox()  # probes the host's isolation once
+        if self._sandbox is None:  # probes the host's isolation once
+            self._sandbox = Sandbox.from_settings(get_settings().executor)
         return self._sandbox
 
     def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
@@ -364,6 +402,7 @@ class ExecutorArm:
             grant.check(request.argv[0])
             check_command(request.argv, self.rules)
             result = self.sandbox(ctx).run_argv(request.argv, timeout=timeout, stdin=request.stdin)
+        limit_refusal(result)
         warnings = [f"killed at the {timeout:g} s time limit"] if result.timed_out else []
         warnings += ["output was truncated"] if result.truncated else []
         stdout, check_results = checks.parse_results(result.stdout)
@@ -380,5 +419,6 @@ class ExecutorArm:
             "truncated": result.truncated,
             "refused": False,
             "sandbox": {"limits": result.limits, "isolation": result.isolation},
+            "security_events": refused_calls(result),
         }
         return ArmResult(output=output, warnings=warnings)

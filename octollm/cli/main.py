@@ -170,6 +170,11 @@ def fleet() -> None:
             f"octollm worker {p.name}",
         )
     Console().print(table)
+    from octollm.security.sandbox import per_run_limits
+
+    mode, reason = per_run_limits()
+    note = f"per-process rlimits only ({reason})" if mode == "rlimits" else f"per run ({mode})"
+    Console().print(f"executor sandbox limits on this host: {note}")
 
 
 @app.command()

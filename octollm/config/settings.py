@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from octollm.config.capability import CapabilitySettings
+from octollm.config.executor import ExecutorSettings
 from octollm.config.memory import MemorySettings
 from octollm.config.observability import (
     EventSettings,
@@ -161,6 +162,7 @@ class Settings(BaseSettings):
     capability: CapabilitySettings = Field(default_factory=CapabilitySettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
 
     def require_database_url(self) -> str:
         if self.database.url is None:

@@ -102,6 +102,8 @@ class ExecutorOutput(_Out):
     truncated: bool
     refused: bool
     sandbox: dict[str, Any]
+    #: refusals the sandbox saw (``{"kind", "evidence"}``), recorded as security events
+    security_events: list[dict[str, Any]] = Field(default_factory=list)
 
 
 # -- retriever ----------------------------------------------------------------------------------

@@ -43,7 +43,14 @@ from octollm.errors import (
 )
 from octollm.logging import bind_unit_of_work
 from octollm.orchestrator import admission as admissions
-from octollm.orchestrator import arm_directory, deadletters, lifecycle, outcomes, swarm
+from octollm.orchestrator import (
+    arm_directory,
+    arm_security,
+    deadletters,
+    lifecycle,
+    outcomes,
+    swarm,
+)
 from octollm.orchestrator.budget import TaskLedger
 from octollm.orchestrator.collaborators import services_for
 from octollm.orchestrator.lease import ensure_lease_keeper
@@ -172,10 +179,12 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
             return outcomes.retry_later(rt, claim, tenant, exc, llm, started=t0)
         return outcomes.fail(rt, claim, tenant, exc, llm, dead_letter="exhausted", started=t0)
     except OctoError as exc:
+        arm_security.record(rt, claim, error=exc)
         return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
     except Exception as exc:
         log.exception("arm_crashed", arm=claim.arm)
         return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
+    arm_security.record(rt, claim, output=result.output)
     provenance = ProvenanceMetadata(
         arm=claim.arm,
         task_id=task_id,

@@ -2,39 +2,36 @@
 
 Isolation is probed once per process (``detect_isolation()``) and reported in every result.
 
-**As root** (how the executor pool runs; Linux >= 5.12 for ``mount_setattr``):
+**As root** (how the executor pool runs), each run gets:
 
-- network: a new network namespace (``unshare(CLONE_NEWNET)``) holding only a loopback that is
-  down, so nothing is reachable, not even the host's 127.0.0.1;
-- filesystem: a new mount namespace in which every mount is private and **read-only**; writable
-  are only the scratch dir (bind-mounted, nosuid, nodev) and fresh size-capped tmpfs mounts over
-  ``/tmp`` and ``/dev/shm``, private to the run and gone when it ends (the host's ``/tmp`` is
-  neither visible nor writable);
-- identity: a dedicated uid/gid per concurrent run (from ``uid_base``, reserved with ``flock``),
-  no supplementary groups, ``no_new_privs``; so ``RLIMIT_NPROC`` counts this run's processes only,
-  other processes' environments and memory are unreadable (their command lines are not), and
-  when the run ends every process of that uid is killed (``kill(-1)`` from the uid), including
-  any that left the process group (killed orphans stay zombies until PID 1 reaps them);
-- a new SysV IPC namespace.
+- a **minimal root of its own**: a fresh tmpfs it ``pivot_root``s into, holding only the
+  interpreter, its standard library and shared libraries and the allowlisted commands, each
+  mounted read-only at its real path (``rootfs.layout_for``); a synthetic /etc (passwd, group,
+  ld.so.cache); a private size-capped /tmp and /dev/shm; the scratch dir (a size-capped tmpfs,
+  cwd and ``HOME``); a minimal /dev; its own /proc. Nothing else of the host exists inside: no
+  /run, /var, /home, /root, checkout or host /tmp, hence no host Unix socket to connect to;
+- its own network (loopback down), IPC, UTS and **PID namespace**: the snippet is PID 1 there,
+  sees only its own processes, and when it ends the kernel kills whatever it left running;
+- a **dedicated uid/gid** (from ``uid_base``, reserved with ``flock``), no groups,
+  ``no_new_privs``, and the **seccomp filter** of ``seccomp_filter`` (no namespaces, mounts,
+  ptrace, bpf, keyrings, perf, userfaultfd, io_uring, modules, reboot; sockets only AF_UNIX);
+- a **cgroup** (``cgroups``; v2, else v1 memory+pids+cpu): memory for all its processes
+  together, a process count, a CPU share. A run that reaches its memory limit is killed whole.
+  Without usable cgroups the per-process rlimits are all there is, and ``detect_isolation``
+  logs that once.
 
-**As non-root with unprivileged user namespaces**: the same network, mount and IPC namespaces,
-created inside a user namespace that maps the caller's uid to itself; no uid change, so a
-process that calls ``setsid()`` can outlive the end-of-run ``killpg``.
+**As non-root with unprivileged user namespaces**: the same namespaces and root inside a user
+namespace mapping the caller's uid to itself (no uid change, no cgroups).
 
-**Without namespaces**: no network or filesystem isolation; ``TMPDIR`` points at the scratch dir;
-commands that use the network and Python code importing network modules are refused (a
-best-effort AST scan, not a boundary). As root the uid drop still applies.
+**Without namespaces**: no network or filesystem isolation; ``TMPDIR`` points at a scratch dir
+on the host; commands that use the network and Python code importing network modules are
+refused (a best-effort AST scan, not a boundary). As root the uid drop still applies.
 
-**Always**: a fresh scratch dir as cwd and ``HOME`` (removed afterwards), an allowlisted
-environment with no secrets, rlimits (CPU, address space, processes, file size, open files, no
-core), the process group killed at the wall-time limit (``timed_out=True``, not an exception),
-and stdout/stderr capped (``truncated=True``).
-
-**Not provided**: seccomp, cgroups, a PID namespace (other processes are listed in ``/proc``),
-read protection for world-readable host files, or a quota on the scratch dir as a whole (each
-file is capped by ``RLIMIT_FSIZE``; put ``scratch_root`` on a size-capped filesystem).
-The child is set up in ``preexec_fn`` with every value computed before the fork, so it mostly
-makes system calls; like any ``preexec_fn`` it is unsafe in a process running other threads.
+**Always**: an allowlisted environment with no secrets, rlimits (CPU, address space, processes,
+file size, open files, no core), the run killed at the wall-time limit (``timed_out=True``, not
+an exception), stdout/stderr capped (``truncated=True``). The child is set up in ``preexec_fn``
+with every value computed before the fork, so it mostly makes system calls; like any
+``preexec_fn`` it is unsafe in a process running other threads.
 """
 
 from __future__ import annotations
@@ -60,11 +57,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from octollm.config.executor import DEFAULT_COMMANDS, ExecutorSettings
 from octollm.errors import ArmRefused, ServiceUnavailable
-from octollm.security.confine import ChildPlan, Isolation, enter_child, libc
+from octollm.security import cgroups, rootfs, seccomp_filter
+from octollm.security.confine import ChildPlan, Isolation, RootLayout, enter_child, libc
 
 KIB, MIB = 1024, 1024 * 1024
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+SCRATCH = "/scratch"  # the scratch dir's path inside the sandbox's own root
 NETWORK_COMMANDS = frozenset(
     {"curl", "wget", "nc", "ncat", "netcat", "socat", "ssh", "scp", "sftp", "rsync", "telnet"}
     | {"ftp", "ping", "dig", "nslookup", "host", "nmap", "git"}
@@ -83,12 +83,22 @@ _SWEEP = "import os,signal,time\nfor _ in range(3):\n try: os.kill(-1, signal.SI
 @dataclass(frozen=True)
 class SandboxLimits:
     wall_seconds: float = 30.0
-    memory_bytes: int = 512 * MIB  # RLIMIT_AS; CPython itself needs a few tens of MiB
-    max_processes: int = 16  # RLIMIT_NPROC (threads count too)
+    memory_bytes: int = 512 * MIB  # the run's cgroup, and RLIMIT_AS of each process
+    max_processes: int = 32  # the run's cgroup pids.max, and RLIMIT_NPROC (threads count too)
     max_file_bytes: int = 16 * MIB  # RLIMIT_FSIZE
     max_open_files: int = 64
     max_output_bytes: int = 64 * KIB  # per stream
-    tmpfs_bytes: int = 64 * MIB  # each private tmpfs
+    tmpfs_bytes: int = 64 * MIB  # each private tmpfs (/tmp, /dev/shm)
+    scratch_bytes: int = 64 * MIB  # the scratch tmpfs
+    cpus: float = 1.0  # the run's CPU share (cgroup); 0 = unlimited
+
+    @classmethod
+    def from_settings(cls, cfg: ExecutorSettings) -> SandboxLimits:
+        return cls(
+            cfg.wall_seconds, cfg.memory_mib * MIB, cfg.max_processes, cfg.max_file_mib * MIB,
+            cfg.max_open_files, cfg.max_output_kib * KIB, cfg.tmp_mib * MIB,
+            cfg.scratch_mib * MIB, cfg.cpus,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,9 @@ class SandboxResult:
     truncated: bool
     limits: dict[str, Any]
     isolation: dict[str, Any]
+    #: "memory" (the run was killed at its memory limit) | "processes" (a fork was refused)
+    limit_hit: str | None = None
+    memory_peak_bytes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,6 +154,14 @@ def _world_executable(path: str) -> bool:
         return False
 
 
+def _others_may_run(path: str) -> bool:
+    """Whether the file itself lets any uid execute it (ancestors are re-created in the root)."""
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IXOTH)
+    except OSError:
+        return False
+
+
 def _uids_in_use() -> set[int]:
     """Real uids of every process on the host, zombies included (from /proc)."""
     used = set()
@@ -151,15 +172,31 @@ def _uids_in_use() -> set[int]:
     return used
 
 
+def per_run_limits() -> tuple[str, str]:
+    """How per-run limits hold on this host ("cgroup-v2", "cgroup-v1" or "rlimits") and, for
+    rlimits, why. The executor pool logs it once at start; ``octollm fleet`` prints it."""
+    mode = cgroups.detect()
+    return mode.name, mode.reason
+
+
 @functools.cache
-def detect_isolation() -> Isolation:
+def detect_isolation(python: str | None = None) -> Isolation:
     """The strongest isolation a probe run achieves on this host (cached per process)."""
     user = "dedicated-uid" if os.geteuid() == 0 else "userns"
-    for candidate in (Isolation(True, True, user), Isolation(True, False, user)):
+    mode = cgroups.detect()
+    limits = mode.name if user == "dedicated-uid" else "rlimits"
+    has_filter = seccomp_filter.build() is not None
+    found = Isolation(False, False, "dedicated-uid" if user == "dedicated-uid" else "none")
+    for candidate in (
+        Isolation(True, True, user, has_filter, limits),
+        Isolation(True, False, user, has_filter, limits),
+    ):
         with contextlib.suppress(OSError, ArmRefused, ServiceUnavailable):
-            if Sandbox(isolation=candidate).run_argv(["true"], timeout=10).exit_code == 0:
-                return candidate
-    return Isolation(False, False, "dedicated-uid" if user == "dedicated-uid" else "none")
+            probe = Sandbox(isolation=candidate, python=python)
+            if probe.run_argv(["true"], timeout=10).exit_code == 0:
+                found = candidate
+                break
+    return found
 
 
 class Sandbox:
@@ -172,29 +209,56 @@ class Sandbox:
         isolation: Isolation | None = None,
         scratch_root: str | None = None,
         python: str | None = None,
+        commands: Sequence[str] = DEFAULT_COMMANDS,
+        packages: Sequence[str] = (),
         uid_base: int = 200_000,
         uid_count: int = 512,
         lock_dir: str = "/run/octollm-sandbox",
+        seccomp: bool = True,
+        use_cgroups: bool = True,
     ) -> None:
         self.limits = limits or SandboxLimits()
-        self.isolation = isolation or detect_isolation()
+        self.isolation = isolation or detect_isolation(python)
         self.scratch_root = scratch_root or tempfile.gettempdir()
         self._uid_range, self._lock_dir = (uid_base, uid_count), lock_dir
-        # An interpreter under /root (pyenv) is out of reach once the child drops to its uid.
         drop = self.isolation.user == "dedicated-uid"
+        minimal_root = self.isolation.filesystem
         choices = [python] if python else [sys.executable, "/usr/bin/python3"]
         usable = [
-            p for p in choices if _world_executable(p) or (not drop and os.access(p, os.X_OK))
-        ]
+            p for p in choices
+            if (_others_may_run(p) if minimal_root else _world_executable(p))
+            or (not drop and os.access(p, os.X_OK))
+        ]  # fmt: skip
         if not usable:
             raise ArmRefused(f"no Python the sandbox may execute among {choices}")
-        self.python = usable[0]  # runs the snippets, and the sweeper of a dedicated uid
+        self.python = os.path.abspath(usable[0])  # runs the snippets (and the uid sweeper)
+        self.commands = tuple(commands)
+        self._seccomp = seccomp_filter.build() if seccomp and self.isolation.seccomp else None
+        mode = cgroups.detect() if use_cgroups and drop else cgroups.CgroupMode(0)
+        self._cgroups = mode if self.isolation.limits == mode.name else cgroups.CgroupMode(0)
+        self._pkg_paths: list[str] = []
+        self._layout = RootLayout()
+        if minimal_root:
+            programs = [
+                p for c in {*self.commands, "true"} if (p := shutil.which(c, path=SANDBOX_PATH))
+            ]
+            self._pkg_paths = rootfs.package_paths(self.python, packages) if packages else []
+            self._layout = rootfs.layout_for(self.python, programs, extra_paths=self._pkg_paths)
         libc()  # load libc and its prototypes before any fork
+
+    @classmethod
+    def from_settings(cls, cfg: ExecutorSettings) -> Sandbox:
+        return cls(
+            SandboxLimits.from_settings(cfg), python=cfg.python, commands=cfg.commands,
+            packages=cfg.packages, uid_base=cfg.uid_base, uid_count=cfg.uid_count,
+            seccomp=cfg.seccomp, use_cgroups=cfg.cgroups,
+        )  # fmt: skip
 
     def run_python(
         self, code: str, *, timeout: float | None = None, stdin: str | None = None
     ) -> SandboxResult:
-        """Run ``code`` as ``python -I -S -B main.py`` in the scratch dir (stdlib only)."""
+        """Run ``code`` as ``python -I -S -B main.py`` in the scratch dir (the standard library
+        and the allowlisted packages only)."""
         if not self.isolation.network and (modules := sorted(network_imports(code))):
             raise ArmRefused(
                 f"the code imports {', '.join(modules)}, which can use the network, and this host "
@@ -202,6 +266,10 @@ class Sandbox:
                 details={"rule": "no_network", "modules": modules},
             )
         argv = [self.python, "-I", "-S", "-B", "main.py"]
+        if self._pkg_paths:
+            dirs = sorted({os.path.dirname(p) for p in self._pkg_paths})
+            boot = f"import sys,runpy;sys.path[1:1]={dirs!r};sys.argv=['main.py'];runpy.run_path('main.py',run_name='__main__')"  # noqa: E501
+            argv = [self.python, "-I", "-S", "-B", "-c", boot]
         return self._run(argv, ["python", code], timeout, stdin, {"main.py": code})
 
     def run_argv(
@@ -227,6 +295,7 @@ class Sandbox:
         limits = {
             **asdict(replace(self.limits, wall_seconds=wall)),
             "cpu_seconds": math.ceil(wall) + 1,
+            "per_run": self._cgroups.name,
         }
         if self.isolation.user == "none":
             limits["max_processes"] = None  # see _rlimits
@@ -237,47 +306,84 @@ class Sandbox:
         stdin: str | None, files: Mapping[str, str],
     ) -> SandboxResult:  # fmt: skip
         wall = max(0.05, self.limits.wall_seconds if timeout is None else timeout)
-        scratch = tempfile.mkdtemp(prefix="octollm-sbx-", dir=self.scratch_root)
+        minimal_root = self.isolation.filesystem
+        host_dir = tempfile.mkdtemp(prefix="octollm-sbx-", dir=self.scratch_root)
         uid: int | None = None
         lock_fd: int | None = None
+        group: cgroups.RunCgroup | None = None
         try:
             if self.isolation.user == "dedicated-uid":
                 uid, lock_fd = self._reserve_uid()
-            for name, text in files.items():
-                with open(os.path.join(scratch, name), "w", encoding="utf-8") as fh:
-                    fh.write(text)
-            if uid is not None:
-                for path in [scratch, *(os.path.join(scratch, n) for n in files)]:
-                    os.chown(path, uid, uid)
+            if not minimal_root:  # the scratch dir is the host dir itself
+                for name, text in files.items():
+                    with open(os.path.join(host_dir, name), "w", encoding="utf-8") as fh:
+                        fh.write(text)
+                if uid is not None:
+                    for path in [host_dir, *(os.path.join(host_dir, n) for n in files)]:
+                        os.chown(path, uid, uid)
+            if self._cgroups.version:
+                lim = self.limits
+                try:
+                    group = cgroups.RunCgroup.create(
+                        self._cgroups, lim.memory_bytes, lim.max_processes, lim.cpus
+                    )
+                except OSError as exc:
+                    raise ServiceUnavailable(
+                        f"the sandbox cgroup could not be made: {exc}"
+                    ) from exc
+            ids = (os.getuid(), os.getgid())
+            layout = replace(
+                self._layout, files=rootfs.passwd_files(uid if uid is not None else ids[0])
+            )
             plan = ChildPlan(
-                self.isolation, scratch, uid, (os.getuid(), os.getgid()), self._rlimits(wall),
-                f"size={self.limits.tmpfs_bytes},nr_inodes=4096,mode=1777".encode(),
+                self.isolation, SCRATCH if minimal_root else host_dir, uid, ids,
+                self._rlimits(wall), self.limits.tmpfs_bytes, self.limits.scratch_bytes,
+                host_dir if minimal_root else None, layout,
+                tuple((n, t.encode()) for n, t in files.items()) if minimal_root else (),
+                group.procs if group else (), self._seccomp,
             )  # fmt: skip
+            home = SCRATCH if minimal_root else host_dir
             env = {
-                "PATH": SANDBOX_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": scratch,
-                "TMPDIR": "/tmp" if self.isolation.filesystem else scratch,  # noqa: S108
+                "PATH": SANDBOX_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": home,
+                "TMPDIR": "/tmp" if self.isolation.filesystem else host_dir,  # noqa: S108
                 "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "PYTHONUNBUFFERED": "1",
             }  # fmt: skip
             started = time.monotonic()
             try:
                 proc = subprocess.Popen(
                     argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=scratch, env=env,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    cwd=None if minimal_root else host_dir, env=env,
                     start_new_session=True, close_fds=True,
                     preexec_fn=functools.partial(enter_child, plan),
                 )  # fmt: skip
             except (OSError, subprocess.SubprocessError) as exc:
                 raise ServiceUnavailable(f"the sandbox could not start: {exc}") from exc
-            try:  # _pump kills the process group (and sweeps the uid) before it returns
-                out, err, timed_out, truncated = self._pump(proc, stdin, started + wall, uid)
+            try:  # _pump kills the run before it returns
+                out, err, timed_out, truncated, oom = self._pump(
+                    proc, stdin, started + wall, uid, group
+                )
             except BaseException:
-                self._kill(proc, uid)
+                self._kill(proc, uid, group)
                 raise
             finally:
                 code = proc.wait()
             duration_ms = int((time.monotonic() - started) * 1000)
+            limit_hit, peak = None, None
+            if group is not None:
+                peak = group.memory_peak()
+                if oom or group.oom_kills():
+                    limit_hit = "memory"
+                elif group.pids_refused():
+                    limit_hit = "processes"
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            if group is not None:
+                group.close()
+            if minimal_root:
+                with contextlib.suppress(OSError):
+                    os.rmdir(host_dir)
+            else:
+                shutil.rmtree(host_dir, ignore_errors=True)
             if lock_fd is not None:
                 os.close(lock_fd)  # releases the uid
         sig = -code if code < 0 else 0
@@ -287,6 +393,7 @@ class Sandbox:
             timed_out=timed_out, duration_ms=duration_ms, command_hash=command_hash(logical),
             truncated=truncated, limits=self.limits_for(wall),
             isolation={**asdict(self.isolation), "uid": os.getuid() if uid is None else uid},
+            limit_hit=limit_hit, memory_peak_bytes=peak,
         )  # fmt: skip
 
     def _rlimits(self, wall: float) -> tuple[tuple[int, int, int], ...]:
@@ -305,19 +412,24 @@ class Sandbox:
         )
 
     def _pump(
-        self, proc: subprocess.Popen[bytes], stdin: str | None, deadline: float, uid: int | None
-    ) -> tuple[bytes, bytes, bool, bool]:
-        """Feed stdin and collect capped output; kill at the deadline or when the main process
-        ends (nothing outlives it), then drain what is left for a short grace period."""
+        self, proc: subprocess.Popen[bytes], stdin: str | None, deadline: float, uid: int | None,
+        group: cgroups.RunCgroup | None,
+    ) -> tuple[bytes, bytes, bool, bool, bool]:  # fmt: skip
+        """Feed stdin and collect capped output; kill at the deadline, at an out-of-memory kill
+        in the run's cgroup, or when the main process ends (nothing outlives it), then drain
+        what is left for a short grace period."""
         assert proc.stdout is not None
         assert proc.stderr is not None
         out, err = bytearray(), bytearray()
         bufs = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
         cap, truncated, timed_out, grace_end = self.limits.max_output_bytes, False, False, None
+        oom = False
         pending = memoryview((stdin or "").encode())
         pidfd = os.pidfd_open(proc.pid)  # readable once the process has exited
         sel = selectors.DefaultSelector()
         sel.register(pidfd, selectors.EVENT_READ, "exit")
+        if group is not None and group.oom_fd is not None:
+            sel.register(group.oom_fd, selectors.EVENT_READ, "oom")
         for fd in bufs:
             sel.register(fd, selectors.EVENT_READ, "out")
         if proc.stdin is not None:
@@ -331,13 +443,14 @@ class Sandbox:
                     if grace_end is not None:
                         break  # a process out of our reach still holds the pipes
                     timed_out, grace_end = True, now + _DRAIN_GRACE
-                    self._kill(proc, uid)
+                    self._kill(proc, uid, group)
                 for key, _ in sel.select(max(0.0, limit - now)):
-                    if key.data == "exit":
+                    if key.data in ("exit", "oom"):
                         sel.unregister(key.fd)
+                        oom = oom or key.data == "oom"
                         if grace_end is None:
                             grace_end = time.monotonic() + _DRAIN_GRACE
-                            self._kill(proc, uid)
+                            self._kill(proc, uid, group)
                     elif key.data == "in":
                         try:
                             pending = pending[os.write(key.fd, pending[:65536]) :]
@@ -358,14 +471,19 @@ class Sandbox:
             for pipe in (proc.stdin, proc.stdout, proc.stderr):
                 with contextlib.suppress(OSError):
                     pipe and pipe.close()
-        return bytes(out), bytes(err), timed_out, truncated
+        return bytes(out), bytes(err), timed_out, truncated, oom
 
-    def _kill(self, proc: subprocess.Popen[bytes], uid: int | None) -> None:
-        """SIGKILL the process group (the unreaped leader keeps its id from being reused) and,
-        with a dedicated uid, every process of that uid."""
+    def _kill(
+        self, proc: subprocess.Popen[bytes], uid: int | None, group: cgroups.RunCgroup | None
+    ) -> None:
+        """SIGKILL the process group (the unreaped leader keeps its id from being reused; with
+        a PID namespace its PID 1 takes every process of the run along), the run's cgroup, and
+        without a PID namespace every process of a dedicated uid."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        if uid is not None:
+        if group is not None:
+            group.kill()
+        if uid is not None and not self.isolation.filesystem:
             self._sweep(uid)
 
     def _sweep(self, uid: int) -> None:

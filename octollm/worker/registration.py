@@ -53,6 +53,8 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
     if not arms:
         return
     worker = str(getattr(sender, "hostname", "") or "worker")
+    if "executor" in arms:
+        _report_sandbox_limits()
     caps: list[ArmCapability] = []
     for arm in arms:
         try:
@@ -81,6 +83,21 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
     )
     thread.start()
     log.info("arms_registered", arms=[c.arm for c in caps], worker=worker)
+
+
+def _report_sandbox_limits() -> None:
+    """Say once, at start, how the executor sandbox's per-run limits hold on this host."""
+    from octollm.security.sandbox import per_run_limits
+
+    mode, reason = per_run_limits()
+    if mode == "rlimits":
+        log.warning(
+            "sandbox_limits_per_process",
+            reason=reason,
+            detail="no usable cgroup: memory and process limits hold per process, not per run",
+        )
+    else:
+        log.info("sandbox_limits_per_run", mode=mode)
 
 
 def _beat(

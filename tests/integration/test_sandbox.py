@@ -112,7 +112,6 @@ print("left a daemon behind")
 """
 CONNECT = """
 import errno, socket, sys
-print(sorted(name for _, name in socket.if_nameindex()))
 try:
     socket.create_connection(("127.0.0.1", int(sys.stdin.read())), timeout=3)
     print("connected")
@@ -135,7 +134,11 @@ def ctx(**kw: object) -> ArmContext:
 
 @as_root
 def test_as_root_the_sandbox_gets_network_filesystem_and_uid_isolation(sandbox: Sandbox) -> None:
-    assert sandbox.isolation == Isolation(network=True, filesystem=True, user="dedicated-uid")
+    assert sandbox.isolation == Isolation(
+        network=True, filesystem=True, user="dedicated-uid", seccomp=True,
+        limits=sandbox.isolation.limits,
+    )  # fmt: skip
+    assert sandbox.isolation.limits in {"cgroup-v1", "cgroup-v2", "rlimits"}
 
 
 def test_an_infinite_loop_is_killed_at_the_time_limit_as_a_result_not_an_error(
@@ -168,7 +171,7 @@ def test_the_time_limit_never_exceeds_what_is_left_of_the_step(
     ("bomb", "report"),
     [
         (FORK_LOOP, r"fork failed: EAGAIN\n"),
-        (SPAWN_LOOP, r"spawn failed after (1[0-5]|[1-9]) BlockingIOError 11\n"),
+        (SPAWN_LOOP, r"spawn failed after ([1-2][0-9]|3[01]|[1-9]) BlockingIOError 11\n"),
     ],
     ids=["fork-loop", "spawn-loop"],
 )
@@ -236,10 +239,11 @@ def test_writing_outside_the_scratch_dir_fails_and_tmp_is_private_to_the_run(
         os.unlink(host_file)
     healthy.append(result)
     seen = json.loads(result.stdout)
+    # the run's own root is read-only; host directories it does not hold do not exist
     assert seen["/etc/octollm-test"] == "EROFS"
-    assert seen["/root/x"] in {"EACCES", "EROFS"}
-    assert seen["/usr/local/octollm-x"] == "EROFS"
-    assert seen[f"/var/tmp/octollm-{tag}"] == "EROFS"  # world-writable on the host, not here
+    assert seen["/root/x"] in {"EACCES", "EROFS", "ENOENT"}
+    assert seen["/usr/local/octollm-x"] in {"EROFS", "ENOENT"}
+    assert seen[f"/var/tmp/octollm-{tag}"] == "ENOENT"  # world-writable on the host, not here
     assert seen["inside.txt"] == "written"
     # /tmp and /dev/shm are fresh tmpfs mounts of this run: writable, invisible to the host
     assert seen[f"/tmp/octollm-{tag}"] == "written"
@@ -265,7 +269,7 @@ def test_a_connection_to_a_loopback_listener_of_the_host_fails(
         healthy.append(result)
         with pytest.raises(TimeoutError):
             listener.accept()
-    assert result.stdout == "['lo']\nrefused: ENETUNREACH\n"
+    assert result.stdout == "refused: EPERM\n"  # socket(AF_INET) itself: the seccomp filter
 
 
 def test_without_a_network_namespace_network_code_and_commands_are_refused(
@@ -308,7 +312,7 @@ def test_a_secret_in_the_parents_environment_is_not_visible_inside(
         "PYTHONUNBUFFERED", "TMPDIR",
     ]  # fmt: skip
     if sandbox.isolation.user == "dedicated-uid":
-        assert parent == "PermissionError"  # nor can it read the parent's environment
+        assert parent in {"PermissionError", "FileNotFoundError"}  # nor the parent's environment
 
 
 def test_output_beyond_the_cap_is_truncated_and_flagged(

@@ -236,3 +236,49 @@ def test_network_imports_are_found_by_static_scan() -> None:
 def test_the_command_hash_covers_the_command_and_each_argument() -> None:
     assert command_hash(["ls", "-la"]) != command_hash(["ls", "-l", "a"])
     assert len(command_hash(["echo"])) == 64
+
+
+def test_an_executor_step_without_a_language_runs_its_dependency_as_python() -> None:
+    assert ExecRequest.parse({}).language == "python"
+    assert ExecRequest.parse({"command": "ls"}).language == "shell"
+    request = ExecRequest.parse({"calls": ["is_prime(2)"]})
+    assert (request.language, request.calls) == ("python", ["is_prime(2)"])
+
+
+def test_the_seccomp_filter_is_a_bpf_program_ending_in_allow_or_errno() -> None:
+    import struct
+
+    from octollm.security import seccomp_filter
+
+    program = seccomp_filter.build("x86_64")
+    assert program is not None
+    assert len(program) % 8 == 0
+    ops = [struct.unpack("<HBBI", program[i : i + 8]) for i in range(0, len(program), 8)]
+    rets = {k for code, _, _, k in ops if code == seccomp_filter.RET}
+    assert rets == {
+        seccomp_filter.RET_ALLOW,
+        seccomp_filter.RET_ERRNO | 1,  # EPERM
+        seccomp_filter.RET_ERRNO | 38,  # ENOSYS, for clone3
+    }
+    assert seccomp_filter.build("sparc") is None
+
+
+def test_a_symlink_chain_is_followed_to_the_real_file(tmp_path: Any) -> None:
+    from octollm.security.rootfs import symlink_chain
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "python3.11").write_text("")
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    (tmp_path / "venv" / "bin" / "python").symlink_to("python3")
+    (tmp_path / "venv" / "bin" / "python3").symlink_to(tmp_path / "real" / "python3.11")
+    links, real = symlink_chain(str(tmp_path / "venv" / "bin" / "python"))
+    assert real == str((tmp_path / "real" / "python3.11").resolve())
+    assert [target for _, target in links] == ["python3", str(tmp_path / "real" / "python3.11")]
+
+
+def test_the_sandbox_limits_follow_the_executor_settings() -> None:
+    from octollm.config.executor import ExecutorSettings
+    from octollm.security.sandbox import MIB, SandboxLimits
+
+    limits = SandboxLimits.from_settings(ExecutorSettings(memory_mib=256, scratch_mib=8, cpus=0.5))
+    assert (limits.memory_bytes, limits.scratch_bytes, limits.cpus) == (256 * MIB, 8 * MIB, 0.5)
