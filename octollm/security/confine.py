@@ -65,6 +65,9 @@ class RootLayout:
     binds: tuple[Bind, ...] = ()
     symlinks: tuple[tuple[str, str], ...] = ()  # (path, target), as on the host
     files: tuple[tuple[str, bytes], ...] = ()  # synthetic read-only files (/etc/passwd)
+    #: directories inside binds hidden under an empty read-only tmpfs (the base interpreter's
+    #: site-packages); binds below them (allowlisted packages) are mounted again on top
+    masks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,18 @@ def _reaper(child: int) -> None:
         os._exit(127)
 
 
+def _bind_read_only(root: str, bind: Bind) -> None:
+    dst = f"{root}{bind.path}"
+    if bind.is_dir:
+        os.makedirs(dst, mode=0o755, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(dst), mode=0o755, exist_ok=True)
+        if not os.path.lexists(dst):
+            open(dst, "w").close()
+    _mount(bind.path.encode(), dst.encode(), None, MS_BIND)
+    _mount(None, dst.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | bind.flags)
+
+
 def _build_root(plan: ChildPlan) -> None:
     """Mount a tmpfs root at ``plan.root_mount`` and fill it; pivot into it."""
     assert plan.root_mount is not None
@@ -187,15 +202,14 @@ def _build_root(plan: ChildPlan) -> None:
         if not os.path.lexists(f"{root}{path}"):
             os.symlink(target, f"{root}{path}")
     for bind in plan.layout.binds:
-        dst = f"{root}{bind.path}"
-        if bind.is_dir:
-            os.makedirs(dst, mode=0o755, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(dst), mode=0o755, exist_ok=True)
-            if not os.path.lexists(dst):
-                open(dst, "w").close()
-        _mount(bind.path.encode(), dst.encode(), None, MS_BIND)
-        _mount(None, dst.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | bind.flags)
+        _bind_read_only(root, bind)
+    for mask in plan.layout.masks:
+        dst = f"{root}{mask}".encode()
+        _mount(b"tmpfs", dst, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64k,mode=755")
+        for bind in plan.layout.binds:
+            if bind.path.startswith(mask + "/"):
+                _bind_read_only(root, bind)
+        _mount(None, dst, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, b"size=64k")
     _mount(b"proc", f"{root}/proc".encode(), b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.chdir(root)
     _pivot_root(b".", b".")  # the old root now sits under the new one: detach it

@@ -138,7 +138,14 @@ def _layout_for(python: str, commands: tuple[str, ...], extra_paths: tuple[str, 
     symlinks = tuple(
         (p, t) for p, t in sorted(links.items()) if not any(p.startswith(d + "/") for d in inside)
     )
-    return RootLayout(binds=tuple(binds), symlinks=symlinks)
+    masks = tuple(
+        f"{b.path}/{name}"
+        for b in binds
+        if b.is_dir
+        for name in ("site-packages", "dist-packages")
+        if os.path.isdir(f"{b.path}/{name}")
+    )
+    return RootLayout(binds=tuple(binds), symlinks=symlinks, masks=masks)
 
 
 def passwd_files(uid: int) -> tuple[tuple[str, bytes], ...]:

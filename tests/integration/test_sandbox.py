@@ -326,3 +326,17 @@ def test_output_beyond_the_cap_is_truncated_and_flagged(
     assert len(result.stdout) == 64 * 1024
     assert result.stderr == "tail\n"
     assert result.exit_code == 0
+
+
+@as_root
+def test_only_allowlisted_packages_of_the_environment_are_importable(
+    healthy: list[SandboxResult],
+) -> None:
+    code = (
+        "import importlib.util, os, sys\n"
+        "print([n for n in ('yaml', 'pydantic', 'celery') if importlib.util.find_spec(n)])\n"
+        "import yaml\nprint(sorted(os.listdir(os.path.dirname(os.path.dirname(yaml.__file__)))))"
+    )
+    result = Sandbox(SandboxLimits(wall_seconds=10), packages=["yaml"]).run_python(code)
+    healthy.append(result)
+    assert result.stdout == "['yaml']\n['yaml']\n", result.stderr

@@ -37,6 +37,7 @@ import pytest
 from octollm.contracts import TaskContract
 from octollm.orchestrator import lifecycle
 from octollm.store import security_events
+from octollm.store import steps as step_repo
 from tests.support.stack import ROOT, LiveStack, live_stack, make_runtime, steps_of, wait_for_task
 
 pytestmark = [
@@ -83,12 +84,15 @@ class PrivateServers:
         from octollm.services.processes import spawn
 
         run_dir = Path(tempfile.mkdtemp(prefix="octollm-esc-", dir="/run"))  # like /var/run
-        self.dirs.append(run_dir)
+        custom_dir = Path(tempfile.mkdtemp(prefix="octollm-esc-"))  # in the host's /tmp
+        self.dirs += [run_dir, custom_dir]
+        for d in (run_dir, custom_dir):
+            d.chmod(0o755)
         pg = postgres.launch_postgres(self.tmp / "pg", log_dir=self.tmp / "logs")
         pg.wait_ready(60)
         pg.stop(10)  # initialised; now listen on TCP and two socket dirs
         owner = pwd.getpwnam(postgres.SYSTEM_USER).pw_uid
-        pg_run, pg_custom = run_dir / "postgresql", self.tmp / "pgsock"
+        pg_run, pg_custom = run_dir / "postgresql", custom_dir / "pg"
         for d in (pg_run, pg_custom):
             d.mkdir(mode=0o755)
             os.chown(d, owner, -1)
@@ -169,7 +173,9 @@ class Fleet:
         steps = steps_of(self.rt, task.id)
         with self.rt.db.session() as session:
             events = [e.kind for e in security_events.for_task(session, task.id)]
-        return Attempt(steps["attack"], steps["after"], events)
+            results = step_repo.results(session, task.id, ["attack", "after"])
+        outputs = {k: dict(v[0] or {}) for k, v in results.items()}
+        return Attempt(steps["attack"], steps["after"], events, outputs)
 
 
 @dataclass
@@ -177,10 +183,15 @@ class Attempt:
     step: Any
     after: Any
     events: list[str]
+    outputs: dict[str, dict[str, Any]]
 
     @property
     def output(self) -> dict[str, Any]:
-        return dict(self.step.output or {})
+        return self.outputs.get("attack", {})
+
+    @property
+    def after_output(self) -> dict[str, Any]:
+        return self.outputs.get("after", {})
 
     @property
     def stderr(self) -> str:
@@ -218,9 +229,9 @@ def descendants(pid: int) -> list[tuple[int, int]]:
 
 def the_worker_is_healthy(fleet: Fleet, attempt: Attempt) -> None:
     assert fleet.executor.proc.poll() is None, fleet.executor.log()[-3000:]
-    assert attempt.after.status == "succeeded", (attempt.after.error, attempt.after.output)
-    assert attempt.after.output["stdout"] == "45\n"
-    assert attempt.after.output["exit_code"] == 0
+    assert attempt.after.status == "succeeded", (attempt.after.error, attempt.after_output)
+    assert attempt.after_output["stdout"] == "45\n"
+    assert attempt.after_output["exit_code"] == 0
     left = [p for p, uid in descendants(fleet.executor.proc.pid) if uid >= UID_BASE]
     assert left == [], f"sandbox processes left behind: {left}"
 
@@ -235,13 +246,17 @@ def make_interpreter(where: str) -> tuple[Path, str]:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServers]:
-    found = PrivateServers(tmp_path_factory.mktemp("servers"))
+def servers() -> Iterator[PrivateServers]:
+    # not under pytest's 0700 basetemp: the servers run as their own users
+    home = Path(tempfile.mkdtemp(prefix="octollm-esc-servers-"))
+    home.chmod(0o755)
+    found = PrivateServers(home)
     try:
         found.start()
         yield found
     finally:
         found.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(
@@ -471,13 +486,14 @@ def test_writing_past_the_scratch_quota_fails(fleet: Fleet) -> None:
 
 
 WRITE_SECRET = """
-import os, time
-open("secret.txt", "w").write("tenant A's secret")
+import os, sys, time
+open("secret.txt", "w").write(sys.stdin.read())
 print(os.getcwd(), flush=True)
 time.sleep(4)
 """
 HUNT = """
-import glob, json, os, time
+import glob, json, os, sys, time
+token = sys.stdin.read().encode()
 time.sleep(1)
 found = []
 patterns = ["/scratch/*", "/proc/*/cwd/*", "/proc/*/root/scratch/*", "/tmp/*/*"]
@@ -486,9 +502,9 @@ for top, dirs, files in os.walk("/"):
     dirs[:] = [d for d in dirs if top != "/" or d != "proc"]
     paths += [os.path.join(top, f) for f in files if "secret" in f]
 for path in paths:
-    if True:
+    if os.path.isfile(path):
         try:
-            if "secret" in open(path).read():
+            if token in open(path, "rb").read(1 << 20) and not path.endswith("main.py"):
                 found.append(path)
         except OSError:
             pass
@@ -501,8 +517,10 @@ def test_a_run_cannot_read_another_concurrent_runs_scratch(fleet: Fleet) -> None
 
     results: dict[str, Attempt] = {}
 
+    token = f"tenant-a-secret-{os.urandom(8).hex()}"
+
     def run(name: str, code: str) -> None:
-        results[name] = fleet.attack(code)
+        results[name] = fleet.attack(code, stdin=token)
 
     victim = threading.Thread(target=run, args=("victim", WRITE_SECRET))
     victim.start()
