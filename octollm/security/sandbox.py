@@ -428,8 +428,9 @@ class Sandbox:
         pidfd = os.pidfd_open(proc.pid)  # readable once the process has exited
         sel = selectors.DefaultSelector()
         sel.register(pidfd, selectors.EVENT_READ, "exit")
-        if group is not None and group.oom_fd is not None:
-            sel.register(group.oom_fd, selectors.EVENT_READ, "oom")
+        oom_fd = group.oom_fd if group is not None else None
+        if oom_fd is not None:
+            sel.register(oom_fd, selectors.EVENT_READ, "oom")
         for fd in bufs:
             sel.register(fd, selectors.EVENT_READ, "out")
         if proc.stdin is not None:
@@ -448,6 +449,8 @@ class Sandbox:
                     if key.data in ("exit", "oom"):
                         sel.unregister(key.fd)
                         oom = oom or key.data == "oom"
+                        if oom_fd is not None and oom_fd in sel.get_map():
+                            sel.unregister(oom_fd)  # only the pipes keep the loop going now
                         if grace_end is None:
                             grace_end = time.monotonic() + _DRAIN_GRACE
                             self._kill(proc, uid, group)
