@@ -36,19 +36,15 @@ with every value computed before the fork, so it mostly makes system calls; like
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import fcntl
 import functools
-import hashlib
 import math
 import os
 import resource
 import secrets
-import selectors
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -59,24 +55,25 @@ from typing import Any
 
 from octollm.config.executor import DEFAULT_COMMANDS, ExecutorSettings
 from octollm.errors import ArmRefused, ServiceUnavailable
-from octollm.security import cgroups, rootfs, seccomp_filter
+from octollm.security import cgroups, rootfs, sandbox_output, seccomp_filter
 from octollm.security.confine import ChildPlan, Isolation, RootLayout, enter_child, libc
+from octollm.security.sandbox_checks import (
+    NETWORK_COMMANDS,
+    NETWORK_MODULES,
+    command_hash,
+    network_imports,
+    others_may_run,
+    uids_in_use,
+    world_executable,
+)
 
+__all__ = [
+    "NETWORK_COMMANDS", "NETWORK_MODULES", "Isolation", "Sandbox", "SandboxLimits",
+    "SandboxResult", "command_hash", "detect_isolation", "network_imports",
+]  # fmt: skip
 KIB, MIB = 1024, 1024 * 1024
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 SCRATCH = "/scratch"  # the scratch dir's path inside the sandbox's own root
-NETWORK_COMMANDS = frozenset(
-    {"curl", "wget", "nc", "ncat", "netcat", "socat", "ssh", "scp", "sftp", "rsync", "telnet"}
-    | {"ftp", "ping", "dig", "nslookup", "host", "nmap", "git"}
-)
-NETWORK_MODULES = frozenset(
-    {"socket", "ssl", "select", "selectors", "asyncio", "urllib", "urllib3", "http", "httpx"}
-    | {"requests", "aiohttp", "ftplib", "smtplib", "poplib", "imaplib", "nntplib", "telnetlib"}
-    | {"xmlrpc", "socketserver", "webbrowser", "subprocess", "multiprocessing", "ctypes"}
-    | {"importlib", "__import__"}
-)
-__all__ = ["Isolation", "Sandbox", "SandboxLimits", "SandboxResult", "detect_isolation"]
-_DRAIN_GRACE = 0.5  # seconds to collect output once the main process has ended
 _SWEEP = "import os,signal,time\nfor _ in range(3):\n try: os.kill(-1, signal.SIGKILL)\n except OSError: pass\n time.sleep(0.005)"  # noqa: E501
 
 
@@ -119,57 +116,6 @@ class SandboxResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def command_hash(parts: Sequence[str]) -> str:
-    """sha256 over the command and its arguments (NUL-separated), as in OctoLLM's provenance."""
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def network_imports(code: str) -> set[str]:
-    """Network-capable modules the code imports (static; code that fails to parse never runs)."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return set()
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Name) and node.id == "__import__":
-            found.add("__import__")
-    return found & NETWORK_MODULES
-
-
-def _world_executable(path: str) -> bool:
-    """Whether any uid may execute ``path`` (the file and every ancestor have o+x)."""
-    chain = [os.path.realpath(path)]
-    while chain[-1] != "/":
-        chain.append(os.path.dirname(chain[-1]))
-    try:
-        return all(os.stat(p).st_mode & stat.S_IXOTH for p in chain)
-    except OSError:
-        return False
-
-
-def _others_may_run(path: str) -> bool:
-    """Whether the file itself lets any uid execute it (ancestors are re-created in the root)."""
-    try:
-        return bool(os.stat(path).st_mode & stat.S_IXOTH)
-    except OSError:
-        return False
-
-
-def _uids_in_use() -> set[int]:
-    """Real uids of every process on the host, zombies included (from /proc)."""
-    used = set()
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, StopIteration), open(f"{entry.path}/status") as fh:
-                used.add(int(next(line for line in fh if line.startswith("Uid:")).split()[1]))
-    return used
 
 
 def per_run_limits() -> tuple[str, str]:
@@ -226,7 +172,7 @@ class Sandbox:
         choices = [python] if python else [sys.executable, "/usr/bin/python3"]
         usable = [
             p for p in choices
-            if (_others_may_run(p) if minimal_root else _world_executable(p))
+            if (others_may_run(p) if minimal_root else world_executable(p))
             or (not drop and os.access(p, os.X_OK))
         ]  # fmt: skip
         if not usable:
@@ -360,9 +306,11 @@ class Sandbox:
             except (OSError, subprocess.SubprocessError) as exc:
                 raise ServiceUnavailable(f"the sandbox could not start: {exc}") from exc
             try:  # _pump kills the run before it returns
-                out, err, timed_out, truncated, oom = self._pump(
-                    proc, stdin, started + wall, uid, group
-                )
+                out, err, timed_out, truncated, oom = sandbox_output.pump(
+                    proc, stdin, started + wall, self.limits.max_output_bytes,
+                    functools.partial(self._kill, proc, uid, group),
+                    group.oom_fd if group is not None else None,
+                )  # fmt: skip
             except BaseException:
                 self._kill(proc, uid, group)
                 raise
@@ -411,71 +359,6 @@ class Sandbox:
             r for r in limits if self.isolation.user != "none" or r[0] != resource.RLIMIT_NPROC
         )
 
-    def _pump(
-        self, proc: subprocess.Popen[bytes], stdin: str | None, deadline: float, uid: int | None,
-        group: cgroups.RunCgroup | None,
-    ) -> tuple[bytes, bytes, bool, bool, bool]:  # fmt: skip
-        """Feed stdin and collect capped output; kill at the deadline, at an out-of-memory kill
-        in the run's cgroup, or when the main process ends (nothing outlives it), then drain
-        what is left for a short grace period."""
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        out, err = bytearray(), bytearray()
-        bufs = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
-        cap, truncated, timed_out, grace_end = self.limits.max_output_bytes, False, False, None
-        oom = False
-        pending = memoryview((stdin or "").encode())
-        pidfd = os.pidfd_open(proc.pid)  # readable once the process has exited
-        sel = selectors.DefaultSelector()
-        sel.register(pidfd, selectors.EVENT_READ, "exit")
-        oom_fd = group.oom_fd if group is not None else None
-        if oom_fd is not None:
-            sel.register(oom_fd, selectors.EVENT_READ, "oom")
-        for fd in bufs:
-            sel.register(fd, selectors.EVENT_READ, "out")
-        if proc.stdin is not None:
-            os.set_blocking(proc.stdin.fileno(), False)
-            sel.register(proc.stdin.fileno(), selectors.EVENT_WRITE, "in")
-        try:
-            while sel.get_map():
-                now = time.monotonic()
-                limit = deadline if grace_end is None else grace_end
-                if now >= limit:
-                    if grace_end is not None:
-                        break  # a process out of our reach still holds the pipes
-                    timed_out, grace_end = True, now + _DRAIN_GRACE
-                    self._kill(proc, uid, group)
-                for key, _ in sel.select(max(0.0, limit - now)):
-                    if key.data in ("exit", "oom"):
-                        sel.unregister(key.fd)
-                        oom = oom or key.data == "oom"
-                        if oom_fd is not None and oom_fd in sel.get_map():
-                            sel.unregister(oom_fd)  # only the pipes keep the loop going now
-                        if grace_end is None:
-                            grace_end = time.monotonic() + _DRAIN_GRACE
-                            self._kill(proc, uid, group)
-                    elif key.data == "in":
-                        try:
-                            pending = pending[os.write(key.fd, pending[:65536]) :]
-                        except OSError:  # the child closed its stdin or died
-                            pending = pending[:0]
-                        if not pending:
-                            sel.unregister(key.fd)
-                            proc.stdin.close()  # type: ignore[union-attr]
-                    elif chunk := os.read(key.fd, 65536):
-                        buf = bufs[key.fd]
-                        truncated = truncated or len(buf) + len(chunk) > cap
-                        buf += chunk[: max(cap - len(buf), 0)]
-                    else:
-                        sel.unregister(key.fd)
-        finally:
-            sel.close()
-            os.close(pidfd)
-            for pipe in (proc.stdin, proc.stdout, proc.stderr):
-                with contextlib.suppress(OSError):
-                    pipe and pipe.close()
-        return bytes(out), bytes(err), timed_out, truncated, oom
-
     def _kill(
         self, proc: subprocess.Popen[bytes], uid: int | None, group: cgroups.RunCgroup | None
     ) -> None:
@@ -501,7 +384,7 @@ class Sandbox:
         """A uid that no process uses (not even a zombie, which still counts for RLIMIT_NPROC)
         and no other run holds, reserved by an ``flock`` held until its fd is closed."""
         base, count = self._uid_range
-        busy, start = _uids_in_use(), secrets.randbelow(count)
+        busy, start = uids_in_use(), secrets.randbelow(count)
         os.makedirs(self._lock_dir, mode=0o700, exist_ok=True)
         if os.stat(self._lock_dir).st_uid != 0:
             raise ArmRefused(f"the sandbox lock dir {self._lock_dir} is not owned by root")
