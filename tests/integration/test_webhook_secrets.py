@@ -165,3 +165,27 @@ def test_migration_0007_seals_plaintext_secrets_written_before_it(
     finally:
         get_settings.cache_clear()
         db.dispose()
+
+
+def test_rotate_secret_signs_with_the_old_and_the_new_secret_during_the_overlap(
+    stack: LiveStack, receiver: WebhookReceiver
+) -> None:
+    settings = stack.settings().model_copy(
+        update={"webhooks": WebhookSettings(allowlist=[receiver.host_port])}
+    )
+    db = Database(stack.database_url)
+    old = new_secret()
+    endpoint = register(db, "acme", receiver.url, ["task.completed"], old, settings=settings)
+    done = cli(stack, "webhooks", "rotate-secret", endpoint.id, "--tenant", "acme")
+    assert done.returncode == 0, done.stderr
+    new = done.stdout.strip().splitlines()[-1]
+    assert new.startswith("whsec_")
+    assert new != old
+    sent = send_one(db, settings, receiver, "acme")
+    signatures = {k.lower(): v for k, v in sent.headers.items()}["webhook-signature"].split()
+    assert len(signatures) == 2
+    assert verify(old, sent.headers, sent.body, replay_store=MemoryReplayStore())
+    assert verify(new, sent.headers, sent.body, replay_store=MemoryReplayStore())
+    other = cli(stack, "webhooks", "rotate-secret", endpoint.id, "--tenant", "someone-else")
+    assert other.returncode == 1, "another tenant's endpoint is not found"
+    db.dispose()
