@@ -15,12 +15,19 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import text
+from standardwebhooks.webhooks import Webhook
 
 from octollm.config.observability import WebhookSettings
 from octollm.contracts.event import Event
 from octollm.store.db import Database
 from octollm.store.migrate import upgrade
-from octollm.webhooks import MemoryReplayStore, fan_out, register, verify
+from octollm.webhooks import (
+    MemoryReplayStore,
+    WebhookVerificationError,
+    fan_out,
+    register,
+    verify,
+)
 from octollm.webhooks.delivery import deliver
 from octollm.webhooks.secretbox import KEY_FILE, box, read_key_file
 from octollm.webhooks.signing import new_secret
@@ -188,4 +195,30 @@ def test_rotate_secret_signs_with_the_old_and_the_new_secret_during_the_overlap(
     assert verify(new, sent.headers, sent.body, replay_store=MemoryReplayStore())
     other = cli(stack, "webhooks", "rotate-secret", endpoint.id, "--tenant", "someone-else")
     assert other.returncode == 1, "another tenant's endpoint is not found"
+    db.dispose()
+
+
+def test_a_captured_real_delivery_resent_with_a_new_id_is_rejected_every_time(
+    stack: LiveStack, receiver: WebhookReceiver
+) -> None:
+    """Issue 11's attack on a real delivery: the receiver accepted it, the attacker resends it
+    three times inside the window, each time with a fresh id header."""
+    settings = stack.settings().model_copy(
+        update={"webhooks": WebhookSettings(allowlist=[receiver.host_port])}
+    )
+    db = Database(stack.database_url)
+    secret = new_secret()
+    register(db, "acme", receiver.url, ["task.completed"], secret, settings=settings)
+    captured = send_one(db, settings, receiver, "acme")
+    seen = MemoryReplayStore()
+    assert verify(secret, captured.headers, captured.body, replay_store=seen)
+    assert Webhook(secret).verify(captured.body, captured.headers)["tenant"] == "acme"
+    headers = {k.lower(): v for k, v in captured.headers.items()}
+    reasons = []
+    for n in range(3):
+        forged = {**headers, "webhook-id": f"evt-replayed-{n}"}
+        with pytest.raises(WebhookVerificationError) as refused:
+            verify(secret, forged, captured.body, replay_store=seen)
+        reasons.append(refused.value.reason)
+    assert reasons == ["bad_signature"] * 3, "0 of 3 replays accepted"
     db.dispose()
