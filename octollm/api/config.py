@@ -93,6 +93,18 @@ class ApiSettings(BaseSettings):
     )
     ws_max_subscriptions: int = Field(default=50, ge=1)
     redis_max_connections: int = Field(default=200, ge=4)
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="The largest request body accepted; a larger one gets 413 (problem JSON) "
+        "before it is parsed. Streams carry no body and are exempt.",
+    )
+    ws_allowed_origins: tuple[str, ...] = Field(
+        default=(),
+        description="Browser origins (scheme://host[:port]) allowed to open a WebSocket besides "
+        "the API's own origin; clients sending no Origin (not browsers) are always allowed. "
+        "A foreign Origin is closed with 1008. '*' allows every origin.",
+    )
 
     def policy(self, tenant: str) -> TenantPolicy:
         return self.tenants.get(tenant, TenantPolicy())

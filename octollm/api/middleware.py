@@ -146,3 +146,75 @@ async def _internal_error(send: Send, request_id: str) -> None:
         "details": {},
     }
     await send_problem(send, 500, error, request_id)
+
+
+class BodyLimitMiddleware:
+    """Refuse a request body over ``max_bytes`` with ``413`` in the problem shape.
+
+    A declared ``Content-Length`` over the limit is refused before anything is read; a body
+    without one (chunked) is read up to the limit and handed on whole, or refused as soon as
+    it passes the limit. Nothing over the limit reaches a handler or a JSON parser. Streams
+    (SSE, WebSocket) carry no request body and are left alone, as ``shedding.counted`` says.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _is_stream(scope):
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, send, int(declared))
+            return
+        if str(scope.get("method", "GET")) in ("GET", "HEAD", "OPTIONS") and declared is None:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunk = bytes(message.get("body", b""))
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, send, None)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([whole], receive), send)
+
+    async def _refuse(self, scope: Scope, send: Send, declared: int | None) -> None:
+        log.warning("request_too_large", path=scope.get("path"), declared_bytes=declared)
+        error = {
+            "code": "PAYLOAD_TOO_LARGE",
+            "message": f"the request body is over the limit of {self.max_bytes} bytes",
+            "category": "validation",
+            "details": {"max_bytes": self.max_bytes},
+        }
+        request_id = scope.get("state", {}).get("request_id")
+        await send_problem(send, 413, error, request_id, {"Connection": "close"})
+
+
+def _is_stream(scope: Scope) -> bool:
+    path = str(scope.get("path", ""))
+    return path.endswith("/events") or path.startswith("/stream/")
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed

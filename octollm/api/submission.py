@@ -4,6 +4,12 @@ then hand the contract to ``lifecycle.submit`` (which stores it and enqueues aft
 The order matters: screening first (nothing risky reaches a table), the cache next, then the
 idempotency claim (recorded before the task exists, so a concurrent repeat sees it), and the
 submit last; a submit that fails releases the key.
+
+**One path for every entry point.** ``submit`` needs an ``Intake`` (database, Redis, runtime,
+edge settings), not the HTTP server: the API passes its ``ApiState``; ``octollm submit`` builds
+a ``LocalIntake`` from the settings and calls ``submit_local``, which charges the tenant's
+submit bucket as the API does and then runs this same function. So a card number typed into
+the CLI is refused or redacted exactly as in a request body.
 """
 
 from __future__ import annotations
@@ -12,18 +18,37 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+
+import redis
 
 from octollm.api import metrics, screening
+from octollm.api.config import ApiSettings
 from octollm.api.resultcache import ResultCache, fingerprint
 from octollm.api.schemas import ScreeningReport, TaskAccepted, TaskSubmission
-from octollm.api.state import ApiState
 from octollm.api.views import links
-from octollm.errors import Conflict
+from octollm.config import Settings
+from octollm.errors import Conflict, RateLimited
 from octollm.orchestrator import lifecycle
-from octollm.security.apikeys import Principal
+from octollm.orchestrator.runtime import Runtime
+from octollm.security.apikeys import Principal, Scope
+from octollm.security.ratelimit import Bucket, RateLimiter
 from octollm.store import idempotency
 from octollm.store import tasks as task_repo
+from octollm.store.db import Database
+
+
+class Intake(Protocol):
+    """What a submission needs; ``ApiState`` is one, ``LocalIntake`` another."""
+
+    @property
+    def config(self) -> ApiSettings: ...
+    @property
+    def runtime(self) -> Runtime: ...
+    @property
+    def redis(self) -> redis.Redis: ...
+    @property
+    def db(self) -> Database: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +81,7 @@ def _accepted(
     )
 
 
-def _replay(state: ApiState, tenant: str, task_id: str) -> TaskAccepted:
+def _replay(state: Intake, tenant: str, task_id: str) -> TaskAccepted:
     with state.db.session() as session:
         row = task_repo.get(session, task_id, tenant=tenant)
     if row is None:
@@ -69,7 +94,7 @@ def _replay(state: ApiState, tenant: str, task_id: str) -> TaskAccepted:
 
 
 def submit(
-    state: ApiState,
+    state: Intake,
     principal: Principal,
     submission: TaskSubmission,
     *,
@@ -123,3 +148,62 @@ def submit(
     if caching:
         cache.remember(tenant, digest, row.id, contract.budget.max_time_seconds)
     return Outcome(_accepted(row.id, row.status, row.created_at, report=report), fresh=True)
+
+
+@dataclass
+class LocalIntake:
+    """An ``Intake`` for a process that is not the API server (``octollm submit``)."""
+
+    runtime: Runtime
+    redis: redis.Redis
+    config: ApiSettings
+
+    @property
+    def db(self) -> Database:
+        return self.runtime.db
+
+    @classmethod
+    def build(cls, app: Any, settings: Settings, config: ApiSettings | None = None) -> LocalIntake:
+        runtime = Runtime.build(app, settings)
+        client = redis.Redis.from_url(
+            settings.redis_url(), socket_timeout=5, socket_connect_timeout=5
+        )
+        return cls(runtime=runtime, redis=client, config=config or ApiSettings())
+
+    def close(self) -> None:
+        self.redis.close()
+        self.runtime.db.dispose()
+
+
+def submit_local(
+    intake: Intake,
+    tenant: str,
+    submission: TaskSubmission,
+    *,
+    idempotency_key: str | None = None,
+    use_cache: bool = True,
+) -> Outcome:
+    """Submit as ``tenant`` from outside the API: its submit rate limit, then ``submit``."""
+    config = intake.config
+    if config.rate_limits.enabled:
+        spec = config.submit_rate(tenant)
+        limiter = RateLimiter(intake.redis)
+        decision = limiter.hit(
+            [Bucket(limiter.key("submit", "tenant", tenant), spec.burst, spec.rate)], 1
+        )
+        if not decision.allowed:
+            raise RateLimited(
+                f"rate limit exceeded for tenant {tenant!r} (submit); "
+                f"retry in {decision.retry_after_seconds} s",
+                retry_after=decision.retry_after_seconds,
+                details={"limit": decision.limit, "kind": "submit"},
+            )
+    principal = Principal(key_id="local", tenant=tenant, scopes=frozenset({Scope.TASK_SUBMIT}))
+    return submit(
+        intake,
+        principal,
+        submission,
+        request_id=None,
+        idempotency_key=idempotency_key,
+        use_cache=use_cache,
+    )

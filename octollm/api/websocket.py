@@ -18,13 +18,22 @@ period for room when a burst fills it; a client that does not drain its queue in
 too slow and is disconnected (close code 1013, "try again later"; it can resubscribe with
 ``last_event_id``). Nothing is shared between connections but the Redis pool, so a slow client
 holds up no one else.
+
+**Origin.** A browser sends the page's ``Origin`` with every WebSocket handshake and, unlike a
+fetch, the socket is not subject to CORS: a page on another site could open a socket with the
+visitor's credentials (cross-site WebSocket hijacking). ``origin_refusal`` admits a handshake
+without ``Origin`` (a program, not a browser), the API's own origin (``Origin`` naming the
+``Host`` the request came to) and the origins of ``ApiSettings.ws_allowed_origins``; any other
+is closed with 1008 before authentication or any message is read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from fastapi import WebSocket
@@ -41,7 +50,35 @@ from octollm.security.apikeys import Principal
 log = structlog.get_logger(__name__)
 
 SLOW_CONSUMER = 1013
+POLICY_VIOLATION = 1008
 POLL_MS = 500
+
+
+def _origin_key(scheme: str, host: str, port: int | None) -> tuple[str, int]:
+    return host.lower().rstrip("."), port or (443 if scheme in ("https", "wss") else 80)
+
+
+def origin_refusal(origin: str | None, host: str | None, allowed: Sequence[str]) -> str | None:
+    """Why a handshake with this ``Origin`` is refused, or None when it may proceed."""
+    if origin is None:
+        return None  # not a browser: the API key is the whole story
+    if "*" in allowed:
+        return None
+    normalized = origin.strip().rstrip("/").lower()
+    if normalized in {a.strip().rstrip("/").lower() for a in allowed}:
+        return None
+    try:
+        parts = urlsplit(normalized)
+        theirs = _origin_key(parts.scheme, parts.hostname or "", parts.port)
+        ours = urlsplit(f"{parts.scheme}://{host or ''}")
+        same = (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and theirs == (_origin_key(parts.scheme, ours.hostname or "", ours.port))
+        )
+    except ValueError:  # an unparsable port or bracket
+        same = False
+    return None if same else f"origin {origin[:200]!r} is not allowed"
 
 
 class SlowConsumer(Exception):

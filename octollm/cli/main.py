@@ -76,30 +76,61 @@ def submit(
     goal: Annotated[str | None, typer.Argument(help="What to achieve.")] = None,
     plan: Annotated[Path | None, typer.Option("--plan", help="JSON plan file.")] = None,
     priority: PriorityOpt = "medium",
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="Submit as this tenant.")] = (
+        "default"
+    ),
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option("--idempotency-key", help="Repeat within 24 h: the same task, as the API."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Skip the result cache.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Submit a task to the configured services (OCTOLLM_DATABASE__URL, OCTOLLM_BROKER__URL)
-    and print its id; workers started with `octollm worker` run it."""
+    and print its id; workers started with `octollm worker` run it.
+
+    The same path as POST /api/v1/tasks: input screening (OCTOLLM_API__SCREENING and the
+    tenant's policy), the tenant's submit rate limit, the result cache and the idempotency key.
+    A refused request exits 2 with the reason."""
     from pydantic import ValidationError
 
+    from octollm.api.schemas import TaskSubmission
+    from octollm.api.submission import LocalIntake, submit_local
     from octollm.cli.run import build_contract, format_validation_error
-    from octollm.orchestrator import lifecycle
     from octollm.orchestrator.app import app as celery_app
-    from octollm.orchestrator.runtime import Runtime
 
+    intake: LocalIntake | None = None
     try:
         contract = build_contract(goal, plan, priority)
-        row = lifecycle.submit(Runtime.build(celery_app), contract)
+        submission = TaskSubmission.model_validate(
+            contract.model_dump(mode="json", exclude={"task_id", "created_at"})
+        )
+        intake = LocalIntake.build(celery_app, get_settings())
+        outcome = submit_local(
+            intake,
+            tenant,
+            submission,
+            idempotency_key=idempotency_key,
+            use_cache=not no_cache,
+        )
     except ValidationError as exc:
         err.print(f"[red]{format_validation_error(exc)}[/red]")
         raise typer.Exit(2) from None
     except (OctoError, RuntimeError) as exc:
-        err.print(f"[red]{getattr(exc, 'message', exc)}[/red]")
+        err.print(f"[red]{getattr(exc, 'message', exc)}[/red]", markup=True, highlight=False)
         raise typer.Exit(2) from None
+    finally:
+        if intake is not None:
+            intake.close()
+    accepted = outcome.accepted
+    report = accepted.screening
+    if report is not None and report.action != "passed":
+        found = ", ".join(sorted({f"{f.field}: {f.subtype}" for f in report.findings}))
+        err.print(f"screening {report.action}: {found}", markup=False, highlight=False)
     if as_json:
-        print(json.dumps({"task_id": row.id, "status": row.status}))
+        print(accepted.model_dump_json(exclude_none=True))
     else:
-        print(row.id)
+        print(accepted.task_id)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""``octollm webhooks``: register endpoints, follow deliveries, redeliver dead ones.
+"""``octollm webhooks``: register endpoints, follow deliveries, redeliver dead ones, rotate
+the at-rest key (``rotate-key``) and an endpoint's signing secret (``rotate-secret``).
 
 Everything works inside one tenant (``--tenant``, default ``default``: the tenant of tasks
 submitted with ``octollm submit``/``run``).
@@ -12,7 +13,8 @@ import typer
 
 from octollm.cli.admin import database, err, plain, print_json, show, when
 from octollm.config import get_settings
-from octollm.webhooks import registry
+from octollm.orchestrator import webhook_messages
+from octollm.webhooks import registry, secretbox
 from octollm.webhooks.signing import new_secret
 
 app = typer.Typer(help="Signed webhooks: endpoints, deliveries, redelivery.", no_args_is_help=True)
@@ -31,7 +33,9 @@ def register(
     tenant: TenantOpt = "default",
     secret: Annotated[
         str | None,
-        typer.Option("--secret", help="Signing secret (16+ characters); generated when absent."),
+        typer.Option(
+            "--secret", help="Signing secret, whsec_<base64> (24-64 bytes); generated when absent."
+        ),
     ] = None,
     description: Annotated[str, typer.Option("--description")] = "",
     as_json: JsonOpt = False,
@@ -114,5 +118,63 @@ def redeliver(
 
     settings = get_settings()
     with database() as db:
-        delivery = registry.redeliver(db, tenant, delivery_id, app=celery_app, settings=settings)
+        delivery = webhook_messages.redeliver(
+            db, tenant, delivery_id, app=celery_app, settings=settings
+        )
     print(f"redelivering {delivery.id} ({delivery.event_type}): {delivery.status}")
+
+
+@app.command("rotate-key")
+def rotate_key(
+    keep_old: Annotated[
+        bool,
+        typer.Option("--keep-old", help="Keep the older keys in the key file (default: drop)."),
+    ] = False,
+) -> None:
+    """Re-seal every endpoint's signing secret with a new at-rest key.
+
+    With the key file (``<data_dir>/webhook-secrets.keys``): a new key goes first, every row is
+    re-sealed in one transaction, then the older keys are dropped (processes reload the file).
+    With ``OCTOLLM_WEBHOOKS__SECRET_KEYS``: put the new key first there, run this, then remove
+    the old one. Plaintext rows (written before the migration) are sealed too.
+    """
+    settings = get_settings()
+    from_file = not settings.webhooks.secret_keys
+    if from_file:
+        secretbox.add_key(settings.data_dir)
+    sealer = secretbox.box(settings)
+    sealer.reload()
+    with database() as db:
+        count = registry.reseal_all(db, sealer)
+    dropped = 0
+    if from_file and not keep_old:
+        dropped = secretbox.retire_old_keys(settings.data_dir)
+    source = secretbox.key_path(settings.data_dir) if from_file else "OCTOLLM_WEBHOOKS__SECRET_KEYS"
+    print(f"re-sealed {count} endpoint secret(s) with the newest key of {source}")
+    if dropped:
+        print(f"dropped {dropped} older key(s)")
+
+
+@app.command("rotate-secret")
+def rotate_secret(
+    endpoint_id: Annotated[str, typer.Argument(help="The endpoint (`octollm webhooks list`).")],
+    tenant: TenantOpt = "default",
+    overlap: Annotated[
+        float,
+        typer.Option("--overlap", help="Seconds to sign with both the old and the new secret."),
+    ] = 86_400.0,
+    secret: Annotated[
+        str | None, typer.Option("--secret", help="The new whsec_ secret; generated when absent.")
+    ] = None,
+) -> None:
+    """Give an endpoint a new signing secret. Until the overlap ends, deliveries carry two
+    signatures (old and new, space-separated), so the receiver can switch at its own pace."""
+    chosen = secret or new_secret()
+    with database() as db:
+        until = registry.rotate_secret(
+            db, tenant, endpoint_id, chosen, overlap_seconds=overlap, settings=get_settings()
+        )
+    print(f"rotated {endpoint_id}; the old secret signs too until {when(until)}")
+    if not secret:
+        err.print("new signing secret (shown once, store it now):")
+        print(chosen)

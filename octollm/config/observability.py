@@ -69,6 +69,12 @@ class WebhookSettings(BaseModel):
         default=3600.0, gt=0, description="A receiver's Retry-After is honoured up to this long."
     )
     allow_http: bool = Field(default=True, description="Allow plain http:// endpoints.")
+    secret_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Fernet keys sealing the endpoints' signing secrets at rest, newest first "
+        "(shared by every process that registers or delivers). Unset: "
+        "<data_dir>/webhook-secrets.keys, generated on first use; `octollm webhooks rotate-key`.",
+    )
 
     @field_validator("allowlist")
     @classmethod

@@ -41,8 +41,13 @@ class WebhookEndpointRow(Base):
     tenant: Mapped[str] = mapped_column(String(64), index=True)
     url: Mapped[str] = mapped_column(Text)
     event_types: Mapped[list[Any]] = mapped_column(JSONB)
-    #: HMAC key. Needed in clear to sign; never logged, never returned by list endpoints.
+    #: HMAC key (``whsec_<base64>``), sealed at rest (``webhooks.secretbox``; ``secret_scheme``
+    #: says how). Opened only to sign; never logged, never returned by list endpoints.
     secret: Mapped[str] = mapped_column(Text)
+    secret_scheme: Mapped[str] = mapped_column(String(16), server_default="plain")
+    #: The secret being rotated out: deliveries are signed with both until ``previous_until``.
+    previous_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    previous_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     description: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

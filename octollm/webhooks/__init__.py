@@ -1,6 +1,9 @@
 """Signed webhooks: registration, delivery on their own queue, verification for receivers.
 
-Receivers verify with ``octollm.webhooks.verify(secret, headers, body, tolerance=300)``.
+Deliveries follow Standard Webhooks (``webhook-id``, ``webhook-timestamp``,
+``webhook-signature: v1,<base64>``); receivers verify with
+``octollm.webhooks.verify(secret, headers, body, tolerance=300)`` or the ``standardwebhooks``
+package.
 """
 
 from octollm.webhooks.registry import (
@@ -14,8 +17,8 @@ from octollm.webhooks.registry import (
     deliveries,
     fan_out,
     list_endpoints,
-    redeliver,
     register,
+    reopen,
 )
 from octollm.webhooks.replay import MemoryReplayStore, RedisReplayStore, ReplayStore
 from octollm.webhooks.signing import new_secret, signature, signed_headers
@@ -39,8 +42,8 @@ __all__ = [
     "fan_out",
     "list_endpoints",
     "new_secret",
-    "redeliver",
     "register",
+    "reopen",
     "resolve_target",
     "signature",
     "signed_headers",

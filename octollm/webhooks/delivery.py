@@ -19,9 +19,11 @@ import httpx
 import structlog
 from sqlalchemy import text
 
+from octollm.config import get_settings
 from octollm.config.observability import WebhookSettings
 from octollm.store.db import Database
 from octollm.store.webhook_models import WebhookAttemptRow, WebhookDeliveryRow
+from octollm.webhooks import secretbox
 from octollm.webhooks.signing import signed_headers
 from octollm.webhooks.ssrf import (
     Resolver,
@@ -40,7 +42,9 @@ UPDATE webhook_deliveries AS d
   FROM webhook_endpoints AS e
  WHERE d.id = :id AND e.id = d.endpoint_id
    AND (d.status IN ('pending', 'retrying') OR (d.status = 'sending' AND d.lease_until < now()))
-RETURNING d.attempts, d.max_attempts, d.body, d.event_id, d.event_type, d.tenant, e.url, e.secret
+RETURNING d.attempts, d.max_attempts, d.body, d.event_id, d.event_type, d.tenant, e.url, e.secret,
+          e.secret_scheme,
+          CASE WHEN e.previous_until > now() THEN e.previous_secret END AS previous_secret
 """)
 
 
@@ -118,8 +122,10 @@ def deliver(
     resolver: Resolver = system_resolver,
     client: httpx.Client | None = None,
     lease_seconds: float | None = None,
+    sealer: secretbox.SecretBox | None = None,
 ) -> Outcome:
-    """Make one attempt at ``delivery_id`` and record it."""
+    """Make one attempt at ``delivery_id`` and record it. The endpoint's secret is opened with
+    ``sealer`` (default: the box of the process's settings) just to sign, never kept."""
     lease = lease_seconds if lease_seconds is not None else cfg.timeout_seconds + 30
     with db.session() as session:
         claimed = session.execute(_CLAIM, {"id": delivery_id, "lease": lease}).one_or_none()
@@ -150,8 +156,12 @@ def deliver(
         target = resolve_target(
             claimed.url, cfg.allowlist, resolver=resolver, allow_http=cfg.allow_http
         )
+        opener = sealer or secretbox.box(get_settings())
+        keys = [opener.open(claimed.secret, claimed.secret_scheme)]
+        if claimed.previous_secret is not None:  # a rotation: sign with both
+            keys.append(opener.open(claimed.previous_secret))
         headers = signed_headers(
-            claimed.secret, event_id=claimed.event_id, event_type=claimed.event_type, body=body
+            keys, event_id=claimed.event_id, event_type=claimed.event_type, body=body
         )
         response = _send(cfg, claimed.url, target, headers, body, client)
         status_code = response.status_code
@@ -165,6 +175,10 @@ def deliver(
     except UnsafeWebhookTarget as exc:
         return _record(
             db, delivery_id, attempt, started, t0, "dead", None, exc.message, None, "refused"
+        )
+    except secretbox.SecretUnreadable as exc:
+        return _record(
+            db, delivery_id, attempt, started, t0, "dead", None, exc.message, None, "secret"
         )
     except httpx.HTTPError as exc:
         retryable, error = True, f"{type(exc).__name__}: {exc}"[:300]

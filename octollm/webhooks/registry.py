@@ -1,8 +1,9 @@
 """Webhook endpoints and their deliveries: the functions the API and the CLI call.
 
 ``register`` checks the URL with the SSRF guard before storing it; ``fan_out`` turns one event
-into one delivery per matching endpoint (idempotent per event id); ``redeliver`` puts a dead
-delivery back on the webhooks queue. Secrets are stored to sign with and never returned.
+into one delivery per matching endpoint (idempotent per event id); ``reopen`` puts a dead
+delivery back to ``pending`` (``orchestrator.webhook_messages.redeliver`` enqueues it with a
+capability token). Secrets are sealed at rest (``secretbox``) and never returned.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -22,6 +22,8 @@ from octollm.contracts.event import Event
 from octollm.errors import Conflict, InvalidInput, NotFound
 from octollm.store.db import Database
 from octollm.store.webhook_models import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
+from octollm.webhooks import secretbox
+from octollm.webhooks.signing import is_standard_secret
 from octollm.webhooks.ssrf import Resolver, resolve_target, system_resolver
 
 DELIVER_TASK = "octollm.webhook.deliver"
@@ -121,8 +123,11 @@ def register(
     types = sorted(set(event_types))
     if not types or any(not _EVENT_TYPE.match(t) for t in types):
         raise InvalidInput("event_types must be event types like 'task.completed', 'task.*' or '*'")
-    if len(secret) < 16:
-        raise InvalidInput("a webhook secret must be at least 16 characters")
+    if not is_standard_secret(secret):
+        raise InvalidInput(
+            "a webhook secret must be whsec_ followed by 24 to 64 bytes in base64 "
+            "(Standard Webhooks); omit it to have one generated"
+        )
     cfg = (settings or get_settings()).webhooks
     resolve_target(url, cfg.allowlist, resolver=resolver, allow_http=cfg.allow_http)
     row = WebhookEndpointRow(
@@ -130,7 +135,8 @@ def register(
         tenant=tenant,
         url=url,
         event_types=types,
-        secret=secret,
+        secret=secretbox.box(settings or get_settings()).seal(secret),
+        secret_scheme=secretbox.SEALED,
         description=description,
         active=True,
     )
@@ -281,11 +287,43 @@ def reopen(db: Database, tenant: str, delivery_id: int, *, extra_attempts: int) 
         return _delivery(row)
 
 
-def redeliver(
-    db: Database, tenant: str, delivery_id: int, *, app: Any, settings: Settings | None = None
-) -> Delivery:
-    """Reopen a delivery and enqueue it on the webhooks queue (after commit)."""
-    cfg = (settings or get_settings()).webhooks
-    delivery = reopen(db, tenant, delivery_id, extra_attempts=cfg.max_attempts)
-    app.send_task(DELIVER_TASK, args=[delivery.id])
-    return delivery
+def rotate_secret(
+    db: Database,
+    tenant: str,
+    endpoint_id: str,
+    secret: str,
+    *,
+    overlap_seconds: float,
+    settings: Settings | None = None,
+) -> datetime:
+    """Give an endpoint a new signing secret; deliveries carry signatures with the old and
+    the new one (space-separated, as Standard Webhooks allows) until the returned time."""
+    if not is_standard_secret(secret):
+        raise InvalidInput("a webhook secret must be whsec_ followed by 24 to 64 bytes in base64")
+    sealer = secretbox.box(settings or get_settings())
+    until = datetime.now(UTC) + timedelta(seconds=overlap_seconds)
+    with db.session() as session:
+        row = session.get(WebhookEndpointRow, endpoint_id, with_for_update=True)
+        if row is None or row.tenant != tenant:
+            raise NotFound(f"webhook endpoint {endpoint_id} not found")
+        current = sealer.open(row.secret, row.secret_scheme)
+        row.previous_secret = sealer.seal(current)
+        row.previous_until = until
+        row.secret = sealer.seal(secret)
+        row.secret_scheme = secretbox.SEALED
+    return until
+
+
+def reseal_all(db: Database, sealer: secretbox.SecretBox) -> int:
+    """Seal every endpoint's secrets with the newest key (plain ones for the first time);
+    returns how many endpoints were rewritten. One transaction: all or nothing."""
+    with db.session() as session:
+        rows = session.scalars(
+            select(WebhookEndpointRow).order_by(WebhookEndpointRow.id).with_for_update()
+        ).all()
+        for row in rows:
+            row.secret = sealer.reseal(row.secret, row.secret_scheme)
+            if row.previous_secret is not None:
+                row.previous_secret = sealer.reseal(row.previous_secret)
+            row.secret_scheme = secretbox.SEALED
+        return len(rows)

@@ -3,9 +3,18 @@
 ``resolve_target(url, allowlist)`` parses the URL, refuses odd IP spellings (decimal
 ``2130706433``, octal ``0177.0.0.1``, hex ``0x7f.1``, short ``127.1``), resolves the host and
 checks *every* address: loopback, private (RFC 1918, ULA), link-local, CGNAT 100.64.0.0/10,
-NAT64 64:ff9b::/96, 6to4/Teredo, multicast, reserved, unspecified and cloud metadata
-addresses are refused, as are IPv4-mapped IPv6 spellings of them. A ``host:port`` in the
-allowlist skips the address checks (the tests' loopback receiver; an in-cluster service).
+multicast, reserved, unspecified and cloud metadata addresses are refused. A ``host:port`` in
+the allowlist skips the address checks (the tests' loopback receiver; an in-cluster service).
+
+**IPv6 that embeds an IPv4 address** is refused in every form, whatever the IPv4 is: the
+guard finds the embedded address first and names it (``::127.0.0.1`` is "an IPv4-compatible
+address embedding 127.0.0.1, a loopback address"), so the classification of the inner address
+is the one the IPv4 check would give. The forms (``EMBEDDED_FORMS``): IPv4-compatible
+``::a.b.c.d`` (::/96), IPv4-mapped ``::ffff:a.b.c.d``, IPv4-translated ``::ffff:0:a.b.c.d``,
+NAT64 ``64:ff9b::/96`` and the local-use ``64:ff9b:1::/48`` (RFC 6052 layout), 6to4
+``2002::/16`` and Teredo ``2001::/32`` (server and obfuscated client). A host may route such
+an address to the IPv4 inside (SIIT, NAT64, a 6to4 or Teredo relay, dual-stack sockets), so
+none is a safe way to name a public target: use the IPv4 address or a name.
 
 The caller connects to the returned, checked address (not to the name again), so a DNS
 answer that changes between check and connect (rebinding) cannot redirect the request.
@@ -70,15 +79,70 @@ def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+_V4 = ipaddress.IPv4Address
+_N6 = ipaddress.IPv6Network
+
+
+def _bits(address: ipaddress.IPv6Address, start: int, length: int) -> int:
+    return (int(address) >> (128 - start - length)) & ((1 << length) - 1)
+
+
+def _last32(a: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    return [_V4(_bits(a, 96, 32))]
+
+
+def _rfc6052_48(a: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """A /48 NAT64 prefix: IPv4 bits 48..63 and 72..87 (bits 64..71 are the zero u-octet)."""
+    return [_V4((_bits(a, 48, 16) << 16) | _bits(a, 72, 16)), _V4(_bits(a, 96, 32))]
+
+
+def _sixtofour(a: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    return [_V4(_bits(a, 16, 32))]
+
+
+def _teredo(a: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The Teredo server (bits 32..63) and the client (the last 32 bits, inverted)."""
+    return [_V4(_bits(a, 32, 32)), _V4(_bits(a, 96, 32) ^ 0xFFFFFFFF)]
+
+
+#: Where IPv6 embeds IPv4, most specific first; each with the IPv4 address(es) it carries.
+EMBEDDED_FORMS: tuple[
+    tuple[str, ipaddress.IPv6Network, Callable[[ipaddress.IPv6Address], list[_V4]]], ...
+] = (
+    ("IPv4-mapped", _N6("::ffff:0:0/96"), _last32),
+    ("IPv4-translated", _N6("::ffff:0:0:0/96"), _last32),
+    ("IPv4-compatible", _N6("::/96"), _last32),
+    ("NAT64", _N6("64:ff9b::/96"), _last32),
+    ("local-use NAT64", _N6("64:ff9b:1::/48"), _rfc6052_48),
+    ("6to4", _N6("2002::/16"), _sixtofour),
+    ("Teredo", _N6("2001::/32"), _teredo),
+)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[str, list[ipaddress.IPv4Address]] | None:
+    """The form name and the IPv4 address(es) an IPv6 address embeds, or None."""
+    plain = ipaddress.IPv6Address(int(address))  # without a zone id
+    if plain in (ipaddress.IPv6Address("::"), ipaddress.IPv6Address("::1")):
+        return None  # the unspecified and loopback addresses, refused by the table
+    for name, network, extract in EMBEDDED_FORMS:
+        if plain in network:
+            return name, extract(plain)
+    return None
+
+
+def _ipv4_problem(address: ipaddress.IPv4Address) -> str:
+    return address_problem(address) or "a public address"
+
+
 def address_problem(address: IPAddress) -> str | None:
     """Why ``address`` may not be a webhook target, or None when it may."""
     if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped or address.sixtofour
-        if mapped is not None:
-            inner = address_problem(mapped)
-            return inner or "an IPv4 address in IPv6 clothing"
-        if address.teredo is not None:
-            return "a Teredo address"
+        embedded = embedded_ipv4(address)
+        if embedded is not None:
+            name, inner = embedded
+            said = " and ".join(f"{v4} ({_ipv4_problem(v4)})" for v4 in inner)
+            article = "an" if name.startswith("IPv4") else "a"
+            return f"{article} {name} address embedding {said}; use the IPv4 address or a name"
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
     for network in BLOCKED_NETWORKS:

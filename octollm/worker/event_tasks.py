@@ -1,7 +1,8 @@
 """Celery tasks and worker hooks for events, webhooks and monitoring.
 
-* ``octollm.webhook.deliver`` (queue ``<prefix>.webhooks.high``): one attempt at one delivery;
-  retries itself with the countdown the attempt computed.
+* ``octollm.webhook.deliver`` (queue ``<prefix>.webhooks.high``): one attempt at one delivery,
+  admitted by its capability token first (``orchestrator.webhook_messages``); retries itself
+  with the countdown the attempt computed and a fresh token.
 * ``octollm.event.react`` (queue of the subscribed arm): runs an arm capability for an event
   (``code.generated`` -> judge) and publishes its result (``validation.complete``).
 * The event dispatcher: a thread in each worker that consumes a webhooks queue, reading the
@@ -32,16 +33,18 @@ from octollm.errors import OctoError, TransientError
 from octollm.events import StreamConsumer, add_observer
 from octollm.logging import bind_unit_of_work
 from octollm.observability import exposition, metrics, tracing
-from octollm.orchestrator import routing
+from octollm.orchestrator import routing, webhook_messages
 from octollm.orchestrator.app import app
 from octollm.orchestrator.collaborators import services_for
 from octollm.orchestrator.metering import llm_for
 from octollm.orchestrator.runner import backoff
 from octollm.orchestrator.runtime import Runtime, get_runtime
 from octollm.resilience import on_state_change
+from octollm.security.capability import TOKEN_HEADER
 from octollm.store import steps as step_repo
 from octollm.webhooks import DELIVER_TASK, WEBHOOKS_QUEUE_ARM, fan_out
 from octollm.webhooks.delivery import deliver
+from octollm.webhooks.secretbox import box
 
 log = structlog.get_logger(__name__)
 
@@ -66,11 +69,20 @@ _DURABLE: dict[str, Any] = {
 def deliver_webhook(self: Task, delivery_id: int) -> dict[str, Any]:
     rt = get_runtime(app)
     bind_unit_of_work(delivery_id=delivery_id)
-    outcome = deliver(rt.db, int(delivery_id), rt.settings.webhooks)
+    headers: dict[str, Any] = dict(self.request.headers or {})
+    refused = webhook_messages.admit(
+        rt, headers.get(TOKEN_HEADER), int(delivery_id), message_id=self.request.id
+    )
+    if refused is not None:
+        return {"delivery_id": delivery_id, "outcome": "refused", "kind": refused}
+    outcome = deliver(rt.db, int(delivery_id), rt.settings.webhooks, sealer=box(rt.settings))
     if outcome.kind != "noop":
         metrics.record_webhook(outcome.kind)
     if outcome.kind == "retry":
-        raise self.retry(countdown=outcome.countdown, max_retries=None)
+        fresh = webhook_messages.reissue(rt, int(delivery_id), delay=outcome.countdown)
+        if fresh is not None:
+            headers[TOKEN_HEADER] = fresh
+        raise self.retry(countdown=outcome.countdown, max_retries=None, headers=headers)
     return {"delivery_id": delivery_id, "outcome": outcome.kind, "attempt": outcome.attempt}
 
 
@@ -203,10 +215,7 @@ def dispatch(settings: Settings, event: Event) -> None:
     rt = get_runtime(app)
     broker = settings.require_broker_url()
     for delivery_id in fan_out(rt.db, event, max_attempts=settings.webhooks.max_attempts):
-        deliver_webhook.apply_async(
-            args=[delivery_id],
-            **routing.route(settings.queue_prefix, WEBHOOKS_QUEUE_ARM, "high", broker),
-        )
+        webhook_messages.enqueue(settings, app, event.tenant, delivery_id)
     for spec in settings.events.subscriptions:
         if spec.event_type == event.event_type:
             react.apply_async(

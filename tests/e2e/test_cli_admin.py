@@ -25,6 +25,7 @@ from octollm.security import apikeys
 from octollm.store.db import Database
 from octollm.webhooks import MemoryReplayStore, fan_out, verify
 from octollm.webhooks.delivery import deliver
+from octollm.webhooks.secretbox import box
 from tests.support.stack import ROOT, LiveStack, live_stack
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 
@@ -203,7 +204,8 @@ def test_webhooks_are_registered_and_a_dead_delivery_is_redelivered_by_a_worker(
         event = Event(event_type="task.completed", task_id="task-cli", tenant="acme")
         [delivery_id] = fan_out(db, event, max_attempts=3)
         cfg = WebhookSettings(allowlist=[receiver.host_port])
-        assert deliver(db, delivery_id, cfg).kind == "dead"  # the receiver answers 410 first
+        sealer = box(operator.stack.settings())  # the CLI's key file, in the stack's data dir
+        assert deliver(db, delivery_id, cfg, sealer=sealer).kind == "dead"  # 410 first
     finally:
         db.dispose()
     [dead] = operator.json("webhooks", "deliveries", "--tenant", "acme", "--status", "dead")

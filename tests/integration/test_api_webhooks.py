@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,14 +21,21 @@ from octollm.contracts.event import Event
 from octollm.store.db import Database
 from octollm.webhooks import fan_out
 from octollm.webhooks.delivery import deliver
-from tests.support.apiserver import api_settings, api_stack, headers, make_key
-from tests.support.stack import LiveStack
+from octollm.webhooks.secretbox import box
+from tests.support.apiserver import api_settings, headers, make_key
+from tests.support.stack import LiveStack, live_stack
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 
-__all__ = ["api_stack"]
+
+@pytest.fixture
+def api_stack(tmp_path: Path) -> Iterator[LiveStack]:
+    """A stack on this run's Redis DB (``TEST_REDIS_DB``; else one per test process)."""
+    with live_stack(tmp_path) as s:
+        yield s
+
 
 BASE = "/api/v1/webhooks"
-SECRET = "whsec-test-0123456789abcdef"
+SECRET = "whsec_b2N0b2xsbS10ZXN0LXdlYmhvb2stc2VjcmV0LTAxMjM="  # Standard Webhooks: whsec_<base64>
 
 
 @dataclass
@@ -66,7 +74,8 @@ def dead_delivery(setup: Setup, endpoint_id: str) -> int:
         event = Event(event_type="task.completed", task_id="task-webhook-test", tenant="tenant-b")
         [delivery_id] = fan_out(db, event, max_attempts=3)
         cfg = WebhookSettings(allowlist=[setup.receiver.host_port])
-        assert deliver(db, delivery_id, cfg).kind == "dead"
+        sealer = box(setup.stack.settings())  # the API's key file, in the stack's data dir
+        assert deliver(db, delivery_id, cfg, sealer=sealer).kind == "dead"
         return delivery_id
     finally:
         db.dispose()

@@ -46,6 +46,20 @@ def never_called(host: str, port: int) -> Sequence[str]:
         "http://[fc00::1]/",
         "http://[2002:7f00:1::]/",
         "http://224.0.0.1/",
+        # issue 11: IPv4 embedded in IPv6, every form
+        "http://[::127.0.0.1]/",
+        "http://[::7f00:1]/",
+        "http://[::ffff:0:7f00:1]/",
+        "http://[::ffff:0:127.0.0.1]/",
+        "http://[::ffff:0:a9fe:a9fe]/",
+        "http://[::ffff:7f00:1]/",
+        "http://[0:0:0:0:0:ffff:127.0.0.1]/",
+        "http://[64:ff9b::127.0.0.1]/",
+        "http://[64:ff9b:1:7f00:0:1::]/",
+        "http://[64:ff9b:1::a00:1]/",
+        "http://[2002:a9fe:a9fe::1]/",
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
+        "http://[2001:0:7f00:1::1]/",
     ],
 )
 def test_non_public_addresses_are_refused(url: str) -> None:
@@ -124,3 +138,43 @@ def test_other_schemes_missing_hosts_and_credentials_are_refused(url: str) -> No
 def test_plain_http_can_be_forbidden() -> None:
     with pytest.raises(UnsafeWebhookTarget, match="scheme"):
         resolve_target("http://93.184.216.34/", resolver=never_called, allow_http=False)
+
+
+@pytest.mark.parametrize(
+    ("url", "form", "inner"),
+    [
+        ("http://[::127.0.0.1]/", "IPv4-compatible", "127.0.0.1"),
+        ("http://[::ffff:0:7f00:1]/", "IPv4-translated", "127.0.0.1"),
+        ("http://[::ffff:10.0.0.1]/", "IPv4-mapped", "10.0.0.1"),
+        ("http://[64:ff9b::a9fe:a9fe]/", "NAT64", "169.254.169.254"),
+        ("http://[64:ff9b:1:c0a8:1:100::]/", "local-use NAT64", "192.168.1.1"),
+        ("http://[2002:c0a8:101::]/", "6to4", "192.168.1.1"),
+        ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", "Teredo", "127.0.0.1"),
+    ],
+)
+def test_an_embedded_ipv4_is_named_and_classified_in_the_refusal(
+    url: str, form: str, inner: str
+) -> None:
+    with pytest.raises(UnsafeWebhookTarget) as err:
+        resolve_target(url, resolver=never_called)
+    assert f"{form} address embedding" in err.value.message
+    assert inner in err.value.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::8.8.8.8]/", "http://[::ffff:0:808:808]/", "http://[2002:808:808::1]/"],
+)
+def test_an_embedded_public_ipv4_is_refused_too(url: str) -> None:
+    with pytest.raises(UnsafeWebhookTarget, match=r"8\.8\.8\.8 \(a public address\)"):
+        resolve_target(url, resolver=never_called)
+
+
+def test_a_name_resolving_to_an_embedded_form_is_refused() -> None:
+    with pytest.raises(UnsafeWebhookTarget, match="IPv4-compatible"):
+        resolve_target("https://hooks.example.com/", resolver=answers("::127.0.0.1"))
+
+
+def test_a_plain_public_ipv6_address_is_accepted() -> None:
+    target = resolve_target("https://[2606:4700:4700::1111]/x", resolver=never_called)
+    assert target.address == "2606:4700:4700::1111"

@@ -17,7 +17,7 @@ from octollm.api import eventstream, limits, metrics, queries
 from octollm.api.auth import require, resolve
 from octollm.api.routes.documented import errors
 from octollm.api.state import ApiState, get_state
-from octollm.api.websocket import ClientSession
+from octollm.api.websocket import ClientSession, origin_refusal
 from octollm.errors import OctoError
 from octollm.security.apikeys import Principal, Scope
 
@@ -143,6 +143,13 @@ async def websocket(
 ) -> None:
     state: ApiState = ws.app.state.octollm
     await ws.accept()
+    refusal = origin_refusal(
+        ws.headers.get("origin"), ws.headers.get("host"), state.config.ws_allowed_origins
+    )
+    if refusal is not None:
+        log.warning("ws_origin_refused", origin=ws.headers.get("origin", "")[:200])
+        await ws.close(POLICY_VIOLATION, refusal[:120])
+        return
     principal = await _authenticate(ws, state)
     if principal is None:
         await ws.close(POLICY_VIOLATION, "authentication failed")

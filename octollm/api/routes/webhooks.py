@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from octollm.api.auth import require
 from octollm.api.routes.documented import errors
 from octollm.api.state import ApiState, get_state
+from octollm.orchestrator import webhook_messages
 from octollm.security.apikeys import Principal, Scope
 from octollm.webhooks import registry
 from octollm.webhooks.signing import new_secret
@@ -50,7 +51,8 @@ class EndpointCreate(BaseModel):
         default=None,
         min_length=16,
         max_length=256,
-        description="HMAC signing secret; omit it to have one generated (returned once).",
+        description="Signing secret as Standard Webhooks defines it: whsec_ and 24 to 64 "
+        "bytes in base64. Omit it to have one generated (returned once).",
     )
     description: str = Field(default="", max_length=500)
 
@@ -202,7 +204,7 @@ def list_attempts(delivery_id: DeliveryId, state: State, principal: Manager) -> 
     summary="Send a dead (or delivered) delivery again, with a fresh attempt budget",
 )
 def redeliver(delivery_id: DeliveryId, state: State, principal: Manager) -> DeliveryView:
-    delivery = registry.redeliver(
+    delivery = webhook_messages.redeliver(
         state.db, principal.tenant, delivery_id, app=state.runtime.app, settings=state.settings
     )
     return DeliveryView(**asdict(delivery))
