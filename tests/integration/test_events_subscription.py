@@ -61,7 +61,10 @@ def test_generated_code_is_validated_by_the_judge_and_the_verdict_is_published(
         stack.start_worker(["webhooks"], concurrency=2)
         judge = stack.start_worker(["judge"], concurrency=2)
         client = stack.redis()
-        t_good, t_bad = parked_task(rt, "good code"), parked_task(rt, "bad code")
+        t_good, t_bad = (
+            parked_task(rt, "judge the good code"),
+            parked_task(rt, "judge the bad code"),
+        )
         good = Event(
             event_type="code.generated",
             source="coder",
