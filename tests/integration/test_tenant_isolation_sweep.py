@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from octollm.config.observability import WebhookSettings
 from octollm.contracts import TaskContract
 from octollm.events import task_stream_key
 from octollm.memory.cache import Cache
@@ -101,8 +102,9 @@ def test_nothing_tenant_a_stored_reaches_tenant_b(
     stack: LiveStack, llm: FakeLLM, receivers: tuple[WebhookReceiver, WebhookReceiver]
 ) -> None:
     rt = make_runtime(stack)
-    settings = stack.settings()
     recv_a, recv_b = receivers
+    allow = WebhookSettings(allowlist=[recv_a.host_port, recv_b.host_port])
+    settings = stack.settings().model_copy(update={"webhooks": allow})
     for tenant, recv in (("tenant-a", recv_a), ("tenant-b", recv_b)):
         webhook_registry.register(rt.db, tenant, recv.url, EVENT_TYPES, "s" * 32, settings=settings)
     stack.start_fleet(["orchestrator", "coder", "judge"])
@@ -168,7 +170,7 @@ def test_nothing_tenant_a_stored_reaches_tenant_b(
         assert [r.status_code for r in answers] == [200, 200, 200, 200, 404, 404]
         arms_b = {a["name"]: a for a in answers[0].json()["arms"]}
         assert arms_b["executor"]["description"] != MARKER
-        assert "validation.complete" in answers[3].text, "B's SSE stream carried B's events"
+        assert "event: task.completed" in answers[3].text, "the SSE stream carried B's own events"
         for answer in answers:
             assert MARKER not in answer.text
 
