@@ -265,3 +265,35 @@ def test_a_genuine_arm_call_is_answered_in_its_tenants_namespace(
     got = stack.redis().blpop([reply_key("tenant-a", "c-good")], 40)
     assert got is not None
     assert b'"ok": true' in got[1]
+
+
+# -- control messages without tokens ---------------------------------------------------------
+
+
+def test_a_forged_finalize_message_cannot_close_another_tenants_live_task(
+    stack: LiveStack, rt: Any
+) -> None:
+    """``octollm.task.finalize`` carries no token: it acts on Postgres state only (every step
+    finished, this generation), takes the tenant from the task row and reads nothing from the
+    message but ids, so a forged one can only do what the genuine one would."""
+    plan = {"steps": [{"step_id": "gen", "arm": "echo", "action": "code", "input": {}}]}
+    task = lifecycle.submit(
+        rt, TaskContract(goal="tenant a's task in flight", plan=plan), tenant="tenant-a"
+    )
+    stack.start_worker(["orchestrator"])
+    rt.app.send_task(
+        "octollm.task.finalize",
+        args=(task.id, 1),
+        queue=routing.queue_name(stack.prefix, "orchestrator", "high", broker_url=stack.redis_url),
+        ignore_result=True,
+    )
+    worker = stack.workers[-1]
+    wait_until(lambda: "'not-ready'" in worker.log(), 30, "the forged finalize's answer")
+    with rt.db.session() as session:
+        from octollm.store import tasks as task_repo
+
+        row = task_repo.get(session, task.id)
+        assert row is not None
+        assert row.status == "processing"
+        assert row.tenant == "tenant-a"
+    assert "task.completed" not in published(stack, task.id)
