@@ -1,4 +1,8 @@
-"""The arm catalogue: installed arms (built-ins and plugins), registrations, and pool health."""
+"""The arm catalogue: installed arms (built-ins and plugins), registrations, and pool health.
+
+Registrations are per tenant (``store.arm_registry``): a caller sees its own tenant's and those
+made for all tenants (pools' built-in arms, an admin key's ``all_tenants`` registration), never
+another tenant's."""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ import structlog
 from octollm.api.schemas import ArmRegistration, ArmView
 from octollm.api.state import ApiState
 from octollm.arms.registry import get_arm, known_arms
-from octollm.errors import OctoError
+from octollm.errors import Forbidden, OctoError
 from octollm.orchestrator.arm_directory import ArmStatus, directory_for
+from octollm.security.apikeys import Principal, Scope
 from octollm.store import arm_registry
 from octollm.store.api_models import ArmRegistrationRow
 
@@ -25,10 +30,10 @@ def _capabilities(name: str) -> list[str]:
         return []
 
 
-def arms(state: ApiState) -> list[ArmView]:
+def arms(state: ApiState, tenant: str) -> list[ArmView]:
     installed = known_arms()
     with state.db.session() as session:
-        registered = {r.name: r for r in arm_registry.all_registrations(session)}
+        registered = arm_registry.visible(session, tenant)
     names = sorted(installed | set(registered))
     try:
         pools = state.readiness.pools(names, state.readiness.consuming())
@@ -80,16 +85,26 @@ def _health_fields(status: ArmStatus | None) -> dict[str, Any]:
     }
 
 
-def register(state: ApiState, body: ArmRegistration, key_id: str) -> ArmView:
+def register(state: ApiState, body: ArmRegistration, principal: Principal) -> ArmView:
+    """Register for the caller's tenant; for every tenant only with an admin key."""
+    owner = principal.tenant
+    if body.all_tenants:
+        if not principal.allows(Scope.ADMIN):
+            raise Forbidden(
+                "only an admin key may register an arm for all tenants",
+                details={"field": "all_tenants"},
+            )
+        owner = arm_registry.ALL_TENANTS
     with state.db.session() as session:
         row: ArmRegistrationRow = arm_registry.upsert(
             session,
             body.name,
             sorted(set(body.capabilities)),
+            tenant=owner,
             description=body.description,
             version=body.version,
             details=body.details,
-            registered_by=key_id,
+            registered_by=principal.key_id,
         )
         return ArmView(
             name=row.name,

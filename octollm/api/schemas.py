@@ -260,6 +260,10 @@ class ArmRegistration(BaseModel):
     description: str = Field(default="", max_length=2000)
     version: str | None = Field(default=None, max_length=32)
     details: dict[str, Any] = Field(default_factory=dict)
+    all_tenants: bool = Field(
+        default=False,
+        description="Register for every tenant (admin keys only); else for the key's tenant.",
+    )
 
 
 class Health(BaseModel):

@@ -6,7 +6,9 @@ Each event goes to three places in one pipeline:
   last write; readers resume by stream id, e.g. SSE ``Last-Event-ID``);
 * the durable stream ``octollm:events:stream`` (bounded), read by consumer groups with
   acknowledgement and reclaim (see :mod:`octollm.events.stream`): webhooks and subscriptions;
-* the pub/sub channel ``octollm:events:{event_type}`` for live fan-out.
+* the pub/sub channel ``octollm:events:tenant:{tenant}:{event_type}`` for live fan-out: one
+  channel per tenant, so a live listener subscribes to one tenant's events and never hears
+  another's (the event's ``tenant`` is the task row's: publishers take it from the claim).
 
 Publishing is best effort: Postgres holds the truth, and a lost event never loses a task.
 In-process observers (metrics) are told about every event, published or not.
@@ -34,8 +36,8 @@ def task_stream_key(task_id: str) -> str:
     return f"octollm:events:task:{task_id}"
 
 
-def channel(event_type: str) -> str:
-    return f"octollm:events:{event_type}"
+def channel(event_type: str, tenant: str) -> str:
+    return f"octollm:events:tenant:{tenant}:{event_type}"
 
 
 class EventBus(Protocol):
@@ -77,7 +79,7 @@ class RedisEventBus:
             pipe.xadd(
                 self.durable_stream, {"event": body}, maxlen=self.durable_maxlen, approximate=True
             )
-            pipe.publish(channel(event.event_type), body)
+            pipe.publish(channel(event.event_type, event.tenant), body)
             replies = pipe.execute()
         except redis.RedisError as exc:
             log.warning("event_publish_failed", event_type=event.event_type, error=str(exc))

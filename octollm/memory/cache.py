@@ -10,6 +10,11 @@ Values are JSON (never pickle). Every write has a TTL (default 300 s, OctoLLM's 
 shared-memory default). ``delete_pattern`` walks the keyspace with SCAN and removes in batches
 with UNLINK: KEYS would block the server for the whole walk.
 
+**Tenant data** goes through a ``TenantCache`` (``Cache.for_tenant``): it builds every key
+itself under ``octollm:tenant:{tenant}:...`` from (area, kind, id) and takes no raw keys, so one
+tenant's entries can neither be read nor cleared through another tenant's view. The plain
+``Cache`` remains for the system's own keys (no tenant data).
+
 ``stable_key(obj)`` is the sha256 of canonical JSON (sorted keys, no spaces): the same on every
 process and every run, unlike Python's salted ``hash()``.
 """
@@ -31,6 +36,7 @@ PREFIX = "octollm"
 DEFAULT_TTL_SECONDS = 300
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
 _GLOB = re.compile(r"([*?\[\]\\])")
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # security.apikeys.TENANT_PATTERN
 
 
 def stable_key(obj: Any) -> str:
@@ -64,6 +70,19 @@ def cache_key(area: str, kind: str, id: str) -> str:
 def arm_key(arm: str, kind: str, id: str) -> str:
     """``octollm:arm:{arm}:{kind}:{id}``: an arm's shared memory."""
     return f"{PREFIX}:arm:{_name(arm, 'arm')}:{_name(kind, 'kind')}:{_id(id)}"
+
+
+def check_tenant(tenant: str) -> str:
+    if not isinstance(tenant, str) or not _TENANT.match(tenant):
+        raise InvalidInput(
+            "a tenant-scoped store needs a valid tenant", details={"field": "tenant"}
+        )
+    return tenant
+
+
+def tenant_prefix(tenant: str) -> str:
+    """``octollm:tenant:{tenant}:``: everything a tenant's view reads and writes."""
+    return f"{PREFIX}:tenant:{check_tenant(tenant)}:"
 
 
 class Cache:
@@ -140,8 +159,56 @@ class Cache:
             prefix += f"{_name(kind, 'kind')}:"
         return self.delete_pattern(escape_glob(prefix) + "*")
 
+    def for_tenant(self, tenant: str) -> TenantCache:
+        return TenantCache(self, tenant)
+
     def close(self) -> None:
         self._redis.close()
+
+
+class TenantCache:
+    """One tenant's cache: keys ``octollm:tenant:{tenant}:{area}:{kind}:{id}``, built here."""
+
+    def __init__(self, cache: Cache, tenant: str) -> None:
+        self.prefix = tenant_prefix(tenant)
+        self.tenant = tenant
+        self._cache = cache
+
+    def key(self, area: str, kind: str, id: str) -> str:
+        return f"{self.prefix}{_name(area, 'area')}:{_name(kind, 'kind')}:{_id(id)}"
+
+    def owns(self, key: str) -> bool:
+        """Whether ``key`` lies in this tenant's namespace."""
+        return key.startswith(self.prefix)
+
+    def set(self, area: str, kind: str, id: str, value: Any, *, ttl: int | None = None) -> str:
+        key = self.key(area, kind, id)
+        self._cache.set(key, value, ttl=ttl)
+        return key
+
+    def get(self, area: str, kind: str, id: str) -> Any | None:
+        return self._cache.get(self.key(area, kind, id))
+
+    def get_key(self, key: str) -> Any | None:
+        """The value under a key this view built (e.g. one a message carried); a key outside
+        the tenant's namespace is refused, not read."""
+        if not self.owns(key):
+            raise InvalidInput("the key is not in this tenant's namespace")
+        return self._cache.get(key)
+
+    def ttl(self, area: str, kind: str, id: str) -> int | None:
+        return self._cache.ttl(self.key(area, kind, id))
+
+    def delete(self, area: str, kind: str, id: str) -> int:
+        return self._cache.delete(self.key(area, kind, id))
+
+    def clear(self, area: str, kind: str | None = None, id_prefix: str = "") -> int:
+        """Delete this tenant's ``{area}:*`` (or ``{area}:{kind}:{id_prefix}*``); never
+        another tenant's."""
+        prefix = f"{self.prefix}{_name(area, 'area')}:"
+        if kind is not None:
+            prefix += f"{_name(kind, 'kind')}:{id_prefix}"
+        return self._cache.delete_pattern(escape_glob(prefix) + "*")
 
 
 class _wrapped:

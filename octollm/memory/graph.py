@@ -9,6 +9,11 @@
   given; the start entity is always included). It returns the nodes with their depth (the
   shortest hop count) and the edges between returned nodes that the walk may follow.
   ``UNION`` (not ``UNION ALL``) over ``(id, depth)`` keeps cycles and diamonds finite.
+
+**Tenant-scoped by construction**: a ``KnowledgeGraph`` is built for one tenant (``tenant=``
+is required) and every statement carries it: entities and relationships are written with it,
+read, deleted and walked only within it, and a relationship may end only at the tenant's own
+entities. Another tenant's entity id answers exactly like an id that does not exist.
 """
 
 from __future__ import annotations
@@ -121,12 +126,13 @@ def _walk_sql(direction: Direction) -> str:
     on, other = _STEP[direction]
     return f"""
         WITH RECURSIVE walk(id, depth) AS (
-            SELECT e.id, 0 FROM entities e WHERE e.id = CAST(:start AS uuid)
+            SELECT e.id, 0 FROM entities e
+             WHERE e.id = CAST(:start AS uuid) AND e.tenant = :tenant
             UNION
             SELECT nxt.id, w.depth + 1
             FROM walk w
-            JOIN relationships r ON {on}
-            JOIN entities nxt ON nxt.id = {other}
+            JOIN relationships r ON {on} AND r.tenant = :tenant
+            JOIN entities nxt ON nxt.id = {other} AND nxt.tenant = :tenant
             WHERE w.depth < :max_depth
               AND (CAST(:rel_types AS text[]) IS NULL OR r.relationship_type = ANY(:rel_types))
               AND (CAST(:ent_types AS text[]) IS NULL OR nxt.entity_type = ANY(:ent_types))
@@ -136,10 +142,17 @@ def _walk_sql(direction: Direction) -> str:
 
 
 class KnowledgeGraph:
-    """Entities and relationships over octollm's Postgres (``Database``)."""
+    """One tenant's entities and relationships over octollm's Postgres (``Database``)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, tenant: str) -> None:
+        if not tenant:
+            raise InvalidInput("the knowledge graph needs the tenant it serves")
         self._db = db
+        self.tenant = tenant
+
+    def _own(self, session: Any, entity_id: str) -> EntityRow | None:
+        row = session.get(EntityRow, _uuid(entity_id, "entity_id"))
+        return row if row is not None and row.tenant == self.tenant else None
 
     def add_entity(
         self, entity_type: str, name: str, properties: Mapping[str, Any] | None = None
@@ -165,6 +178,7 @@ class KnowledgeGraph:
         entity_rows = [
             EntityRow(
                 id=uuid.uuid4(),
+                tenant=self.tenant,
                 entity_type=_check_label(e.entity_type, "entity_type"),
                 name=_check_label(e.name, "name", 255),
                 properties=dict(e.properties),
@@ -174,6 +188,7 @@ class KnowledgeGraph:
         rel_rows = [
             RelationshipRow(
                 id=uuid.uuid4(),
+                tenant=self.tenant,
                 from_entity_id=self._end(r.from_index, r.from_id, entity_rows, "from"),
                 to_entity_id=self._end(r.to_index, r.to_id, entity_rows, "to"),
                 relationship_type=_check_label(r.relationship_type, "relationship_type"),
@@ -181,7 +196,23 @@ class KnowledgeGraph:
             )
             for r in relationships
         ]
+        batch_ids = {row.id for row in entity_rows}
+        named = {end for r in rel_rows for end in (r.from_entity_id, r.to_entity_id)} - batch_ids
         with self._db.session() as session:
+            if named:
+                own = set(
+                    session.scalars(
+                        select(EntityRow.id).where(
+                            EntityRow.id.in_(named), EntityRow.tenant == self.tenant
+                        )
+                    )
+                )
+                if own != named:
+                    raise InvalidInput(
+                        "knowledge-graph batch names an entity that does not exist; "
+                        "nothing was written",
+                        details={"unknown": sorted(str(i) for i in named - own)[:10]},
+                    )
             session.add_all(entity_rows)
             try:
                 session.flush()  # entities first: relationships reference them
@@ -213,13 +244,13 @@ class KnowledgeGraph:
 
     def get_entity(self, entity_id: str) -> Entity | None:
         with self._db.session() as session:
-            row = session.get(EntityRow, _uuid(entity_id, "entity_id"))
+            row = self._own(session, entity_id)
             return _entity(row) if row is not None else None
 
     def delete_entity(self, entity_id: str) -> bool:
         """Delete an entity; its relationships go with it (ON DELETE CASCADE)."""
         with self._db.session() as session:
-            row = session.get(EntityRow, _uuid(entity_id, "entity_id"))
+            row = self._own(session, entity_id)
             if row is None:
                 return False
             session.delete(row)
@@ -246,6 +277,7 @@ class KnowledgeGraph:
             "max_depth": max_depth,
             "rel_types": rel_types,
             "ent_types": list(entity_types) if entity_types else None,
+            "tenant": self.tenant,
         }
         with self._db.session() as session:
             depth_of = {
@@ -254,8 +286,11 @@ class KnowledgeGraph:
             }
             if not depth_of:
                 raise NotFound("entity not found", details={"entity_id": start_id})
-            rows = session.scalars(select(EntityRow).where(EntityRow.id.in_(depth_of))).all()
+            rows = session.scalars(
+                select(EntityRow).where(EntityRow.id.in_(depth_of), EntityRow.tenant == self.tenant)
+            ).all()
             edge_query = select(RelationshipRow).where(
+                RelationshipRow.tenant == self.tenant,
                 RelationshipRow.from_entity_id.in_(depth_of),
                 RelationshipRow.to_entity_id.in_(depth_of),
             )

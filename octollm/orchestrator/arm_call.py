@@ -3,12 +3,24 @@
 The coder's validate-and-fix loop calls the judge this way. One call::
 
     caller (coder pool thread)                       callee (judge pool)
-    input -> hand-off key octollm:arm:coder:call:<sha256>   (Redis, TTL)
-    token aud=judge, sub=<task>/<step>#call-<id>, scope arm:call
+    input -> hand-off key octollm:tenant:<t>:handoff:coder:call:<sha256>   (Redis, TTL)
+    token aud=judge, sub=<task>/<step>#call-<id>, scope arm:call,
+          constraints {caller, tenant, handoff: <key>}
     octollm.arm.call(call_id, judge, key, task, step, gen)  -> <prefix>.judge.high
-    BLPOP octollm:arm:call:reply:<call_id> (timeout)         verify token (audience, subject,
-                                                             single use), read the hand-off,
-                                                             run the judge, RPUSH the reply
+    BLPOP octollm:tenant:<t>:armcall:reply:<call_id>         verify token (audience, subject,
+                                                             scope, the hand-off key), the
+                                                             task row (its tenant = the
+                                                             token's), single use; read the
+                                                             hand-off in the row tenant's
+                                                             namespace, run the judge with
+                                                             that tenant's collaborators,
+                                                             RPUSH the reply
+
+**Tenancy.** The caller is bound to its step's tenant (``for_tenant``, from the task row via
+``orchestrator.tenancy``); its hand-off and reply keys live in that tenant's namespace. The
+callee takes the tenant from the task row the token names, never from the message, and reads
+only that tenant's hand-off: a message with another tenant's token, or pointing at another
+tenant's hand-off, is refused and recorded (``arm_callee``).
 
 **Why a Redis reply key, not ``AsyncResult.get()``.** Waiting on a Celery result inside a task
 needs ``allow_join_result`` (Celery forbids it by default because a pool that waits on its own
@@ -43,7 +55,7 @@ import structlog
 from octollm.arms.base import ArmContext
 from octollm.contracts.arm import ErrorInfo
 from octollm.errors import ArmRefused, PermanentError, ServiceUnavailable
-from octollm.memory.cache import Cache
+from octollm.memory.cache import Cache, tenant_prefix
 from octollm.memory.handoff import Handoff
 from octollm.orchestrator import routing, tokens
 from octollm.orchestrator.providers import breaker, redis_client
@@ -58,8 +70,8 @@ CALL_URGENCY = "high"
 REPLY_TTL_SECONDS = 120
 
 
-def reply_key(call_id: str) -> str:
-    return f"octollm:arm:call:reply:{call_id}"
+def reply_key(tenant: str, call_id: str) -> str:
+    return f"{tenant_prefix(tenant)}armcall:reply:{call_id}"
 
 
 def call_subject(step_id: str, call_id: str) -> str:
@@ -83,19 +95,29 @@ def _blocking_client(url: str, longest_wait: float) -> redis.Redis:
         return client
 
 
-def handoff_for(rt: Runtime) -> Handoff:
+def handoff_for(rt: Runtime, tenant: str) -> Handoff:
     cache = Cache(redis_client(rt.settings.redis_url()))
-    return Handoff(cache, ttl_seconds=rt.settings.memory.handoff_ttl_seconds)
+    return Handoff(cache, tenant=tenant, ttl_seconds=rt.settings.memory.handoff_ttl_seconds)
 
 
 class RedisArmCaller:
-    """``arms.collaboration.ArmCaller`` over Celery queues and Redis (one per arm, per process)."""
+    """``arms.collaboration.ArmCaller`` over Celery queues and Redis. Built once per arm and
+    process *unbound*; ``for_tenant`` gives the caller a step uses (``orchestrator.tenancy``)."""
 
-    def __init__(self, rt: Runtime, caller: str) -> None:
+    def __init__(self, rt: Runtime, caller: str, tenant: str | None = None) -> None:
         self.rt = rt
         self.caller = caller
+        self.tenant = tenant
+
+    def for_tenant(self, tenant: str) -> RedisArmCaller:
+        return RedisArmCaller(self.rt, self.caller, tenant)
 
     def call(self, arm: str, input: Mapping[str, Any], ctx: ArmContext) -> dict[str, Any]:
+        if not self.tenant:
+            raise ArmRefused(
+                "an arm call needs the tenant of its step (bind the caller first)",
+                details={"rule": "tenancy"},
+            )
         capability = ctx.services.get("capability")
         if capability is not None and not capability.allows(f"arm:call:{arm}"):
             raise ArmRefused(
@@ -120,7 +142,8 @@ class RedisArmCaller:
         if left is not None:
             wait = max(0.5, min(wait, left))
         call_id = uuid.uuid4().hex
-        key = handoff_for(self.rt).put(self.caller, "call", payload, ttl=int(wait) + 60)
+        tenant = str(self.tenant)
+        key = handoff_for(self.rt, tenant).put(self.caller, "call", payload, ttl=int(wait) + 60)
         token = tokens.authority(settings).issue(
             arm=arm,
             task_id=ctx.task_id,
@@ -128,7 +151,7 @@ class RedisArmCaller:
             generation=generation,
             expires_at=time.time() + wait + 30,
             scopes=("arm:call", f"arm:{arm}"),
-            constraints={"caller": self.caller},
+            constraints={"caller": self.caller, "tenant": tenant, "handoff": key},
         )
         options = routing.route(
             settings.queue_prefix, arm, CALL_URGENCY, settings.require_broker_url()
@@ -143,7 +166,9 @@ class RedisArmCaller:
         )
         started = time.monotonic()
         longest = settings.resilience.arm_call_timeout_seconds
-        got = _blocking_client(settings.redis_url(), longest).blpop([reply_key(call_id)], wait)
+        got = _blocking_client(settings.redis_url(), longest).blpop(
+            [reply_key(tenant, call_id)], wait
+        )
         if got is None:
             raise ServiceUnavailable(
                 f"the {arm} arm did not answer within {wait:.0f} s",
@@ -171,9 +196,9 @@ def _error(arm: str, error: dict[str, Any]) -> Exception:
     return PermanentError(message, details=details)
 
 
-def send_reply(rt: Runtime, call_id: str, body: dict[str, Any]) -> None:
+def send_reply(rt: Runtime, tenant: str, call_id: str, body: dict[str, Any]) -> None:
     client = redis_client(rt.settings.redis_url())
-    key = reply_key(call_id)
+    key = reply_key(tenant, call_id)
     pipe = client.pipeline(transaction=True)
     pipe.rpush(key, json.dumps(body, default=str))
     pipe.expire(key, REPLY_TTL_SECONDS)

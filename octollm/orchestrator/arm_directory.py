@@ -2,8 +2,9 @@
 answers a capability.
 
 * **Registration** (``register``): a pool's worker, when it starts, upserts each arm's
-  ``ArmCapability`` into ``arm_registrations`` (the table ``POST /registry/arms`` writes and
-  ``GET /api/v1/arms`` lists; the values go to ``details``), so the registry is durable.
+  ``ArmCapability`` into ``arm_registrations`` for all tenants (``*``; the table
+  ``POST /registry/arms`` writes per tenant and ``GET /api/v1/arms`` lists; the values go to
+  ``details``), so the registry is durable.
 * **Heartbeats** (``ArmDirectory.heartbeat``): every ``registry.heartbeat_seconds`` the worker
   refreshes ``octollm:registry:heartbeat:{arm}:{worker}`` (its ``ArmCapability``, interval and
   TTL as JSON) with a TTL of ``expire_after_heartbeats`` intervals; a clean shutdown deletes
@@ -238,6 +239,7 @@ def register(db: Database, capabilities: Sequence[ArmCapability], pool: str) -> 
                 session,
                 cap.arm,
                 cap.capabilities,
+                tenant=arm_registry.ALL_TENANTS,  # a pool's built-in arms serve every tenant
                 description=cap.description,
                 version=cap.version,
                 details={

@@ -7,6 +7,10 @@
                                 without Qdrant or the embedder the coder works without memory)
     (per step)  capability      the delivery's verified token (added by the runner)
 
+**Tenancy.** What is built here is shared by every task the process runs, so a collaborator
+that holds tenant data is built *unbound* (``for_tenant``) and ``orchestrator.tenancy.bind``
+gives the arm the view of the task row's tenant for each step (``coder_memory``).
+
 **Qdrant local mode** (no ``memory.qdrant_url``) lets one process open a directory: the
 retriever pool is the only user of ``memory.qdrant_path`` (default ``<data_dir>/qdrant``) and
 the coder pool of ``<qdrant_path>-coder``; run each as one threads-pool process. A second
@@ -101,12 +105,15 @@ def _knowledge(settings: Settings) -> Any | None:
 
 
 class LazyCoderMemory:
-    """``SolutionMemory`` built on first use; if it cannot be built, recall finds nothing and
-    remember stores nothing (the coder reports that it works without memory)."""
+    """The coder's episodic memory for this process, built on first use: the embedder and the
+    vector store. It answers nothing itself: ``for_tenant`` gives a ``SolutionMemory`` bound to
+    one tenant (``orchestrator.tenancy`` binds it per step from the task row). If the store
+    cannot be built, recall finds nothing and remember stores nothing (the coder reports that
+    it works without memory)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._memory: Any = None
+        self._parts: tuple[Any, Any] | None = None
         self._error: str | None = None
         self._lock = threading.Lock()
 
@@ -114,28 +121,47 @@ class LazyCoderMemory:
     def error(self) -> str | None:
         return self._error
 
-    def _get(self) -> Any:
+    def parts(self) -> tuple[Any, Any]:
+        """(embedder, vector store), built once."""
         with self._lock:
-            if self._memory is None and self._error is None:
+            if self._parts is None and self._error is None:
                 try:
-                    from octollm.memory.episodes import CoderMemory
-
-                    self._memory = CoderMemory(
-                        _embedder(self._settings), _vectors(self._settings, "coder")
+                    self._parts = (
+                        _embedder(self._settings),
+                        _vectors(self._settings, "coder"),
                     )
                 except (ImportError, OctoError) as exc:
                     self._error = str(exc)[:300]
                     log.warning("coder_memory_unavailable", error=self._error)
-            if self._memory is None:
+            if self._parts is None:
                 raise _Unavailable(self._error or "coder memory is unavailable")
-            return self._memory
+            return self._parts
+
+    def for_tenant(self, tenant: str) -> TenantCoderMemory:
+        return TenantCoderMemory(self, tenant)
+
+
+class TenantCoderMemory:
+    """``SolutionMemory`` of one tenant over the process's ``LazyCoderMemory``."""
+
+    def __init__(self, lazy: LazyCoderMemory, tenant: str) -> None:
+        self._lazy = lazy
+        self.tenant = tenant
+
+    def _memory(self) -> Any:
+        from octollm.memory.episodes import CoderMemory
+
+        embedder, vectors = self._lazy.parts()
+        return CoderMemory(embedder, vectors, tenant=self.tenant)
 
     def recall(self, instruction: str, language: str, limit: int = 3) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._get().recall(instruction, language, limit)
+        result: list[dict[str, Any]] = self._memory().recall(instruction, language, limit)
         return result
 
     def remember(self, instruction: str, code: str, language: str, *, quality_score: float) -> str:
-        return str(self._get().remember(instruction, code, language, quality_score=quality_score))
+        return str(
+            self._memory().remember(instruction, code, language, quality_score=quality_score)
+        )
 
 
 class _Unavailable(OctoError):

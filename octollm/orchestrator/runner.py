@@ -50,6 +50,7 @@ from octollm.orchestrator import (
     lifecycle,
     outcomes,
     swarm,
+    tenancy,
 )
 from octollm.orchestrator.budget import TaskLedger
 from octollm.orchestrator.collaborators import services_for
@@ -162,7 +163,7 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         dependencies=dependencies,
         deadline=time.monotonic() + limit,
         check_cancelled=check,
-        services=_step_services(services_for(claim.arm, rt), capability),
+        services=tenancy.bind(services_for(claim.arm, rt), tenant, capability),
     )
     step_input = {**claim.input}
     step_input.setdefault("action", claim.action)
@@ -201,13 +202,6 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         worker=rt.owner,
     )
     return outcomes.succeed(rt, claim, tenant, result, provenance, llm)
-
-
-def _step_services(shared: dict[str, Any], capability: Any) -> dict[str, Any]:
-    """The arm's process-wide collaborators plus this delivery's verified capability."""
-    if capability is None:
-        return shared
-    return {**shared, "capability": capability}
 
 
 def _judge() -> Arm | None:

@@ -74,10 +74,12 @@ class BatchItemRow(Base):
 
 
 class ArmRegistrationRow(Base):
-    """Capabilities an arm announced through ``POST /registry/arms``."""
+    """Capabilities an arm announced through ``POST /registry/arms``; ``tenant`` ``*`` is
+    every tenant's (pools, an admin's registration for all), else only that tenant's."""
 
     __tablename__ = "arm_registrations"
 
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True, server_default="*")
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     capabilities: Mapped[list[Any]] = mapped_column()
     description: Mapped[str] = mapped_column(Text, default="")

@@ -81,3 +81,10 @@ def usage(session: Session, task_id: str) -> tuple[int, float, int, float, datet
         float(row.max_cost_usd),
         row.deadline,
     )
+
+
+def tenant_of(conn: Session | Connection, task_id: str) -> str | None:
+    """The tenant of task ``task_id`` (None when there is no such task): the one source of a
+    unit of work's tenant (``orchestrator.tenancy``)."""
+    found = conn.execute(select(TaskRow.tenant).where(TaskRow.id == task_id)).scalar()
+    return str(found) if found is not None else None

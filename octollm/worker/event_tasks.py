@@ -4,7 +4,9 @@
   admitted by its capability token first (``orchestrator.webhook_messages``); retries itself
   with the countdown the attempt computed and a fresh token.
 * ``octollm.event.react`` (queue of the subscribed arm): runs an arm capability for an event
-  (``code.generated`` -> judge) and publishes its result (``validation.complete``).
+  (``code.generated`` -> judge) and publishes its result (``validation.complete``). The message
+  carries a capability token the dispatcher issued; it is verified against the task row before
+  anything is loaded, and the task row's tenant is the only one used (``orchestrator.reactions``).
 * The event dispatcher: a thread in each worker that consumes a webhooks queue, reading the
   durable event stream in the consumer group ``octollm-dispatch`` and turning each event into
   deliveries and reactions. Several workers share the group; a dead one's events are reclaimed.
@@ -33,14 +35,14 @@ from octollm.errors import OctoError, TransientError
 from octollm.events import StreamConsumer, add_observer
 from octollm.logging import bind_unit_of_work
 from octollm.observability import exposition, metrics, tracing
-from octollm.orchestrator import routing, webhook_messages
+from octollm.orchestrator import reactions, routing, tenancy, webhook_messages
 from octollm.orchestrator.app import app
 from octollm.orchestrator.collaborators import services_for
 from octollm.orchestrator.metering import llm_for
 from octollm.orchestrator.runner import backoff
 from octollm.orchestrator.runtime import Runtime, get_runtime
 from octollm.resilience import on_state_change
-from octollm.security.capability import TOKEN_HEADER
+from octollm.security.capability import TOKEN_HEADER, TokenRefused
 from octollm.store import steps as step_repo
 from octollm.webhooks import DELIVER_TASK, WEBHOOKS_QUEUE_ARM, fan_out
 from octollm.webhooks.delivery import deliver
@@ -98,6 +100,7 @@ def reaction_event_id(spec: SubscriptionSpec, source_event_id: str) -> str:
 def _reaction_input(
     rt: Runtime, spec: SubscriptionSpec, event: Event
 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    # Only after ``reactions.admit``: the event's task is the token's, and the tenant's.
     """The arm's input (the event's data) and dependencies (the referenced step's stored output)."""
     data = dict(event.data)
     data.setdefault("action", spec.action)
@@ -112,19 +115,38 @@ def _reaction_input(
 @app.task(name=REACT_TASK, **_DURABLE)
 def react(self: Task, subscription_name: str, event: dict[str, Any]) -> dict[str, Any]:
     rt = get_runtime(app)
-    source = Event.model_validate(event)
     spec = subscription(rt.settings, subscription_name)
     bind_unit_of_work(
-        task_id=source.task_id,
-        tenant=source.tenant,
-        request_id=source.request_id,
+        task_id=str(event.get("task_id") or "")[:64] or None,
         arm=spec.arm if spec else None,
-        event_id=source.event_id,
+        event_id=str(event.get("event_id") or "")[:64] or None,
         subscription=subscription_name,
     )
     if spec is None:
         log.warning("subscription_unknown")
         return {"outcome": "unknown-subscription"}
+    headers: dict[str, Any] = dict(self.request.headers or {})
+    token = headers.get(TOKEN_HEADER)
+    admitted = reactions.admit(
+        rt,
+        token,
+        arm=spec.arm,
+        subscription=spec.name,
+        event_body=event,
+        message_id=self.request.id,
+    )
+    if isinstance(admitted, TokenRefused):
+        return {"outcome": f"refused:{admitted.kind}"}
+    source = Event.model_validate(event)
+    tenant = admitted.tenant  # the task row's, never the event's
+    bind_unit_of_work(
+        task_id=source.task_id,
+        tenant=tenant,
+        request_id=source.request_id,
+        arm=spec.arm,
+        event_id=source.event_id,
+        subscription=subscription_name,
+    )
     client = redis.Redis.from_url(rt.settings.redis_url())
     done_key = f"octollm:events:reacted:{spec.name}:{source.event_id}"
     if client.exists(done_key):
@@ -140,7 +162,7 @@ def react(self: Task, subscription_name: str, event: dict[str, Any]) -> dict[str
         acceptance_criteria=list(data.get("acceptance_criteria") or []),
         dependencies=dependencies,
         deadline=time.monotonic() + rt.settings.orchestrator.step_time_limit_seconds,
-        services=services_for(spec.arm, rt),
+        services=tenancy.bind(services_for(spec.arm, rt), tenant, admitted.capability),
     )
     started = time.monotonic()
     try:
@@ -156,17 +178,18 @@ def react(self: Task, subscription_name: str, event: dict[str, Any]) -> dict[str
                     exc.retry_after,
                 ),
                 max_retries=None,
+                headers=headers,
             ) from None
-        return _reaction_failed(rt, spec, source, exc, attempt)
+        return _reaction_failed(rt, spec, source, tenant, exc, attempt)
     except Exception as exc:  # noqa: BLE001 - a failing arm is reported as an event, not lost
-        return _reaction_failed(rt, spec, source, exc, attempt)
+        return _reaction_failed(rt, spec, source, tenant, exc, attempt)
     rt.events.publish(
         Event(
             event_id=reaction_event_id(spec, source.event_id),
             event_type=spec.emits,
             source=spec.arm,
             task_id=source.task_id,
-            tenant=source.tenant,
+            tenant=tenant,
             request_id=source.request_id,
             data={
                 "source_event_id": source.event_id,
@@ -188,7 +211,12 @@ def react(self: Task, subscription_name: str, event: dict[str, Any]) -> dict[str
 
 
 def _reaction_failed(
-    rt: Runtime, spec: SubscriptionSpec, source: Event, exc: BaseException, attempt: int
+    rt: Runtime,
+    spec: SubscriptionSpec,
+    source: Event,
+    tenant: str,
+    exc: BaseException,
+    attempt: int,
 ) -> dict[str, Any]:
     code = exc.code if isinstance(exc, OctoError) else "ARM_CRASHED"
     log.warning("reaction_failed", attempt=attempt, error_code=code)
@@ -197,7 +225,7 @@ def _reaction_failed(
             event_type="subscription.failed",
             source=spec.arm,
             task_id=source.task_id,
-            tenant=source.tenant,
+            tenant=tenant,
             request_id=source.request_id,
             data={
                 "source_event_id": source.event_id,
@@ -211,17 +239,36 @@ def _reaction_failed(
 
 
 def dispatch(settings: Settings, event: Event) -> None:
-    """Turn one event into webhook deliveries and subscription reactions (idempotent)."""
+    """Turn one event into webhook deliveries and subscription reactions (idempotent).
+
+    An event naming a task must carry that task row's tenant, else nothing is delivered or
+    enqueued (recorded as ``tenant_mismatch``); a reaction is enqueued only for an event of a
+    task, with a capability token bound to that task, its tenant and the event body."""
     rt = get_runtime(app)
     broker = settings.require_broker_url()
+    try:
+        tenant = reactions.check_event_tenant(rt, event)
+    except TokenRefused:
+        return
     for delivery_id in fan_out(rt.db, event, max_attempts=settings.webhooks.max_attempts):
-        webhook_messages.enqueue(settings, app, event.tenant, delivery_id)
+        webhook_messages.enqueue(
+            settings, app, tenant if tenant is not None else event.tenant, delivery_id
+        )
+    body = event.model_dump(mode="json")
     for spec in settings.events.subscriptions:
-        if spec.event_type == event.event_type:
-            react.apply_async(
-                args=[spec.name, event.model_dump(mode="json")],
-                **routing.route(settings.queue_prefix, spec.arm, spec.urgency, broker),
-            )
+        if spec.event_type != event.event_type:
+            continue
+        if tenant is None:
+            log.info("reaction_skipped_without_task", event_id=event.event_id, spec=spec.name)
+            continue
+        token = reactions.issue(
+            settings, arm=spec.arm, subscription=spec.name, event_body=body, tenant=tenant
+        )
+        react.apply_async(
+            args=[spec.name, body],
+            headers={TOKEN_HEADER: token},
+            **routing.route(settings.queue_prefix, spec.arm, spec.urgency, broker),
+        )
 
 
 class Dispatcher:

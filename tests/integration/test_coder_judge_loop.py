@@ -70,8 +70,10 @@ def test_the_judge_finds_the_injected_syntax_error_and_the_coder_fixes_it_in_bou
     judge_log = next(w for w in loop_stack.workers if w.name.startswith("judge")).log()
     assert judge_log.count('"arm_call_served"') == 2
     assert step.attempts == 1
-    # The hand-off the coder left for the judge: sha256-named, under the coder's namespace.
-    keys = [k.decode() for k in loop_stack.redis().scan_iter(match="octollm:arm:coder:call:*")]
+    # The hand-off the coder left for the judge: sha256-named, under the task's tenant and the
+    # coder's namespace.
+    pattern = "octollm:tenant:default:handoff:coder:call:*"
+    keys = [k.decode() for k in loop_stack.redis().scan_iter(match=pattern)]
     assert keys
     assert all(len(k.rsplit(":", 1)[1]) == 64 for k in keys)
     assert Cache(loop_stack.redis()).ttl(keys[0])

@@ -18,8 +18,9 @@ from octollm.contracts import TaskContract
 from octollm.contracts.event import Event
 from octollm.events import task_stream_key
 from octollm.orchestrator import lifecycle
+from octollm.store import security_events
 from tests.support.fake_llm import FakeLLM
-from tests.support.stack import live_stack, make_runtime, wait_for_task
+from tests.support.stack import live_stack, make_runtime, wait_for_task, wait_until
 
 
 def events_of(client: redis.Redis, task_id: str, event_type: str) -> list[Event]:
@@ -46,18 +47,28 @@ def env() -> dict[str, str]:
     return {"OCTOLLM_EVENTS__RECLAIM_IDLE_SECONDS": "3"}
 
 
+def parked_task(rt: Any, goal: str) -> str:
+    """A task row to hang events on (no worker runs it): reactions act only for a task."""
+    plan = {"steps": [{"step_id": "code", "arm": "echo", "action": "park", "input": {}}]}
+    return lifecycle.submit(rt, TaskContract(goal=goal, plan=plan)).id
+
+
 def test_generated_code_is_validated_by_the_judge_and_the_verdict_is_published(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
-    with live_stack(tmp_path, redis_db=13, **env) as stack:
+    with live_stack(tmp_path, **env) as stack:
         rt = make_runtime(stack)
         stack.start_worker(["webhooks"], concurrency=2)
         judge = stack.start_worker(["judge"], concurrency=2)
         client = stack.redis()
+        t_good, t_bad = (
+            parked_task(rt, "judge the good code"),
+            parked_task(rt, "judge the bad code"),
+        )
         good = Event(
             event_type="code.generated",
             source="coder",
-            task_id="t-good",
+            task_id=t_good,
             data={
                 "step_id": "code",
                 "language": "python",
@@ -67,14 +78,14 @@ def test_generated_code_is_validated_by_the_judge_and_the_verdict_is_published(
         bad = Event(
             event_type="code.generated",
             source="coder",
-            task_id="t-bad",
+            task_id=t_bad,
             data={"step_id": "code", "language": "python", "code": "def broken(:\n"},
         )
         rt.events.publish(good)
         rt.events.publish(bad)
 
-        [ok] = wait_for_events(client, "t-good", "validation.complete")
-        [ko] = wait_for_events(client, "t-bad", "validation.complete")
+        [ok] = wait_for_events(client, t_good, "validation.complete")
+        [ko] = wait_for_events(client, t_bad, "validation.complete")
         assert ok.source == "judge"
         assert ok.data["source_event_id"] == good.event_id
         assert ok.data["result"]["valid"] is True
@@ -87,7 +98,7 @@ def test_generated_code_is_validated_by_the_judge_and_the_verdict_is_published(
         # The same event delivered again (a reclaimed stream entry) does not run the judge twice.
         rt.events.publish(good)
         time.sleep(3)
-        assert len(events_of(client, "t-good", "validation.complete")) == 1
+        assert len(events_of(client, t_good, "validation.complete")) == 1
         client.close()
         rt.db.dispose()
 
@@ -95,7 +106,7 @@ def test_generated_code_is_validated_by_the_judge_and_the_verdict_is_published(
 def test_a_coder_step_output_referenced_by_id_is_loaded_from_postgres_for_the_judge(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
-    with live_stack(tmp_path, redis_db=13, **env) as stack:
+    with live_stack(tmp_path, **env) as stack:
         rt = make_runtime(stack)
         stack.start_worker(["webhooks"], concurrency=2)
         stack.start_worker(["judge"], concurrency=2)
@@ -129,6 +140,35 @@ def test_a_coder_step_output_referenced_by_id_is_loaded_from_postgres_for_the_ju
         rt.db.dispose()
 
 
+def test_an_event_claiming_another_tenant_for_a_task_is_neither_delivered_nor_reacted_to(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    with live_stack(tmp_path, **env) as stack:
+        rt = make_runtime(stack)
+        stack.start_worker(["webhooks"], concurrency=2)
+        stack.start_worker(["judge"], concurrency=2)
+        task_id = parked_task(rt, "tenant default's task")
+        forged = Event(
+            event_type="code.generated",
+            source="coder",
+            task_id=task_id,
+            tenant="tenant-b",  # not the task row's tenant
+            data={"step_id": "code", "language": "python", "code": "x = 1\n"},
+        )
+        rt.events.publish(forged)
+
+        def recorded() -> Any:
+            with rt.db.session() as session:
+                rows = security_events.for_task(session, task_id)
+            return next((r for r in rows if r.kind == "tenant_mismatch"), None)
+
+        row = wait_until(recorded, 30, "a tenant_mismatch security event")
+        assert row.details["claimed_tenant"] == "tenant-b"
+        time.sleep(2)
+        assert events_of(stack.redis(), task_id, "validation.complete") == []
+        rt.db.dispose()
+
+
 CODE_REPLY = """```python
 def double(n):
     return 2 * n
@@ -144,7 +184,7 @@ def test_a_coder_step_announces_its_code_and_the_judge_subscription_validates_it
 ) -> None:
     with FakeLLM(lambda request: CODE_REPLY) as llm:
         env = {**env, "OCTOLLM_LLM__BASE_URL": llm.base_url, "OCTOLLM_LLM__MODEL": "fake-model"}
-        with live_stack(tmp_path, redis_db=13, **env) as stack:
+        with live_stack(tmp_path, **env) as stack:
             rt = make_runtime(stack)
             stack.start_worker(["webhooks"], concurrency=2)
             stack.start_fleet(["orchestrator", "coder", "judge"])

@@ -108,13 +108,15 @@ def test_glob_characters_in_ids_cannot_widen_a_pattern_delete(cache):
 
 # -- Postgres knowledge graph -------------------------------------------------------------
 
+TENANCY = "0007_h_tenancy"  # the graph's tenant column
+
 
 @pytest.fixture(scope="module")
 def db_url() -> str:
     from octollm.store.migrate import upgrade
 
     url = database_url(DATABASE)
-    upgrade(url, "0002")
+    upgrade(url, TENANCY)
     return url
 
 
@@ -124,7 +126,7 @@ def graph(db_url):
     from octollm.store.db import Database
 
     db = Database(db_url)
-    yield KnowledgeGraph(db)
+    yield KnowledgeGraph(db, tenant="tenant-a")
     db.dispose()
 
 
@@ -159,10 +161,10 @@ def test_the_memory_migration_matches_the_models_and_downgrades_cleanly(db_url):
             diffs = compare_metadata(MigrationContext.configure(conn), metadata)
         ours = [d for d in diffs if "entities" in repr(d) or "relationships" in repr(d)]
         assert ours == []
-        command.downgrade(alembic_config(db_url), "0001")
-        assert not {"entities", "relationships"} & set(inspect(engine).get_table_names())
-        upgrade(db_url, "0002")
-        assert {"entities", "relationships"} <= set(inspect(engine).get_table_names())
+        command.downgrade(alembic_config(db_url), "0006")
+        assert "tenant" not in {c["name"] for c in inspect(engine).get_columns("entities")}
+        upgrade(db_url, TENANCY)
+        assert "tenant" in {c["name"] for c in inspect(engine).get_columns("relationships")}
     finally:
         engine.dispose()
 
@@ -247,6 +249,36 @@ def test_deleting_an_entity_cascades_to_its_relationships(graph, small_graph):
     assert graph.get_entity(small_graph["tool"].id) is None
     with pytest.raises(NotFound):
         graph.traverse(small_graph["tool"].id)
+
+
+def test_another_tenants_graph_is_invisible_and_cannot_be_linked_to(graph, db_url):
+    from octollm.memory.graph import KnowledgeGraph, NewEntity, NewRelationship
+    from octollm.store.db import Database
+
+    secret = graph.add_entity("project", "MARKER_graph_tenant_a")
+    db = Database(db_url)
+    try:
+        other = KnowledgeGraph(db, tenant="tenant-b")
+        assert other.get_entity(secret.id) is None
+        with pytest.raises(NotFound):
+            other.traverse(secret.id)
+        assert not other.delete_entity(secret.id)
+        mine = other.add_entity("project", "tenant b's own")
+        with pytest.raises(InvalidInput):
+            other.add_relationship(mine.id, secret.id, "depends_on")
+        with pytest.raises(InvalidInput):  # nor a batch that reaches into tenant a's graph
+            other.write_batch(
+                [NewEntity("person", "mallory")],
+                [NewRelationship("knows", from_index=0, to_id=secret.id)],
+            )
+        assert [n.entity.name for n in other.traverse(mine.id, max_depth=3).nodes] == [
+            "tenant b's own"
+        ]
+        assert graph.get_entity(secret.id) is not None
+        with pytest.raises(InvalidInput):
+            KnowledgeGraph(db, tenant="")
+    finally:
+        db.dispose()
 
 
 # -- Qdrant local mode --------------------------------------------------------------------

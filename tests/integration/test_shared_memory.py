@@ -4,6 +4,7 @@ all-MiniLM-L6-v2 embeddings, local mode) and the Redis hand-off (``octollm:arm:{
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,10 +21,11 @@ from octollm.errors import InvalidInput
 from octollm.llm import OpenAIChatClient
 from octollm.memory.cache import Cache, stable_key
 from octollm.memory.embeddings import MiniLMEmbedder
-from octollm.memory.episodes import CoderMemory
+from octollm.memory.episodes import SHARED_TENANT, CoderMemory
 from octollm.memory.handoff import Handoff
 from octollm.memory.vectors import VectorStore, close_local_clients
-from octollm.orchestrator.collaborators import LazyCoderMemory
+from octollm.orchestrator import tenancy
+from octollm.orchestrator.collaborators import LazyCoderMemory, TenantCoderMemory
 from tests.support import services
 from tests.support.fake_llm import FakeLLM
 from tests.support.fake_llm import fake_llm as fake_llm  # the shared fixture
@@ -39,10 +41,15 @@ PRIME = "def is_prime(n):\n    return n > 1 and all(n % d for d in range(2, int(
 
 
 @pytest.fixture(scope="module")
-def memory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoderMemory]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MiniLMEmbedder, VectorStore]]:
     path = tmp_path_factory.mktemp("coder") / "qdrant-coder"
-    yield CoderMemory(MiniLMEmbedder(), VectorStore(path=path))
+    yield MiniLMEmbedder(), VectorStore(path=path)
     close_local_clients(path)
+
+
+@pytest.fixture(scope="module")
+def memory(store: tuple[MiniLMEmbedder, VectorStore]) -> CoderMemory:
+    return CoderMemory(*store, tenant="tenant-a")
 
 
 def test_an_accepted_solution_is_recalled_for_a_paraphrase_and_not_for_another_topic(
@@ -65,6 +72,52 @@ def test_the_same_solution_stored_twice_is_one_point(memory: CoderMemory) -> Non
     again = memory.remember("add two numbers", "def add(a, b):\n    return a + b\n", "python",
                             quality_score=0.9)  # fmt: skip
     assert first == again
+
+
+def test_a_solution_one_tenant_stored_is_never_recalled_for_another(
+    store: tuple[MiniLMEmbedder, VectorStore],
+) -> None:
+    marker = "MARKER_7f3a_tenant_a_secret"
+    alice = CoderMemory(*store, tenant="alice")
+    bob = CoderMemory(*store, tenant="bob")
+    instruction = "Write a function that reverses a linked list in place"
+    code = f"def reverse(head):  # {marker}\n    return head\n"
+    alice.remember(instruction, code, "python", quality_score=1)
+    assert alice.recall(instruction, "python")[0]["code"] == code
+    assert bob.recall(instruction, "python") == []  # the very same instruction
+    bob_id = bob.remember(instruction, code, "python", quality_score=1)
+    assert bob_id != alice.remember(instruction, code, "python", quality_score=1)
+
+
+def test_the_shared_corpus_is_recalled_only_by_a_memory_that_opts_in(
+    store: tuple[MiniLMEmbedder, VectorStore],
+) -> None:
+    curated = CoderMemory(*store, tenant=SHARED_TENANT)
+    instruction = "Write a function that computes the greatest common divisor"
+    curated.remember(instruction, "def gcd(a, b):\n    return a\n", "python", quality_score=1)
+    assert CoderMemory(*store, tenant="carol").recall(instruction, "python") == []
+    opted_in = CoderMemory(*store, tenant="carol", include_shared=True)
+    assert opted_in.recall(instruction, "python")[0]["code"].startswith("def gcd")
+
+
+def test_a_coder_memory_cannot_be_built_without_its_tenant(
+    store: tuple[MiniLMEmbedder, VectorStore],
+) -> None:
+    with pytest.raises(InvalidInput):
+        CoderMemory(*store, tenant="")
+    with pytest.raises(TypeError):
+        CoderMemory(*store)  # type: ignore[call-arg]
+
+
+def test_the_step_services_give_the_coder_only_its_tenants_memory(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, memory=MemorySettings(qdrant_path=tmp_path / "q"))
+    shared = {"coder_memory": LazyCoderMemory(settings), "arms": ["coder"]}
+    bound = tenancy.bind(shared, "dave")
+    assert isinstance(bound["coder_memory"], TenantCoderMemory)
+    assert bound["coder_memory"].tenant == "dave"
+    assert not hasattr(shared["coder_memory"], "recall"), "unbound memory answers nothing"
+    with pytest.raises(InvalidInput):
+        tenancy.bind(shared, "")
 
 
 def test_the_coder_shows_the_model_past_solutions_and_stores_its_accepted_one(
@@ -108,7 +161,7 @@ def test_when_another_process_holds_its_memory_the_coder_still_answers_and_says_
         with OpenAIChatClient(fake_llm.base_url, model="fake") as client:
             ctx = ArmContext(
                 task_id="t", step_id="s", attempt=1, goal="", llm=client,
-                services={"coder_memory": LazyCoderMemory(settings)},
+                services={"coder_memory": LazyCoderMemory(settings).for_tenant("tenant-a")},
             )  # fmt: skip
             out = CoderArm().run({"instruction": "write is_prime"}, ctx).output
     finally:
@@ -123,29 +176,35 @@ def test_when_another_process_holds_its_memory_the_coder_still_answers_and_says_
 
 
 @pytest.fixture
-def handoff() -> Iterator[Handoff]:
+def cache() -> Iterator[Cache]:
     services.require_redis()
-    client = redis.Redis.from_url(f"{services.REDIS_URL.rsplit('/', 1)[0]}/14")
+    db = os.environ.get("TEST_REDIS_DB", "14")
+    client = redis.Redis.from_url(f"{services.REDIS_URL.rsplit('/', 1)[0]}/{db}")
     client.flushdb()
-    yield Handoff(Cache(client), ttl_seconds=60)
+    yield Cache(client)
     client.flushdb()
     client.close()
 
 
-def test_a_hand_off_key_is_the_sha256_of_its_payload_under_the_writers_namespace(
+@pytest.fixture
+def handoff(cache: Cache) -> Handoff:
+    return Handoff(cache, tenant="tenant-a", ttl_seconds=60)
+
+
+def test_a_hand_off_key_is_the_sha256_of_its_payload_under_the_tenants_namespace(
     handoff: Handoff,
 ) -> None:
     payload = {"code": PRIME, "language": "python"}
     key = handoff.put("coder", "call", payload)
-    assert key == f"octollm:arm:coder:call:{stable_key(payload)}"
+    assert key == f"octollm:tenant:tenant-a:handoff:coder:call:{stable_key(payload)}"
     assert handoff.put("coder", "call", dict(reversed(payload.items()))) == key
     assert handoff.get(key) == payload
 
 
-def test_a_hand_off_expires_and_is_cleared_by_pattern(handoff: Handoff) -> None:
+def test_a_hand_off_expires_and_is_cleared_by_pattern(handoff: Handoff, cache: Cache) -> None:
     key = handoff.put("coder", "call", {"x": 1}, ttl=1)
     other = handoff.put("judge", "call", {"x": 1})
-    assert 0 < (Cache(handoff._cache._redis).ttl(key) or 0) <= 1
+    assert 0 < (cache.ttl(key) or 0) <= 1
     assert handoff.clear("coder") == 1
     assert handoff.get(key) is None
     assert handoff.get(other) == {"x": 1}
@@ -154,3 +213,30 @@ def test_a_hand_off_expires_and_is_cleared_by_pattern(handoff: Handoff) -> None:
 def test_a_hand_off_reader_only_reads_hand_off_keys(handoff: Handoff) -> None:
     with pytest.raises(InvalidInput):
         handoff.get("octollm:events:task:secret")
+
+
+def test_another_tenants_hand_off_cannot_be_read_or_cleared(cache: Cache) -> None:
+    alice = Handoff(cache, tenant="alice")
+    mallory = Handoff(cache, tenant="mallory")
+    key = alice.put("coder", "call", {"code": "MARKER_alice_only"})
+    with pytest.raises(InvalidInput):
+        mallory.get(key)
+    assert mallory.clear("coder") == 0
+    assert alice.get(key) == {"code": "MARKER_alice_only"}
+    same = mallory.put("coder", "call", {"code": "MARKER_alice_only"})
+    assert same != key, "the same payload lands in each tenant's own namespace"
+
+
+def test_a_tenant_cache_builds_its_own_keys_and_clears_only_its_own(cache: Cache) -> None:
+    alice, bob = cache.for_tenant("alice"), cache.for_tenant("bob")
+    key = alice.set("arm", "result", "goal-1", {"answer": "MARKER_alice"})
+    assert key == "octollm:tenant:alice:arm:result:goal-1"
+    assert bob.get("arm", "result", "goal-1") is None
+    with pytest.raises(InvalidInput):
+        bob.get_key(key)
+    bob.set("arm", "result", "goal-1", {"answer": "bob's"})
+    assert bob.clear("arm") == 1
+    assert alice.get("arm", "result", "goal-1") == {"answer": "MARKER_alice"}
+    for bad in ("", "*", "a*b", "x:y", "../t"):
+        with pytest.raises(InvalidInput):
+            cache.for_tenant(bad)

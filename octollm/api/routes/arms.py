@@ -1,4 +1,5 @@
-"""``GET /api/v1/arms`` (the registry with health) and ``POST /registry/arms``."""
+"""``GET /api/v1/arms`` (the registry with health) and ``POST /registry/arms``; both answer for
+the key's tenant only (``api.catalog``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def list_arms(
     state: Annotated[ApiState, Depends(get_state)],
     principal: Annotated[Principal, Depends(require(Scope.ARM_LIST))],
 ) -> ArmList:
-    return ArmList(arms=catalog.arms(state))
+    return ArmList(arms=catalog.arms(state, principal.tenant))
 
 
 @router.post(
@@ -36,4 +37,4 @@ def register_arm(
     state: Annotated[ApiState, Depends(get_state)],
     principal: Annotated[Principal, Depends(require(Scope.ARM_REGISTER))],
 ) -> ArmView:
-    return catalog.register(state, body, principal.key_id)
+    return catalog.register(state, body, principal)
