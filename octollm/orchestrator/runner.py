@@ -45,7 +45,7 @@ from octollm.logging import bind_unit_of_work
 from octollm.orchestrator import admission as admissions
 from octollm.orchestrator import arm_directory, deadletters, lifecycle, outcomes, swarm
 from octollm.orchestrator.budget import TaskLedger
-from octollm.orchestrator.collaborators import services_for
+from octollm.orchestrator.collaborators import bind_tenant, services_for
 from octollm.orchestrator.lease import ensure_lease_keeper
 from octollm.orchestrator.metering import MeteredLLM, llm_for
 from octollm.orchestrator.outcomes import Outcome, backoff
@@ -155,7 +155,7 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         dependencies=dependencies,
         deadline=time.monotonic() + limit,
         check_cancelled=check,
-        services=_step_services(services_for(claim.arm, rt), capability),
+        services=_step_services(services_for(claim.arm, rt), capability, tenant),
     )
     step_input = {**claim.input}
     step_input.setdefault("action", claim.action)
@@ -194,11 +194,13 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
     return outcomes.succeed(rt, claim, tenant, result, provenance, llm)
 
 
-def _step_services(shared: dict[str, Any], capability: Any) -> dict[str, Any]:
-    """The arm's process-wide collaborators plus this delivery's verified capability."""
+def _step_services(shared: dict[str, Any], capability: Any, tenant: str) -> dict[str, Any]:
+    """The arm's process-wide collaborators, tenant-scoped ones bound to the task row's tenant,
+    plus this delivery's verified capability."""
+    services = bind_tenant(shared, tenant)
     if capability is None:
-        return shared
-    return {**shared, "capability": capability}
+        return services
+    return {**services, "capability": capability}
 
 
 def _judge() -> Arm | None:
