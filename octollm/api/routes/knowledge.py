@@ -2,7 +2,9 @@
 
 Scopes (the task scopes: an ingest or a delete *is* a task on the retriever pool, visible in
 ``/api/v1/tasks``): ``task:submit`` to add or delete a document, ``task:read`` to list or read.
-Everything stays inside the key's tenant; another tenant's document is a 404.
+Everything stays inside the key's tenant; another tenant's document is a 404. Adding or
+deleting a document drops the tenant's cached task results (``api.resultcache``): an answer
+computed over the old knowledge must not be replayed.
 
 ``POST`` takes JSON: ``text`` (plain text or Markdown), or ``content_base64`` (the bytes of a
 PDF, HTML, Markdown or text file), with ``filename`` and/or ``media_type`` saying which. It
@@ -22,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from octollm.api.auth import require
+from octollm.api.resultcache import ResultCache
 from octollm.api.routes.documented import errors
 from octollm.api.state import ApiState, get_state
 from octollm.errors import InvalidInput, NotFound
@@ -89,6 +92,10 @@ class DocumentDeleted(BaseModel):
 
 def _out(view: DocumentView) -> DocumentOut:
     return DocumentOut(**{k: getattr(view, k) for k in DocumentOut.model_fields})
+
+
+def _knowledge_changed(state: ApiState, tenant: str) -> None:
+    ResultCache(state.redis, state.db, state.config.cache_ttl_seconds).forget_tenant(tenant)
 
 
 def _add(state: ApiState, tenant: str, body: DocumentCreate) -> DocumentOut:
@@ -161,4 +168,5 @@ def delete_document(document_id: DocumentId, state: State, principal: Writer) ->
     task_id = intake.remove(state.runtime, principal.tenant, document_id)
     if task_id is None:
         raise NotFound("no such document", details={"document_id": document_id})
+    _knowledge_changed(state, principal.tenant)
     return DocumentDeleted(id=document_id, forget_task_id=task_id)
