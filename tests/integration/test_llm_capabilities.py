@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from octollm.llm import OpenAIChatClient, capabilities
 from tests.support.fake_llm import FakeLLM, HTTPError
 
+GOAL = "Write a Python function is_prime(n) and check it on 2, 15 and 17"
 SCHEMA = {
     "title": "answer",
     "type": "object",
@@ -131,3 +133,36 @@ def test_the_openapi_reading_finds_the_accepted_types() -> None:
     assert capabilities.from_openapi(described) == "json_schema"
     assert capabilities.from_openapi({"components": {"schemas": {"Other": {}}}}) is None
     assert capabilities.from_openapi("not json") is None
+
+
+@pytest.mark.slow
+def test_the_embedded_llama_cpp_server_logs_no_500_during_a_planner_call(tmp_path: Path) -> None:
+    """The real server describes itself (``/openapi.json``): no json_schema request is sent.
+
+    On a loaded 2-core machine the grammar-constrained reply may outlast the short timeout; the
+    planner then falls back. Either way the server must not have answered a 500."""
+    from octollm.arms.base import ArmContext
+    from octollm.arms.planner import PlannerArm
+    from octollm.config.settings import LLMSettings
+    from octollm.llm import client_from_settings
+    from octollm.services.llm_server import launch_llm_server
+
+    server = launch_llm_server(log_dir=tmp_path)
+    try:
+        server.wait_ready(120)
+        settings = LLMSettings(
+            base_url=server.base_url,
+            model="smollm2-135m-instruct",
+            max_tokens=96,
+            timeout_seconds=30,
+        )
+        with client_from_settings(settings) as client:
+            ctx = ArmContext(task_id="t", step_id="plan", attempt=1, goal=GOAL, llm=client)
+            out = PlannerArm().run({}, ctx).output
+    finally:
+        server.stop(10)
+    log = (tmp_path / "llm.log").read_text(errors="replace")
+    assert '"GET /openapi.json HTTP/1.1" 200' in log, log[-2000:]
+    assert " 500" not in log, log[-2000:]
+    assert "Traceback" not in log
+    assert out["source"] in {"llm", "fallback"}
