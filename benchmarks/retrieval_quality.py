@@ -92,7 +92,9 @@ def retriever(workdir: Path) -> Iterator[tuple[RetrieverArm, ArmContext]]:
     from octollm.memory.knowledge import QdrantKnowledgeBase
     from octollm.memory.vectors import VectorStore, close_local_clients
 
-    kb = QdrantKnowledgeBase(MiniLMEmbedder(), VectorStore(path=workdir / "qdrant"))
+    kb = QdrantKnowledgeBase(MiniLMEmbedder(), VectorStore(path=workdir / "qdrant")).for_tenant(
+        "benchmark"
+    )
     ctx = ArmContext(task_id="bench", step_id="retrieval", attempt=1, goal="benchmark")
     ctx.services = {"knowledge": kb}
     try:

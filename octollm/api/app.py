@@ -18,7 +18,17 @@ from starlette.concurrency import run_in_threadpool
 from octollm.api import problems
 from octollm.api.config import ApiSettings
 from octollm.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from octollm.api.routes import arms, batches, deadletters, keys, ops, streams, tasks, webhooks
+from octollm.api.routes import (
+    arms,
+    batches,
+    deadletters,
+    keys,
+    knowledge,
+    ops,
+    streams,
+    tasks,
+    webhooks,
+)
 from octollm.api.shedding import LoadSheddingMiddleware
 from octollm.api.state import ApiState
 from octollm.config import Settings, get_settings
@@ -91,6 +101,6 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.add_middleware(BodyLimitMiddleware, max_bytes=edge.max_body_bytes)
     app.add_middleware(LoadSheddingMiddleware, max_in_flight=edge.max_in_flight)
     app.add_middleware(RequestContextMiddleware)
-    for module in (tasks, batches, streams, arms, keys, webhooks, deadletters, ops):
+    for module in (tasks, batches, streams, arms, keys, webhooks, deadletters, ops, knowledge):
         app.include_router(module.router)
     return app

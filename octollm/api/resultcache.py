@@ -69,3 +69,13 @@ class ResultCache:
             self.client.set(self.key(tenant, digest), task_id, ex=self.ttl + max_time_seconds)
         except redis.RedisError:
             return
+
+    def forget_tenant(self, tenant: str) -> int:
+        """Drop every cached answer of ``tenant`` (its knowledge changed); how many went."""
+        dropped = 0
+        try:
+            for key in self.client.scan_iter(match=self.key(tenant, "*"), count=500):
+                dropped += int(self.client.delete(key))
+        except redis.RedisError:
+            pass  # a cache that is down holds nothing to forget
+        return dropped

@@ -4,6 +4,7 @@ Input ``op`` selects the operation (``search`` when absent):
 
 * ``ingest``: ``documents: [{source, text, metadata}]`` -> chunks (paragraphs, then sentences,
   with overlap and character offsets) -> the knowledge service embeds and stores them.
+* ``forget``: ``document_ids: [...]`` -> the chunks of those stored documents are deleted.
 * ``search``: ``{query, method, limit, filters, min_relevance_score, include_citations}`` ->
   ``{results: [{content, source, relevance_score, rank, metadata, citation}], query,
   method_used, total_results, citations, metadata}``.
@@ -20,7 +21,12 @@ benchmark plain RRF scored below vector search alone; the floor was chosen on ha
 queries and checked on the other half (docs/benchmarks-retrieval.md).
 
 The arm imports no I/O framework: its store arrives as ``ctx.services["knowledge"]`` (a
-``KnowledgeBase``; ``octollm.memory.knowledge`` provides one over Qdrant and BM25).
+``KnowledgeBase``; ``octollm.memory.knowledge`` provides one over Qdrant and BM25). The worker
+binds that store to the tenant of the task row before the arm runs: the arm never names a
+tenant, and nothing in its input can widen what it reads or writes.
+
+A stored document's chunks carry ``metadata.document_id`` and ``metadata.title``; their
+results' citations name the document, its title and the chunk (``retrieval.citation``).
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from octollm.arms.retrieval.chunking import chunk_text
 from octollm.arms.retrieval.citation import cite, cited_sources
 from octollm.arms.retrieval.fusion import reciprocal_rank_fusion
 from octollm.arms.retrieval.knowledge import Chunk, KnowledgeBase, ScoredChunk
-from octollm.arms.retrieval.request import IngestRequest, SearchRequest
+from octollm.arms.retrieval.request import ForgetRequest, IngestRequest, SearchRequest
 from octollm.errors import InvalidInput, PermanentError
 
 _CHUNK_NAMESPACE = uuid.UUID("9b0b3c4e-2f57-4d35-9f5e-6a2f1c0de0a1")
@@ -47,10 +53,16 @@ MIN_CANDIDATES = 20
 HYBRID_KEYWORD_FLOOR = 0.3
 
 
-def chunk_id(collection: str, source: str, start: int, end: int, text: str) -> str:
-    """A stable point id: re-ingesting the same text overwrites instead of duplicating."""
+def chunk_id(
+    collection: str, source: str, start: int, end: int, text: str, document_id: str = ""
+) -> str:
+    """A stable chunk id: re-ingesting the same text overwrites instead of duplicating.
+
+    Two stored documents (``document_id``) with the same name and text stay two documents.
+    """
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-    return str(uuid.uuid5(_CHUNK_NAMESPACE, f"{collection}\n{source}\n{start}:{end}\n{digest}"))
+    key = f"{collection}\n{source}\n{start}:{end}\n{digest}"
+    return str(uuid.uuid5(_CHUNK_NAMESPACE, f"{key}\n{document_id}" if document_id else key))
 
 
 def _knowledge(ctx: ArmContext) -> KnowledgeBase:
@@ -65,7 +77,9 @@ def _knowledge(ctx: ArmContext) -> KnowledgeBase:
     return kb
 
 
-def _parse(model: type[IngestRequest] | type[SearchRequest], data: dict[str, Any]) -> Any:
+def _parse(
+    model: type[IngestRequest] | type[SearchRequest] | type[ForgetRequest], data: dict[str, Any]
+) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -93,7 +107,9 @@ class RetrieverArm:
             return self.ingest(_parse(IngestRequest, input), ctx)
         if op == "search":
             return self.search(_parse(SearchRequest, {**input, "op": "search"}), ctx)
-        raise InvalidInput(f"unknown retriever op {op!r}; use 'search' or 'ingest'")
+        if op == "forget":
+            return self.forget(_parse(ForgetRequest, input), ctx)
+        raise InvalidInput(f"unknown retriever op {op!r}; use 'search', 'ingest' or 'forget'")
 
     # -- ingest -------------------------------------------------------------------------
 
@@ -107,7 +123,14 @@ class RetrieverArm:
             spans = chunk_text(document.text, max_chars=request.chunk_chars, overlap_chars=overlap)
             chunks.extend(
                 Chunk(
-                    id=chunk_id(request.collection, document.source, s.start, s.end, s.text),
+                    id=chunk_id(
+                        request.collection,
+                        document.source,
+                        s.start,
+                        s.end,
+                        s.text,
+                        str(document.metadata.get("document_id") or ""),
+                    ),
                     text=s.text,
                     source=document.source,
                     start=s.start,
@@ -124,6 +147,19 @@ class RetrieverArm:
             "chunks": stored,
             "sources": sorted({d.source for d in request.documents}),
             "embedding_model": kb.embedding_model,
+        }
+        return ArmResult(output=output, confidence=1.0)
+
+    def forget(self, request: ForgetRequest, ctx: ArmContext) -> ArmResult:
+        kb = _knowledge(ctx)
+        forget = getattr(kb, "forget_documents", None)
+        if forget is None:
+            raise PermanentError("this knowledge service cannot delete documents")
+        removed = int(forget(request.collection, request.document_ids))
+        output = {
+            "collection": request.collection,
+            "document_ids": list(request.document_ids),
+            "chunks_deleted": removed,
         }
         return ArmResult(output=output, confidence=1.0)
 
@@ -197,7 +233,9 @@ class RetrieverArm:
             "metadata": metadata,
         }
         if with_citation:
-            result["citation"] = cite(hit.source, hit.start, hit.end)
+            result["citation"] = cite(
+                hit.source, hit.start, hit.end, chunk=hit.index, metadata=hit.metadata
+            )
         return result
 
 

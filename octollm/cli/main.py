@@ -134,6 +134,59 @@ def submit(
 
 
 @app.command()
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or directories (.txt .md .pdf .html).")
+    ],
+    tenant: Annotated[
+        str,
+        typer.Option(
+            "--tenant", "-t", help="Whose knowledge base (octollm run asks as 'default')."
+        ),
+    ] = "default",
+    shared: Annotated[
+        bool,
+        typer.Option(
+            "--shared", help="Write the shared curated corpus (read by opted-in tenants)."
+        ),
+    ] = False,
+    title: Annotated[
+        str | None, typer.Option("--title", help="Title of a single document.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where embedded services keep data and logs.")
+    ] = None,
+    workers: Annotated[
+        bool, typer.Option("--workers/--no-workers", help="Start the retriever pool here.")
+    ] = True,
+    timeout: Annotated[
+        float, typer.Option(help="Give up waiting after this many seconds.")
+    ] = 1800.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the documents as JSON.")] = False,
+) -> None:
+    """Put documents into a tenant's knowledge base; the retriever pool chunks and embeds them.
+
+    Exit codes: 0 all ready, 1 some failed, 2 invalid input, 4 timed out.
+
+    Example: octollm ingest docs/handbook.md policies/ && octollm run "What is the refund policy?"
+    """
+    from octollm.cli.ingest import ingest as ingest_documents
+
+    raise typer.Exit(
+        ingest_documents(
+            paths,
+            tenant=tenant,
+            shared=shared,
+            title=title,
+            data_dir=data_dir,
+            workers=workers,
+            timeout=timeout,
+            as_json=as_json,
+        )
+    )
+
+
+@app.command()
 def status(
     task_id: Annotated[str, typer.Argument(help="task-<uuid>")],
     as_json: Annotated[bool, typer.Option("--json")] = False,

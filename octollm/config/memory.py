@@ -35,6 +35,11 @@ class MemorySettings(BaseModel):
         default=True,
         description="The coder recalls similar accepted solutions and stores new ones.",
     )
+    shared_corpus_tenants: list[str] = Field(
+        default_factory=list,
+        description="Tenants whose retriever searches also read the shared curated corpus "
+        "(written only by `octollm ingest --shared`). Everyone else reads only their own.",
+    )
     handoff_ttl_seconds: int = Field(
         default=3600, ge=1, description="Lifetime of a shared-memory hand-off between arms."
     )

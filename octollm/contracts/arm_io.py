@@ -115,6 +115,9 @@ class Citation(_Out):
     source: str
     start: int = Field(ge=0)
     end: int = Field(ge=0)
+    document_id: str | None = Field(default=None, description="A stored document's id.")
+    title: str | None = Field(default=None, description="The stored document's title.")
+    chunk: int | None = Field(default=None, ge=0, description="The chunk's index in it.")
 
 
 class RetrievedChunk(_Out):
@@ -141,6 +144,12 @@ class RetrieverIngestOutput(_Out):
     chunks: int = Field(ge=0)
     sources: list[str]
     embedding_model: str
+
+
+class RetrieverForgetOutput(_Out):
+    collection: str
+    document_ids: list[str]
+    chunks_deleted: int = Field(ge=0)
 
 
 # -- judge --------------------------------------------------------------------------------------
@@ -196,7 +205,7 @@ ARM_CONTRACTS: dict[str, tuple[type[BaseModel], tuple[type[BaseModel], ...]]] = 
     "planner": (PlannerInput, (PlannerOutput,)),
     "coder": (CoderInput, (CoderOutput,)),
     "executor": (ExecutorInput, (ExecutorOutput,)),
-    "retriever": (_In, (RetrieverSearchOutput, RetrieverIngestOutput)),
+    "retriever": (_In, (RetrieverSearchOutput, RetrieverIngestOutput, RetrieverForgetOutput)),
     "judge": (_In, (JudgeOutput,)),
     "guardian": (_In, (GuardianOutput,)),
 }

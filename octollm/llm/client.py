@@ -27,10 +27,13 @@ Structured output (``LLMSettings.structured_output``):
 - ``none``: the schema travels in the prompt only.
 
 llama-cpp-python's server rejects ``{"type": "json_schema"}`` (its request model only allows
-``text`` and ``json_object``) and answers with HTTP **500**, not 4xx. The client therefore
-treats a 400/422/500 whose body names ``response_format`` as "this server does not speak
-json_schema": it switches itself to ``json_object`` + ``schema`` for the rest of its life and
-resends once. The default setting thus works against OpenAI and llama.cpp alike.
+``text`` and ``json_object``) and answers with HTTP **500** and a traceback in its log. The
+setting is therefore the *best* form the client may use; which form the endpoint accepts is
+probed once per process and endpoint (``llm.capabilities``): from the server's
+``/openapi.json`` when it describes ``response_format`` (llama.cpp does: no rejected request
+at all), else by the first structured call, resent once with the next form down when a
+400/422/500 names ``response_format``. The default setting thus works against OpenAI and
+llama.cpp alike, and an endpoint sees at most one rejected request per process.
 
 Every reply meant to be JSON is parsed leniently (code fences and leading prose are skipped;
 the first balanced JSON object wins). An unparsable reply earns one repair call that shows the
@@ -45,7 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
@@ -53,6 +56,8 @@ from octollm.config.settings import LLMSettings
 from octollm.contracts.arm import TokenUsage
 from octollm.contracts.llm import ChatResult
 from octollm.errors import InvalidInput, LLMUnavailable, PermanentError
+from octollm.llm import capabilities
+from octollm.llm.capabilities import StructuredOutput
 from octollm.llm.guard import CallGuard, Unguarded
 from octollm.llm.http_errors import ResponseFormatRejected, http_error
 from octollm.llm.structured import (
@@ -65,7 +70,6 @@ from octollm.logging import get_logger
 
 log = get_logger("octollm.llm")
 
-StructuredOutput = Literal["json_schema", "json_object", "none"]
 _MODES: dict[str, StructuredOutput] = {m: m for m in ("json_schema", "json_object", "none")}
 
 _REPAIR_PROMPT = (
@@ -193,16 +197,67 @@ class OpenAIChatClient:
         schema: dict[str, Any] | None,
         options: dict[str, Any],
     ) -> tuple[ChatResult, str | None]:
+        if schema is None or self.structured_output == "none":
+            body = self._chat_body(messages, schema, options, self.structured_output)
+            return self._read_reply(self._post("/chat/completions", body))
+        accepted = capabilities.known(self.base_url, self.model)
+        if accepted is None:
+            with capabilities.lock(self.base_url, self.model):
+                accepted = capabilities.known(self.base_url, self.model)
+                if accepted is None:
+                    accepted = self._described_form()
+                if accepted is None:  # this call is the probe
+                    return self._read_reply(self._probe(messages, schema, options))
+        return self._read_reply(self._structured(messages, schema, options, accepted))
+
+    def _structured(
+        self,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        options: dict[str, Any],
+        accepted: StructuredOutput,
+    ) -> dict[str, Any]:
+        mode = capabilities.capped(self.structured_output, accepted)
+        self.structured_output = mode
+        return self._post("/chat/completions", self._chat_body(messages, schema, options, mode))
+
+    def _probe(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], options: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Send with the best allowed form; on a rejection record the next one down and resend."""
         mode = self.structured_output
+        while True:
+            try:
+                body = self._chat_body(messages, schema, options, mode)
+                data = self._post("/chat/completions", body)
+            except ResponseFormatRejected:
+                lower = capabilities.weaker(mode)
+                log.warning(
+                    "llm_structured_output_downgraded",
+                    model=self.model,
+                    rejected=mode,
+                    to=lower,
+                )
+                capabilities.remember(self.base_url, self.model, lower)
+                self.structured_output = mode = lower
+                continue
+            capabilities.remember(self.base_url, self.model, mode)
+            return data
+
+    def _described_form(self) -> StructuredOutput | None:
+        """What the server's ``/openapi.json`` says ``response_format`` accepts (one GET, short
+        timeout, no retries); None when it does not say."""
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
         try:
-            data = self._post("/chat/completions", self._chat_body(messages, schema, options, mode))
-        except ResponseFormatRejected:
-            # llama.cpp (and others) that know json_object but not json_schema.
-            self.structured_output = "json_object"
-            log.warning("llm_structured_output_downgraded", model=self.model, to="json_object")
-            body = self._chat_body(messages, schema, options, "json_object")
-            data = self._post("/chat/completions", body)
-        return self._read_reply(data)
+            response = self._http.get(f"{root}/openapi.json", timeout=3.0)
+            document = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        form = capabilities.from_openapi(document)
+        if form is not None:
+            capabilities.remember(self.base_url, self.model, form)
+            log.info("llm_structured_output_described", model=self.model, accepts=form)
+        return form
 
     def _chat_body(
         self,

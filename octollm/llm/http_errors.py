@@ -3,7 +3,8 @@
 429                                 RateLimited(retry_after=<Retry-After>)
 5xx, 408                            LLMUnavailable          (retryable)
 other 4xx                           PermanentError          details["reason"] says which
-400/422/500 naming response_format  ResponseFormatRejected  (internal: the client downgrades)
+400/422/500 naming response_format  ResponseFormatRejected  (internal: the client downgrades;
+                                    for a json_schema or json_object request)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def http_error(response: httpx.Response, body: dict[str, Any]) -> Exception:
     status = response.status_code
     message = error_message(response)
     details: dict[str, Any] = {"status": status, "upstream_message": message[:500]}
-    asked_schema = body.get("response_format", {}).get("type") == "json_schema"
+    asked_schema = body.get("response_format", {}).get("type") in ("json_schema", "json_object")
     if asked_schema and status in (400, 422, 500) and "response_format" in response.text:
         return ResponseFormatRejected(message)
     if status == 429:

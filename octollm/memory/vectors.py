@@ -157,9 +157,10 @@ class VectorStore:
                     ),
                 )
                 if not self.local:  # payload indexes do nothing in local mode
-                    self._client.create_payload_index(
-                        name, "source", field_schema=models.PayloadSchemaType.KEYWORD
-                    )
+                    for key in ("source", "tenant"):  # tenant: every knowledge query filters it
+                        self._client.create_payload_index(
+                            name, key, field_schema=models.PayloadSchemaType.KEYWORD
+                        )
             self._known.add(name)
 
     def upsert(self, collection: str, points: Sequence[VectorPoint]) -> None:

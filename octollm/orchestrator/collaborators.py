@@ -1,7 +1,8 @@
 """Collaborators each arm receives through ``ctx.services``, built lazily once per process.
 
     every arm   arms            the installed arm names (plugins included)
-    retriever   knowledge       QdrantKnowledgeBase: embedder + Qdrant + BM25 (one per process)
+    retriever   knowledge       QdrantKnowledgeBase: embedder + Qdrant + BM25 (one per process),
+                                bound per step to the task row's tenant (``tenancy.bind``)
     coder       arm_caller      RedisArmCaller: the judge through its queue (arm_call)
                 coder_memory    CoderMemory over Qdrant ``coder_memory`` (built on first use;
                                 without Qdrant or the embedder the coder works without memory)
@@ -98,7 +99,11 @@ def _knowledge(settings: Settings) -> Any | None:
     try:
         from octollm.memory.knowledge import QdrantKnowledgeBase
 
-        return QdrantKnowledgeBase(_embedder(settings), _vectors(settings))
+        return QdrantKnowledgeBase(
+            _embedder(settings),
+            _vectors(settings),
+            shared_corpus_tenants=frozenset(settings.memory.shared_corpus_tenants),
+        )
     except (ImportError, OctoError) as exc:
         log.warning("knowledge_base_unavailable", error=str(exc)[:300])
         return None

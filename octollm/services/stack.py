@@ -62,8 +62,9 @@ def install_signal_handlers() -> None:
 class EmbeddedStack:
     """The embedded default services for one ``octollm run``; a context manager."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, with_llm: bool = True) -> None:
         self._given = settings
+        self._with_llm = with_llm  # False: a run that needs no model (``octollm ingest``)
         self._settings: Settings | None = None
         self._services: list[Service] = []
         self._postgres: EmbeddedPostgres | None = None
@@ -109,7 +110,7 @@ class EmbeddedStack:
         launched_at: dict[str, float] = {}
         try:
             # Slowest first: the model loads while Redis and PostgreSQL come up.
-            if given.llm.base_url is None:
+            if given.llm.base_url is None and self._with_llm:
                 launched_at["llm"] = time.monotonic()
                 self._llm = launch_llm_server(
                     log_dir=log_dir,

@@ -141,7 +141,7 @@ def test_the_retriever_outputs_match_their_contracts(llm: FakeLLM, tmp_path: Pat
     path = tmp_path / "qdrant"
     with OpenAIChatClient(llm.base_url, model="fake") as embedding_client:
         embedder = EndpointEmbedder(embedding_client, dim=8, model_name="fake")
-        kb = QdrantKnowledgeBase(embedder, VectorStore(path=path, dim=8))
+        kb = QdrantKnowledgeBase(embedder, VectorStore(path=path, dim=8)).for_tenant("acme")
         try:
             arm, context = get_arm("retriever"), ctx(services={"knowledge": kb})
             docs = [{"source": "a.md", "text": "Celery workers consume tasks from Redis."}]

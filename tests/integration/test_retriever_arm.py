@@ -52,7 +52,9 @@ def _context(kb: object | None) -> ArmContext:
 @pytest.fixture(scope="module")
 def retriever(tmp_path_factory) -> Iterator[tuple[RetrieverArm, ArmContext]]:
     path = tmp_path_factory.mktemp("retriever") / "qdrant"
-    kb: KnowledgeBase = QdrantKnowledgeBase(MiniLMEmbedder(), VectorStore(path=path))
+    kb: KnowledgeBase = QdrantKnowledgeBase(MiniLMEmbedder(), VectorStore(path=path)).for_tenant(
+        "acme"
+    )
     arm, ctx = RetrieverArm(), _context(kb)
     out = arm.run({"op": "ingest", "documents": DOCS, "chunk_chars": 200, "overlap_chars": 40}, ctx)
     assert out.output["documents"] == 3

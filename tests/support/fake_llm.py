@@ -13,7 +13,8 @@ A reply is text (sent as the message content), a dict or list (sent as its JSON 
 The script is a list of replies consumed in order, or a callable ``(request_json) -> reply``.
 When a list runs out, the server answers 500 ``fake LLM script exhausted`` so the test sees it.
 Usage counts are ``len(text) // 4`` for the prompt and the reply. ``GET /v1/models`` and
-``POST /v1/embeddings`` (deterministic unit vectors from a hash of each text) are served too.
+``POST /v1/embeddings`` (deterministic unit vectors from a hash of each text) are served too,
+and ``GET /openapi.json`` when the server is given an ``openapi`` document.
 """
 
 from __future__ import annotations
@@ -72,8 +73,10 @@ class FakeLLM:
         *,
         model: str = "fake-model",
         embedding_dim: int = 8,
+        openapi: dict[str, Any] | None = None,
     ) -> None:
         self.model = model
+        self.openapi = openapi  # served at GET /openapi.json when set (as FastAPI servers do)
         self.embedding_dim = embedding_dim
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -238,6 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") == "/v1/models":
             models = {"object": "list", "data": [{"id": self.fake.model, "object": "model"}]}
             self._send(200, {}, models)
+        elif self.path == "/openapi.json" and self.fake.openapi is not None:
+            self._send(200, {}, self.fake.openapi)
         else:
             self._send(404, {}, {"error": {"message": f"no route {self.path}"}})
 

@@ -1,4 +1,5 @@
-"""The retriever arm's inputs, validated: ``ingest`` documents or ``search`` a collection.
+"""The retriever arm's inputs, validated: ``ingest`` documents, ``search`` a collection, or
+``forget`` stored documents.
 
 Search follows OctoLLM's retriever contract: ``query`` 1..500 characters, ``method``
 vector|keyword|hybrid (default hybrid), ``limit`` 1..100 (default 10), ``filters``,
@@ -42,6 +43,16 @@ class IngestRequest(BaseModel):
     replace: bool = Field(
         default=True, description="Drop chunks previously stored for the same sources first."
     )
+
+
+class ForgetRequest(BaseModel):
+    """Delete the chunks of stored documents (``metadata.document_id``) from the caller's corpus."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    op: Literal["forget"]
+    document_ids: list[str] = Field(min_length=1, max_length=100)
+    collection: str = Field(default=DEFAULT_COLLECTION, pattern=COLLECTION_PATTERN)
 
 
 class SearchRequest(BaseModel):
