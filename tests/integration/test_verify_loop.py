@@ -65,7 +65,12 @@ def _run(stack: LiveStack, contract: TaskContract, timeout: float = 120) -> tupl
     rt = make_runtime(stack)
     try:
         task = lifecycle.submit(rt, contract)
-        row = wait_for_task(rt, task.id, timeout=timeout)
+        try:
+            row = wait_for_task(rt, task.id, timeout=timeout)
+        except TimeoutError:
+            for s in steps_of(rt, task.id).values():
+                print("STEP", s.step_id, s.arm, s.status, s.generation, s.depends_on, s.error)
+            raise
         with rt.db.session() as session:
             rounds = round_repo.for_task(session, task.id)
         return row, (steps_of(rt, task.id), rounds)
@@ -124,7 +129,7 @@ def test_code_that_is_always_wrong_fails_verdict_invalid_after_the_repair_rounds
 def test_a_summary_goal_returns_its_summary_as_the_answer(
     loop_stack: LiveStack, fake_llm: FakeLLM
 ) -> None:
-    summary = "- Celery runs tasks\n- Postgres keeps state\n- Redis brokers messages"
+    summary = "- Celery spreads work\n- Postgres keeps state\n- Redis brokers messages"
     plan = {
         "steps": [
             {"step_id": "screen", "arm": "guardian", "action": "screen the notes", "input": {},
@@ -141,8 +146,8 @@ def test_a_summary_goal_returns_its_summary_as_the_answer(
     fake_llm.script(answer)
     loop_stack.start_fleet(["orchestrator", "planner", "guardian", "judge"])
     goal = (
-        "Summarise these notes in three bullet points: Celery runs tasks on workers; Postgres "
-        "keeps every step's state; Redis brokers the messages."
+        "Summarise these notes in three bullet points: Celery spreads work over workers; "
+        "Postgres keeps every step's state; Redis brokers the messages."
     )
     row, (steps, _) = _run(loop_stack, TaskContract(goal=goal))
     assert row.status == "completed", row.error
