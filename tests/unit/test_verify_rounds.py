@@ -110,3 +110,28 @@ def test_missing_sources_are_not_repaired() -> None:
     }
     verdict = verification.verdict_of(rows, {"search": {}, "verify": no_sources})
     assert repair.plan_round(2, 2, rows, {}, verdict) is None
+
+
+def test_the_api_view_and_the_python_client_carry_the_answer_first_class() -> None:
+    from datetime import UTC, datetime
+
+    from octollm.api.views import task_view
+    from octollm.client.models import Task
+    from octollm.store.models import TaskRow
+
+    now = datetime.now(UTC)
+    row = TaskRow(
+        id="task-1",
+        status="completed",
+        priority="medium",
+        goal="g",
+        result={"answer": "42", "verdict": {"status": "valid"}, "rounds": [{}, {}]},
+        tokens_used=0,
+        cost_usd=0,
+        created_at=now,
+        updated_at=now,
+    )
+    view = task_view(row, [], {})
+    assert (view.answer, view.verdict, view.rounds) == ("42", "valid", 2)
+    task = Task.model_validate_json(view.model_dump_json())
+    assert (task.answer, task.verdict, task.rounds) == ("42", "valid", 2)
