@@ -3,6 +3,7 @@ scripted LLM (``FakeLLM``): every round is steps in Postgres, rows and events.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from octollm.contracts import TaskContract
+from octollm.events.bus import task_stream_key
 from octollm.orchestrator import lifecycle
 from octollm.store import rounds as round_repo
 from tests.support.apiserver import headers, inproc_client, make_key
@@ -99,6 +101,14 @@ def test_a_repair_round_fixes_code_that_failed_its_checks_and_the_task_completes
     assert "all(n % d" in result["answer"]
     assert result["artefacts"]["code.py"]["step_id"] == "code.r2"
     assert [r.decision for r in rounds] == ["repair", "completed"]
+    stream = loop_stack.redis().xrange(task_stream_key(row.id))
+    events = [json.loads(fields[b"event"]) for _, fields in stream]
+    (repairing,) = [e for e in events if e["event_type"] == "task.repairing"]
+    assert repairing["data"]["target_step"] == "code"
+    assert repairing["data"]["failed_criteria"] == ["runs without errors"]
+    (done,) = [e for e in events if e["event_type"] == "task.completed"]
+    assert done["data"]["answer"] == result["answer"]
+    assert (done["data"]["verdict"], done["data"]["rounds"]) == ("valid", 2)
 
 
 def test_code_that_is_always_wrong_fails_verdict_invalid_after_the_repair_rounds(
