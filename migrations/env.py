@@ -9,6 +9,7 @@ from sqlalchemy import engine_from_config, pool
 import octollm.memory.graph_models
 import octollm.store.api_models
 import octollm.store.documents
+import octollm.store.rounds
 import octollm.store.webhook_models  # noqa: F401
 from octollm.store.models import Base
 

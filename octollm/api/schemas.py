@@ -123,6 +123,13 @@ class TaskView(BaseModel):
     priority: str
     goal: str
     progress: Progress
+    answer: str | None = Field(
+        default=None, description="The integrated answer (also result.answer), once finished."
+    )
+    verdict: str | None = Field(
+        default=None, description="valid | invalid | unverified (result.verdict.status)."
+    )
+    rounds: int = Field(default=0, description="Verify-and-repair rounds (len(result.rounds)).")
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     provenance: list[dict[str, Any]] = Field(default_factory=list)

@@ -62,12 +62,19 @@ class ArmContext:
 
 @dataclass
 class ArmResult:
-    """What an arm produced. Token usage is metered by the caller's LLM wrapper."""
+    """What an arm produced. Token usage is metered by the caller's LLM wrapper.
+
+    ``requires_replanning`` (with a ``replan_reason``) says the arm cannot take the task
+    further as planned (the retriever found nothing, a tool is missing): the step still
+    succeeds with its output, and the orchestrator asks the planner to extend or replace the
+    rest of the plan, within the task's ``max_replans``."""
 
     output: dict[str, Any]
     confidence: float = 1.0
     model: str | None = None
     warnings: list[str] = field(default_factory=list)
+    requires_replanning: bool = False
+    replan_reason: str | None = None
 
 
 @runtime_checkable

@@ -32,6 +32,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from octollm.arms import repair_note
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.arms.code_review import Review, code_problem, review
 from octollm.arms.collaboration import SolutionMemory
@@ -91,6 +92,9 @@ class CoderArm:
             )
         context, dependency_code = dependency_context(ctx.dependencies)
         existing = str(input.get("existing_code") or dependency_code or "")
+        if isinstance(input.get("repair"), dict):  # a repair round: the judge's findings
+            context = f"{repair_note.note(input['repair'])}\n{context}".strip()
+            existing = existing or repair_note.previous(input["repair"], "code")
         warnings_out: list[str] = []
         if request_type in {"debug", "refactor", "explain", "test"} and not existing:
             warnings_out.append(f"{request_type} request without existing code")

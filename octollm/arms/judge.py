@@ -8,10 +8,19 @@ when absent, what the dependencies produced (coder ``code``, executor ``exit_cod
 
 The output is OctoLLM's ValidationResult::
 
-    {valid, confidence, issues: [{severity, type, message, location?, suggestion?}],
-     passed_criteria, failed_criteria, quality_score, metadata}
+    {valid, verdict, confidence, issues: [{severity, type, message, location?, suggestion?}],
+     passed_criteria, failed_criteria, undecided_criteria,
+     criteria: [{criterion, status: passed|failed|undecided, why, method}],
+     quality_score, metadata}
 
-``valid`` is true exactly when no issue has severity ``error``. The Judge returns its verdict
+Verdicts are honest: a criterion passes only on evidence (a run's checks, a schema, the parsed
+code); one the Judge cannot decide is ``undecided``, never passed. ``verdict`` is ``invalid``
+when any issue has severity ``error``, else ``unverified`` when some criterion is undecided or
+nothing was checked (no criterion passed and no code parsed, run or schema checked), else
+``valid``; ``valid`` is ``verdict == "valid"``. A dependency
+that failed is an error (its output was needed); a criterion that needed a run fails when the
+run's step failed. A retriever dependency that found nothing is an error and the failed
+criterion ``no sources found``. The Judge returns its verdict
 and does not raise for an invalid artefact, unless ``fail_on_invalid`` is set: then it raises
 ``PermanentError`` listing the errors.
 """
@@ -28,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.arms.judging import criteria as rules
 from octollm.arms.judging.artefact import Artefact, gather
-from octollm.arms.judging.execution import execution_issues, gap_issues
+from octollm.arms.judging.execution import execution_issues, gap_issues, retrieval_issues
 from octollm.arms.judging.issues import Issue, counts, quality_score
 from octollm.arms.judging.lint import lint
 from octollm.arms.judging.llm_criteria import ask, describe
@@ -44,6 +53,10 @@ LAYERS: tuple[str, ...] = (
 #: OctoLLM layers that need trusted sources or a claim extractor; accepted, reported as skipped.
 UNSUPPORTED_LAYERS = frozenset({"facts", "hallucination"})
 _CONFIDENCE = {"deterministic": 1.0, "llm": 0.7, "none": 0.3}
+#: Layers whose passing is evidence about the artefact (not just the absence of findings).
+_EVIDENCE_LAYERS = frozenset({"syntax", "execution", "schema"})
+#: The failed criterion a question whose retrieval found nothing gets.
+NO_SOURCES = "no sources found"
 
 
 class JudgeRequest(BaseModel):
@@ -73,6 +86,7 @@ class _Run:
     failed: list[str] = field(default_factory=list)
     ambiguous: list[str] = field(default_factory=list)
     evidence: dict[str, str] = field(default_factory=dict)
+    verdicts: list[rules.Verdict] = field(default_factory=list)
     model: str | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -110,6 +124,17 @@ class JudgeArm:
             dependencies=ctx.dependencies,
         )
         state.issues.extend(gap_issues(art.gaps))
+        no_sources = retrieval_issues(art.retrievals)
+        state.issues.extend(no_sources)
+        if no_sources:
+            queries = ", ".join(repr(r.query[:80]) for r in art.retrievals if not r.found)
+            _record(
+                state,
+                rules.Verdict(
+                    NO_SOURCES, "failed", f"the search for {queries} found nothing", "deterministic"
+                ),
+                issue=False,
+            )
         evidence = _code_layers(request, art, state, ctx)
         _evidence_layers(request, art, state, evidence, ctx)
         _criteria_layer(request, art, state, evidence, ctx)
@@ -148,6 +173,7 @@ def _code_layers(
     ev = rules.Evidence(
         code=art.code,
         executions=art.executions,
+        gaps=art.gaps,
         output=art.output if searchable else None,
         has_output=searchable,
     )
@@ -252,12 +278,15 @@ def _criteria_layer(
     state.ran("criteria", [], fmean(confidences))
 
 
-def _record(state: _Run, verdict: rules.Verdict) -> None:
+def _record(state: _Run, verdict: rules.Verdict, *, issue: bool = True) -> None:
     state.evidence[verdict.criterion] = verdict.evidence
+    state.verdicts.append(verdict)
     if verdict.status == "passed":
         state.passed.append(verdict.criterion)
     elif verdict.status == "failed":
         state.failed.append(verdict.criterion)
+        if not issue:
+            return
         state.issues.append(
             Issue(
                 "error",
@@ -294,8 +323,25 @@ def _verdict(request: JudgeRequest, art: Artefact, state: _Run, began: float) ->
     }
     if state.model:
         metadata["model"] = state.model
+    if by_severity["error"]:
+        verdict = "invalid"
+    elif state.ambiguous or not (state.passed or _EVIDENCE_LAYERS & set(state.layers_run)):
+        verdict = "unverified"  # nothing undecided may pass, and nothing checked is no pass
+    else:
+        verdict = "valid"
     return {
-        "valid": by_severity["error"] == 0,
+        "valid": verdict == "valid",
+        "verdict": verdict,
+        "criteria": [
+            {
+                "criterion": v.criterion,
+                "status": "undecided" if v.status == "ambiguous" else v.status,
+                "why": v.evidence,
+                "method": v.method,
+            }
+            for v in state.verdicts
+        ],
+        "undecided_criteria": state.ambiguous,
         "confidence": round(fmean(state.confidences), 3) if state.confidences else 0.5,
         "issues": [i.to_dict() for i in issues],
         "passed_criteria": state.passed,

@@ -29,6 +29,11 @@ is wrong, however well-formed its JSON), or fails ``Plan`` validation.
 
 The **rule-based fallback** (OctoLLM's keyword decision tree) lives in
 ``octollm.arms.plan_rules``, with the step inputs the arms read.
+
+A plan whose work is prose (no coder step) gets an **integrate** step before its judge
+(``arms.integration``); the planner pool runs it too (``input.op: "integrate"``). With
+``input.op: "replan"`` the planner plans the rest of a task after an arm asked for replanning:
+the reason and the finished steps' outputs go into the prompt's context.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from octollm.arms import integration
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.arms.plan_rules import decide_arms, default_input, fallback_plan, judge_step, unique_id
 from octollm.contracts.plan import BUILTIN_ARMS, Plan
@@ -75,11 +81,27 @@ class PlannerArm:
     capabilities = frozenset({"planning", "decomposition", "dependency_resolution"})
 
     def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+        if input.get("op") == integration.OP:
+            return integration.integrate(input, ctx)
         goal = str(input.get("goal") or ctx.goal).strip()
         if not goal:
             raise InvalidInput("the planner needs a goal")
         constraints = [str(c) for c in input.get("constraints") or ctx.constraints]
         context = input.get("context") or {}
+        if input.get("op") == "replan":
+            why = str(input.get("reason") or "a step could not go on")
+            context = {
+                **(context if isinstance(context, dict) else {}),
+                "replanning": {
+                    "reason": why,
+                    "finished_steps": input.get("finished") or {},
+                    "replaced_steps": input.get("replaced") or [],
+                },
+            }
+            constraints = [
+                *constraints,
+                f"The previous plan could not go on ({why}); plan only the remaining work.",
+            ]
         arms = allowed_arms(input.get("arms"), ctx.services.get("arms"))
         ctx.check_cancelled()
         ctx.ensure_time()
@@ -98,6 +120,7 @@ class PlannerArm:
         except Unusable as exc:
             plan = fallback_plan(goal, arms, ctx.acceptance_criteria)
             source, reason, repairs = "fallback", str(exc), []
+        plan = integration.with_integration(plan)
         output = {
             "plan": plan.model_dump(mode="json"),
             "source": source,

@@ -207,7 +207,13 @@ class RetrieverArm:
             output["citations"] = cited_sources(r["citation"] for r in results)
         top = results[0]["relevance_score"] if results else 0.0
         warnings = [] if results else ["no results above min_relevance_score"]
-        return ArmResult(output=output, confidence=float(top), warnings=warnings)
+        return ArmResult(
+            output=output,
+            confidence=float(top),
+            warnings=warnings,
+            requires_replanning=not results,
+            replan_reason=None if results else f"no sources found for {request.query[:200]!r}",
+        )
 
     @staticmethod
     def _result(

@@ -49,6 +49,19 @@ def _findings(output: Any) -> Text:
     return text
 
 
+def round_line(round_: dict[str, Any]) -> Text:
+    """One line per repair round or replan, above the steps it queued."""
+    if round_["kind"] == "replan":
+        what = f"replan {round_['round']}: {round_.get('reason', '')[:140]}"
+    else:
+        failed = ", ".join(round_.get("failed_criteria") or []) or round_.get("reason", "")[:140]
+        what = (
+            f"round {round_['round']} {round_.get('verdict')}: repair "
+            f"{round_.get('target_step')} ({failed[:140]})"
+        )
+    return Text.assemble(("↻ ", "magenta"), (what, "magenta"))
+
+
 def render(record: dict[str, Any] | None, started: float, phase: str) -> Group:
     header = Text.assemble(("octollm ", "bold cyan"), (phase, "bold"))
     if record is None:
@@ -56,7 +69,10 @@ def render(record: dict[str, Any] | None, started: float, phase: str) -> Group:
     steps = record["steps"]
     done = sum(1 for s in steps if s["status"] in ("succeeded", "failed", "skipped", "cancelled"))
     tree = Tree(Text.assemble((record["task_id"], "bold"), "  ", (record["status"], "cyan")))
+    opened = {r["steps"][0]: r for r in record.get("rounds") or [] if r.get("steps")}
     for s in steps:
+        if s["step_id"] in opened:
+            tree.add(round_line(opened[s["step_id"]]))
         mark, style = STYLE.get(s["status"], ("?", ""))
         line = Text.assemble(
             (f"{mark} ", style), (s["step_id"], "bold"), f"  [{s['arm']}] ", (s["status"], style)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from octollm.orchestrator.runtime import Runtime
+from octollm.store import rounds as round_repo
 from octollm.store import steps as step_repo
 from octollm.store import tasks as task_repo
 
@@ -21,6 +22,7 @@ def task_record(rt: Runtime, task_id: str) -> dict[str, Any] | None:
             return None
         rows = step_repo.for_task(session, task_id)
         outputs = step_repo.outputs(session, task_id, [r.step_id for r in rows])
+        rounds = [round_repo.view(r) for r in round_repo.for_task(session, task_id)]
     steps = []
     for r in rows:
         duration = (
@@ -46,12 +48,16 @@ def task_record(rt: Runtime, task_id: str) -> dict[str, Any] | None:
                 "output": outputs.get(r.step_id),
             }
         )
+    result = task.result or {}
     return {
         "task_id": task.id,
         "status": task.status,
         "goal": task.goal,
+        "answer": result.get("answer"),
+        "verdict": (result.get("verdict") or {}).get("status"),
         "priority": task.priority,
         "result": task.result,
+        "rounds": rounds,
         "error": task.error,
         "tokens_used": int(task.tokens_used),
         "cost_usd": float(task.cost_usd),

@@ -220,9 +220,31 @@ def _report(record: dict[str, Any], as_json: bool, console: Console) -> int:
     return {"completed": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(record["status"], EXIT_FAILED)
 
 
+def _print_answer(record: dict[str, Any], console: Console) -> None:
+    """The answer first, then the verdict with each criterion, the citations and the rounds."""
+    result = record.get("result") or {}
+    answer = result.get("answer")
+    console.rule("answer")
+    console.print(answer or "(no answer)", markup=False, highlight=False)
+    verdict = result.get("verdict") or {}
+    if verdict:
+        rounds = result.get("rounds") or []
+        console.print(f"verdict: {verdict.get('status')}  (rounds: {len(rounds)})", markup=False)
+        for criterion in verdict.get("criteria") or []:
+            console.print(
+                f"  {criterion.get('status')}: {criterion.get('criterion')} "
+                f"({criterion.get('why', '')})",
+                markup=False,
+            )
+    for n, cite in enumerate(result.get("citations") or [], start=1):
+        where = cite.get("source") or cite.get("doc_id") or cite.get("uri") or "?"
+        console.print(f"  [{n}] {where}", markup=False)
+
+
 def _print_summary(record: dict[str, Any], console: Console) -> None:
     status = record["status"]
     colour = {"completed": "green", "failed": "red"}.get(status, "yellow")
+    _print_answer(record, console)
     console.print(
         f"\n[bold {colour}]{status}[/] {record['task_id']}  ({record['tokens_used']} tokens)"
     )

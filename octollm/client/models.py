@@ -47,6 +47,9 @@ class Task(_Model):
     priority: str
     goal: str
     progress: Progress = Field(default_factory=Progress)
+    answer: str | None = None
+    verdict: str | None = None
+    rounds: int = 0
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     provenance: list[dict[str, Any]] = Field(default_factory=list)

@@ -42,6 +42,14 @@ class PlannerOutput(_Out):
     repairs: list[str]
 
 
+class IntegrateOutput(_Out):
+    """The planner pool's integrate step (``input.op: "integrate"``): the task's answer."""
+
+    answer: str
+    sources: int = Field(ge=0, description="Retrieved sources given to the model.")
+    warnings: list[str]
+
+
 # -- coder --------------------------------------------------------------------------------------
 
 
@@ -136,6 +144,10 @@ class RetrieverSearchOutput(_Out):
     total_results: int = Field(ge=0)
     metadata: dict[str, Any]
     citations: list[str] | None = Field(default=None, description="Cited sources, rank order.")
+    requires_replanning: bool = Field(
+        default=False, description="Set (with replan_reason) when the search found nothing."
+    )
+    replan_reason: str | None = None
 
 
 class RetrieverIngestOutput(_Out):
@@ -163,14 +175,26 @@ class ValidationIssue(_Out):
     suggestion: str | None = None
 
 
+class CriterionVerdict(_Out):
+    criterion: str
+    status: Literal["passed", "failed", "undecided"]
+    why: str
+    method: Literal["deterministic", "llm", "none"]
+
+
 class JudgeOutput(_Out):
-    """OctoLLM's ValidationResult: ``valid`` exactly when no issue is an error."""
+    """OctoLLM's ValidationResult, honest: ``verdict`` is ``invalid`` when an issue is an
+    error, ``unverified`` when a criterion is undecided or nothing was checked, else
+    ``valid``; ``valid`` is ``verdict == "valid"``."""
 
     valid: bool
+    verdict: Literal["valid", "invalid", "unverified"]
     confidence: float = Field(ge=0, le=1)
     issues: list[ValidationIssue]
+    criteria: list[CriterionVerdict]
     passed_criteria: list[str]
     failed_criteria: list[str]
+    undecided_criteria: list[str]
     quality_score: float = Field(ge=0, le=1)
     metadata: dict[str, Any]
 

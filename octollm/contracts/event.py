@@ -17,6 +17,8 @@ TASK_EVENTS = (
     "task.failed",
     "task.cancelled",
     "task.resumed",
+    "task.repairing",
+    "task.replanning",
 )
 STEP_EVENTS = (
     "step.started",

@@ -56,6 +56,20 @@ class Budget(BaseModel):
     max_retries: int = Field(
         default=3, ge=0, le=10, description="Retries of a step after its first attempt."
     )
+    max_replans: int = Field(
+        default=1,
+        ge=0,
+        le=3,
+        description="Times an arm's requires_replanning may send the rest of the plan back to "
+        "the planner.",
+    )
+    max_repair_rounds: int = Field(
+        default=2,
+        ge=0,
+        le=5,
+        description="Repair rounds after an invalid verdict (each re-runs the faulty step and "
+        "what depends on it), within the token, time and cost budget.",
+    )
 
 
 class TaskContract(BaseModel):

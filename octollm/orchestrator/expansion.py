@@ -49,9 +49,17 @@ def routed(step: PlanStep) -> tuple[str, dict[str, Any]]:
 
 
 def rows(
-    task_id: str, plan: Plan, generation: int, max_attempts: int, *, offset: int = 0
+    task_id: str,
+    plan: Plan,
+    generation: int,
+    max_attempts: int,
+    *,
+    offset: int = 0,
+    level_offset: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Step rows for ``plan``; ``offset`` shifts positions and levels (after the plan step)."""
+    """Step rows for ``plan``; ``offset`` shifts positions, and levels by one (after the plan
+    step) unless ``level_offset`` says by how much (after a replan step)."""
+    shift = level_offset if level_offset is not None else (1 if offset else 0)
     level_of = {s.step_id: i for i, level in enumerate(plan.levels()) for s in level}
     now = datetime.now(UTC)
     out: list[dict[str, Any]] = []
@@ -68,7 +76,7 @@ def rows(
             "depends_on": list(step.depends_on),
             "critical": step.critical,
             "position": offset + index,
-            "level": level_of[step.step_id] + (1 if offset else 0),
+            "level": level_of[step.step_id] + shift,
             "status": StepStatus.QUEUED.value,
             "generation": generation,
             "attempts": 0,

@@ -25,9 +25,8 @@ from octollm.contracts.plan import Plan
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.contracts.task import TaskContract
 from octollm.errors import Conflict, InvalidPlan, NotFound
-from octollm.orchestrator import dispatch, expansion, swarm
+from octollm.orchestrator import conclusion, dispatch, expansion
 from octollm.orchestrator import redrive as redriving
-from octollm.orchestrator.aggregate import aggregate
 from octollm.orchestrator.compile import message_id
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import steps as step_repo
@@ -169,44 +168,53 @@ def expand(session: Session, task: TaskRow, plan: Plan) -> dispatch.Outbox:
 
 
 def finalize(rt: Runtime, task_id: str, generation: int | None = None) -> str:
-    """Aggregate and close the task when every step is finished; otherwise leave it alone.
+    """Integrate, judge and close the task when every step is finished (or queue a repair
+    round, see ``conclusion``); otherwise leave it alone.
 
-    Lock-free: once every step is finished nothing changes them while the task is live, and
-    the closing update only applies to a live task of the generation that was read."""
+    A lock-free read first (most calls find steps still running); the decision itself holds
+    the task row's lock and applies only to a live task of the generation that was read."""
     with rt.db.autocommit() as conn:
         all_rows = step_repo.snapshot(conn, task_id)
         if not all_rows:
             return "missing"
-        task = all_rows[0]
-        if TaskStatus(task.task_status).terminal:
+        head = all_rows[0]
+        if TaskStatus(head.task_status).terminal:
             return "already-terminal"
-        if generation is not None and task.generation != generation:
+        if generation is not None and head.generation != generation:
             return "stale"
         if any(not StepStatus(r.status).terminal for r in all_rows):
             return "not-ready"
-        rows = [r for r in all_rows if not swarm.is_variant(r.step_id)]
-        failed = next((r for r in rows if r.status == StepStatus.FAILED.value and r.critical), None)
-        values: dict[str, Any]
-        if failed is not None:
-            status = TaskStatus.FAILED
-            error = failed.error or {"code": "STEP_FAILED", "category": "internal"}
-            values = {"error": step_error(failed.step_id, error)}
-        else:
-            status = TaskStatus.COMPLETED
-            outputs = {r.step_id: r.output for r in rows if r.output is not None}
-            values = {"result": aggregate(task.aggregation, rows, outputs)}
-        if not task_repo.move(conn, task_id, status, values=values, generation=task.generation):
+    with rt.db.session() as session:
+        task = task_repo.get(session, task_id, lock=True)
+        if task is None or TaskStatus(task.status).terminal:
             return "already-terminal"
+        if task.generation != head.generation:
+            return "stale"
+        rows = step_repo.for_task(session, task_id)
+        if any(not StepStatus(r.status).terminal for r in rows):
+            return "not-ready"
+        decision = conclusion.conclude(rt, session, task, rows)
+        tenant, request_id, tokens = task.tenant, task.request_id, int(task.tokens_used)
+    if decision.status == "repairing":
+        publish_quietly(rt, decision.outbox)
+        return decision.status
+    if decision.values is None:
+        return decision.status
+    result = decision.values.get("result") or {}
+    verdict = result.get("verdict") or {}
     rt.emit(
-        f"task.{status.value}",
+        f"task.{decision.status}",
         task_id,
-        task.tenant,
-        request_id=task.request_id,
-        error=values.get("error"),
+        tenant,
+        request_id=request_id,
+        error=decision.values.get("error"),
+        answer=result.get("answer"),
+        verdict=verdict.get("status"),
+        rounds=len(result.get("rounds") or []),
         skipped_steps=[],
-        tokens_used=int(task.tokens_used),
+        tokens_used=tokens,
     )
-    return status.value
+    return decision.status
 
 
 def step_error(step_id: str, error: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,10 @@ step's output is not lost; if the lease is gone by then, the step simply runs ag
 Every event carries the task's ``request_id``. A succeeded ``coder`` step also announces
 ``code.generated`` (ids and the language only; subscribers load the code from Postgres), which
 the default subscription hands to the judge.
+
+An arm result with ``requires_replanning`` is stored with ``requires_replanning: true`` and the
+``replan_reason`` in its output, then handed to ``replanning.request``; a succeeded replan step
+(``replan.<n>``) adds its plan's steps the way the plan step does (``replanning.extend``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from octollm.contracts.arm import ErrorInfo, ProvenanceMetadata
 from octollm.contracts.plan import Plan
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.errors import InvalidPlan, OctoError, StorageUnavailable
-from octollm.orchestrator import deadletters, dispatch, lifecycle
+from octollm.orchestrator import deadletters, dispatch, lifecycle, replanning
 from octollm.orchestrator.metering import MeteredLLM
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import claims
@@ -82,12 +86,17 @@ def succeed(
 ) -> Outcome:
     outbox: dispatch.Outbox | None = None
     tokens, cost = _usage(llm)
-    is_plan = claim.step_id == lifecycle.PLAN_STEP_ID and claim.arm == "planner"
+    is_replan = replanning.is_replan_step(claim.step_id, claim.arm)
+    is_plan = is_replan or (claim.step_id == lifecycle.PLAN_STEP_ID and claim.arm == "planner")
     try:
         plan = _plan_from(result.output) if is_plan else None
     except InvalidPlan as exc:  # the planner's output is unusable: the plan step fails
         return fail(rt, claim, tenant, exc, llm)
-    record = (claim, rt.owner, result.output, provenance.model_dump(mode="json"), tokens, cost)
+    output = result.output
+    if result.requires_replanning:
+        reason = result.replan_reason or f"the {claim.arm} arm asked for replanning"
+        output = {**output, "requires_replanning": True, "replan_reason": reason}
+    record = (claim, rt.owner, output, provenance.model_dump(mode="json"), tokens, cost)
     if plan is None:  # the common case: one statement, committed on its own
         with rt.db.autocommit() as conn:
             unfinished = step_repo.succeed(conn, *record)
@@ -97,7 +106,10 @@ def succeed(
             if unfinished is not None:
                 task = session.get(TaskRow, claim.task_id)
                 assert task is not None
-                outbox = lifecycle.expand(session, task, plan)
+                if is_replan:
+                    outbox = replanning.extend(session, task, plan, claim.step_id)
+                else:
+                    outbox = lifecycle.expand(session, task, plan)
     if unfinished is None:
         log.warning("lease_lost", detail="another delivery took the step over; output dropped")
         return Outcome("noop", "lease-lost")
@@ -125,6 +137,11 @@ def succeed(
         duration_ms=round(provenance.duration_ms, 1),
     )
     _announce_code(rt, claim, tenant, result.output)
+    if result.requires_replanning and plan is None:
+        replan = replanning.request(rt, claim, str(output["replan_reason"]))
+        if replan is not None:  # the rest of the plan was replaced: the replan step goes on
+            lifecycle.publish_quietly(rt, replan)
+            return Outcome("done")
     if plan is not None:
         rt.emit(
             "task.processing",

@@ -83,7 +83,11 @@ def test_a_failed_optional_step_leaves_a_visible_gap_for_its_dependants(
     }
     task = lifecycle.submit(runtime, TaskContract(goal="an optional step that fails", plan=plan))
     row = wait_for_task(runtime, task.id)
-    assert row.status == "completed", row.error
+    # The dependant still ran, with the gap marked; but nothing verified the result and a step
+    # failed, so the task tells the truth: failed, with that step's code (issue 12).
+    assert row.status == "failed"
+    assert row.error["code"] == "ARM_FAILED"
+    assert row.result["verdict"]["status"] == "unverified"
     gap = row.result["steps"]["next"]["received"]["maybe"]["_gap"]
     assert gap["status"] == "failed"
     assert gap["error"]["code"] == "ARM_FAILED"

@@ -67,7 +67,9 @@ def judge(input: dict[str, Any], context: ArmContext | None = None) -> dict[str,
     result = JudgeArm().run(input, context or ctx())
     out = result.output
     errors = [i for i in out["issues"] if i["severity"] == "error"]
-    assert out["valid"] is (not errors)
+    # Honest verdicts: an error makes it invalid; no error is valid only on evidence.
+    assert out["valid"] is (out["verdict"] == "valid")
+    assert (out["verdict"] == "invalid") is bool(errors)
     assert out["metadata"]["counts"]["error"] == len(errors)
     assert 0.0 <= out["quality_score"] <= 1.0
     assert 0.0 <= out["confidence"] <= 1.0
@@ -242,11 +244,11 @@ def test_stderr_in_an_issue_has_its_secrets_redacted() -> None:
     assert "[AWS-KEY-REDACTED]" in message
 
 
-def test_a_failed_optional_dependency_is_reported_and_does_not_crash_the_judge() -> None:
+def test_a_failed_optional_dependency_is_an_error_and_does_not_crash_the_judge() -> None:
     gap = {"_gap": {"status": "failed", "error": {"code": "ARM_FAILED", "message": "no model"}}}
     out = judge({"required_names": ["add"]}, ctx({"write": gap}))
     (issue,) = [i for i in out["issues"] if i["type"] == "dependency_failed"]
-    assert issue["severity"] == "warning"
+    assert issue["severity"] == "error"  # its output was needed: not a warning (issue 12)
     assert "ARM_FAILED" in issue["message"]
     assert "no model" in issue["message"]
 
@@ -254,7 +256,8 @@ def test_a_failed_optional_dependency_is_reported_and_does_not_crash_the_judge()
 def test_nothing_to_judge_is_a_warning_not_a_pass_in_silence() -> None:
     out = judge({})
     assert types(out) == ["nothing_to_validate"]
-    assert out["valid"] is True
+    assert out["valid"] is False
+    assert out["verdict"] == "unverified"
 
 
 # --- schema -------------------------------------------------------------------------------
@@ -344,7 +347,8 @@ def test_a_criterion_without_a_rule_or_llm_is_ambiguous_not_failed() -> None:
     assert types(out) == ["criteria_ambiguous"]
     assert out["issues"][0]["severity"] == "warning"
     assert out["metadata"]["ambiguous_criteria"] == ["Is idiomatic and elegant"]
-    assert out["valid"] is True
+    assert out["valid"] is False  # undecided is not passed: the verdict is unverified
+    assert out["verdict"] == "unverified"
 
 
 def test_printed_text_is_not_found_in_the_source_code_itself() -> None:
@@ -408,7 +412,8 @@ def test_an_unavailable_llm_makes_the_criterion_ambiguous(llm_server: FakeLLM) -
         )
     assert types(out) == ["criteria_ambiguous"]
     assert "LLMUnavailable" in out["issues"][0]["message"]
-    assert out["valid"] is True
+    assert out["valid"] is False
+    assert out["verdict"] == "unverified"
 
 
 def test_an_incoherent_llm_reply_makes_the_criterion_ambiguous(llm_server: FakeLLM) -> None:

@@ -24,11 +24,25 @@ class Execution:
     def ok(self) -> bool:
         return not self.timed_out and self.exit_code == 0
 
+    @property
+    def failed_checks(self) -> list[str]:
+        """The call checks that raised (their calls)."""
+        return [str(c.get("call")) for c in self.checks if "error" in c]
+
 
 @dataclass(frozen=True)
 class Gap:
     step_id: str
     error: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """A retriever dependency's search: its query and how many sources it found."""
+
+    step_id: str
+    query: str
+    found: int
 
 
 @dataclass
@@ -40,6 +54,7 @@ class Artefact:
     output_source: str | None = None
     executions: list[Execution] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
+    retrievals: list[Retrieval] = field(default_factory=list)
 
     @property
     def has_output(self) -> bool:
@@ -84,6 +99,8 @@ def gather(
             continue
         if "exit_code" in out or "timed_out" in out:
             art.executions.append(_execution(step_id, out))
+        if isinstance(out.get("results"), list) and "query" in out:
+            art.retrievals.append(Retrieval(step_id, str(out["query"]), len(out["results"])))
         if code is None and isinstance(out.get("code"), str):
             art.code, art.code_source = out["code"], step_id
             if isinstance(out.get("language"), str):

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from octollm.arms.judging.artefact import Execution
+from octollm.arms.judging.artefact import Execution, Gap
 
 Status = Literal["passed", "failed", "undecidable"]
 
@@ -44,6 +44,8 @@ class Evidence:
     #: dependency's), never a coder's output, whose source would contain the literal itself.
     output: Any = None
     has_output: bool = False
+    #: Dependencies that failed: a criterion that needed their output (a run's result) fails.
+    gaps: list[Gap] = field(default_factory=list)
     security_errors: int | None = None  # None: the security layer did not run
     lint_findings: int | None = None  # None: lint did not run
 
@@ -64,13 +66,29 @@ def _defines(ev: Evidence, name: str) -> Outcome:
     return "failed", f"`{name}` is not defined"
 
 
+def _failed_dependency(ev: Evidence) -> Outcome | None:
+    """A run the criterion needed failed as a step: the criterion fails (never a warning)."""
+    if not ev.gaps:
+        return None
+    gap = ev.gaps[0]
+    error = gap.error.get("error") if isinstance(gap.error.get("error"), dict) else gap.error
+    code = error.get("code", "STEP_FAILED") if isinstance(error, dict) else "STEP_FAILED"
+    return "failed", f"step {gap.step_id} failed ({code}), so its result is missing"
+
+
 def _runs(ev: Evidence, _: str) -> Outcome:
     if not ev.executions:
-        return "undecidable", "no execution result to check against"
-    bad = [e for e in ev.executions if not e.ok]
+        return _failed_dependency(ev) or ("undecidable", "no execution result to check against")
+    bad = [e for e in ev.executions if not e.ok or e.failed_checks]
     if bad:
         e = bad[0]
-        why = "timed out" if e.timed_out else f"exited with code {e.exit_code}"
+        why = (
+            "timed out"
+            if e.timed_out
+            else f"exited with code {e.exit_code}"
+            if not e.ok
+            else f"raised in check {e.failed_checks[0]}"
+        )
         return "failed", f"step {e.step_id} {why}"
     return "passed", "every execution exited with code 0"
 
@@ -85,7 +103,10 @@ def _prints(ev: Evidence, expected: str) -> Outcome:
         if expected in text:
             return "passed", f"the output contains {expected!r}"
         return "failed", f"the output does not contain {expected!r}"
-    return "undecidable", "no execution result or output to check against"
+    return _failed_dependency(ev) or (
+        "undecidable",
+        "no execution result or output to check against",
+    )
 
 
 def _syntax(ev: Evidence, _: str) -> Outcome:

@@ -1,10 +1,11 @@
 """Layer 5: execution evidence. An executor dependency that exited non-zero or timed out is
 an ``execution_failed`` error carrying the tail of its stderr (with PII and secrets redacted);
-a failed optional dependency (``_gap``) is a ``dependency_failed`` warning."""
+a failed dependency (``_gap``) is a ``dependency_failed`` error (the Judge was asked to check
+what it produced, and it produced nothing); a retrieval that found nothing is ``no_sources``."""
 
 from __future__ import annotations
 
-from octollm.arms.judging.artefact import Execution, Gap
+from octollm.arms.judging.artefact import Execution, Gap, Retrieval
 from octollm.arms.judging.issues import Issue
 from octollm.arms.safety.screening import redact
 
@@ -62,11 +63,26 @@ def gap_issues(gaps: list[Gap]) -> list[Issue]:
         detail = f": {str(message)[:300]}" if message else ""
         issues.append(
             Issue(
-                "warning",
+                "error",
                 "dependency_failed",
                 f"dependency {gap.step_id} {status} ({code}){detail}; "
-                "its output could not be judged",
+                "its output was needed and is missing",
                 location={"step_id": gap.step_id},
             )
         )
     return issues
+
+
+def retrieval_issues(retrievals: list[Retrieval]) -> list[Issue]:
+    """A search that found nothing: the question has no sources to answer from."""
+    return [
+        Issue(
+            "error",
+            "no_sources",
+            f"no sources found: step {r.step_id} searched for {r.query[:200]!r} and found nothing",
+            location={"step_id": r.step_id},
+            suggestion="ingest documents that answer the question (octollm ingest PATH)",
+        )
+        for r in retrievals
+        if r.found == 0
+    ]

@@ -11,6 +11,9 @@ Imports are resolved, so ``from subprocess import run as r; r(c, shell=True)`` i
     yaml-load                    warning   yaml.load() without a safe Loader
     dunder-import                warning   __import__()
     path-traversal               warning   "../" in a path given to open()/Path()
+    sql-string-built             error     a query built from strings (f-string, %, +,
+                                           .format) passed to execute/executemany/
+                                           executescript, directly or through a variable
     hard-coded-secret            error     provider keys, JWTs, URL passwords, private keys,
                                            password/secret variables set to literals
 """
@@ -42,6 +45,8 @@ _SAFE_LOAD = "use yaml.safe_load"
 _CONFINE = "resolve the path and check that it stays inside an allowed root"
 _VAULT = "load credentials from the environment or a secret store"
 _UNPICKLE = "deserialise untrusted data with json or another data-only format"
+_BIND = "pass the values as query parameters (execute(sql, params)) instead of building the SQL"
+_SQL_RUNNERS = frozenset({"execute", "executemany", "executescript", "mogrify"})
 
 #: qualified call name -> (severity, rule, message, suggestion)
 _CALL_RULES: dict[str, tuple[str, str, str, str]] = {
@@ -86,10 +91,42 @@ def _token_findings(text: str) -> list[Finding]:
     return resolve_overlaps(f for d in (*TOKEN_DETECTORS, detect_private_key) for f in d(text))
 
 
+def _string_built(node: ast.expr | None) -> str | None:
+    """How ``node`` builds a string from parts (``f-string``, ``%``, ``+``, ``.format``)."""
+    if isinstance(node, ast.JoinedStr) and any(
+        isinstance(v, ast.FormattedValue) for v in node.values
+    ):
+        return "an f-string"
+    if (
+        isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Mod)
+        and isinstance(node.left, ast.Constant)
+        and isinstance(node.left.value, str)
+    ):
+        return "%-formatting"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        parts = (node.left, node.right)
+        if any(isinstance(p, ast.Constant) and isinstance(p.value, str) for p in parts) or any(
+            _string_built(p) for p in parts
+        ):
+            return "string concatenation"
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "format"
+        and isinstance(node.func.value, ast.Constant)
+        and isinstance(node.func.value.value, str)
+    ):
+        return "str.format"
+    return None
+
+
 class _Rules(ast.NodeVisitor):
     def __init__(self) -> None:
         self.aliases: dict[str, str] = {}
         self.issues: list[Issue] = []
+        #: variable name -> how the string assigned to it was built (last assignment wins)
+        self.built: dict[str, str] = {}
 
     # -- name resolution --
     def visit_Import(self, node: ast.Import) -> None:
@@ -121,7 +158,23 @@ class _Rules(ast.NodeVisitor):
                 self._literal_secret(kw.arg, kw.value, node)
         self.generic_visit(node)
 
+    def _sql_rule(self, node: ast.Call) -> bool:
+        func = node.func
+        if not (isinstance(func, ast.Attribute) and func.attr in _SQL_RUNNERS and node.args):
+            return False
+        query = node.args[0]
+        how = _string_built(query)
+        if how is None and isinstance(query, ast.Name):
+            how = self.built.get(query.id)
+        if how is None:
+            return False
+        message = f"SQL built with {how} passed to {func.attr}(): SQL injection"
+        self.add("error", "sql-string-built", message, _BIND, node)
+        return True
+
     def _call_rules(self, name: str, node: ast.Call) -> None:
+        if self._sql_rule(node):
+            return
         short = name.removeprefix("builtins.")
         if short in _CALL_RULES:
             self.add(*_CALL_RULES[short], node)
@@ -137,11 +190,26 @@ class _Rules(ast.NodeVisitor):
             self.add("warning", "path-traversal", message, _CONFINE, node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
+        how = _string_built(node.value)
         for target in node.targets:
+            if isinstance(target, ast.Name):
+                if how:
+                    self.built[target.id] = how
+                else:
+                    self.built.pop(target.id, None)
             if isinstance(target, ast.Name | ast.Attribute):
                 name = target.id if isinstance(target, ast.Name) else target.attr
                 if is_secret_name(name):
                     self._literal_secret(name, node.value, node)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if isinstance(node.target, ast.Name) and isinstance(node.op, ast.Add | ast.Mod):
+            how = _string_built(node.value)
+            if how is None and not isinstance(node.value, ast.Constant):
+                how = "string concatenation" if isinstance(node.op, ast.Add) else "%-formatting"
+            if node.target.id in self.built or how:
+                self.built[node.target.id] = how or self.built[node.target.id]
         self.generic_visit(node)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
