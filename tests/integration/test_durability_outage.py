@@ -230,30 +230,57 @@ def test_a_503_during_a_database_outage_says_when_to_retry_and_names_no_host(
         assert leak not in resp.text.lower(), leak
 
 
+def _restart_redis(stack: LiveStack) -> None:
+    """Stop the stack's private Redis and start it again on the same socket (empty: it keeps
+    nothing on disk), so every client connection is lost."""
+    from octollm.services.redis import launch_redis
+
+    (server,) = stack.services
+    server.stop(10)
+    time.sleep(1.0)
+    stack.services = [launch_redis(stack.tmp / "redis", log_dir=stack.tmp / "logs")]
+    stack.services[0].wait_ready(10)
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["kept-running", "cancelled"])
 def test_a_lost_broker_connection_mid_step_applies_the_keyed_effect_once(
-    own_redis: tuple[LiveStack, Any], tmp_path: Path
+    cancel: bool, tmp_path: Path
 ) -> None:
     """The step's external effect is done, its outcome not yet recorded, when every broker
-    connection drops. The step keeps running (cancelling on connection loss is off), records
-    its outcome in Postgres, and the redelivered message finds it finished."""
+    connection drops. Kept running (octollm's default), the step records its outcome in
+    Postgres and runs once. Cancelled (Celery's ``worker_cancel_long_running_tasks_on_
+    connection_loss``), it runs again, and only ``ctx.idempotency_key`` keeps the effect single."""
     from octollm.arms.base import step_idempotency_key
     from tests.support.webhook_receiver import webhook_receiver
 
-    stack, rt = own_redis
-    stack.start_fleet(["orchestrator"])
-    stack.start_worker(["effect"], pool="prefork", concurrency=1)
-    ledger = tmp_path / "effect.calls"
-    with webhook_receiver() as side:
-        effect = {"url": side.url, "then": 2.0, "tally": str(ledger)}
-        plan = {"steps": [{"step_id": "pay", "arm": "effect", "action": "pays", "input": effect}]}
-        task = lifecycle.submit(rt, TaskContract(goal="pay exactly once", plan=plan))
-        wait_until(lambda: side.requests, 20, "the effect applied")
-        stack.redis().client_kill_filter(_type="normal")  # every worker connection drops
-        with reconciling(rt):
-            row = wait_for_task(rt, task.id, timeout=40)
-    assert row.status == "completed", row.error
-    keys = [{k.lower(): v for k, v in r.headers.items()}["idempotency-key"] for r in side.requests]
-    assert set(keys) == {step_idempotency_key(task.id, "pay")}, "the effect applied once"
-    assert len(tallied(ledger)) == 1, tallied(ledger)  # and not even attempted twice
-    assert _results(rt, task.id) == {"pay": 1}
-    rt.db.dispose()
+    flag = {"OCTOLLM_ORCHESTRATOR__CANCEL_STEPS_ON_CONNECTION_LOSS": str(cancel).lower()}
+    with live_stack(tmp_path, private_redis=True, **flag) as stack:
+        rt = make_runtime(stack)
+        stack.start_fleet(["orchestrator"])
+        worker = stack.start_worker(["effect"], pool="prefork", concurrency=1)
+        ledger = tmp_path / "effect.calls"
+        with webhook_receiver() as side:
+            effect = {"url": side.url, "then": 2.0, "tally": str(ledger)}
+            plan = {
+                "steps": [{"step_id": "pay", "arm": "effect", "action": "pays", "input": effect}]
+            }
+            task = lifecycle.submit(rt, TaskContract(goal="pay exactly once", plan=plan))
+            wait_until(lambda: side.requests, 20, "the effect applied")
+            _restart_redis(stack)  # every worker connection drops
+            with reconciling(rt):
+                row = wait_for_task(rt, task.id, timeout=60)
+        assert "Connection to broker lost" in worker.log()
+        assert row.status == "completed", row.error
+        keys = {
+            {k.lower(): v for k, v in r.headers.items()}["idempotency-key"] for r in side.requests
+        }
+        assert keys == {step_idempotency_key(task.id, "pay")}, "the keyed effect applied once"
+        runs = len(tallied(ledger))
+        print(
+            f"cancel_on_connection_loss={cancel}: arm runs={runs}, effect requests={len(side.requests)}"
+        )
+        if not cancel:
+            assert runs == 1, tallied(ledger)  # not even attempted twice
+        assert _results(rt, task.id) == {"pay": 1}
+        rt.db.dispose()
+        gc.collect()
