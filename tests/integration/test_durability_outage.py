@@ -277,7 +277,8 @@ def test_a_lost_broker_connection_mid_step_applies_the_keyed_effect_once(
         assert keys == {step_idempotency_key(task.id, "pay")}, "the keyed effect applied once"
         runs = len(tallied(ledger))
         print(
-            f"cancel_on_connection_loss={cancel}: arm runs={runs}, effect requests={len(side.requests)}"
+            f"cancel_on_connection_loss={cancel}: arm runs={runs}, "
+            f"effect requests={len(side.requests)}"
         )
         if not cancel:
             assert runs == 1, tallied(ledger)  # not even attempted twice
