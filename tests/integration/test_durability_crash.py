@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from octollm.contracts import TaskContract
@@ -221,8 +222,9 @@ def _keep_running(stack: LiveStack, arms: list[str], stop: threading.Event) -> N
             )
 
 
+@pytest.mark.parametrize("run", [1, 2])  # repeated: which steps share the process varies
 def test_on_a_threads_pool_a_poison_step_is_dead_lettered_and_its_co_residents_are_not(
-    stack: LiveStack, runtime: Any, tmp_path: Path
+    stack: LiveStack, runtime: Any, tmp_path: Path, run: int
 ) -> None:
     """One process runs the poison step next to healthy ones; each death takes them all.
     The co-residents are suspects, not culprits: they run again alone, and only the step that
@@ -250,7 +252,7 @@ def test_on_a_threads_pool_a_poison_step_is_dead_lettered_and_its_co_residents_a
     try:
         with reconciling(runtime):
             healthy = [
-                lifecycle.submit(runtime, TaskContract(goal=f"healthy {i}", plan=healthy_plan))
+                lifecycle.submit(runtime, TaskContract(goal=f"a healthy task {i}", plan=healthy_plan))
                 for i in range(3)
             ]
             poisoned = lifecycle.submit(
@@ -260,7 +262,7 @@ def test_on_a_threads_pool_a_poison_step_is_dead_lettered_and_its_co_residents_a
                 ),
             )
             healthy += [
-                lifecycle.submit(runtime, TaskContract(goal=f"healthy {i}", plan=healthy_plan))
+                lifecycle.submit(runtime, TaskContract(goal=f"a healthy task {i}", plan=healthy_plan))
                 for i in range(3, 19)
             ]
             failed = wait_for_task(runtime, poisoned.id, timeout=120)
