@@ -252,7 +252,7 @@ def test_on_a_threads_pool_a_poison_step_is_dead_lettered_and_its_co_residents_a
     try:
         with reconciling(runtime):
             healthy = [
-                lifecycle.submit(runtime, TaskContract(goal=f"a healthy task {i}", plan=healthy_plan))
+                lifecycle.submit(runtime, TaskContract(goal=f"healthy task {i}", plan=healthy_plan))
                 for i in range(3)
             ]
             poisoned = lifecycle.submit(
@@ -262,7 +262,7 @@ def test_on_a_threads_pool_a_poison_step_is_dead_lettered_and_its_co_residents_a
                 ),
             )
             healthy += [
-                lifecycle.submit(runtime, TaskContract(goal=f"a healthy task {i}", plan=healthy_plan))
+                lifecycle.submit(runtime, TaskContract(goal=f"healthy task {i}", plan=healthy_plan))
                 for i in range(3, 19)
             ]
             failed = wait_for_task(runtime, poisoned.id, timeout=120)
