@@ -3,7 +3,7 @@
     PYTHONPATH=. TEST_REDIS_DB=6 .venv/bin/python -m benchmarks.redundant_deliveries \
         [--steps 10000] [--stall 5] [--patience default|none]
 
-Submits ``--steps`` single-step ``noop`` tasks while no worker runs (so every step waits in
+Submits ``--steps`` ``noop`` steps (tasks of ``--width`` independent steps) while no worker runs (so every step waits in
 the queue far longer than ``stall_seconds``), then starts one threads worker and runs a
 reconciler pass every second in this process (what celery beat does) until every task is
 finished. Counts every ``octollm.step.run`` message the worker received (its log) against the
@@ -20,6 +20,7 @@ Uses tests/support/stack.py (a fresh database, the Redis DB of ``TEST_REDIS_DB``
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import tempfile
@@ -33,10 +34,13 @@ from sqlalchemy import text
 from octollm.contracts import TaskContract
 from octollm.orchestrator import lifecycle, reconciler
 
-RECEIVED = re.compile(r"Task octollm\.step\.run\[[0-9a-f-]+\] received")
+RECEIVED = re.compile(r"Task octollm\.step\.run\[[^\]]+\] received")
 
 
-def run(steps: int, stall: float, patience: str, concurrency: int) -> dict[str, Any]:
+def run(steps: int, stall: float, patience: str, concurrency: int, width: int) -> dict[str, Any]:
+    from tests.support.arms import PLUGINS
+
+    os.environ.setdefault("OCTOLLM_ARM_PLUGINS", PLUGINS)  # plans name the test arms
     from tests.support.stack import live_stack, make_runtime
 
     env = {"OCTOLLM_ORCHESTRATOR__STALL_SECONDS": str(stall)}
@@ -46,10 +50,12 @@ def run(steps: int, stall: float, patience: str, concurrency: int) -> dict[str, 
         rt = make_runtime(stack)
         if patience == "none":
             rt.settings.orchestrator.stall_patience_seconds = 0.001
-        plan = {"steps": [{"step_id": "only", "arm": "noop", "action": "noop"}]}
+        plan = {
+            "steps": [{"step_id": f"s{j}", "arm": "noop", "action": "noop"} for j in range(width)]
+        }
         t0 = time.monotonic()
-        for i in range(steps):
-            lifecycle.submit(rt, TaskContract(goal=f"backlog {i}", plan=plan))
+        for i in range(steps // width):
+            lifecycle.submit(rt, TaskContract(goal=f"backlog task {i}", plan=plan))
         submitted = time.monotonic() - t0
         stack.start_worker(["orchestrator"], concurrency=2)
         worker = stack.start_worker(["noop"], concurrency=concurrency)
@@ -77,6 +83,7 @@ def run(steps: int, stall: float, patience: str, concurrency: int) -> dict[str, 
         thread.join(10)
         deliveries = len(RECEIVED.findall(worker.log()))
         rt.db.dispose()
+    steps = steps // width * width
     return {
         "steps": steps,
         "stall_seconds": stall,
@@ -97,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stall", type=float, default=5.0)
     parser.add_argument("--patience", choices=("default", "none"), default="default")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--width", type=int, default=10, help="independent steps per task")
     args = parser.parse_args(argv)
-    result = run(args.steps, args.stall, args.patience, args.concurrency)
+    result = run(args.steps, args.stall, args.patience, args.concurrency, args.width)
     for key, value in result.items():
         print(f"{key}: {value}")
     return 0
