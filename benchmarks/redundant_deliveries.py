@@ -3,11 +3,12 @@
     PYTHONPATH=. TEST_REDIS_DB=6 .venv/bin/python -m benchmarks.redundant_deliveries \
         [--steps 10000] [--stall 5] [--patience default|none]
 
-Submits ``--steps`` ``noop`` steps (tasks of ``--width`` independent steps) while no worker runs (so every step waits in
-the queue far longer than ``stall_seconds``), then starts one threads worker and runs a
-reconciler pass every second in this process (what celery beat does) until every task is
-finished. Counts every ``octollm.step.run`` message the worker received (its log) against the
-steps: the difference is redundant deliveries (messages for a step that already had one).
+Submits ``--steps`` ``noop`` steps (tasks of ``--width`` independent steps) while no worker
+runs (so every step waits in the queue far longer than ``stall_seconds``), then starts one
+threads worker and runs a reconciler pass every second in this process (what celery beat
+does) until every task is finished. Counts every ``octollm.step.run`` message the worker
+received (its log) against the steps: the difference is redundant deliveries (messages for a
+step that already had one).
 
 ``--patience none`` sets ``stall_patience_seconds`` to ~0, i.e. the reconciler re-drives every
 ready step it finds not picked up for ``stall_seconds``, as it did before it asked the broker

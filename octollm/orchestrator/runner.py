@@ -46,6 +46,7 @@ from octollm.errors import (
     StorageUnavailable,
     TransientError,
 )
+from octollm.llm import idempotency as llm_idempotency
 from octollm.logging import bind_unit_of_work
 from octollm.orchestrator import admission as admissions
 from octollm.orchestrator import (
@@ -183,7 +184,7 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
     try:
         arm: Arm = swarm.SwarmAggregator(_judge()) if aggregator else get_arm(claim.arm)
         if getattr(arm, "enforces_own_limits", False):
-            result: ArmResult = arm.run(step_input, ctx)
+            result: ArmResult = _keyed_run(arm, step_input, ctx)
         else:
             result = _run_bounded(arm, step_input, ctx, limit, cfg, contract, step_id)
     except Cancelled:
@@ -332,6 +333,12 @@ def _check_cancelled(rt: Runtime, task_id: str) -> None:
         raise Cancelled(f"task {task_id} is already {row.status}")
 
 
+def _keyed_run(arm: Arm, step_input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+    """Run the arm with its LLM calls keyed by the step (``llm/idempotency.py``)."""
+    with llm_idempotency.scope(ctx.idempotency_key):
+        return arm.run(step_input, ctx)
+
+
 def _run_bounded(
     arm: Arm,
     step_input: dict[str, Any],
@@ -342,7 +349,7 @@ def _run_bounded(
     step_id: str,
 ) -> ArmResult:
     """Run the arm in a helper thread and stop waiting at ``limit`` (every pool kind)."""
-    future = _pool.submit(arm.run, step_input, ctx)
+    future = _pool.submit(_keyed_run, arm, step_input, ctx)
     try:
         return future.result(timeout=limit)
     except FutureTimeout:
