@@ -49,7 +49,8 @@ def queued_messages(rt: Runtime, arms: Iterable[str]) -> dict[str, int] | None:
 
 
 def _redis(rt: Runtime, prefix: str, arms: list[str], broker: str) -> dict[str, int]:
-    client = redis_client(rt.settings.redis_url())
+    # The broker itself (OCTOLLM_BROKER__REDIS_URL may name another Redis, for events).
+    client = redis_client(broker.replace("redis+socket://", "unix://", 1))
     pipe = client.pipeline(transaction=False)
     names = {arm: routing.queue_names_for(prefix, [arm], broker) for arm in arms}
     for arm in arms:
