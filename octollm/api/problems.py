@@ -3,7 +3,9 @@
 Every ``OctoError`` maps through its class (``http_status``, ``code``, ``category``), request
 validation errors name the field, unknown routes and methods keep their status, and anything
 unexpected becomes a 500 whose details never include the exception text (the request
-context middleware answers it, so the response still carries ``X-Request-ID``).
+context middleware answers it, so the response still carries ``X-Request-ID``). A 503 (a
+backing service is away) always carries ``Retry-After`` and a fixed message per kind of outage;
+the driver's text, hosts and ports go to the log only.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from octollm.errors import OctoError
+from octollm.errors import LLMUnavailable, OctoError, ServiceUnavailable, StorageUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -80,19 +82,51 @@ def validation_details(errors: Any) -> dict[str, Any]:
     return {"errors": items}
 
 
+#: Retry-After of a 503 whose error names no retry time (a backing service is away).
+UNAVAILABLE_RETRY_AFTER = 5
+
+_PUBLIC_MESSAGES: tuple[tuple[type[OctoError], str], ...] = (
+    (StorageUnavailable, "storage is temporarily unavailable; retry later"),
+    (LLMUnavailable, "the language model is temporarily unavailable; retry later"),
+    (ServiceUnavailable, "a backing service is temporarily unavailable; retry later"),
+)
+
+
+def _public_message(exc: OctoError) -> str:
+    for kind, message in _PUBLIC_MESSAGES:
+        if isinstance(exc, kind):
+            return message
+    return "the service is temporarily unavailable; retry later"
+
+
 def octo_error_response(request: Request, exc: OctoError) -> JSONResponse:
     headers: dict[str, str] = {}
     details = dict(exc.details)
-    if exc.retry_after is not None:
+    message = exc.message
+    if exc.http_status == 503:
+        # An outage: the caller gets when to come back, never the driver's text, hosts or
+        # ports (those go to the log).
+        log.warning(
+            "request_failed",
+            code=exc.code,
+            status=exc.http_status,
+            error=exc.message,
+            details=exc.details,
+        )
+        message, details = _public_message(exc), {}
+        retry_after = exc.retry_after if exc.retry_after is not None else UNAVAILABLE_RETRY_AFTER
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+        details["retry_after"] = retry_after
+    elif exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         details.setdefault("retry_after", exc.retry_after)
-    if exc.http_status >= 500:
+    if exc.http_status >= 500 and exc.http_status != 503:
         log.warning("request_failed", code=exc.code, status=exc.http_status, error=exc.message)
     return problem(
         request,
         exc.http_status,
         exc.code,
-        exc.message,
+        message,
         category=exc.category,
         details=details,
         headers=headers or None,

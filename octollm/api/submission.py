@@ -123,7 +123,11 @@ def submit(
             earlier = idempotency.claim(
                 session, tenant, idempotency_key, sha, task_id, state.config.idempotency_ttl_hours
             )
-        if earlier is not None:
+        idempotency.pause_after_claim()  # test hook; see store/idempotency.py
+        if earlier is not None and earlier.orphaned:  # its claimant died: ours, same task id
+            task_id = earlier.task_id
+            contract = contract.model_copy(update={"task_id": task_id})
+        elif earlier is not None:
             if earlier.body_sha256 != sha:
                 raise Conflict(
                     "this Idempotency-Key was used with a different request body",

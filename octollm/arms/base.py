@@ -3,16 +3,29 @@
 Arms are plain logic. They import no I/O framework (no celery, httpx, sqlalchemy, redis,
 qdrant_client): their collaborators (an LLM, a clock, cancellation, memory) arrive through the
 ``ArmContext`` the caller builds. That keeps every arm callable and testable without a broker.
+
+A step may run more than once (a worker died, a connection was lost, Postgres was away while
+it recorded): ``ctx.idempotency_key`` is the same on every attempt of a step, so an arm's
+external effects can be made to happen once (``step_idempotency_key``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Arm", "ArmContext", "ArmResult", "ChatLLM", "ChatResult", "NoLLM"]
+__all__ = [
+    "Arm",
+    "ArmContext",
+    "ArmResult",
+    "ChatLLM",
+    "ChatResult",
+    "NoLLM",
+    "step_idempotency_key",
+]
 
 from octollm.contracts.llm import ChatLLM, ChatResult
 from octollm.errors import StepTimeout
@@ -25,6 +38,11 @@ class NoLLM:
         from octollm.errors import LLMUnavailable
 
         raise LLMUnavailable("no LLM is configured for this arm")
+
+
+def step_idempotency_key(task_id: str, step_id: str) -> str:
+    """The idempotency key of a task's step: the same on every attempt and redelivery."""
+    return hashlib.sha256(f"octollm-step:{task_id}:{step_id}".encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -47,6 +65,11 @@ class ArmContext:
     check_cancelled: Callable[[], None] = field(default=lambda: None)
     #: Extra collaborators (memory, sandbox, registry...) by name.
     services: Mapping[str, Any] = field(default_factory=dict)
+    #: A key for the outside world, stable for this task's step across every attempt and
+    #: redelivery (opaque, 32 hex characters). An arm with an external side effect passes it
+    #: to the other side (an ``Idempotency-Key`` header, a request id, a unique column), so an
+    #: attempt that ran again after a crash or a lost connection applies its effect once.
+    idempotency_key: str = ""
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None when unbounded."""

@@ -58,11 +58,12 @@ class BrokerSettings(BaseModel):
         default=None,
         description="Redis for events, rate limits and caches. Unset: the broker when it is Redis.",
     )
-    visibility_timeout_seconds: int = Field(
-        default=7200,
+    visibility_timeout_seconds: int | None = Field(
+        default=None,
         ge=60,
         description="Redis redelivers an unacknowledged message after this long; keep it above "
-        "the longest step time limit.",
+        "the longest step time limit. Unset: derived from the step time limit, the recording "
+        "window, the longest retry countdown and the lease (orchestrator/celery_config.py).",
     )
 
 
@@ -105,9 +106,29 @@ class OrchestratorSettings(BaseModel):
     stall_seconds: float = Field(
         default=60.0, gt=0, description="A ready step not picked up for this long is re-driven."
     )
+    stall_patience_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A ready step not picked up while its arm's queues still hold messages is "
+        "presumed waiting its turn (not lost) for up to this long before it is re-driven.",
+    )
     reconcile_interval_seconds: float = Field(default=15.0, gt=0)
     max_redeliveries: int = Field(
         default=5, ge=1, description="Attempts allowed for a step whose worker keeps dying."
+    )
+    outcome_record_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a finished attempt keeps retrying to record its outcome while "
+        "Postgres is away before it hands the outcome to the journal (Redis) and lets its "
+        "lease lapse; the next claim of the step records it.",
+    )
+    cancel_steps_on_connection_loss: bool = Field(
+        default=False,
+        description="Celery's worker_cancel_long_running_tasks_on_connection_loss. Off: a "
+        "step keeps running through a broker connection loss and records its outcome in "
+        "Postgres (which, not the ack, marks it done); its redelivered message then finds it "
+        "finished. On: the step is killed and runs again (docs/architecture.md).",
     )
 
 

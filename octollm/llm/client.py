@@ -56,7 +56,7 @@ from octollm.config.settings import LLMSettings
 from octollm.contracts.arm import TokenUsage
 from octollm.contracts.llm import ChatResult
 from octollm.errors import InvalidInput, LLMUnavailable, PermanentError
-from octollm.llm import capabilities
+from octollm.llm import capabilities, idempotency
 from octollm.llm.capabilities import StructuredOutput
 from octollm.llm.guard import CallGuard, Unguarded
 from octollm.llm.http_errors import ResponseFormatRejected, http_error
@@ -293,16 +293,21 @@ class OpenAIChatClient:
         return body
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """The HTTP exchange, through the guard (retries, the circuit breaker)."""
-        return self.guard.call(lambda: self._exchange(path, body))
+        """The HTTP exchange, through the guard (retries, the circuit breaker). A chat call
+        inside a step carries an ``Idempotency-Key`` (``llm/idempotency.py``), the same on
+        each of the guard's retries."""
+        headers = idempotency.call_headers() if path == "/chat/completions" else {}
+        return self.guard.call(lambda: self._exchange(path, body, headers))
 
-    def _exchange(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _exchange(
+        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """One HTTP exchange, errors mapped onto the octollm tree."""
         started = time.monotonic()
         status: int | str = "error"
         payload: Any = None
         try:
-            response = self._http.post(path, json=body)
+            response = self._http.post(path, json=body, headers=headers or None)
             status = response.status_code
             if status >= 400:
                 raise http_error(response, body)

@@ -8,12 +8,35 @@ from octollm.arms.registry import BUILTIN_ARMS
 from octollm.config import Settings
 from octollm.orchestrator import resultbackend, routing, tokens
 
+#: The longest countdown of a re-published step message while Postgres is away (worker/tasks.py).
+STORAGE_RETRY_CAP_SECONDS = 30.0
+
+
+def visibility_timeout(settings: Settings) -> int:
+    """How long Redis waits before it redelivers an unacknowledged message.
+
+    A message stays unacknowledged (``acks_late``) for as long as its delivery may
+    legitimately take: the step's time limit, then the recording window while Postgres is
+    away, and, before it runs, the longest countdown a worker holds it for (a retry's backoff,
+    the storage retry, or the wait for a live lease, each at most ``lease_seconds`` beyond its
+    cap). Anything longer means the worker that holds it died: redeliver then, not hours later.
+    ``broker.visibility_timeout_seconds`` overrides the derived value."""
+    if settings.broker.visibility_timeout_seconds is not None:
+        return settings.broker.visibility_timeout_seconds
+    cfg = settings.orchestrator
+    # backoff() jitters up to 1.5x its cap
+    countdown = 1.5 * max(
+        cfg.retry_backoff_max_seconds, STORAGE_RETRY_CAP_SECONDS, cfg.lease_seconds
+    )
+    held = cfg.step_time_limit_seconds + cfg.outcome_record_seconds + countdown
+    return max(300, int(held + 2 * cfg.lease_seconds))
+
 
 def build(settings: Settings) -> dict[str, Any]:
     broker = settings.require_broker_url()
     prefix = settings.queue_prefix
     default_queue = routing.queue_name(prefix, routing.CONTROL_ARM, "medium", broker_url=broker)
-    visibility = settings.broker.visibility_timeout_seconds
+    visibility = visibility_timeout(settings)
     return {
         "broker_url": broker,
         # Redis backend without client-side pending-result tracking (octollm never waits on
@@ -32,7 +55,12 @@ def build(settings: Settings) -> dict[str, Any]:
         # Redis only: fetch a new message only when a slot is free (so urgency order holds).
         "worker_disable_prefetch": not routing.is_amqp(broker),
         "worker_soft_shutdown_timeout": 10.0,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Off by default: Postgres, not the ack, records that a step finished, so a step that
+        # outlives a lost broker connection records its outcome and its redelivery is a no-op;
+        # cancelling it would run it (and its side effects) again. docs/architecture.md.
+        "worker_cancel_long_running_tasks_on_connection_loss": (
+            settings.orchestrator.cancel_steps_on_connection_loss
+        ),
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": routing.transport_options(broker, visibility),
         "result_backend_transport_options": {"visibility_timeout": visibility},

@@ -2,8 +2,9 @@
 
 Each outcome is one transaction guarded by the attempt's lease (owner and attempt number): if
 another delivery took the step over meanwhile, the record is refused and the result dropped.
-A database outage while recording is waited out (up to a minute, with backoff) so a finished
-step's output is not lost; if the lease is gone by then, the step simply runs again.
+A database outage while recording is waited out (``orchestrator.outcome_record_seconds``, with
+backoff); a success still unrecorded then goes to the journal (``orchestrator/journal.py``) and
+the next claim of the step records it, so a finished step is not lost or run again.
 
 Every event carries the task's ``request_id``. A succeeded ``coder`` step also announces
 ``code.generated`` (ids and the language only; subscribers load the code from Postgres), which
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
-from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import RetryCallState, retry, retry_if_exception_type, wait_exponential
 
 from octollm.arms.base import ArmResult
 from octollm.contracts.arm import ErrorInfo, ProvenanceMetadata
@@ -59,10 +60,18 @@ def backoff(attempt: int, base: float, cap: float, retry_after: float | None = N
     return float(max(delay, retry_after or 0.0))
 
 
+def _past_recording_window(state: RetryCallState) -> bool:
+    """Stop after ``orchestrator.outcome_record_seconds`` (the decorated functions take the
+    runtime first); the runner then journals a success (``orchestrator/journal.py``)."""
+    rt = state.args[0] if state.args else state.kwargs.get("rt")
+    window = rt.settings.orchestrator.outcome_record_seconds if rt is not None else 60.0
+    return bool(state.seconds_since_start is not None and state.seconds_since_start >= window)
+
+
 _storage_retry = retry(
     retry=retry_if_exception_type(StorageUnavailable),
     wait=wait_exponential(multiplier=0.5, max=5),
-    stop=stop_after_delay(60),
+    stop=_past_recording_window,
     reraise=True,
 )
 

@@ -4,9 +4,13 @@
    or the broker was down) are published.
 2. Steps whose lease expired (their worker died) are taken back: re-driven, or dead-lettered
    when they have used all their attempts — a step that keeps killing workers does not loop.
+   First, deaths are attributed (``claims.attribute_deaths``): the steps of a process that
+   died with several steps in it are suspects, get their attempt back and run alone next.
 3. Steps that are ready (every dependency finished) but nobody has picked up for
-   ``stall_seconds`` (a lost chord, a flushed or restarted broker) are re-driven. A retry
-   waiting out its backoff (``not_before``) is not stalled.
+   ``stall_seconds`` (a lost chord, a flushed or restarted broker) are re-driven, unless their
+   arm's queues still hold messages (``backlog``): then they are waiting their turn, not lost,
+   and a second message would only be a redundant delivery. A retry waiting out its backoff
+   (``not_before``) is not stalled.
 4. Tasks whose steps are all finished but that are still open (a lost finalize) are finalized.
 5. Tasks past their deadline are failed.
 
@@ -16,15 +20,18 @@ while Postgres is down does nothing and says so; the next one catches up.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from sqlalchemy import text
 
 from octollm.contracts.arm import ErrorInfo
 from octollm.errors import StorageUnavailable
-from octollm.orchestrator import deadletters, dispatch, lifecycle
+from octollm.orchestrator import backlog, deadletters, dispatch, lifecycle
 from octollm.orchestrator.runtime import Runtime
+from octollm.store import claims
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +50,13 @@ _EXPIRED = text(
 
 _STALLED = text(
     """
-    SELECT DISTINCT s.task_id
+    SELECT s.task_id, s.arm,
+           EXTRACT(EPOCH FROM (now() - GREATEST(
+             s.queued_at, s.not_before,
+             (SELECT max(p.finished_at) FROM steps p
+               WHERE p.task_id = s.task_id
+                 AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on)))
+           ))) AS waited
       FROM steps s JOIN tasks t ON t.id = s.task_id
      WHERE s.status = 'queued'
        AND t.status IN ('queued', 'planning', 'processing') AND NOT t.cancel_requested
@@ -58,7 +71,7 @@ _STALLED = text(
                  AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on)))
            ) < now() - make_interval(secs => :stall)
        AND t.updated_at < now() - make_interval(secs => :stall)
-     LIMIT 100
+     LIMIT 500
     """
 )
 
@@ -91,11 +104,29 @@ class Report:
     finalized: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
     storage_unavailable: bool = False
+    #: Ready steps not re-driven because their arm's queues still hold messages.
+    waiting: int = 0
 
     def any(self) -> bool:
         return bool(
             self.relayed or self.redriven or self.dead_lettered or self.finalized or self.expired
         )
+
+
+def _lost(rt: Runtime, stalled: Sequence[Any], report: Report) -> set[str]:
+    """The tasks of stalled steps that lost their message, not those waiting their turn
+    behind a queue that still holds messages (see ``orchestrator/backlog.py``)."""
+    if not stalled:
+        return set()
+    patience = rt.settings.orchestrator.stall_patience_seconds
+    depths = backlog.queued_messages(rt, {row.arm for row in stalled}) or {}
+    lost: set[str] = set()
+    for row in stalled:
+        if depths.get(row.arm, 0) > 0 and float(row.waited) < patience:
+            report.waiting += 1
+        else:
+            lost.add(row.task_id)
+    return lost
 
 
 def reconcile(rt: Runtime) -> Report:
@@ -112,18 +143,25 @@ def _reconcile(rt: Runtime) -> Report:
     report.relayed = dispatch.relay(rt.db, rt.app, rt.target, OUTBOX_GRACE_SECONDS)
 
     to_redrive: set[str] = set()
+    grace = min(cfg.lease_seconds, 5.0)
     with rt.db.session() as session:
-        for row in session.execute(_EXPIRED, {"grace": min(cfg.lease_seconds, 5.0)}).all():
+        suspects = claims.attribute_deaths(session, grace)
+    if suspects:
+        log.warning("worker_died_with_several_steps", suspects=len(suspects))
+    with rt.db.session() as session:
+        for row in session.execute(_EXPIRED, {"grace": grace}).all():
             if row.attempts >= row.max_attempts:
                 if deadletters.exhaust(rt, session, row.task_id, row.step_id):
                     report.dead_lettered.append(f"{row.task_id}/{row.step_id}")
             else:
                 to_redrive.add(row.task_id)
-        to_redrive.update(session.execute(_STALLED, {"stall": cfg.stall_seconds}).scalars())
-        grace = min(cfg.stall_seconds, 5.0)
-        unfinalized = list(session.execute(_UNFINALIZED, {"grace": grace}).scalars())
+        stalled = session.execute(_STALLED, {"stall": cfg.stall_seconds}).all()
+        unfinalized = list(
+            session.execute(_UNFINALIZED, {"grace": min(cfg.stall_seconds, 5.0)}).scalars()
+        )
         overdue = list(session.execute(_OVERDUE).scalars())
 
+    to_redrive.update(_lost(rt, stalled, report))
     for task_id in sorted(to_redrive):
         if lifecycle.redrive(rt, task_id, reason="reconcile"):
             report.redriven.append(task_id)
@@ -141,6 +179,7 @@ def _reconcile(rt: Runtime) -> Report:
     if report.any():
         log.info(
             "reconciled",
+            waiting=report.waiting,
             relayed=report.relayed,
             redriven=len(report.redriven),
             dead_lettered=len(report.dead_lettered),

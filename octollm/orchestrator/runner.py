@@ -7,14 +7,19 @@ The Celery task around this is a thin adapter; everything here is callable witho
    is recorded as a security event and does nothing else.
 1. **Claim** the step row (``store.claims``): only a queued step (or one whose lease expired) of
    this generation, with attempts left, of a live task, whose dependencies finished. The claim
-   counts the attempt and takes a lease that this process renews while the arm runs. A failed
+   counts the attempt and takes a lease that this process renews while this attempt runs
+   (``lease.held``), and no longer. A failed
    claim is explained: a duplicate or stale delivery does nothing, a step running elsewhere is
-   retried when its lease would expire, an exhausted step goes to the dead-letter store.
+   retried when its lease would expire, an exhausted step goes to the dead-letter store. A
+   *suspect* (it was in a process that died with other steps in it) runs alone in this
+   process (``isolation``), so a death it causes is attributable to it.
 2. **Run** the arm in a worker thread with the step's time limit (enforced here, so it holds on
    thread and gevent pools, which have no Celery time limits), an LLM metered against the
    task's budget, and a cancellation check that also stops the step when its task has ended.
 3. **Record** the outcome (``outcomes``): output upserted; transient errors requeued with
-   backoff until the last attempt, then dead-lettered; other errors fail the step at once.
+   backoff until the last attempt, then dead-lettered; other errors fail the step at once. A
+   success that cannot be recorded within ``outcome_record_seconds`` (Postgres away) goes to
+   the journal; a later claim (attempt > 1) records it instead of running the arm again.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import structlog
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from octollm.arms.base import Arm, ArmContext, ArmResult
+from octollm.arms.base import Arm, ArmContext, ArmResult, step_idempotency_key
 from octollm.arms.registry import get_arm
 from octollm.contracts.arm import ProvenanceMetadata
 from octollm.contracts.status import StepStatus, TaskStatus
@@ -41,12 +46,16 @@ from octollm.errors import (
     StorageUnavailable,
     TransientError,
 )
+from octollm.llm import idempotency as llm_idempotency
 from octollm.logging import bind_unit_of_work
 from octollm.orchestrator import admission as admissions
 from octollm.orchestrator import (
     arm_directory,
     arm_security,
     deadletters,
+    isolation,
+    journal,
+    lease,
     lifecycle,
     outcomes,
     swarm,
@@ -54,7 +63,6 @@ from octollm.orchestrator import (
 )
 from octollm.orchestrator.budget import TaskLedger
 from octollm.orchestrator.collaborators import services_for
-from octollm.orchestrator.lease import ensure_lease_keeper
 from octollm.orchestrator.metering import MeteredLLM, llm_for
 from octollm.orchestrator.outcomes import Outcome, backoff
 from octollm.orchestrator.runtime import Runtime
@@ -88,13 +96,21 @@ def run_step(
         return Outcome("noop", "duplicate")
     if admission.refused is not None:
         return Outcome("noop", f"refused:{admission.refused}")
-    with rt.db.autocommit() as conn:  # one statement: the claim, the task, the inputs
-        claim = claims.claim(conn, task_id, step_id, generation, rt.owner, cfg.lease_seconds)
-    if claim is None:
-        with rt.db.session() as session:
-            return _unclaimed(rt, session, task_id, step_id, generation)
-    admissions.consume(rt, admission, claim)
-    outcome = _run_claimed(rt, claim, admission.capability)
+    with isolation.gate.shared():  # no claim while a suspect runs alone in this process
+        with rt.db.autocommit() as conn:  # one statement: the claim, the task, the inputs
+            claim = claims.claim(conn, task_id, step_id, generation, rt.owner, cfg.lease_seconds)
+        if claim is None:
+            with rt.db.session() as session:
+                return _unclaimed(rt, session, task_id, step_id, generation)
+        admissions.consume(rt, admission, claim)
+        with lease.held(rt, task_id, step_id, claim.attempt):  # renewed while this attempt runs
+            outcome = _recorded_from_journal(rt, claim) if claim.attempt > 1 else None
+            if outcome is None and claim.suspect:
+                log.info("suspect_running_alone", attempt=claim.attempt)
+                with isolation.gate.alone():
+                    outcome = _run_claimed(rt, claim, admission.capability)
+            elif outcome is None:
+                outcome = _run_claimed(rt, claim, admission.capability)
     _record_health(rt, claim.arm, outcome)
     return outcome
 
@@ -138,7 +154,6 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
             else:
                 dependencies = _dependencies(session, task_id, claim.depends_on, dependencies)
     rt.emit("step.started", task_id, tenant, step_id=step_id, arm=claim.arm, attempt=claim.attempt)
-    ensure_lease_keeper(rt)
     started = datetime.now(UTC)
     t0 = time.monotonic()
     seconds_left = (deadline - started).total_seconds()
@@ -164,13 +179,14 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         deadline=time.monotonic() + limit,
         check_cancelled=check,
         services=tenancy.bind(services_for(claim.arm, rt), tenant, capability),
+        idempotency_key=step_idempotency_key(task_id, step_id),
     )
     step_input = {**claim.input}
     step_input.setdefault("action", claim.action)
     try:
         arm: Arm = swarm.SwarmAggregator(_judge()) if aggregator else get_arm(claim.arm)
         if getattr(arm, "enforces_own_limits", False):
-            result: ArmResult = arm.run(step_input, ctx)
+            result: ArmResult = _keyed_run(arm, step_input, ctx)
         else:
             result = _run_bounded(arm, step_input, ctx, limit, cfg, contract, step_id)
     except Cancelled:
@@ -201,7 +217,34 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         processing_chain=["orchestrator", claim.arm],
         worker=rt.owner,
     )
-    return outcomes.succeed(rt, claim, tenant, result, provenance, llm)
+    try:
+        return outcomes.succeed(rt, claim, tenant, result, provenance, llm)
+    except StorageUnavailable:
+        # Postgres stayed away for the whole recording window: keep the finished work in the
+        # journal for the next claim of this step, and let this attempt's lease lapse.
+        entry = journal.Entry(
+            attempt=claim.attempt,
+            output=result.output,
+            provenance=provenance.model_dump(mode="json"),
+            confidence=result.confidence,
+            model=result.model,
+        )
+        journal.keep(rt, task_id, step_id, entry)
+        raise
+
+
+def _recorded_from_journal(rt: Runtime, claim: claims.Claim) -> Outcome | None:
+    """Record the journalled success of an earlier attempt, if there is one, instead of
+    running the arm again (see ``orchestrator/journal.py``)."""
+    entry = journal.pending(rt, claim.task_id, claim.step_id, claim.attempt)
+    if entry is None:
+        return None
+    provenance = ProvenanceMetadata.model_validate(entry.provenance)
+    result = ArmResult(output=entry.output, confidence=entry.confidence, model=entry.model)
+    outcome = outcomes.succeed(rt, claim, claim.tenant, result, provenance, None)
+    journal.forget(rt, claim.task_id, claim.step_id)
+    log.info("journalled_outcome_recorded", finished_attempt=entry.attempt, outcome=outcome.kind)
+    return outcome
 
 
 def _judge() -> Arm | None:
@@ -287,6 +330,12 @@ def _check_cancelled(rt: Runtime, task_id: str) -> None:
         raise Cancelled(f"task {task_id} is already {row.status}")
 
 
+def _keyed_run(arm: Arm, step_input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+    """Run the arm with its LLM calls keyed by the step (``llm/idempotency.py``)."""
+    with llm_idempotency.scope(ctx.idempotency_key):
+        return arm.run(step_input, ctx)
+
+
 def _run_bounded(
     arm: Arm,
     step_input: dict[str, Any],
@@ -297,7 +346,7 @@ def _run_bounded(
     step_id: str,
 ) -> ArmResult:
     """Run the arm in a helper thread and stop waiting at ``limit`` (every pool kind)."""
-    future = _pool.submit(arm.run, step_input, ctx)
+    future = _pool.submit(_keyed_run, arm, step_input, ctx)
     try:
         return future.result(timeout=limit)
     except FutureTimeout:

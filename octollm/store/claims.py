@@ -39,6 +39,8 @@ class Claim:
     task_status: str = ""
     #: Stored outputs of the finished dependencies, by step id (failed ones are absent).
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: Its worker died with other steps in it before: this attempt must run alone.
+    suspect: bool = False
 
 
 _CLAIM = text(
@@ -63,7 +65,7 @@ _CLAIM = text(
                 AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on))
                 AND p.status NOT IN ('succeeded', 'failed'))
     RETURNING s.arm, s.action, s.input, s.depends_on, s.critical, s.attempts, s.max_attempts,
-              s.generation, t.tenant, t.request_id, t.contract, t.deadline,
+              s.generation, s.suspect, t.tenant, t.request_id, t.contract, t.deadline,
               t.status AS task_status,
               (SELECT jsonb_object_agg(r.step_id, r.output) FROM step_results AS r
                 WHERE r.task_id = s.task_id
@@ -110,6 +112,7 @@ def claim(
         deadline=row.deadline,
         task_status=row.task_status,
         outputs=row.outputs or {},
+        suspect=row.suspect,
     )
 
 
@@ -166,16 +169,66 @@ def view(session: Session, task_id: str, step_id: str) -> StepView | None:
     )
 
 
-def renew_leases(session: Session, owner: str, lease: float) -> int:
-    """Extend every lease ``owner`` holds; returns how many steps it is running."""
+def renew_leases(
+    session: Session, owner: str, lease: float, attempts: list[tuple[str, str, int]]
+) -> int:
+    """Extend the leases of ``attempts`` (task id, step id, attempt number) that ``owner``
+    still holds; returns how many were extended. A step whose attempt number moved on (a
+    later attempt took it over) or that is no longer running is left alone."""
+    if not attempts:
+        return 0
     result = session.execute(
         text(
-            "UPDATE steps SET lease_until = now() + make_interval(secs => :lease) "
-            "WHERE lease_owner = :owner AND status = 'running'"
+            """
+            UPDATE steps AS s SET lease_until = now() + make_interval(secs => :lease)
+              FROM unnest(CAST(:task_ids AS text[]), CAST(:step_ids AS text[]),
+                          CAST(:numbers AS int[])) AS a(task_id, step_id, attempt)
+             WHERE s.task_id = a.task_id AND s.step_id = a.step_id AND s.attempts = a.attempt
+               AND s.lease_owner = :owner AND s.status = 'running'
+            """
         ),
-        {"owner": owner, "lease": lease},
+        {
+            "owner": owner,
+            "lease": lease,
+            "task_ids": [a[0] for a in attempts],
+            "step_ids": [a[1] for a in attempts],
+            "numbers": [a[2] for a in attempts],
+        },
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+_DEATHS = text(
+    """
+    WITH dead AS (
+        SELECT lease_owner FROM steps
+         WHERE status = 'running' AND lease_owner IS NOT NULL
+         GROUP BY lease_owner
+        HAVING max(lease_until) < now() - make_interval(secs => :grace) AND count(*) > 1)
+    UPDATE steps AS s
+       SET attempts = GREATEST(s.attempts - 1, 0), suspect = true, lease_owner = NULL,
+           updated_at = now()
+      FROM dead
+     WHERE s.lease_owner = dead.lease_owner AND s.status = 'running'
+    RETURNING s.task_id, s.step_id
+    """
+)
+
+
+def attribute_deaths(session: Session, grace: float) -> list[tuple[str, str]]:
+    """Poison attribution: find worker processes that died with several steps in them.
+
+    A process is dead when no lease it holds was renewed for ``grace`` seconds past expiry
+    (a live process renews every attempt it executes, lease.py). If it held one step, that
+    step killed it (or shared its fate alone): the attempt counts, as the claim counted it.
+    If it held several, any one of them may have killed it: each is a *suspect*, its attempt
+    is given back, and its next attempts run alone in their process (``Claim.suspect``), where
+    a death is attributable again. So only a step that kills a process it is alone in uses up
+    its attempts; its co-residents never do. The lease owner is cleared, so a death is
+    attributed once; the steps stay ``running`` with an expired lease for the reconciler or a
+    redelivery to take over. Returns the suspects."""
+    rows = session.execute(_DEATHS, {"grace": grace}).all()
+    return [(r.task_id, r.step_id) for r in rows]
 
 
 _EXHAUST = text(

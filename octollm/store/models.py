@@ -114,6 +114,9 @@ class StepRow(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=_now(), onupdate=_now()
     )
+    #: It was running when its worker process died with other steps in it: the death is not
+    #: attributable to it, so its next attempts run alone in their process (store/claims.py).
+    suspect: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     __table_args__ = (
         ForeignKeyConstraint(["task_id"], ["tasks.id"], ondelete="CASCADE"),

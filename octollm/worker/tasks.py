@@ -14,6 +14,7 @@ from octollm.errors import StorageUnavailable
 from octollm.logging import configure_logging
 from octollm.orchestrator import admission, lifecycle, reconciler, runner
 from octollm.orchestrator.app import app
+from octollm.orchestrator.celery_config import STORAGE_RETRY_CAP_SECONDS
 from octollm.orchestrator.runtime import get_runtime, reset_runtime
 from octollm.security.capability import TOKEN_HEADER
 
@@ -31,7 +32,7 @@ def _after_fork(**_: Any) -> None:
 
 def _storage_countdown(retries: int) -> float:
     cfg = get_settings().orchestrator
-    return runner.backoff(retries + 1, cfg.retry_backoff_base_seconds, 30.0)
+    return runner.backoff(retries + 1, cfg.retry_backoff_base_seconds, STORAGE_RETRY_CAP_SECONDS)
 
 
 @app.task(

@@ -10,17 +10,25 @@ run reconciler passes in a thread (what celery beat does in production).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from sqlalchemy import func, select
 
 from octollm.contracts import TaskContract
 from octollm.contracts.task import Budget
 from octollm.orchestrator import deadletters, lifecycle
+from octollm.store import idempotency
+from octollm.store.api_models import IdempotencyKeyRow
 from octollm.store.models import StepResultRow, TaskRow
+from tests.support.apiserver import api_server, echo_plan, headers, make_key
 from tests.support.arms import tallied
 from tests.support.stack import LiveStack, reconciling, steps_of, wait_for_task, wait_until
 
@@ -158,3 +166,115 @@ def test_a_poison_step_is_dead_lettered_after_its_attempts_while_other_tasks_flo
     assert (letter.step_id, letter.reason, letter.attempts) == ("p", "poison", 2)
     assert letter.input_ref["step_id"] == "p"
     assert letter.created_at > done.finished_at
+
+
+def _key_claimed(rt: Any, tenant: str, key: str) -> bool:
+    with rt.db.session() as session:
+        return session.get(IdempotencyKeyRow, (tenant, key)) is not None
+
+
+def test_an_api_killed_between_the_key_claim_and_the_task_insert_frees_the_key_within_seconds(
+    stack: LiveStack, runtime: Any
+) -> None:
+    key = make_key(stack, "acme")
+    body = {"goal": "submitted by a process about to die", "plan": echo_plan(1)}
+    sent = headers(key, **{"Idempotency-Key": "dies-mid-submit"})
+    stack.extra_env[idempotency.PAUSE_ENV] = "60"  # the doomed API stops after its claim
+    with api_server(stack, name="api-doomed") as doomed:
+
+        def post_and_hang() -> None:
+            with contextlib.suppress(httpx.HTTPError):  # the process dies under the request
+                httpx.post(f"{doomed.url}/api/v1/tasks", json=body, headers=sent, timeout=90)
+
+        threading.Thread(target=post_and_hang, daemon=True).start()
+        wait_until(lambda: _key_claimed(runtime, "acme", "dies-mid-submit"), 20, "the claim")
+        os.killpg(doomed.proc.pid, signal.SIGKILL)
+        doomed.proc.wait(5)
+    del stack.extra_env[idempotency.PAUSE_ENV]
+    with api_server(stack, name="api-next") as api:
+        killed_at = time.monotonic()
+
+        def accepted() -> httpx.Response | None:
+            resp = httpx.post(f"{api.url}/api/v1/tasks", json=body, headers=sent, timeout=10)
+            assert resp.status_code in (202, 409), resp.text
+            return resp if resp.status_code == 202 else None
+
+        first = wait_until(accepted, 10, "the same key accepted again")
+        waited = time.monotonic() - killed_at
+        again = httpx.post(f"{api.url}/api/v1/tasks", json=body, headers=sent, timeout=10)
+    assert waited < 10
+    assert again.status_code == 202
+    assert again.json()["task_id"] == first.json()["task_id"]
+    assert again.json()["idempotent_replay"] is True
+    with runtime.db.session() as session:
+        assert session.query(TaskRow).count() == 1
+
+
+def _keep_running(stack: LiveStack, arms: list[str], stop: threading.Event) -> None:
+    """A supervisor: start the shared pool again whenever it dies (as systemd would)."""
+    current = stack.start_worker(arms, pool="threads", concurrency=4, name="shared-0")
+    restarts = 0
+    while not stop.wait(0.2):
+        if current.proc.poll() is not None:
+            restarts += 1
+            current = stack.start_worker(
+                arms, pool="threads", concurrency=4, name=f"shared-{restarts}"
+            )
+
+
+@pytest.mark.parametrize("run", [1, 2])  # repeated: which steps share the process varies
+def test_on_a_threads_pool_a_poison_step_is_dead_lettered_and_its_co_residents_are_not(
+    stack: LiveStack, runtime: Any, tmp_path: Path, run: int
+) -> None:
+    """One process runs the poison step next to healthy ones; each death takes them all.
+    The co-residents are suspects, not culprits: they run again alone, and only the step that
+    kills a process it is alone in uses up its attempts."""
+    stack.start_fleet(["orchestrator"])
+    stop = threading.Event()
+    supervisor = threading.Thread(
+        target=_keep_running, args=(stack, ["poison", "echo"], stop), daemon=True
+    )
+    supervisor.start()
+    counter = tmp_path / "poison.calls"
+    healthy_plan = {
+        "steps": [{"step_id": "h", "arm": "echo", "action": "ok", "input": {"sleep": 1}}]
+    }
+    poison_plan = {
+        "steps": [
+            {
+                "step_id": "p",
+                "arm": "poison",
+                "action": "dies",
+                "input": {"counter_file": str(counter)},
+            }
+        ]
+    }
+    try:
+        with reconciling(runtime):
+            healthy = [
+                lifecycle.submit(runtime, TaskContract(goal=f"healthy task {i}", plan=healthy_plan))
+                for i in range(3)
+            ]
+            poisoned = lifecycle.submit(
+                runtime,
+                TaskContract(
+                    goal="kills its worker", plan=poison_plan, budget=Budget(max_retries=1)
+                ),
+            )
+            healthy += [
+                lifecycle.submit(runtime, TaskContract(goal=f"healthy task {i}", plan=healthy_plan))
+                for i in range(3, 19)
+            ]
+            failed = wait_for_task(runtime, poisoned.id, timeout=120)
+            rows = [wait_for_task(runtime, t.id, timeout=120) for t in healthy]
+    finally:
+        stop.set()
+        supervisor.join(30)
+    assert failed.status == "failed"
+    assert failed.error["code"] == "REDELIVERY_LIMIT"
+    assert [r.status for r in rows] == ["completed"] * 19, [r.error for r in rows]
+    letters = deadletters.list_dead_letters(runtime, deadletters.DeadLetterFilter())
+    assert [(d.task_id, d.step_id) for d in letters] == [(poisoned.id, "p")]
+    # The deaths it shared with healthy steps were given back; alone, it died twice.
+    assert steps_of(runtime, poisoned.id)["p"].attempts == 2
+    assert len(tallied(counter)) >= 2

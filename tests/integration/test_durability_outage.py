@@ -20,6 +20,7 @@ from octollm.contracts import TaskContract
 from octollm.errors import StorageUnavailable
 from octollm.orchestrator import lifecycle, reconciler
 from octollm.store.models import StepResultRow
+from tests.support.arms import tallied
 from tests.support.stack import (
     LiveStack,
     live_stack,
@@ -153,3 +154,134 @@ def test_postgres_down_for_ten_seconds_while_steps_finish_loses_no_output(
     assert all(r.status == "succeeded" for r in steps_of(rt, task.id).values())
     assert not [r for r in reports if isinstance(r, Exception)], reports
     rt.db.dispose()
+
+
+WINDOW = 2.0  # orchestrator.outcome_record_seconds for the long-outage test
+
+
+@pytest.fixture
+def short_window(tmp_path: Path) -> Iterator[tuple[LiveStack, Any]]:
+    env = {"OCTOLLM_ORCHESTRATOR__OUTCOME_RECORD_SECONDS": str(WINDOW)}
+    with live_stack(tmp_path, private_redis=True, private_postgres=True, **env) as s:
+        yield s, make_runtime(s)
+        gc.collect()
+
+
+def test_postgres_down_for_twice_the_recording_window_neither_loses_nor_reruns_a_finished_step(
+    short_window: tuple[LiveStack, Any], tmp_path: Path
+) -> None:
+    """The attempt finishes during the outage, gives up recording after the window, journals
+    its output and lets its lease lapse; the next claim records the journalled output."""
+    stack, rt = short_window
+    stack.start_fleet(["orchestrator", "echo"])
+    ledger = tmp_path / "work.calls"
+    plan = {
+        "steps": [
+            {
+                "step_id": "work",
+                "arm": "echo",
+                "action": "works",
+                "input": {"sleep": 1.0, "tally": str(ledger)},
+            },
+            {"step_id": "after", "arm": "echo", "action": "follows", "depends_on": ["work"]},
+        ]
+    }
+    task = lifecycle.submit(rt, TaskContract(goal="outlast the recording window", plan=plan))
+    wait_until(lambda: tallied(ledger), 20, "the step running")
+    with reconciling(rt) as reports:
+        stack.stop_postgres()
+        down_at = time.monotonic()
+        worker = stack.workers[1]
+        wait_until(lambda: "outcome_journalled" in worker.log(), 20, "the outcome journalled")
+        time.sleep(max(0.0, 2 * WINDOW - (time.monotonic() - down_at)))
+        stack.start_postgres()
+        row = wait_for_task(rt, task.id, timeout=40)
+    assert row.status == "completed", row.error
+    assert tallied(ledger) == ["work"], "the finished step ran again"
+    assert _results(rt, task.id) == {"work": 1, "after": 1}
+    assert row.result["steps"]["after"]["received"]["work"]["step"] == "work"
+    assert "journalled_outcome_recorded" in "".join(w.log() for w in stack.workers)
+    assert not [r for r in reports if isinstance(r, Exception)], reports
+    rt.db.dispose()
+
+
+def test_a_503_during_a_database_outage_says_when_to_retry_and_names_no_host(
+    stack: LiveStack,
+) -> None:
+    from octollm.store.db import Database
+    from tests.support.apiserver import headers, inproc_client, make_key
+
+    key = make_key(stack, "acme")
+    with inproc_client(stack) as client:
+        state = client.app.state.octollm  # type: ignore[attr-defined]
+        away = Database("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_timeout=1)
+        real, state.runtime.db = state.runtime.db, away
+        try:
+            resp = client.get("/api/v1/tasks", headers=headers(key))
+        finally:
+            state.runtime.db = real
+            away.dispose()
+    assert resp.status_code == 503
+    assert int(resp.headers["retry-after"]) >= 1
+    error = resp.json()["error"]
+    assert error["code"] == "STORAGE_UNAVAILABLE"
+    assert error["details"]["retry_after"] >= 1
+    for leak in ("127.0.0.1", "port", "nobody", "psycopg", "connection"):
+        assert leak not in resp.text.lower(), leak
+
+
+def _restart_redis(stack: LiveStack) -> None:
+    """Stop the stack's private Redis and start it again on the same socket (empty: it keeps
+    nothing on disk), so every client connection is lost."""
+    from octollm.services.redis import launch_redis
+
+    (server,) = stack.services
+    server.stop(10)
+    time.sleep(1.0)
+    stack.services = [launch_redis(stack.tmp / "redis", log_dir=stack.tmp / "logs")]
+    stack.services[0].wait_ready(10)
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["kept-running", "cancelled"])
+def test_a_lost_broker_connection_mid_step_applies_the_keyed_effect_once(
+    cancel: bool, tmp_path: Path
+) -> None:
+    """The step's external effect is done, its outcome not yet recorded, when every broker
+    connection drops. Kept running (octollm's default), the step records its outcome in
+    Postgres and runs once. Cancelled (Celery's ``worker_cancel_long_running_tasks_on_
+    connection_loss``), it runs again, and only ``ctx.idempotency_key`` keeps the effect single."""
+    from octollm.arms.base import step_idempotency_key
+    from tests.support.webhook_receiver import webhook_receiver
+
+    flag = {"OCTOLLM_ORCHESTRATOR__CANCEL_STEPS_ON_CONNECTION_LOSS": str(cancel).lower()}
+    with live_stack(tmp_path, private_redis=True, **flag) as stack:
+        rt = make_runtime(stack)
+        stack.start_fleet(["orchestrator"])
+        worker = stack.start_worker(["effect"], pool="prefork", concurrency=1)
+        ledger = tmp_path / "effect.calls"
+        with webhook_receiver() as side:
+            effect = {"url": side.url, "then": 2.0, "tally": str(ledger)}
+            plan = {
+                "steps": [{"step_id": "pay", "arm": "effect", "action": "pays", "input": effect}]
+            }
+            task = lifecycle.submit(rt, TaskContract(goal="pay exactly once", plan=plan))
+            wait_until(lambda: side.requests, 20, "the effect applied")
+            _restart_redis(stack)  # every worker connection drops
+            with reconciling(rt):
+                row = wait_for_task(rt, task.id, timeout=60)
+        assert "Connection to broker lost" in worker.log()
+        assert row.status == "completed", row.error
+        keys = {
+            {k.lower(): v for k, v in r.headers.items()}["idempotency-key"] for r in side.requests
+        }
+        assert keys == {step_idempotency_key(task.id, "pay")}, "the keyed effect applied once"
+        runs = len(tallied(ledger))
+        print(
+            f"cancel_on_connection_loss={cancel}: arm runs={runs}, "
+            f"effect requests={len(side.requests)}"
+        )
+        if not cancel:
+            assert runs == 1, tallied(ledger)  # not even attempted twice
+        assert _results(rt, task.id) == {"pay": 1}
+        rt.db.dispose()
+        gc.collect()

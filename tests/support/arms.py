@@ -24,6 +24,7 @@ PLUGINS = ",".join(
         "FailArm",
         "VoteArm",
         "ChatterArm",
+        "EffectArm",
     )
 )
 
@@ -156,3 +157,29 @@ class ChatterArm:
             )
             replies.append(result.text)
         return ArmResult(output={"replies": replies})
+
+
+class EffectArm:
+    """Applies an external effect (a POST to ``input["url"]`` carrying ``Idempotency-Key:
+    ctx.idempotency_key``), then keeps working for ``input["then"]`` seconds before it returns:
+    a window in which the effect is done but not yet recorded. Each call is tallied."""
+
+    name = "effect"
+    capabilities = frozenset({"effect"})
+
+    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+        import urllib.request
+
+        tally(input.get("tally"), f"{ctx.attempt} {ctx.idempotency_key}")
+        request = urllib.request.Request(  # noqa: S310 - a loopback test receiver
+            str(input["url"]),
+            data=b"{}",
+            headers={"Idempotency-Key": ctx.idempotency_key, "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 - loopback test
+            reply.read()
+        deadline = time.time() + float(input.get("then", 0))
+        while time.time() < deadline:
+            time.sleep(0.05)
+        return ArmResult(output={"applied": ctx.idempotency_key})
