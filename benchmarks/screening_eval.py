@@ -107,8 +107,9 @@ def main() -> None:
     args = parser.parse_args()
     outcome = evaluate(args.split, args.policy)
     if args.json:
-        print(json.dumps({**outcome.summary(), "missed": outcome.missed,
-                          "false_refusals": outcome.false_refusals}, ensure_ascii=False, indent=1))  # fmt: skip
+        report = {**outcome.summary(), "missed": outcome.missed}
+        report["false_refusals"] = outcome.false_refusals
+        print(json.dumps(report, ensure_ascii=False, indent=1))
         return
     print(json.dumps(outcome.summary()))
     for name, tally in sorted(outcome.by_category.items()):
@@ -125,7 +126,9 @@ def main() -> None:
                 continue
             decisions = decide(find(row["text"], ("pii", "secrets", "injection")), chosen)
             if decisions:
-                why = ", ".join(f"{d.finding.rule or d.finding.subtype}:{d.action}" for d in decisions)
+                why = ", ".join(
+                    f"{d.finding.rule or d.finding.subtype}:{d.action}" for d in decisions
+                )
                 print("FLAG", row["category"], why, repr(row["text"][:120]))
 
 

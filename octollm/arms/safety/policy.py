@@ -126,4 +126,12 @@ def verdict(decisions: Iterable[Decision]) -> Action:
     return "block" if "block" in actions else "flag" if "flag" in actions else "off"
 
 
-__all__ = ["DEFAULT_POLICY", "Action", "Decision", "ScreeningPolicy", "decide", "resolve", "verdict"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "Action",
+    "Decision",
+    "ScreeningPolicy",
+    "decide",
+    "resolve",
+    "verdict",
+]

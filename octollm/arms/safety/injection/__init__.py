@@ -139,7 +139,9 @@ def _decoded(n: Normalised, floor: Risk, depth: int, framing: bool) -> list[Find
         best = max(inner, key=lambda f: (f.risk, f.confidence))
         severity = best.risk.lowered(1) if framing else best.risk
         start, end = n.span(run.start, run.end)
-        message = f"possible prompt injection: {run.encoding}-encoded {best.subtype.replace('_', ' ')}"
+        message = (
+            f"possible prompt injection: {run.encoding}-encoded {best.subtype.replace('_', ' ')}"
+        )
         out.append(
             Finding(
                 "injection",

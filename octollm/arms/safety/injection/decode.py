@@ -23,11 +23,82 @@ _URLENC = re.compile(r"(?:[^\s%]{0,20}%[0-9A-Fa-f]{2}){4,}[^\s%]{0,40}")
 _WORDS = re.compile(r"[A-Za-z]{3,}")
 #: Common English words; ROT13 of real prose contains few of them, plain prose many.
 _COMMON = frozenset(
-    "the and you your all are for not with this that from now what have will must ignore"
-    " instructions previous system prompt reveal tell print show can any but was were they"
-    " them then than when into about only just also more some out who how why which there"
-    " their here been does did each other mode answer without enable give say password"
-    " secret data send user write output following instead rules new admin".split()
+    [
+        "the",
+        "and",
+        "you",
+        "your",
+        "all",
+        "are",
+        "for",
+        "not",
+        "with",
+        "this",
+        "that",
+        "from",
+        "now",
+        "what",
+        "have",
+        "will",
+        "must",
+        "ignore",
+        "instructions",
+        "previous",
+        "system",
+        "prompt",
+        "reveal",
+        "tell",
+        "print",
+        "show",
+        "can",
+        "any",
+        "but",
+        "was",
+        "were",
+        "they",
+        "them",
+        "then",
+        "than",
+        "when",
+        "into",
+        "about",
+        "only",
+        "just",
+        "also",
+        "more",
+        "some",
+        "out",
+        "who",
+        "how",
+        "why",
+        "which",
+        "there",
+        "their",
+        "here",
+        "been",
+        "does",
+        "did",
+        "each",
+        "other",
+        "mode",
+        "answer",
+        "without",
+        "enable",
+        "give",
+        "say",
+        "password",
+        "secret",
+        "data",
+        "send",
+        "user",
+        "write",
+        "output",
+        "following",
+        "instead",
+        "rules",
+        "new",
+        "admin",
+    ]
 )
 
 
@@ -48,7 +119,7 @@ def _printable(text: str) -> bool:
 
 
 def _b64(blob: str) -> str | None:
-    if blob.isdigit() or blob.isalpha() and (blob.islower() or blob.isupper()):
+    if blob.isdigit() or (blob.isalpha() and (blob.islower() or blob.isupper())):
         return None  # words and numbers, not base64
     padded = blob + "=" * (-len(blob) % 4)
     for decoder in (base64.b64decode, base64.urlsafe_b64decode):

@@ -102,8 +102,8 @@ RULES: tuple[Rule, ...] = (
         r"\s*(?:[,;.]\s*|\s+and\s+)(?:instead|rather)\b"
     )),
     Rule("system_role_manipulation", "en.forged_system_line", C, 0.88, rx(
-        r"(?m)^[ \t>*#]*(?:\[|<|\(|\*\*)?\s*(?:system|sys|admin|administrator|developer|root|operator|openai|anthropic)"
-        r"(?:\s+(?:message|override|prompt|note|notice|instruction|update|alert))?\s*(?:\]|>|\)|\*\*)?\s*:"
+        r"(?m)^[ \t>*#]*(?:\[|<|\(|\*\*)?[ \t]*(?:system|sys|admin|administrator|developer|root|operator|openai|anthropic)"
+        r"(?:[ \t]+(?:message|override|prompt|note|notice|instruction|update|alert))?[ \t]*(?:\]|>|\)|\*\*)?[ \t]*:"
         r"[^\n]{0,120}?\b(?:you|your|assistant|ai\b|model|ignore|disregard|override|must|from\s+now|unrestricted"
         r"|new\s+(?:instructions|rules)|reveal|respond|reply|answer|comply|obey)\b"
     )),
@@ -241,9 +241,9 @@ RULES: tuple[Rule, ...] = (
         r"(?:server|webhook|endpoint|url|link|image\s+url|collector)|(?:a|the)\s+(?:url|link|query\s+(?:string|parameter)))"
     )),
     Rule("data_exfiltration", "md.image_exfiltration", H, 0.85, rx(
-        r"!\[[^\]\n]{0,80}\]\(\s*https?://[^)\s]+[?&#/][^)\s]*(?:\{\{?[A-Za-z_][\w.]*\}\}?|\[[A-Za-z_ ]+\]|<[A-Za-z_ ]+>|\$[A-Z_]{3,}"
+        r"!\[[^\]\n]{0,80}\]\(\s*https?://[^)\s]{0,300}?(?:\{\{?[A-Za-z_][\w.]*\}\}?|\[[A-Za-z_ ]+\]|<[A-Za-z_ ]+>|\$[A-Z_]{3,}"
         r"|%s|(?-i:\b(?:DATA|SECRET|CONVERSATION|HISTORY|PASSWORD|TOKEN|SUMMARY|CHAT|EMAIL|INFO|QUERY|PROMPT)\b)"
-        r"|=(?:data|secret|conversation|history|password|token|summary|chat|prompt|memory|context|cookie)s?\b)[^)\s]*\)"
+        r"|=(?:data|secret|conversation|history|password|token|summary|chat|prompt|memory|context|cookie)s?\b)[^)\s]{0,300}\)"
     )),
     Rule("data_exfiltration", "md.render_image_with", H, 0.8, rx(
         r"\b(?:render|display|show|output|include|embed|add)\b[^.\n]{0,40}?\b(?:image|markdown\s+image|img\s+tag|pixel)"
