@@ -22,84 +22,15 @@ _HEX = re.compile(
 _URLENC = re.compile(r"(?:[^\s%]{0,20}%[0-9A-Fa-f]{2}){4,}[^\s%]{0,40}")
 _WORDS = re.compile(r"[A-Za-z]{3,}")
 #: Common English words; ROT13 of real prose contains few of them, plain prose many.
-_COMMON = frozenset(
-    [
-        "the",
-        "and",
-        "you",
-        "your",
-        "all",
-        "are",
-        "for",
-        "not",
-        "with",
-        "this",
-        "that",
-        "from",
-        "now",
-        "what",
-        "have",
-        "will",
-        "must",
-        "ignore",
-        "instructions",
-        "previous",
-        "system",
-        "prompt",
-        "reveal",
-        "tell",
-        "print",
-        "show",
-        "can",
-        "any",
-        "but",
-        "was",
-        "were",
-        "they",
-        "them",
-        "then",
-        "than",
-        "when",
-        "into",
-        "about",
-        "only",
-        "just",
-        "also",
-        "more",
-        "some",
-        "out",
-        "who",
-        "how",
-        "why",
-        "which",
-        "there",
-        "their",
-        "here",
-        "been",
-        "does",
-        "did",
-        "each",
-        "other",
-        "mode",
-        "answer",
-        "without",
-        "enable",
-        "give",
-        "say",
-        "password",
-        "secret",
-        "data",
-        "send",
-        "user",
-        "write",
-        "output",
-        "following",
-        "instead",
-        "rules",
-        "new",
-        "admin",
-    ]
+_COMMON_WORDS = (
+    "the and you your all are for not with this that from now what have will must "
+    "ignore instructions previous system prompt reveal tell print show can any but "
+    "was were they them then than when into about only just also more some out who "
+    "how why which there their here been does did each other mode answer without "
+    "enable give say password secret data send user write output following instead "
+    "rules new admin"
 )
+_COMMON = frozenset(_COMMON_WORDS.split())
 
 
 @dataclass(frozen=True)
