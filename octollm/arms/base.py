@@ -47,6 +47,9 @@ class ArmContext:
     check_cancelled: Callable[[], None] = field(default=lambda: None)
     #: Extra collaborators (memory, sandbox, registry...) by name.
     services: Mapping[str, Any] = field(default_factory=dict)
+    #: The reflex edge's flag for this task (``metadata.screening`` of the contract: policy,
+    #: kinds and findings with rule, span and score); empty when screening flagged nothing.
+    screening: Mapping[str, Any] = field(default_factory=dict)
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None when unbounded."""

@@ -156,6 +156,7 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         deadline=time.monotonic() + limit,
         check_cancelled=check,
         services=_step_services(services_for(claim.arm, rt), capability),
+        screening=dict((contract.get("metadata") or {}).get("screening") or {}),
     )
     step_input = {**claim.input}
     step_input.setdefault("action", claim.action)
