@@ -10,6 +10,11 @@ as the API's edge screens a goal: PII, secrets and injection, then the policy's 
 * **flagged**: benign texts let through with a flag (what the guardian and judge see).
 
     python benchmarks/screening_eval.py --split dev [--policy default] [--misses] [--json]
+
+PII: ``tests/data/pii_eval_set.jsonl`` (see ``tests/data/make_pii_eval_set.py``), precision
+and recall over (line, type) pairs of the ``pii`` check:
+
+    python benchmarks/screening_eval.py --set pii --split dev [--misses]
 """
 
 from __future__ import annotations
@@ -29,6 +34,46 @@ from octollm.arms.safety.policy import ScreeningPolicy, decide, resolve, verdict
 from octollm.arms.safety.screening import find  # noqa: E402
 
 SET = ROOT / "tests" / "data" / "injection_set.jsonl"
+PII_SET = ROOT / "tests" / "data" / "pii_eval_set.jsonl"
+
+
+@dataclass
+class PiiOutcome:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    lines: int = 0
+    errors: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    def summary(self) -> dict[str, object]:
+        return {"lines": self.lines, "tp": self.tp, "fp": self.fp, "fn": self.fn,
+                "precision": round(self.precision, 4), "recall": round(self.recall, 4)}  # fmt: skip
+
+
+def evaluate_pii(split: str) -> PiiOutcome:
+    out = PiiOutcome()
+    for line in PII_SET.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if split not in ("all", row["split"]):
+            continue
+        out.lines += 1
+        expected = set(row["labels"])
+        got = {f.subtype for f in find(row["text"], ("pii",))}
+        out.tp += len(expected & got)
+        out.fp += len(got - expected)
+        out.fn += len(expected - got)
+        if got != expected:
+            out.errors.append({"note": row["note"], "missing": sorted(expected - got),
+                               "extra": sorted(got - expected), "text": row["text"]})  # fmt: skip
+    return out
 
 
 @dataclass
@@ -99,12 +144,19 @@ def evaluate(split: str, policy: str | ScreeningPolicy = "default") -> Outcome:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--set", choices=["injection", "pii"], default="injection")
     parser.add_argument("--split", choices=["dev", "heldout", "all"], default="dev")
     parser.add_argument("--policy", default="default")
     parser.add_argument("--misses", action="store_true", help="list misses and false refusals")
     parser.add_argument("--flags", action="store_true", help="list flagged benign texts")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.set == "pii":
+        pii = evaluate_pii(args.split)
+        print(json.dumps(pii.summary()))
+        for error in pii.errors if args.misses else []:
+            print("ERROR", json.dumps(error, ensure_ascii=False))
+        return
     outcome = evaluate(args.split, args.policy)
     if args.json:
         report = {**outcome.summary(), "missed": outcome.missed}

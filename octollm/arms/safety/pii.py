@@ -93,7 +93,7 @@ def detect_phone(text: str) -> Iterator[Finding]:
 # (Google's libphonenumber rules) and not sit after an identifier word (order, ISBN...).
 NATIONAL_REGIONS: tuple[str, ...] = ("GB", "DE", "FR", "IN", "JP")
 _NATIONAL = re.compile(
-    r"(?<![\w+.\-/])(?<!\d[ .\-])(\(?0\d{1,4}\)?(?:[ \-./]\d{2,5}){1,4}|0\d{9,11}|[6-9]\d{4} \d{5})"
+    r"(?<![\w+.\-/])(?<!\d[ .\-])(\(?0\d{1,4}\)?(?:[ \-./]\d{2,8}){1,4}|0\d{9,11}|[6-9]\d{4} \d{5})"
     r"(?![\w\-/]|[.,]\d|[ .\-]\d)"
 )
 _ID_BEFORE = re.compile(
