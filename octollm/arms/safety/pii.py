@@ -99,7 +99,8 @@ _NATIONAL = re.compile(
 _ID_BEFORE = re.compile(
     r"(?i)\b(?:order|invoice|ref(?:erence)?|account|acct|tracking|id|no\.?|serial|part|sku|isbn"
     r"|issn|version|build|ticket|case|batch|lot|policy|iban|bic|sort\s+code|postcode|zip|amount"
-    r"|total|balance|customer|member|patient|claim|pnr|booking|item)\W{0,4}$"
+    r"|total|balance|customer|member|patient|claim|pnr|booking|item|parcel|shipment|consignment)"
+    r"(?:\s+(?:number|no\.?|num|code|id|ref))?\W{0,4}$"
 )
 
 

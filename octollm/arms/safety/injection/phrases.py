@@ -88,8 +88,8 @@ PHRASES: tuple[Rule, ...] = (
         r"(?:prompt|mensaje|instrucciones)\s+(?:del\s+sistema|de\s+sistema|iniciales|ocultas|originales|secretas)"
     )),
     Rule(_FREE, "es.no_restrictions", H, 0.8, rx(
-        r"\bsin\s+(?:ninguna\s+|ningun\s+)?(?:restricciones?|limites|filtros|censura|reglas)\b[^.\n]{0,60}\b(?:responde|responda|debes|eres|actua)"
-        r"|\b(?:eres|actua\s+como|finge\s+(?:que\s+eres|ser))\b[^.\n]{0,50}\bsin\s+(?:ninguna\s+)?(?:restricciones?|limites|filtros|censura|reglas)"
+        r"\bsin\s+(?:ninguna\s+|ningun\s+)?(?:restriccion(?:es)?|limites|filtros|censura|reglas)\b[^.\n]{0,60}\b(?:responde|responda|debes|eres|actua)"
+        r"|\b(?:eres|actua\s+como|finge\s+(?:que\s+eres|ser))\b[^.\n]{0,50}\bsin\s+(?:ninguna\s+)?(?:restriccion(?:es)?|limites|filtros|censura|reglas)"
     )),
     # --- Portuguese -----------------------------------------------------------------------
     Rule(_IGN, "pt.ignore_previous", C, 0.9, rx(

@@ -88,7 +88,7 @@ RULES: tuple[Rule, ...] = (
         r"(?:instructions?|prompt|directives?|orders)\s*(?::|=|->|are\s*:|follow\b|below\b)"
     )),
     Rule("new_instruction_injection", "en.real_task", C, 0.85, rx(
-        r"\byour\s+(?:new|real|true|actual|only|sole|primary)\s+(?:task|goal|purpose|instructions?|role|job"
+        r"\byour\s+(?:real|true|actual|secret|hidden)\s+(?:task|goal|purpose|instructions?|role|job"
         r"|objective|mission)\s+(?:is|are|now)\b"
     )),
     Rule("new_instruction_injection", "en.from_now_on_unrestricted", C, 0.88, rx(
@@ -104,8 +104,9 @@ RULES: tuple[Rule, ...] = (
     Rule("system_role_manipulation", "en.forged_system_line", C, 0.88, rx(
         r"(?m)^[ \t>*#]*(?:\[|<|\(|\*\*)?[ \t]*(?:system|sys|admin|administrator|developer|root|operator|openai|anthropic)"
         r"(?:[ \t]+(?:message|override|prompt|note|notice|instruction|update|alert))?[ \t]*(?:\]|>|\)|\*\*)?[ \t]*:"
-        r"[^\n]{0,120}?\b(?:you|your|assistant|ai\b|model|ignore|disregard|override|must|from\s+now|unrestricted"
-        r"|new\s+(?:instructions|rules)|reveal|respond|reply|answer|comply|obey)\b"
+        r"[^\n]{0,120}?\b(?:ignore|disregard|override|from\s+now|unrestricted|you\s+are\s+now|developer\s+mode"
+        r"|new\s+(?:instructions|rules)|reveal|comply|obey|jailbr\w*|no\s+(?:longer|restrictions|filters|rules)"
+        r"|you\s+must\s+(?:now\s+)?(?:comply|obey|reveal|ignore|answer|output|print|grant))\b"
     )),
     Rule("system_role_manipulation", "en.forged_system_tag", C, 0.85, rx(
         r"(?:<\s*system\s*>|\[\s*system\s*\]\s*\(#|\{\s*\"role\"\s*:\s*\"system\")[^\n]{0,160}?\b(?:you|your|ignore"
@@ -136,6 +137,7 @@ RULES: tuple[Rule, ...] = (
     )),
     Rule("dan_variant", "en.jailbreak", C, 0.88, rx(
         r"\bjailbr(?:eak|oken)\s+(?:mode|prompt|enabled|activated|successful)\b"
+        r"|\b(?:has|have|had)\s+been\s+jailbr(?:oken|eaked)\b|\b(?:you\s+are|you're)\s+(?:now\s+)?jailbr(?:oken|eaked)\b"
         r"|\b(?:stay|remain)\s+in\s+character\b[^.\n]{0,80}\b(?:no\s+matter|never\s+(?:break|refuse)|even\s+if)"
     )),
     # --- role-play jailbreaks (medium, high when refusals are ruled out) -------------------
@@ -192,7 +194,8 @@ RULES: tuple[Rule, ...] = (
     # --- hidden instructions in documents (retrieved text speaking to the model) ---------
     Rule("new_instruction_injection", "doc.note_to_assistant", H, 0.82, rx(
         r"\b(?:note|message|instructions?|attention|hey|hello|dear)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?"
-        r"(?:ai|llm|assistant|chatbot|bot|language\s+model|model|gpt|agent|screener|reviewer\s+ai|ai\s+\w+)s?\b\s*[:,-]"
+        r"(?:ai|llm|assistant|chatbot|bot|language\s+model|model|gpt|agent|screener|reviewer\s+ai|ai\s+\w+)s?\b"
+        r"(?:\s+(?:reading|processing|summari[sz]ing|screening|reviewing|parsing)\s+(?:this|the)\s+\w+)?\s*[:,-]"
         r"|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|language\s+model|assistant|chatbot|gpt|automated|bot|agent)\b[^.\n]{0,40}?"
         r"(?:reading|processing|summari[sz]ing|screening|reviewing|parsing|seeing)"
         r"|\b(?:notes?|message|instructions?)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:automated|automatic|ai[- ]powered)\s+"
