@@ -273,3 +273,21 @@ def test_the_pii_set_is_what_its_generator_produces() -> None:
     assert generator.render(rows) == (DATA / "pii_eval_set.jsonl").read_text(encoding="utf-8")
     assert len(rows) >= 300
     assert sum(not r["labels"] for r in rows) >= 60  # look-alikes
+
+
+def test_a_rules_needs_hold_for_every_match_in_the_sets() -> None:
+    from octollm.arms.safety.injection import ALL_RULES
+    from octollm.arms.safety.injection.decode import decoded_runs
+    from octollm.arms.safety.injection.normalise import normalise
+
+    texts = [r["text"] for r in _module(DATA / "make_injection_set.py").build()]
+    texts += [*EVASIONS.values(), *BENIGN]
+    views = [normalise(t).text for t in texts]
+    views += [normalise(run.text).text for v in list(views) for run in decoded_runs(v)]
+    broken = [
+        (rule.name, view)
+        for view in views
+        for rule in ALL_RULES
+        if rule.pattern.search(view) and not rule.may_match(view.lower())
+    ]
+    assert broken == []

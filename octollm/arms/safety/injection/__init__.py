@@ -63,8 +63,9 @@ class _Match:
 def _matches(text: str, floor: Risk) -> list[_Match]:
     """Rule matches, one per overlapping span and family (the best-scored rule wins)."""
     found: list[_Match] = []
+    lowered = text.lower()
     for rule in ALL_RULES:
-        if rule.severity < floor:
+        if rule.severity < floor or not rule.may_match(lowered):
             continue
         for m in rule.pattern.finditer(text):
             if m.end() == m.start() or rule.benign_at(text, m.start(), m.end()):

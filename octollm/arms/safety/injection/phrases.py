@@ -9,7 +9,7 @@ instructions, forged mode switches, "new instructions:") and prompt extraction.
 from __future__ import annotations
 
 from octollm.arms.safety.finding import Risk
-from octollm.arms.safety.injection.rule import Rule, rx
+from octollm.arms.safety.injection.rule import Rule, rx, with_needs
 
 C, H, M = Risk.CRITICAL, Risk.HIGH, Risk.MEDIUM
 
@@ -177,3 +177,103 @@ PHRASES: tuple[Rule, ...] = (
         r"(?:制限|制約|ルール|倫理|フィルター|検閲)\s*(?:の)?\s*(?:ない|なし|を無視した|に縛られない|から解放された)[^。\n]{0,30}(?:AI|アシスタント|として|答え|回答|あなた)"
     )),
 )  # fmt: skip
+
+
+#: Necessary substrings per rule (see ``Rule.needs``), in normalised lowercase text.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "fr.ignore_previous": ("instruction", "consigne", "regle", "directive", "ordre", "indication"),
+    "fr.forget_everything": ("tout",),
+    "fr.new_instructions": ("nouvelle",),
+    "fr.mode": ("mode",),
+    "fr.reveal_prompt": ("prompt", "message", "invite", "instruction", "consigne"),
+    "fr.no_restrictions": ("sans", "aucun"),
+    "de.ignore_previous": (
+        "anweisung",
+        "instruktion",
+        "regel",
+        "vorgabe",
+        "befehl",
+        "richtlinie",
+        "prompt",
+    ),
+    "de.ignore_everything": ("alles",),
+    "de.new_instructions": ("neue",),
+    "de.mode": ("modus",),
+    "de.reveal_prompt": ("prompt", "anweisung"),
+    "de.no_restrictions": ("ohne",),
+    "es.ignore_previous": (
+        "instruccion",
+        "indicacion",
+        "regla",
+        "orden",
+        "directri",
+        "norma",
+        "mensaje",
+    ),
+    "es.forget_everything": ("todo",),
+    "es.new_instructions": ("nuevas",),
+    "es.mode": ("modo",),
+    "es.reveal_prompt": ("prompt", "mensaje", "instruccion"),
+    "es.no_restrictions": ("sin",),
+    "pt.ignore_previous": (
+        "instruc",
+        "orientac",
+        "regra",
+        "ordem",
+        "ordens",
+        "diretriz",
+        "mensage",
+    ),
+    "pt.forget_everything": ("tudo",),
+    "pt.new_instructions": ("novas",),
+    "pt.mode": ("modo",),
+    "pt.reveal_prompt": ("prompt", "mensagem", "instruc"),
+    "pt.no_restrictions": ("sem",),
+    "it.ignore_previous": ("istruzion", "regol", "indicazion", "direttiv", "ordin", "messagg"),
+    "it.forget_everything": ("tutto",),
+    "it.new_instructions": ("nuove",),
+    "it.mode": ("modalita",),
+    "it.reveal_prompt": ("prompt", "messaggio", "istruzion"),
+    "it.no_restrictions": ("senza",),
+    "zh.ignore_previous": (
+        "忽略",
+        "忽视",
+        "無視",
+        "无视",
+        "忘记",
+        "忘記",
+        "忘掉",
+        "理会",
+        "理會",
+        "别管",
+        "別管",
+        "跳过",
+        "跳過",
+        "放弃",
+        "放棄",
+        "抛开",
+        "拋開",
+    ),
+    "zh.new_instructions": ("新",),
+    "zh.mode": ("模式",),
+    "zh.reveal_prompt": ("提示", "指令"),
+    "zh.no_restrictions": (
+        "限制",
+        "约束",
+        "約束",
+        "规则",
+        "規則",
+        "审查",
+        "審查",
+        "道德",
+        "过滤",
+        "過濾",
+    ),
+    "ja.ignore_previous": ("無視", "忘れ", "破棄", "取り消", "撤回"),
+    "ja.forget_everything": ("忘れ", "無視"),
+    "ja.new_instructions": ("新しい",),
+    "ja.mode": ("モード",),
+    "ja.reveal_prompt": ("プロンプト", "指示"),
+    "ja.no_restrictions": ("制限", "制約", "ルール", "倫理", "フィルター", "検閲"),
+}
+PHRASES = with_needs(PHRASES, NEEDS)

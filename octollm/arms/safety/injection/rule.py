@@ -4,7 +4,8 @@ the benign look-alikes it must not fire on."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from octollm.arms.safety.finding import Risk
 
@@ -21,6 +22,12 @@ class Rule:
     pattern: re.Pattern[str]
     unless: re.Pattern[str] | None = None
     window: int = 60
+    #: Lowercase strings of which any match must contain at least one: a substring test
+    #: that skips the regex on texts it cannot match (most rules, on most text).
+    needs: tuple[str, ...] = ()
+
+    def may_match(self, lowered: str) -> bool:
+        return not self.needs or any(n in lowered for n in self.needs)
 
     def benign_at(self, text: str, start: int, end: int) -> bool:
         if self.unless is None:
@@ -31,3 +38,11 @@ class Rule:
 
 def rx(pattern: str, flags: int = re.IGNORECASE) -> re.Pattern[str]:
     return re.compile(pattern, flags)
+
+
+def with_needs(rules: tuple[Rule, ...], needs: Mapping[str, tuple[str, ...]]) -> tuple[Rule, ...]:
+    """``rules`` with their ``needs`` filled in by name (every rule must have an entry)."""
+    missing = {r.name for r in rules} - set(needs)
+    if missing:
+        raise ValueError(f"rules without needs: {sorted(missing)}")
+    return tuple(replace(rule, needs=needs[rule.name]) for rule in rules)
