@@ -164,6 +164,11 @@ def test_a_tenant_table_can_refuse_high_injections_and_switch_pii_off() -> None:
     assert settings.screening_for("other") == "default"
 
 
+def test_a_table_with_an_unknown_severity_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown severities"):
+        ScreeningPolicy(injection={"hihg": "block"})
+
+
 def test_the_presets_keep_the_old_tenant_settings_meaning() -> None:
     card = "Charge card 4111 1111 1111 1111 for the order"
     assert outcome(card, "default") == "flagged"

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from octollm.arms.safety.finding import Finding
 
@@ -56,6 +56,14 @@ class ScreeningPolicy(BaseModel):
         description="A 'block' cell refuses a finding only from this score up; below, it flags.",
     )
     redact: bool = Field(default=False, description="Replace flagged PII and secrets.")
+
+    @field_validator("injection", "pii", "secret")
+    @classmethod
+    def _known_severities(cls, table: dict[str, Action]) -> dict[str, Action]:
+        unknown = set(table) - set(SEVERITIES)
+        if unknown:
+            raise ValueError(f"unknown severities {sorted(unknown)}; use {list(SEVERITIES)}")
+        return table
 
     def action(self, finding: Finding) -> Action:
         table = {"injection": self.injection, "pii": self.pii, "secret": self.secret}[finding.kind]
