@@ -2,7 +2,8 @@
 
 Kept beside the API rather than in ``octollm.config`` so the edge can grow without touching
 the foundation; ``Settings`` ignores these variables. Per-tenant policy is a JSON map, e.g.
-``OCTOLLM_API__TENANTS='{"acme": {"screening": "redact", "submit": {"rate": 50, "burst": 100}}}'``.
+``OCTOLLM_API__TENANTS='{"acme": {"screening": "redact", "submit": {"rate": 50, "burst": 100}}}'``
+(``"screening"`` also takes a table: ``{"injection": {"high": "block"}, "pii": {"high": "off"}}``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Screening = Literal["block", "redact", "warn"]
+from octollm.arms.safety.policy import ScreeningPolicy
+
+#: A preset name or a full table (``octollm.arms.safety.policy``). ``default`` refuses only
+#: high-confidence critical findings and flags the rest; ``block`` refuses high and critical.
+Screening = Literal["default", "block", "redact", "warn", "off"] | ScreeningPolicy
 
 
 class RateSpec(BaseModel):
@@ -51,9 +56,11 @@ class ApiSettings(BaseSettings):
 
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     screening: Screening = Field(
-        default="block",
-        description="What the reflex edge does with risky input: refuse it (block), replace "
-        "PII and secrets (redact; injections are still refused), or accept it with warnings.",
+        default="default",
+        description="What the reflex edge does with risky input: a preset (default: refuse "
+        "high-confidence critical findings, flag the rest; block: refuse high and critical; "
+        "redact: replace PII and secrets, refuse injections; warn: flag everything; off) or a "
+        "table of block/flag/off per category and severity.",
     )
     cache_ttl_seconds: int = Field(
         default=600,

@@ -88,10 +88,16 @@ class Finding(BaseModel):
     kind: str
     subtype: str
     risk: str
+    action: str | None = Field(default=None, description="block or flag, by the policy.")
+    rule: str | None = Field(default=None, description="The rule that fired.")
+    start: int | None = Field(default=None, description="Span start within the field.")
+    end: int | None = None
+    score: float | None = Field(default=None, description="How sure the rule is (0-1).")
 
 
 class ScreeningReport(BaseModel):
-    action: Literal["passed", "redacted", "warned"]
+    action: Literal["passed", "flagged", "redacted", "warned"]
+    policy: str | None = None
     findings: list[Finding] = Field(default_factory=list)
 
 
@@ -141,6 +147,9 @@ class TaskView(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     links: Links
+    screening: dict[str, Any] | None = Field(
+        default=None, description="The edge's flag, when screening flagged this task's input."
+    )
 
 
 class TaskSummary(BaseModel):

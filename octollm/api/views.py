@@ -54,6 +54,7 @@ def task_view(
         started_at=task.started_at,
         finished_at=task.finished_at,
         links=links(task.id),
+        screening=((task.contract or {}).get("metadata") or {}).get("screening"),
     )
 
 

@@ -70,6 +70,9 @@ class ArmContext:
     #: to the other side (an ``Idempotency-Key`` header, a request id, a unique column), so an
     #: attempt that ran again after a crash or a lost connection applies its effect once.
     idempotency_key: str = ""
+    #: The reflex edge's flag for this task (``metadata.screening`` of the contract: policy,
+    #: kinds and findings with rule, span and score); empty when screening flagged nothing.
+    screening: Mapping[str, Any] = field(default_factory=dict)
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None when unbounded."""

@@ -6,6 +6,8 @@ them is scanned where it stands (issues carry its ``path``, offsets are within t
 and ``sanitized_outputs`` mirrors the dependency outputs with the findings redacted.
 
 The arm reports; it does not raise for risky content. ``blocked`` tells the caller to stop.
+When the API's edge flagged the task (``ArmContext.screening``), the output carries
+``edge_flag`` and a warning, so the flag reaches whoever reads the guardian's verdict.
 The detection logic lives in :mod:`octollm.arms.safety` and is usable without the arm.
 """
 
@@ -80,6 +82,11 @@ class GuardianArm:
         else:
             result, output = _scan_dependencies(request, checks, style, ctx, began)
         warnings = [f"blocked: {result.block_reason}"] if result.blocked else []
+        if ctx.screening.get("flagged"):
+            # the edge let this task through with a flag: say so beside our own verdict
+            kinds = list(ctx.screening.get("kinds") or [])
+            output["edge_flag"] = {"policy": ctx.screening.get("policy"), "kinds": kinds}
+            warnings.append(f"input flagged at the edge: {', '.join(kinds) or 'unspecified'}")
         top = [f.confidence for f in result.findings if f.risk == result.risk]
         return ArmResult(output=output, confidence=min(top, default=1.0), warnings=warnings)
 

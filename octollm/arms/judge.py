@@ -144,6 +144,11 @@ class JudgeArm:
                     "warning", "nothing_to_validate", "no code, output or execution result to judge"
                 )
             )
+        if ctx.screening.get("flagged"):
+            kinds = ", ".join(ctx.screening.get("kinds") or []) or "unspecified"
+            state.issues.append(
+                Issue("warning", "input_flagged", f"the edge flagged this task's input ({kinds})")
+            )
         output = _verdict(request, art, state, began)
         if request.fail_on_invalid and not output["valid"]:
             errors = [i for i in output["issues"] if i["severity"] == "error"]

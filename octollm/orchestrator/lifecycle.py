@@ -134,6 +134,11 @@ def submit(
         request_id=request_id,
         priority=row.priority,
         planned=plan is not None,
+        **(
+            {"screening": contract.metadata["screening"]}
+            if "screening" in contract.metadata
+            else {}
+        ),
     )
     publish_quietly(rt, outbox)
     return row

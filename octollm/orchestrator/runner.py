@@ -180,6 +180,7 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         check_cancelled=check,
         services=tenancy.bind(services_for(claim.arm, rt), tenant, capability),
         idempotency_key=step_idempotency_key(task_id, step_id),
+        screening=dict((contract.get("metadata") or {}).get("screening") or {}),
     )
     step_input = {**claim.input}
     step_input.setdefault("action", claim.action)

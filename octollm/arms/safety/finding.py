@@ -48,6 +48,9 @@ class Finding:
     end: int
     confidence: float
     message: str
+    #: The rule that fired (``en.ignore_previous``, ``base64>fr.ignore_previous``), so that a
+    #: decision can explain itself by rule, span and score.
+    rule: str = ""
 
     def overlaps(self, other: Finding) -> bool:
         return self.start < other.end and other.start < self.end
@@ -61,6 +64,7 @@ class Finding:
             "start": self.start,
             "end": self.end,
             "confidence": round(self.confidence, 3),
+            **({"rule": self.rule} if self.rule else {}),
         }
 
 

@@ -12,6 +12,8 @@ import ipaddress
 import re
 from collections.abc import Iterator
 
+import phonenumbers
+
 from octollm.arms.safety.finding import Detector, Finding, Risk
 from octollm.arms.safety.redaction import mask
 from octollm.arms.safety.validators import (
@@ -39,10 +41,16 @@ _EMAIL = re.compile(
 _FILE_SUFFIXES = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif"})
 
 
+#: ``redis://:secret@host`` holds a password, not an address (the secrets check reports it).
+_USERINFO_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s/@]*$")
+
+
 def detect_email(text: str) -> Iterator[Finding]:
     for m in _EMAIL.finditer(text):
         local, tld = m.group(1), m.group(3).lower()
         if ".." in local or tld in _FILE_SUFFIXES:
+            continue
+        if _USERINFO_BEFORE.search(text[max(0, m.start() - 80) : m.start()]):
             continue
         yield _finding("email", Risk.MEDIUM, text, m.start(), m.end(), 0.9, "email address")
 
@@ -76,13 +84,57 @@ def detect_phone(text: str) -> Iterator[Finding]:
         digits = re.sub(r"\D", "", m.group(0))
         if 8 <= len(digits) <= 15:
             yield _finding("phone", Risk.MEDIUM, text, m.start(), m.end(), 1.0, "phone number")
+    yield from detect_national_phone(text)
+
+
+# National formats (a trunk "0" and the country's grouping): UK 020 7946 0321, 07700 900 123;
+# DE 030 4419 2276; FR 01 23 45 67 89; JP 03-1234-5678; IN 011 2345 6789 or, beside a
+# phone word, 98765 43210. A candidate must be a valid number for one of the regions
+# (Google's libphonenumber rules) and not sit after an identifier word (order, ISBN...).
+NATIONAL_REGIONS: tuple[str, ...] = ("GB", "DE", "FR", "IN", "JP")
+_NATIONAL = re.compile(
+    r"(?<![\w+.\-/])(?<!\d[ .\-])(\(?0\d{1,4}\)?(?:[ \-./]\d{2,8}){1,4}|0\d{9,11}|[6-9]\d{4} \d{5})"
+    r"(?![\w\-/]|[.,]\d|[ .\-]\d)"
+)
+_ID_BEFORE = re.compile(
+    r"(?i)\b(?:order|invoice|ref(?:erence)?|account|acct|tracking|id|no\.?|serial|part|sku|isbn"
+    r"|issn|version|build|ticket|case|batch|lot|policy|iban|bic|sort\s+code|postcode|zip|amount"
+    r"|total|balance|customer|member|patient|claim|pnr|booking|item|parcel|shipment|consignment)"
+    r"(?:\s+(?:number|no\.?|num|code|id|ref))?\W{0,4}$"
+)
+
+
+def detect_national_phone(text: str) -> Iterator[Finding]:
+    for m in _NATIONAL.finditer(text):
+        raw = m.group(1)
+        digits = re.sub(r"\D", "", raw)
+        before = text[max(0, m.start() - 24) : m.start()]
+        context = bool(_PHONE_CONTEXT.search(before))
+        if not 9 <= len(digits) <= 12 or (_ID_BEFORE.search(before) and not context):
+            continue
+        spaced = any(ch in raw for ch in " -./()")
+        if not (context or (spaced and raw.startswith(("0", "(0")))):
+            continue  # an unbroken digit run, or a mobile without its trunk 0, needs a phone word
+        if any(_valid(raw, region) for region in NATIONAL_REGIONS):
+            yield _finding("phone", Risk.MEDIUM, text, m.start(1), m.end(1), 1.0, "phone number")
+
+
+def _valid(raw: str, region: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(raw, region))
+    except phonenumbers.NumberParseException:
+        return False
 
 
 # --- US social security number -----------------------------------------------------------
 
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-])")
 _SSN_BARE = re.compile(r"(?<![\w-])(\d{3})(\d{2})(\d{4})(?![\w-])")
-_SSN_CONTEXT = re.compile(r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\W{0,3}$")
+# the keyword, then up to four short words ("number is", "no. on file:") before the digits
+_SSN_CONTEXT = re.compile(
+    r"(?i)\b(?:ssn|ss\#|social\s+security(?:\s+(?:number|no\.?|num|\#))?|soc\.?\s*sec\.?)"
+    r"(?:\W{1,3}[A-Za-z]{1,12}){0,4}\W{1,3}$"
+)
 
 
 def detect_ssn(text: str) -> Iterator[Finding]:
@@ -90,14 +142,16 @@ def detect_ssn(text: str) -> Iterator[Finding]:
         if ssn_valid(m.group(1), m.group(3), m.group(4)):
             yield _finding("ssn", Risk.HIGH, text, m.start(), m.end(), 1.0, "US SSN")
     for m in _SSN_BARE.finditer(text):
-        before = text[max(0, m.start() - 24) : m.start()]
+        before = text[max(0, m.start() - 60) : m.start()]
         if _SSN_CONTEXT.search(before) and ssn_valid(*m.groups()):
             yield _finding("ssn", Risk.HIGH, text, m.start(), m.end(), 1.0, "US SSN")
 
 
 # --- payment card ------------------------------------------------------------------------
 
-_DIGIT_RUN = re.compile(r"(?<![\w-])\d+(?:[ -]\d+)*(?![\w-])")
+# groups joined by a space, two spaces, a dash or a dot ("4111.1111.1111.1111")
+_DIGIT_RUN = re.compile(r"(?<![\w-])\d+(?:(?:[ .-]| {2})\d+)*(?![\w-]|\.\d)")
+_SEPARATORS = re.compile(r"[ .-]")
 _DIGITS = re.compile(r"\d+")
 
 
@@ -111,7 +165,7 @@ def _card_window(run: str, groups: list[re.Match[str]], first: int) -> int | Non
             break
         raw = run[groups[first].start() : groups[last].end()]
         one_separator = len({ch for ch in raw if not ch.isdigit()}) <= 1
-        if count >= 13 and one_separator and card_valid(raw.replace(" ", "").replace("-", "")):
+        if count >= 13 and one_separator and card_valid(_SEPARATORS.sub("", raw)):
             best = last
     return best
 
@@ -128,7 +182,7 @@ def detect_card(text: str) -> Iterator[Finding]:
                 first += 1
                 continue
             start, end = m.start() + groups[first].start(), m.start() + groups[last].end()
-            issuer = card_issuer(text[start:end].replace(" ", "").replace("-", ""))
+            issuer = card_issuer(_SEPARATORS.sub("", text[start:end]))
             label = f"{issuer} card number"
             yield _finding("credit_card", Risk.HIGH, text, start, end, 1.0, label)
             first = last + 1
@@ -136,19 +190,26 @@ def detect_card(text: str) -> Iterator[Finding]:
 
 # --- IBAN --------------------------------------------------------------------------------
 
+# upper or lower case, groups of four joined by nothing, a space, a dot or a dash
 _IBAN = re.compile(
-    r"(?<![A-Za-z0-9])([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)(?![A-Za-z0-9])"
+    r"(?<![A-Za-z0-9])([A-Za-z]{2}\d{2}(?:[ .-]?[A-Za-z0-9]{4}){2,7}(?:[ .-]?[A-Za-z0-9]{1,3})?)"
+    r"(?![A-Za-z0-9])"
 )
+_IBAN_SEPARATOR = re.compile(r"[ .-]")
 
 
 def detect_iban(text: str) -> Iterator[Finding]:
     for m in _IBAN.finditer(text):
-        groups = m.group(1).split(" ")
+        separators = set(_IBAN_SEPARATOR.findall(m.group(1)))
+        if len(separators) > 1:
+            continue
+        sep = separators.pop() if separators else " "
+        groups = m.group(1).split(sep)
         # a spaced IBAN may have swallowed a following short word ("... 5385 GH"): drop
         # trailing groups until the checksum holds
         for keep in range(len(groups), 0, -1):
-            candidate = " ".join(groups[:keep])
-            if iban_valid(candidate.replace(" ", "")):
+            candidate = sep.join(groups[:keep])
+            if iban_valid(_IBAN_SEPARATOR.sub("", candidate).upper()):
                 end = m.start(1) + len(candidate)
                 yield _finding("iban", Risk.HIGH, text, m.start(1), end, 1.0, "IBAN")
                 break
@@ -158,7 +219,15 @@ def detect_iban(text: str) -> Iterator[Finding]:
 
 _IPV4 = re.compile(r"(?<![\w.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?!\.?\d|\w)")
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
-_VERSION_BEFORE = re.compile(r"(?i)(?:\bv|\bversion\s*|\bver\.?\s*|\brelease\s*)$")
+# "Python 3.11.4.1", "Chrome 120.0.0.1", "Chrome/120.0.0.1", "v1.2.3.4": versions, not hosts
+_VERSION_BEFORE = re.compile(
+    r"(?i)(?:\bv|\bversion\s*|\bver\.?\s*|\brelease\s*|\bbuild\s*|\bupdate\s*|\bpatch\s*"
+    r"|\b(?:python|chrome|chromium|firefox|safari|edge|opera|node(?:js)?|java|jdk|jre|openssl|nginx"
+    r"|apache|ubuntu|debian|windows|macos|ios|android|kernel|linux|gcc|clang|llvm|rust|rustc|go"
+    r"|golang|ruby|php|perl|postgres(?:ql)?|mysql|redis|docker|kubernetes|terraform|npm|pip|sdk"
+    r"|firmware|bios|app|electron|dotnet|\.net|unity|unreal|office|excel|word|teams|zoom|slack)"
+    r"\s*[:=]?\s*|\w/)$"
+)
 _IPV6 = re.compile(
     r"(?<![\w:.])((?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?)"
     r"(?![\w:])"
