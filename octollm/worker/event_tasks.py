@@ -100,8 +100,8 @@ def reaction_event_id(spec: SubscriptionSpec, source_event_id: str) -> str:
 def _reaction_input(
     rt: Runtime, spec: SubscriptionSpec, event: Event
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    # Only after ``reactions.admit``: the event's task is the token's, and the tenant's.
-    """The arm's input (the event's data) and dependencies (the referenced step's stored output)."""
+    """The arm's input (the event's data) and dependencies (the referenced step's stored output).
+    Called only after ``reactions.admit``: the event's task is the token's, of the row's tenant."""
     data = dict(event.data)
     data.setdefault("action", spec.action)
     dependencies: dict[str, Any] = {}
