@@ -19,7 +19,7 @@ from octollm.api.app import create_app
 from octollm.config.observability import WebhookSettings
 from octollm.contracts.event import Event
 from octollm.store.db import Database
-from octollm.webhooks import fan_out
+from octollm.webhooks import MemoryReplayStore, fan_out, verify
 from octollm.webhooks.delivery import deliver
 from octollm.webhooks.secretbox import box
 from tests.support.apiserver import api_settings, headers, make_key
@@ -203,3 +203,37 @@ def test_a_dead_delivery_is_redelivered_through_the_api_by_a_real_worker(setup: 
     ]
     [done] = setup.client.get(f"{BASE}/deliveries", headers=b).json()["items"]
     assert (done["status"], done["attempts"]) == ("succeeded", 2)
+
+
+def test_a_tenant_rotates_its_endpoint_secret_and_deliveries_carry_both_signatures(
+    setup: Setup,
+) -> None:
+    endpoint = setup.register(setup.b, secret=SECRET).json()
+    b = headers(setup.b)
+    url = f"{BASE}/{endpoint['id']}/rotate-secret"
+    _is_not_found(setup.client.post(url, json={}, headers=headers(setup.a)))
+    assert (
+        setup.client.post(url, json={"secret": "not-a-whsec-secret!!"}, headers=b).status_code
+        == 422
+    )
+    rotated = setup.client.post(url, json={"overlap_seconds": 600}, headers=b)
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["secret"]
+    assert new.startswith("whsec_")
+    assert new != SECRET
+
+    db = Database(setup.stack.database_url)
+    try:
+        event = Event(event_type="task.completed", task_id="task-rotated", tenant="tenant-b")
+        [delivery_id] = fan_out(db, event, max_attempts=3)
+        cfg = WebhookSettings(allowlist=[setup.receiver.host_port])
+        sealer = box(setup.stack.settings())
+        deliver(db, delivery_id, cfg, sealer=sealer)  # the receiver refuses the first (410)
+        assert deliver(db, delivery_id, cfg, sealer=sealer).kind == "noop"  # dead: nothing more
+    finally:
+        db.dispose()
+    sent = setup.receiver.requests[-1]
+    signatures = {k.lower(): v for k, v in sent.headers.items()}["webhook-signature"].split()
+    assert len(signatures) == 2
+    assert verify(SECRET, sent.headers, sent.body, replay_store=MemoryReplayStore())
+    assert verify(new, sent.headers, sent.body, replay_store=MemoryReplayStore())

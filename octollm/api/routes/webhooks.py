@@ -1,7 +1,9 @@
 """``/api/v1/webhooks``: a tenant's webhook endpoints and their deliveries (``webhook:manage``).
 
 Registration runs the SSRF guard before anything is stored (a refused target is a 422
-``WEBHOOK_TARGET_REFUSED``); a secret the caller does not send is generated and shown once.
+``WEBHOOK_TARGET_REFUSED``); a secret the caller does not send is generated and shown once
+(registration and ``rotate-secret``, which signs with the old and the new secret during an
+overlap, as Standard Webhooks allows).
 Secrets are never returned afterwards. Another tenant's endpoint or delivery is a 404.
 """
 
@@ -55,6 +57,31 @@ class EndpointCreate(BaseModel):
         "bytes in base64. Omit it to have one generated (returned once).",
     )
     description: str = Field(default="", max_length=500)
+
+
+class SecretRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=256,
+        description="The new whsec_ secret; omit it to have one generated (returned once).",
+    )
+    overlap_seconds: float = Field(
+        default=86_400.0,
+        ge=0,
+        le=7 * 86_400,
+        description="How long deliveries carry a signature with the old secret too.",
+    )
+
+
+class SecretRotated(BaseModel):
+    endpoint_id: str
+    old_secret_signs_until: datetime
+    secret: str | None = Field(
+        default=None, description="The generated secret, only when the request sent none."
+    )
 
 
 class EndpointView(BaseModel):
@@ -156,6 +183,31 @@ def list_endpoints(state: State, principal: Manager) -> EndpointList:
 def deactivate_endpoint(endpoint_id: EndpointId, state: State, principal: Manager) -> Response:
     registry.deactivate(state.db, principal.tenant, endpoint_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    response_model=SecretRotated,
+    responses=errors(404),
+    summary="Give an endpoint a new signing secret; old and new both sign during the overlap",
+)
+def rotate_secret(
+    endpoint_id: EndpointId, body: SecretRotation, state: State, principal: Manager
+) -> SecretRotated:
+    secret = body.secret or new_secret()
+    until = registry.rotate_secret(
+        state.db,
+        principal.tenant,
+        endpoint_id,
+        secret,
+        overlap_seconds=body.overlap_seconds,
+        settings=state.settings,
+    )
+    return SecretRotated(
+        endpoint_id=endpoint_id,
+        old_secret_signs_until=until,
+        secret=None if body.secret else secret,
+    )
 
 
 @router.get(
