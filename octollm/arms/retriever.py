@@ -43,7 +43,7 @@ from pydantic import ValidationError
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.arms.retrieval.chunking import chunk_text
 from octollm.arms.retrieval.citation import cite, cited_sources
-from octollm.arms.retrieval.fusion import reciprocal_rank_fusion
+from octollm.arms.retrieval.fusion import RRF_K, reciprocal_rank_fusion
 from octollm.arms.retrieval.knowledge import Chunk, KnowledgeBase, ScoredChunk
 from octollm.arms.retrieval.request import ForgetRequest, IngestRequest, SearchRequest
 from octollm.errors import InvalidInput, PermanentError
@@ -51,6 +51,7 @@ from octollm.errors import InvalidInput, PermanentError
 _CHUNK_NAMESPACE = uuid.UUID("9b0b3c4e-2f57-4d35-9f5e-6a2f1c0de0a1")
 MIN_CANDIDATES = 20
 HYBRID_KEYWORD_FLOOR = 0.3
+HYBRID_RRF_K = RRF_K
 
 
 def chunk_id(
@@ -246,14 +247,19 @@ class RetrieverArm:
 
 
 def _fuse(
-    vector: Sequence[ScoredChunk], keyword: Sequence[ScoredChunk]
+    vector: Sequence[ScoredChunk],
+    keyword: Sequence[ScoredChunk],
+    *,
+    floor: float = HYBRID_KEYWORD_FLOOR,
+    k: int = HYBRID_RRF_K,
 ) -> list[tuple[ScoredChunk, float, dict[str, Any]]]:
-    """RRF over chunk ids; each result says where each method ranked it."""
-    keyword = [hit for hit in keyword if hit.relevance >= HYBRID_KEYWORD_FLOOR]
+    """RRF over chunk ids; each result says where each method ranked it. ``floor`` and ``k``
+    are parameters so the benchmark can cross-validate them (benchmarks/retrieval_fusion_cv.py)."""
+    keyword = [hit for hit in keyword if hit.relevance >= floor]
     by_id: dict[str, ScoredChunk] = {}
     for hit in (*vector, *keyword):
         by_id.setdefault(hit.id, hit)
-    fused = reciprocal_rank_fusion([[h.id for h in vector], [h.id for h in keyword]])
+    fused = reciprocal_rank_fusion([[h.id for h in vector], [h.id for h in keyword]], k=k)
     return [
         (
             by_id[f.key],
