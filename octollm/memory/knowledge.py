@@ -7,9 +7,12 @@ handle, which implements ``octollm.arms.retrieval.knowledge.KnowledgeBase`` stru
 tenant of the task row (``orchestrator.tenancy.bind``); the arm never names a
 tenant, so a step cannot read or write another tenant's chunks:
 
-* every point's payload carries ``tenant``; every search, count, scroll and delete adds a
-  ``tenant`` condition the caller's filters cannot reach (caller keys live under
-  ``metadata.``, ``source`` excepted);
+* every point's payload carries ``tenant``. Against a Qdrant **server** a collection holds
+  every tenant and every search, count, scroll and delete adds an (indexed) ``tenant``
+  condition the caller's filters cannot reach (caller keys live under ``metadata.``,
+  ``source`` excepted). In **local mode** each tenant has its own collection
+  (``<collection>__<tenant>``): local mode evaluates a filter point by point in Python
+  (measured: 6.5 ms unfiltered vs 56-75 ms filtered per search over 600 points);
 * point ids are derived from ``(tenant, chunk id)``: equal text ingested by two tenants is two
   points, so one tenant's re-ingest cannot overwrite (or take over) the other's;
 * the BM25 index is kept per ``(collection, tenant)``: another tenant's documents do not even
@@ -209,15 +212,16 @@ class QdrantKnowledgeBase:
             for c, v in zip(chunks, vectors, strict=True)
         ]
         sources = sorted({c.source for c in chunks})
+        name, where = self._space(collection, tenant)
         with self._lock:
             keywords = self._index(collection, tenant)
             if replace_sources:
                 for start in range(0, len(sources), _MAX_SOURCES_PER_DELETE):
                     batch = sources[start : start + _MAX_SOURCES_PER_DELETE]
-                    self._vectors.delete(collection, {"tenant": tenant, "source": batch})
+                    self._vectors.delete(name, {**where, "source": batch})
                 for source in sources:
                     keywords.drop_source(source)
-            self._vectors.upsert(collection, points)
+            self._vectors.upsert(name, points)
             for point in points:
                 keywords.add(point.id, point.payload)
         return len(points)
@@ -228,12 +232,13 @@ class QdrantKnowledgeBase:
         if not ids:
             return 0
         removed = 0
+        name, where = self._space(collection, tenant)
         with self._lock:
             for start in range(0, len(ids), _MAX_SOURCES_PER_DELETE):
                 batch = ids[start : start + _MAX_SOURCES_PER_DELETE]
-                where: Filters = {"tenant": tenant, "metadata.document_id": batch}
-                removed += self._vectors.count(collection, where)
-                self._vectors.delete(collection, where)
+                doomed: Filters = {**where, "metadata.document_id": batch}
+                removed += self._vectors.count(name, doomed)
+                self._vectors.delete(name, doomed)
             self._index(collection, tenant).drop_documents(set(ids))
         return removed
 
@@ -246,10 +251,15 @@ class QdrantKnowledgeBase:
         limit: int,
         filters: Mapping[str, Any],
     ) -> list[SearchHit]:
-        checked = {**payload_filters(filters), "tenant": list(tenants)}
+        checked = payload_filters(filters)
         vector = self._embedder.embed([query])[0]
-        hits = self._vectors.search(collection, vector, limit=limit, filters=checked)
-        return [_hit(h.id, h.payload, h.score, max(0.0, min(1.0, h.score))) for h in hits]
+        found: list[SearchHit] = []
+        for tenant in tenants:
+            name, where = self._space(collection, tenant)
+            hits = self._vectors.search(name, vector, limit=limit, filters={**checked, **where})
+            found.extend(_hit(h.id, h.payload, h.score, max(0.0, min(1.0, h.score))) for h in hits)
+        found.sort(key=lambda h: (-h.score, h.id))
+        return found[:limit]
 
     def _keyword_search(
         self,
@@ -266,7 +276,7 @@ class QdrantKnowledgeBase:
             for tenant in tenants:
                 keywords = self._index(collection, tenant)
                 if not self._vectors.local:
-                    stored = self._vectors.count(collection, {"tenant": tenant})
+                    stored = self._vectors.count(*self._space(collection, tenant))
                     if stored != len(keywords.bm25):
                         keywords = self._rebuild(collection, tenant)
                 payloads = keywords.payloads
@@ -283,13 +293,22 @@ class QdrantKnowledgeBase:
         with self._lock:
             self._rebuild(collection, tenant)
 
+    def _space(self, collection: str, tenant: str) -> tuple[str, Filters]:
+        """Where ``tenant``'s points of ``collection`` live: the Qdrant collection and the
+        condition that selects them (a server: one collection, an indexed ``tenant`` payload;
+        local mode: one collection per tenant, since it evaluates filters point by point)."""
+        if self._vectors.local:
+            return f"{collection}__{tenant}", {}
+        return collection, {"tenant": tenant}
+
     def _index(self, collection: str, tenant: str) -> _Keywords:
         keywords = self._keywords.get((collection, tenant))
         return keywords if keywords is not None else self._rebuild(collection, tenant)
 
     def _rebuild(self, collection: str, tenant: str) -> _Keywords:
         keywords = _Keywords()
-        for point in self._vectors.scroll(collection, filters={"tenant": tenant}):
+        name, where = self._space(collection, tenant)
+        for point in self._vectors.scroll(name, filters=where or None):
             keywords.add(point.id, point.payload)
         self._keywords[(collection, tenant)] = keywords
         return keywords
