@@ -29,7 +29,7 @@ from sqlalchemy import text
 
 from octollm.contracts.arm import ErrorInfo
 from octollm.errors import StorageUnavailable
-from octollm.orchestrator import backlog, deadletters, dispatch, lifecycle
+from octollm.orchestrator import backlog, deadletters, dispatch, journal, lifecycle
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import claims
 
@@ -150,7 +150,8 @@ def _reconcile(rt: Runtime) -> Report:
         log.warning("worker_died_with_several_steps", suspects=len(suspects))
     with rt.db.session() as session:
         for row in session.execute(_EXPIRED, {"grace": grace}).all():
-            if row.attempts >= row.max_attempts:
+            finished = journal.pending(rt, row.task_id, row.step_id, row.attempts + 1)
+            if row.attempts >= row.max_attempts and finished is None:
                 if deadletters.exhaust(rt, session, row.task_id, row.step_id):
                     report.dead_lettered.append(f"{row.task_id}/{row.step_id}")
             else:

@@ -234,10 +234,13 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         raise
 
 
-def _recorded_from_journal(rt: Runtime, claim: claims.Claim) -> Outcome | None:
+def _recorded_from_journal(
+    rt: Runtime, claim: claims.Claim, *, before_attempt: int | None = None
+) -> Outcome | None:
     """Record the journalled success of an earlier attempt, if there is one, instead of
     running the arm again (see ``orchestrator/journal.py``)."""
-    entry = journal.pending(rt, claim.task_id, claim.step_id, claim.attempt)
+    before = claim.attempt if before_attempt is None else before_attempt
+    entry = journal.pending(rt, claim.task_id, claim.step_id, before)
     if entry is None:
         return None
     provenance = ProvenanceMetadata.model_validate(entry.provenance)
@@ -246,6 +249,19 @@ def _recorded_from_journal(rt: Runtime, claim: claims.Claim) -> Outcome | None:
     journal.forget(rt, claim.task_id, claim.step_id)
     log.info("journalled_outcome_recorded", finished_attempt=entry.attempt, outcome=outcome.kind)
     return outcome
+
+
+def _adopt_journalled(rt: Runtime, task_id: str, step_id: str, attempts: int) -> Outcome | None:
+    """Record the journalled success of the step's last attempt (no attempt is left to claim)."""
+    if journal.pending(rt, task_id, step_id, attempts + 1) is None:
+        return None
+    cfg = rt.settings.orchestrator
+    with rt.db.autocommit() as conn:
+        claim = claims.adopt(conn, task_id, step_id, attempts, rt.owner, cfg.lease_seconds)
+    if claim is None:
+        return None
+    with lease.held(rt, task_id, step_id, claim.attempt):
+        return _recorded_from_journal(rt, claim, before_attempt=claim.attempt + 1)
 
 
 def _judge() -> Arm | None:
@@ -270,6 +286,10 @@ def _unclaimed(rt: Runtime, session: Any, task_id: str, step_id: str, generation
         return Outcome("noop", "task-finished")
     running_elsewhere = view.status == "running" and not view.lease_expired
     if view.attempts >= view.max_attempts and not running_elsewhere:
+        # The last attempt finished but could not record (Postgres was away): record it now.
+        recorded = _adopt_journalled(rt, task_id, step_id, view.attempts)
+        if recorded is not None:
+            return recorded
         # Its worker died on the last attempt (a poison step): dead-letter, never loop.
         if deadletters.exhaust(rt, session, task_id, step_id):
             return Outcome("failed", "dead-lettered")

@@ -93,8 +93,10 @@ def claim(
             "lease": lease,
         },
     ).one_or_none()
-    if row is None:
-        return None
+    return None if row is None else _claimed(task_id, step_id, row)
+
+
+def _claimed(task_id: str, step_id: str, row: Any) -> Claim:
     return Claim(
         task_id=task_id,
         step_id=step_id,
@@ -114,6 +116,43 @@ def claim(
         outputs=row.outputs or {},
         suspect=row.suspect,
     )
+
+
+_ADOPT = text(
+    """
+    UPDATE steps AS s
+       SET status = 'running',
+           lease_owner = :owner,
+           lease_until = now() + make_interval(secs => :lease),
+           updated_at = now()
+      FROM tasks AS t
+     WHERE s.task_id = :task_id AND s.step_id = :step_id AND t.id = s.task_id
+       AND s.attempts = :attempt
+       AND (s.status = 'queued' OR (s.status = 'running' AND s.lease_until < now()))
+       AND t.status IN ('queued', 'planning', 'processing')
+       AND NOT t.cancel_requested
+    RETURNING s.arm, s.action, s.input, s.depends_on, s.critical, s.attempts, s.max_attempts,
+              s.generation, s.suspect, t.tenant, t.request_id, t.contract, t.deadline,
+              t.status AS task_status, NULL AS outputs
+    """
+)
+
+
+def adopt(
+    conn: Session | Connection, task_id: str, step_id: str, attempt: int, owner: str, lease: float
+) -> Claim | None:
+    """Take over ``attempt`` of a step whose runner finished but could not record (its
+    outcome is in the journal), without counting a new attempt: only while no later attempt
+    has started and nobody holds a live lease on it. Used when no attempt is left to claim."""
+    params = {
+        "task_id": task_id,
+        "step_id": step_id,
+        "attempt": attempt,
+        "owner": owner,
+        "lease": lease,
+    }
+    row = conn.execute(_ADOPT, params).one_or_none()
+    return None if row is None else _claimed(task_id, step_id, row)
 
 
 @dataclass(frozen=True)

@@ -90,4 +90,5 @@ def reconcile() -> dict[str, Any]:
         "finalized": report.finalized,
         "expired": report.expired,
         "storage_unavailable": report.storage_unavailable,
+        "waiting": report.waiting,
     }

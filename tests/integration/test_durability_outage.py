@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from octollm.contracts import TaskContract
+from octollm.contracts.task import Budget
 from octollm.errors import StorageUnavailable
 from octollm.orchestrator import lifecycle, reconciler
 from octollm.store.models import StepResultRow
@@ -167,11 +168,13 @@ def short_window(tmp_path: Path) -> Iterator[tuple[LiveStack, Any]]:
         gc.collect()
 
 
+@pytest.mark.parametrize("retries", [3, 0], ids=["attempts-left", "last-attempt"])
 def test_postgres_down_for_twice_the_recording_window_neither_loses_nor_reruns_a_finished_step(
-    short_window: tuple[LiveStack, Any], tmp_path: Path
+    short_window: tuple[LiveStack, Any], tmp_path: Path, retries: int
 ) -> None:
     """The attempt finishes during the outage, gives up recording after the window, journals
-    its output and lets its lease lapse; the next claim records the journalled output."""
+    its output and lets its lease lapse; the next claim records the journalled output (on the
+    last attempt, where nothing is left to claim, the step is adopted without a new attempt)."""
     stack, rt = short_window
     stack.start_fleet(["orchestrator", "echo"])
     ledger = tmp_path / "work.calls"
@@ -186,7 +189,10 @@ def test_postgres_down_for_twice_the_recording_window_neither_loses_nor_reruns_a
             {"step_id": "after", "arm": "echo", "action": "follows", "depends_on": ["work"]},
         ]
     }
-    task = lifecycle.submit(rt, TaskContract(goal="outlast the recording window", plan=plan))
+    contract = TaskContract(
+        goal="outlast the recording window", plan=plan, budget=Budget(max_retries=retries)
+    )
+    task = lifecycle.submit(rt, contract)
     wait_until(lambda: tallied(ledger), 20, "the step running")
     with reconciling(rt) as reports:
         stack.stop_postgres()
