@@ -85,7 +85,7 @@ def test_flower_refuses_to_start_without_credentials_unless_insecure() -> None:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[tuple[LiveStack, list[subprocess.Popen[bytes]]]]:
-    with live_stack(tmp_path, redis_db=13) as stack:
+    with live_stack(tmp_path, redis_db=int(os.environ.get("TEST_REDIS_DB") or 13)) as stack:
         settings = stack.settings()
         fleet_pools = load_fleet()
         pools = [

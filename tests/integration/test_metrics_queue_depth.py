@@ -3,6 +3,7 @@ and drained; step and task counters written by real workers (prometheus multipro
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import time
@@ -52,7 +53,11 @@ def test_queue_depth_covers_every_queue_and_moves_as_tasks_are_queued_and_draine
     prom = tmp_path / "prom"
     prom.mkdir()
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(prom))
-    with live_stack(tmp_path, redis_db=13, PROMETHEUS_MULTIPROC_DIR=str(prom)) as stack:
+    with live_stack(
+        tmp_path,
+        redis_db=int(os.environ.get("TEST_REDIS_DB") or 13),
+        PROMETHEUS_MULTIPROC_DIR=str(prom),
+    ) as stack:
         rt = make_runtime(stack)
         settings = stack.settings()
         port = free_port()

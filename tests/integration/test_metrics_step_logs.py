@@ -5,6 +5,7 @@ secrets at info."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,9 @@ def events(workers: list[Worker]) -> list[dict[str, Any]]:
 @pytest.fixture
 def finished(tmp_path: Path) -> Any:
     tracing.install()
-    with live_stack(tmp_path, redis_db=13, OCTOLLM_LLM__API_KEY=SECRET) as stack:
+    with live_stack(
+        tmp_path, redis_db=int(os.environ.get("TEST_REDIS_DB") or 13), OCTOLLM_LLM__API_KEY=SECRET
+    ) as stack:
         rt = make_runtime(stack)
         stack.start_fleet(["orchestrator", "echo", "fail"])
         plan = {

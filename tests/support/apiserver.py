@@ -30,7 +30,8 @@ from octollm.security import apikeys
 from octollm.store.db import Database
 from tests.support.stack import ROOT, LiveStack, live_stack
 
-API_REDIS_DB = 6
+#: The API tests' Redis DB; ``TEST_REDIS_DB`` moves it (two suites on one machine).
+API_REDIS_DB = int(os.environ.get("TEST_REDIS_DB") or 6)
 ALL_SCOPES = sorted(apikeys.ALL_SCOPES - {"admin"})
 
 #: Generous limits so that only the rate-limit tests meet them.
