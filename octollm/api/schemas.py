@@ -152,6 +152,21 @@ class TaskView(BaseModel):
     )
 
 
+class TaskResultView(BaseModel):
+    """A task's result, first-class: the answer, artefacts by name, citations, the verdict
+    (each criterion passed / failed / undecided and why) and the repair rounds."""
+
+    task_id: str
+    status: str
+    answer: str | None = None
+    artefacts: dict[str, Any] = Field(default_factory=dict)
+    citations: list[dict[str, Any]] = Field(default_factory=list)
+    verdict: dict[str, Any] | None = None
+    rounds: list[dict[str, Any]] = Field(default_factory=list)
+    replans: list[dict[str, Any]] = Field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+
 class TaskSummary(BaseModel):
     task_id: str
     status: str

@@ -54,7 +54,7 @@ def max_repair_rounds(task: TaskRow) -> int:
     return int(budget.get("max_repair_rounds", DEFAULT_MAX_REPAIR_ROUNDS))
 
 
-def _budget_left(task: TaskRow) -> str | None:
+def budget_spent(task: TaskRow) -> str | None:
     """Why no repair round may start, or None when the budget allows one."""
     if int(task.tokens_used) >= int(task.max_tokens):
         return "the token budget is spent"
@@ -150,7 +150,7 @@ def _repair(
     if round_no > limit:
         record["_why"] = f"no repair round left ({limit} allowed)"
         return None
-    spent = _budget_left(task)
+    spent = budget_spent(task)
     if spent is not None:
         record["_why"] = f"no repair round: {spent}"
         return None

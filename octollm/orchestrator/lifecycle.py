@@ -29,6 +29,7 @@ from octollm.orchestrator import conclusion, dispatch, expansion
 from octollm.orchestrator import redrive as redriving
 from octollm.orchestrator.compile import message_id
 from octollm.orchestrator.runtime import Runtime
+from octollm.store import rounds as round_repo
 from octollm.store import steps as step_repo
 from octollm.store import tasks as task_repo
 from octollm.store.models import TaskRow
@@ -341,10 +342,12 @@ def resume(rt: Runtime, task_id: str, *, tenant: str | None = None) -> TaskRow:
                 f"task {task_id} is {task.status}; only failed or cancelled tasks can be resumed"
             )
         rows = step_repo.for_task(session, task_id)
-        roots = {
+        replaced = round_repo.replaced(round_repo.for_task(session, task_id))
+        roots = {  # steps a repair round or a replan replaced stay as they are
             r.step_id
             for r in rows
-            if r.status in ("skipped", "cancelled") or (r.status == "failed" and r.critical)
+            if r.step_id not in replaced
+            and (r.status in ("skipped", "cancelled") or (r.status == "failed" and r.critical))
         }
         redriving.reopen(session, task)
         outbox = redriving.redrive_in(session, task, reset=roots)

@@ -127,6 +127,7 @@ def test_code_that_is_always_wrong_fails_verdict_invalid_after_the_repair_rounds
     with inproc_client(loop_stack) as client:
         listed = client.get(f"/api/v1/tasks/{row.id}/steps", headers=headers(key)).json()
         view = client.get(f"/api/v1/tasks/{row.id}", headers=headers(key)).json()
+        result = client.get(f"/api/v1/tasks/{row.id}/result", headers=headers(key)).json()
     ids = [s["step_id"] for s in listed["steps"]]
     for round_ids in (["code", "run", "verify"], ["code.r2", "run.r2", "verify.r2"],
                       ["code.r3", "run.r3", "verify.r3"]):  # fmt: skip
@@ -134,6 +135,10 @@ def test_code_that_is_always_wrong_fails_verdict_invalid_after_the_repair_rounds
     assert view["verdict"] == "invalid"
     assert view["rounds"] == 3
     assert "def is_prime" in view["answer"]
+    assert result["verdict"]["failed_criteria"] == ["runs without errors"]
+    assert [r["target_step"] for r in result["rounds"][:2]] == ["code", "code.r2"]
+    assert result["artefacts"]["code.py"]["step_id"] == "code.r3"
+    assert result["error"]["code"] == "VERDICT_INVALID"
 
 
 def test_a_summary_goal_returns_its_summary_as_the_answer(

@@ -135,3 +135,27 @@ def test_the_api_view_and_the_python_client_carry_the_answer_first_class() -> No
     assert (view.answer, view.verdict, view.rounds) == ("42", "valid", 2)
     task = Task.model_validate_json(view.model_dump_json())
     assert (task.answer, task.verdict, task.rounds) == ("42", "valid", 2)
+
+
+def test_no_repair_round_starts_once_the_token_time_or_cost_budget_is_spent() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from octollm.orchestrator.conclusion import budget_spent, max_repair_rounds
+    from octollm.store.models import TaskRow
+
+    def task(**kw: Any) -> TaskRow:
+        fields: dict[str, Any] = {
+            "tokens_used": 10,
+            "max_tokens": 100,
+            "cost_usd": 0.0,
+            "max_cost_usd": 1.0,
+            "deadline": datetime.now(UTC) + timedelta(minutes=5),
+            "contract": {"budget": {"max_repair_rounds": 1}},
+        }
+        return TaskRow(**{**fields, **kw})
+
+    assert budget_spent(task()) is None
+    assert max_repair_rounds(task()) == 1
+    assert budget_spent(task(tokens_used=100)) == "the token budget is spent"
+    assert budget_spent(task(cost_usd=1.0)) == "the cost budget is spent"
+    assert budget_spent(task(deadline=datetime.now(UTC))) == "the time budget is spent"

@@ -1,4 +1,4 @@
-"""``/api/v1/tasks``: submit, read, list, cancel, resume, steps."""
+"""``/api/v1/tasks``: submit, read, list, cancel, resume, steps, result."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from octollm.api import queries, submission
 from octollm.api.auth import require
 from octollm.api.problems import request_id_of
 from octollm.api.routes.documented import errors
-from octollm.api.schemas import StepList, TaskAccepted, TaskPage, TaskSubmission, TaskView
+from octollm.api.schemas import (
+    StepList,
+    TaskAccepted,
+    TaskPage,
+    TaskResultView,
+    TaskSubmission,
+    TaskView,
+)
 from octollm.api.state import ApiState, get_state
 from octollm.contracts.status import Priority, TaskStatus
 from octollm.orchestrator import lifecycle
@@ -93,6 +100,28 @@ def list_tasks(
 @router.get("/{task_id}", response_model=TaskView, responses=errors(404), summary="Get a task")
 def get_task(task_id: TaskId, state: State, principal: Reader) -> TaskView:
     return queries.task(state.db, principal.tenant, task_id)
+
+
+@router.get(
+    "/{task_id}/result",
+    response_model=TaskResultView,
+    responses=errors(404),
+    summary="A task's answer, artefacts, citations, verdict and rounds",
+)
+def get_result(task_id: TaskId, state: State, principal: Reader) -> TaskResultView:
+    view = queries.task(state.db, principal.tenant, task_id)
+    result = view.result or {}
+    return TaskResultView(
+        task_id=view.task_id,
+        status=view.status,
+        answer=result.get("answer"),
+        artefacts=result.get("artefacts") or {},
+        citations=result.get("citations") or [],
+        verdict=result.get("verdict"),
+        rounds=result.get("rounds") or [],
+        replans=result.get("replans") or [],
+        error=view.error,
+    )
 
 
 def _cancel(state: ApiState, principal: Principal, task_id: str) -> TaskView:
