@@ -346,10 +346,12 @@ class Sandbox:
 
     def _rlimits(self, wall: float) -> tuple[tuple[int, int, int], ...]:
         lim, cpu = self.limits, math.ceil(wall) + 1
+        nproc = lim.max_processes + (8 if self._cgroups.version else 0)
         limits = (
             (resource.RLIMIT_CPU, cpu, cpu + 1),
             (resource.RLIMIT_AS, lim.memory_bytes, lim.memory_bytes),
-            (resource.RLIMIT_NPROC, lim.max_processes, lim.max_processes),
+            # with a pids cgroup, let it be the one that refuses (it is counted per run)
+            (resource.RLIMIT_NPROC, nproc, nproc),
             (resource.RLIMIT_FSIZE, lim.max_file_bytes, lim.max_file_bytes),
             (resource.RLIMIT_NOFILE, lim.max_open_files, lim.max_open_files),
             (resource.RLIMIT_CORE, 0, 0),
