@@ -143,8 +143,11 @@ def run(
 
             rt = Runtime.build(app, settings)
             stack.callback(rt.db.dispose)
-            row = lifecycle.submit(rt, contract)
-            task_id = row.id
+            try:
+                task_id = _submit(rt, settings, contract, stack)
+            except OctoError as exc:
+                err.print(f"refused: {exc.message}", markup=False, highlight=False)
+                return EXIT_INVALID
             record = _follow(rt, task_id, timeout, out, quiet=as_json, workers=workers)
             if record.get("worker_failure"):
                 with suppress(OctoError):
@@ -159,6 +162,26 @@ def run(
     finally:
         signal.signal(signal.SIGTERM, previous)
     return _report(record, as_json, out)
+
+
+def _submit(rt: Runtime, settings: Settings, contract: TaskContract, stack: ExitStack) -> str:
+    """Submit through the same path as the API and ``octollm submit`` (screening under the
+    default tenant's policy, its submit rate limit); the result cache is skipped, since a run
+    is asked for afresh."""
+    import redis
+
+    from octollm.api.config import ApiSettings
+    from octollm.api.schemas import TaskSubmission
+    from octollm.api.submission import LocalIntake, submit_local
+
+    client = redis.Redis.from_url(settings.redis_url(), socket_timeout=5, socket_connect_timeout=5)
+    stack.callback(client.close)
+    intake = LocalIntake(runtime=rt, redis=client, config=ApiSettings())
+    submission = TaskSubmission.model_validate(
+        contract.model_dump(mode="json", exclude={"task_id", "created_at"})
+    )
+    outcome = submit_local(intake, "default", submission, use_cache=False)
+    return outcome.accepted.task_id
 
 
 def _dead_worker(workers: Sequence[Any]) -> str | None:
