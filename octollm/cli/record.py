@@ -20,7 +20,11 @@ def task_record(rt: Runtime, task_id: str) -> dict[str, Any] | None:
         task = task_repo.get(session, task_id)
         if task is None:
             return None
-        rows = step_repo.for_task(session, task_id)
+        # Repair rounds and replans re-use their steps' plan positions under a new generation:
+        # show each generation's steps after the one before it.
+        rows = sorted(
+            step_repo.for_task(session, task_id), key=lambda r: (r.generation, r.position)
+        )
         outputs = step_repo.outputs(session, task_id, [r.step_id for r in rows])
         rounds = [round_repo.view(r) for r in round_repo.for_task(session, task_id)]
     steps = []
