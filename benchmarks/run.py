@@ -79,7 +79,10 @@ class Completions:
     def __init__(self, url: str) -> None:
         self.client = redis.Redis.from_url(url)
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.subscribe("octollm:events:task.completed", "octollm:events:task.failed")
+        # live channels are per tenant: octollm:events:tenant:{tenant}:{event_type}
+        self.pubsub.psubscribe(
+            "octollm:events:tenant:*:task.completed", "octollm:events:tenant:*:task.failed"
+        )
         self.seen: dict[str, tuple[float, str]] = {}
         self.cond = threading.Condition()
         self.thread = threading.Thread(target=self._listen, daemon=True, name="completions")
@@ -90,7 +93,7 @@ class Completions:
 
         try:
             for message in self.pubsub.listen():
-                if message["type"] != "message":
+                if message["type"] not in ("message", "pmessage"):
                     continue
                 body = json.loads(message["data"])
                 with self.cond:

@@ -1,4 +1,5 @@
-"""Reading a task's durable event stream (``octollm:events:task:{id}``) for SSE and WebSocket.
+"""Reading a task's durable event stream (``octollm:events:tenant:{tenant}:task:{id}``) for SSE
+and WebSocket.
 
 Events are Redis Stream entries ``{"event": <Event JSON>}`` written by the orchestrator and the
 workers. A reader resumes from a stream id (SSE ``Last-Event-ID``), so a client that reconnects
@@ -67,15 +68,20 @@ def decode(entry_id: Any, fields: dict[Any, Any]) -> StreamEvent:
 
 
 async def read(
-    client: aioredis.Redis, cursors: dict[str, str], block_ms: int | None, count: int = 100
+    client: aioredis.Redis,
+    tenant: str,
+    cursors: dict[str, str],
+    block_ms: int | None,
+    count: int = 100,
 ) -> list[tuple[str, StreamEvent]]:
-    """New events after each task's cursor: ``[(task_id, event)]`` in stream order per task."""
+    """New events after each of ``tenant``'s tasks' cursors: ``[(task_id, event)]`` in stream
+    order per task."""
     if not cursors:
         return []
-    keys = {task_stream_key(task_id): last for task_id, last in cursors.items()}
+    keys = {task_stream_key(tenant, task_id): last for task_id, last in cursors.items()}
     reply: Any = await client.xread(keys, count=count, block=block_ms)  # type: ignore[arg-type]
     out: list[tuple[str, StreamEvent]] = []
-    prefix = task_stream_key("")
+    prefix = task_stream_key(tenant, "")
     for key, entries in reply or []:
         task_id = _text(key)[len(prefix) :]
         out.extend((task_id, decode(eid, fields)) for eid, fields in entries)
@@ -93,6 +99,7 @@ def end_frame(task_id: str, status: str) -> bytes:
 
 async def sse(
     client: aioredis.Redis,
+    tenant: str,
     task_id: str,
     last_id: str,
     *,
@@ -105,7 +112,7 @@ async def sse(
     yield b"retry: 1000\n\n"
     cursor = {task_id: last_id}
     while time.monotonic() < deadline:
-        events = await read(client, cursor, block_ms=int(keepalive_seconds * 1000))
+        events = await read(client, tenant, cursor, block_ms=int(keepalive_seconds * 1000))
         for _, event in events:
             yield sse_frame(event)
             cursor[task_id] = event.id
@@ -116,7 +123,7 @@ async def sse(
             continue
         status = await task_status()
         if TaskStatus(status).terminal:
-            if await read(client, cursor, block_ms=None):
+            if await read(client, tenant, cursor, block_ms=None):
                 continue  # the terminal event arrived meanwhile: send it first
             yield end_frame(task_id, status)
             return

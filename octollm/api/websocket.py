@@ -178,7 +178,7 @@ class ClientSession:
             return
         self.push({"type": "subscribed", "task_id": task_id})
         if TaskStatus(status).terminal and not await self.state.aredis.exists(
-            task_stream_key(task_id)
+            task_stream_key(self.principal.tenant, task_id)
         ):
             self.push(_progress(task_id, None, {"event_type": f"task.{status}"}, terminal=True))
             self.push({"type": "unsubscribed", "task_id": task_id, "reason": "terminal"})
@@ -194,7 +194,7 @@ class ClientSession:
                 continue
             room = max(1, self.outbox.maxsize - self.outbox.qsize())
             events = await eventstream.read(
-                self.state.aredis, dict(self.cursors), POLL_MS, count=room
+                self.state.aredis, self.principal.tenant, dict(self.cursors), POLL_MS, count=room
             )
             for task_id, event in events:
                 if task_id not in self.cursors:

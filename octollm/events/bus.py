@@ -2,8 +2,8 @@
 
 Each event goes to three places in one pipeline:
 
-* the task's stream ``octollm:events:task:{task_id}`` (XADD, bounded, expiring a day after the
-  last write; readers resume by stream id, e.g. SSE ``Last-Event-ID``);
+* the task's stream ``octollm:events:tenant:{tenant}:task:{task_id}`` (XADD, bounded, expiring
+  a day after the last write; readers resume by stream id, e.g. SSE ``Last-Event-ID``);
 * the durable stream ``octollm:events:stream`` (bounded), read by consumer groups with
   acknowledgement and reclaim (see :mod:`octollm.events.stream`): webhooks and subscriptions;
 * the pub/sub channel ``octollm:events:tenant:{tenant}:{event_type}`` for live fan-out: one
@@ -32,8 +32,10 @@ DURABLE_STREAM = "octollm:events:stream"
 DURABLE_MAXLEN = 100_000
 
 
-def task_stream_key(task_id: str) -> str:
-    return f"octollm:events:task:{task_id}"
+def task_stream_key(tenant: str, task_id: str) -> str:
+    """The task's durable stream, under its tenant: a reader names the tenant it was
+    authorised as (the task row's), so no key of another tenant can be formed by mistake."""
+    return f"octollm:events:tenant:{tenant}:task:{task_id}"
 
 
 def channel(event_type: str, tenant: str) -> str:
@@ -73,7 +75,7 @@ class RedisEventBus:
         try:
             pipe = self.client.pipeline(transaction=False)
             if event.task_id:
-                key = task_stream_key(event.task_id)
+                key = task_stream_key(event.tenant, event.task_id)
                 pipe.xadd(key, {"event": body}, maxlen=STREAM_MAXLEN, approximate=True)
                 pipe.expire(key, STREAM_TTL_SECONDS)
             pipe.xadd(

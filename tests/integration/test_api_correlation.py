@@ -8,9 +8,9 @@ import json
 import time
 
 from octollm.contracts.event import Event
-from octollm.events.bus import task_stream_key
 from tests.support.apiserver import api_stack, echo_plan, headers, inproc_client, make_key
 from tests.support.stack import LiveStack
+from tests.support.streams import stream_entries
 
 __all__ = ["api_stack"]
 
@@ -20,7 +20,7 @@ TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 
 def stream_events(stack: LiveStack, task_id: str) -> list[Event]:
-    rows = stack.redis().xrange(task_stream_key(task_id))
+    rows = stream_entries(stack.redis(), task_id)
     return [Event.model_validate_json(fields[b"event"]) for _, fields in rows]
 
 

@@ -16,14 +16,16 @@ from octollm.api.websocket import SLOW_CONSUMER, ClientSession
 from octollm.client.sse import SSEDecoder
 from octollm.contracts.event import Event
 from octollm.events.bus import task_stream_key
+from octollm.security.apikeys import Principal
 from tests.support.apiserver import api_server, api_stack, echo_plan, headers, make_key
 from tests.support.stack import LiveStack
+from tests.support.streams import stream_entries
 
 __all__ = ["api_stack"]
 
 
 def _stream_ids(stack: LiveStack, task_id: str) -> list[str]:
-    entries = stack.redis().xrange(task_stream_key(task_id))
+    entries = stream_entries(stack.redis(), task_id)
     return [eid.decode() for eid, _ in entries]
 
 
@@ -184,17 +186,19 @@ def test_a_slow_websocket_consumer_is_dropped_without_stalling_a_fast_one(
     client = api_stack.redis()
     for i in range(40):
         event = Event(event_type="step.succeeded", task_id=task_id, data={"i": i})
-        client.xadd(task_stream_key(task_id), {"event": event.model_dump_json()})
+        client.xadd(task_stream_key("default", task_id), {"event": event.model_dump_json()})
     done = Event(event_type="task.completed", task_id=task_id)
-    client.xadd(task_stream_key(task_id), {"event": done.model_dump_json()})
+    client.xadd(task_stream_key("default", task_id), {"event": done.model_dump_json()})
 
     class _State:
         config = ApiSettings(ws_queue_size=8, ws_slow_after_seconds=0.5)
         aredis = aioredis.Redis.from_url(api_stack.redis_url)
 
+    principal = Principal(key_id="k", tenant="default", scopes=frozenset())
+
     async def scenario() -> tuple[_FakeSocket, _FakeSocket]:
         slow, fast = _FakeSocket(stalled=True), _FakeSocket(stalled=False)
-        sessions = [ClientSession(ws, _State(), None) for ws in (slow, fast)]  # type: ignore[arg-type]
+        sessions = [ClientSession(ws, _State(), principal) for ws in (slow, fast)]  # type: ignore[arg-type]
         for session in sessions:
             session.cursors[task_id] = "0-0"
             session.changed.set()

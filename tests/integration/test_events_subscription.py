@@ -16,15 +16,15 @@ import redis
 
 from octollm.contracts import TaskContract
 from octollm.contracts.event import Event
-from octollm.events import task_stream_key
 from octollm.orchestrator import lifecycle
 from octollm.store import security_events
 from tests.support.fake_llm import FakeLLM
 from tests.support.stack import live_stack, make_runtime, wait_for_task, wait_until
+from tests.support.streams import stream_entries
 
 
 def events_of(client: redis.Redis, task_id: str, event_type: str) -> list[Event]:
-    rows = client.xrange(task_stream_key(task_id))
+    rows = stream_entries(client, task_id)
     found = [Event.model_validate_json(fields[b"event"]) for _, fields in rows]
     return [e for e in found if e.event_type == event_type]
 

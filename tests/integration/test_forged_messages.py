@@ -19,7 +19,6 @@ import pytest
 from octollm.config.observability import SubscriptionSpec
 from octollm.contracts import TaskContract
 from octollm.contracts.event import Event
-from octollm.events import task_stream_key
 from octollm.memory.cache import Cache
 from octollm.memory.handoff import Handoff
 from octollm.orchestrator import lifecycle, reactions, routing, tokens
@@ -28,6 +27,7 @@ from octollm.security.capability import TOKEN_HEADER, CapabilityAuthority
 from octollm.store import security_events
 from octollm.worker.event_tasks import REACT_TASK
 from tests.support.stack import LiveStack, live_stack, make_runtime, wait_for_task, wait_until
+from tests.support.streams import stream_entries
 
 SPEC = SubscriptionSpec(event_type="code.generated", arm="judge", emits="validation.complete")
 MARKER = "MARKER_tenant_a_secret_9f2c"
@@ -101,7 +101,7 @@ def _kinds(rt: Any, task_id: str) -> list[str]:
 
 
 def published(stack: LiveStack, task_id: str) -> list[str]:
-    rows = stack.redis().xrange(task_stream_key(task_id))
+    rows = stream_entries(stack.redis(), task_id)
     return [Event.model_validate_json(f[b"event"]).event_type for _, f in rows]
 
 
@@ -183,7 +183,7 @@ def test_the_genuine_reaction_runs_for_the_task_rows_tenant(
     )
     react(stack, rt, legit, token)
     wait_until(lambda: "validation.complete" in published(stack, tasks["a"]), 40, "the verdict")
-    rows = stack.redis().xrange(task_stream_key(tasks["a"]))
+    rows = stream_entries(stack.redis(), tasks["a"])
     verdict = next(
         e
         for e in (Event.model_validate_json(f[b"event"]) for _, f in rows)

@@ -25,7 +25,6 @@ import pytest
 
 from octollm.config.observability import WebhookSettings
 from octollm.contracts import TaskContract
-from octollm.events import task_stream_key
 from octollm.memory.cache import Cache
 from octollm.memory.graph import KnowledgeGraph
 from octollm.orchestrator import lifecycle
@@ -33,6 +32,7 @@ from octollm.webhooks import registry as webhook_registry
 from tests.support.apiserver import headers, inproc_client, make_key
 from tests.support.fake_llm import FakeLLM
 from tests.support.stack import LiveStack, live_stack, make_runtime, wait_for_task, wait_until
+from tests.support.streams import stream_entries
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 
 MARKER = f"ZQX{uuid.uuid4().hex[:10]}MARK"
@@ -64,7 +64,7 @@ def coder_task(rt: Any, tenant: str, instruction: str) -> str:
 
 
 def stream_text(stack: LiveStack, task_id: str) -> str:
-    return "\n".join(repr(f) for _, f in stack.redis().xrange(task_stream_key(task_id)))
+    return "\n".join(repr(f) for _, f in stream_entries(stack.redis(), task_id))
 
 
 def prompts_since(llm: FakeLLM, start: int) -> list[str]:

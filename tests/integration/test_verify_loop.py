@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from octollm.contracts import TaskContract
-from octollm.events.bus import task_stream_key
 from octollm.orchestrator import lifecycle
 from octollm.store import rounds as round_repo
 from tests.support.apiserver import headers, inproc_client, make_key
 from tests.support.fake_llm import FakeLLM
 from tests.support.fake_llm import fake_llm as fake_llm  # the shared fixture
 from tests.support.stack import LiveStack, live_stack, make_runtime, steps_of, wait_for_task
+from tests.support.streams import stream_entries
 
 GOAL = "Write a Python function is_prime(n) and check it on 2, 15 and 17"
 #: Reads its answer from stdin: every check raises EOFError in the sandbox.
@@ -101,7 +101,7 @@ def test_a_repair_round_fixes_code_that_failed_its_checks_and_the_task_completes
     assert "all(n % d" in result["answer"]
     assert result["artefacts"]["code.py"]["step_id"] == "code.r2"
     assert [r.decision for r in rounds] == ["repair", "completed"]
-    stream = loop_stack.redis().xrange(task_stream_key(row.id))
+    stream = stream_entries(loop_stack.redis(), row.id)
     events = [json.loads(fields[b"event"]) for _, fields in stream]
     (repairing,) = [e for e in events if e["event_type"] == "task.repairing"]
     assert repairing["data"]["target_step"] == "code"

@@ -49,6 +49,7 @@ async def _sse(
 
     body = eventstream.sse(
         state.aredis,
+        principal.tenant,
         task_id,
         last,
         task_status=status,
