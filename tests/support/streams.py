@@ -1,4 +1,4 @@
-"""Reading a task's event stream in tests, which know the task id but not always its tenant."""
+"""Reading a task's event streams in tests, which know the task id but not always its tenant."""
 
 from __future__ import annotations
 
@@ -7,17 +7,15 @@ from typing import Any
 from octollm.events.bus import task_stream_key
 
 
-def task_stream(client: Any, task_id: str) -> str:
-    """The stream key of ``task_id`` under whichever tenant wrote it (the key names the tenant)."""
-    found = sorted(client.scan_iter(match=task_stream_key("*", task_id), count=1000))
-    if len(found) > 1:
-        raise AssertionError(f"task {task_id} has streams under several tenants: {found}")
-    if found:
-        key = found[0]
-        return key.decode() if isinstance(key, bytes) else str(key)
-    return task_stream_key("-", task_id)
+def _id(entry_id: Any) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def stream_entries(client: Any, task_id: str) -> list[Any]:
-    """``XRANGE`` of the task's stream (empty when it has none)."""
-    return list(client.xrange(task_stream(client, task_id)))
+    """``XRANGE`` of every stream of ``task_id`` (one per tenant that published for it; normally
+    just the task row's), merged in stream-id order; empty when there is none."""
+    keys = sorted(client.scan_iter(match=task_stream_key("*", task_id), count=1000))
+    entries = [entry for key in keys for entry in client.xrange(key)]
+    return sorted(entries, key=lambda entry: _id(entry[0]))
