@@ -40,7 +40,8 @@ WARRANTY = tiny_pdf(
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     with live_stack(tmp_path_factory.mktemp("knowledge")) as stack:
-        stack.start_fleet(["orchestrator", "retriever"])
+        # a search that finds nothing asks for a replan (planner); the new plan ends with a judge
+        stack.start_fleet(["orchestrator", "retriever", "planner", "judge"])
         yield stack
 
 

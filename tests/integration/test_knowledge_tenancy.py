@@ -22,6 +22,7 @@ from octollm.memory.embeddings import MiniLMEmbedder
 from octollm.memory.knowledge import SHARED_CORPUS, QdrantKnowledgeBase
 from octollm.memory.vectors import VectorStore, close_local_clients
 from octollm.orchestrator import lifecycle
+from octollm.store import steps as step_repo
 from tests.support.stack import live_stack, make_runtime, wait_for_task
 
 MARKER = "zorblax" + uuid.uuid4().hex[:8]
@@ -137,7 +138,8 @@ def test_tenant_b_cannot_find_tenant_as_marker_through_the_retriever_pool(tmp_pa
     ingest = {"op": "ingest", "documents": [{"source": "a/secret.md", "text": SECRET}]}
     search = {"query": f"What is the launch code word {MARKER}?", "method": "hybrid"}
     with live_stack(tmp_path) as stack:
-        stack.start_fleet(["orchestrator", "retriever"])
+        # B's empty search asks for a replan (planner); the new plan ends with a judge
+        stack.start_fleet(["orchestrator", "retriever", "planner", "judge"])
         rt = make_runtime(stack)
         try:
             a = lifecycle.submit(rt, _retriever_task("store A's secret", ingest), tenant="A")
@@ -146,8 +148,13 @@ def test_tenant_b_cannot_find_tenant_as_marker_through_the_retriever_pool(tmp_pa
             b_row = wait_for_task(rt, b.id, timeout=120)
             a2 = lifecycle.submit(rt, _retriever_task("search own secret", search), tenant="A")
             a_row = wait_for_task(rt, a2.id, timeout=120)
+            with rt.db.session() as session:
+                b_ids = [r.step_id for r in step_repo.for_task(session, b.id)]
+                b_out = step_repo.outputs(session, b.id, b_ids)
         finally:
             rt.db.dispose()
-    assert "Only tenant A may ever read it" not in str(b_row.result)  # B's query holds MARKER
-    assert b_row.result["steps"]["r"]["results"] == []
+    # B finds nothing (an honest failure after its replan); B's own query holds MARKER
+    assert b_row.status in ("completed", "failed")
+    assert "Only tenant A may ever read it" not in str(b_out)
+    assert b_out["r"]["results"] == []
     assert MARKER in a_row.result["steps"]["r"]["results"][0]["content"]
