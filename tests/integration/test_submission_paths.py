@@ -49,10 +49,11 @@ def goals(stack: LiveStack) -> dict[str, str]:
 def test_a_card_number_via_octollm_submit_is_refused_exactly_as_the_api_refuses_it(
     stack: LiveStack,
 ) -> None:
+    # the default policy flags a card number; the block policy refuses it, on either path
     key = make_key(stack, "default")
-    with inproc_client(stack) as client:
+    with inproc_client(stack, screening="block") as client:
         api = client.post("/api/v1/tasks", json={"goal": CARD_GOAL}, headers=headers(key))
-    cli = octollm(stack, "submit", CARD_GOAL)
+    cli = octollm(stack, "submit", CARD_GOAL, OCTOLLM_API__SCREENING="block")
     assert api.status_code == 422, api.text
     assert api.json()["error"]["code"] == "CONTENT_BLOCKED"
     assert cli.returncode == 2, (cli.stdout, cli.stderr)
