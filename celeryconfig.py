@@ -5,7 +5,7 @@ Deployment-editable: override any Celery setting below the ``globals().update`` 
 """
 
 from octollm.config import get_settings
-from octollm.orchestrator.celery_config import build
+from octollm.orchestrator.broker.config import build
 
 globals().update(build(get_settings()))
 

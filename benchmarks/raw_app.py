@@ -12,7 +12,7 @@ import os
 
 from celery import Celery
 
-from octollm.orchestrator import routing
+from octollm.orchestrator.broker import queues
 
 BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/9")
 QUEUE = os.environ.get("BENCH_QUEUE", "bench-raw")
@@ -26,7 +26,7 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     worker_disable_prefetch=True,
-    broker_transport_options=routing.transport_options(BROKER, 7200),
+    broker_transport_options=queues.transport_options(BROKER, 7200),
     result_backend_transport_options={"visibility_timeout": 7200},
     redis_socket_timeout=30,
     task_default_queue=QUEUE,

@@ -33,7 +33,8 @@ from typing import Any
 from sqlalchemy import text
 
 from octollm.contracts import TaskContract
-from octollm.orchestrator import lifecycle, reconciler
+from octollm.orchestrator.engine import lifecycle
+from octollm.orchestrator.recovery import reconciler
 
 RECEIVED = re.compile(r"Task octollm\.step\.run\[[^\]]+\] received")
 

@@ -135,9 +135,9 @@ class Octollm:
         from benchmarks import workers
         from octollm.config import Settings
         from octollm.events import RedisEventBus
-        from octollm.orchestrator import routing
-        from octollm.orchestrator.celery_config import build
-        from octollm.orchestrator.resultbackend import backend_url
+        from octollm.orchestrator.broker import queues as routing
+        from octollm.orchestrator.broker.config import build
+        from octollm.orchestrator.broker.result_backend import backend_url
         from octollm.orchestrator.runtime import Runtime
         from octollm.store.db import Database
 
@@ -163,7 +163,7 @@ class Octollm:
     def run(self, plan: dict[str, Any], n: int = 1) -> float:
         """Submit ``n`` tasks of ``plan``; seconds until the last completed."""
         from octollm.contracts import TaskContract
-        from octollm.orchestrator import lifecycle
+        from octollm.orchestrator.engine import lifecycle
 
         assert self.completions is not None
         contracts = [TaskContract(goal="benchmark no-op plan", plan=plan) for _ in range(n)]

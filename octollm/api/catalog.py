@@ -14,7 +14,7 @@ from octollm.api.schemas import ArmRegistration, ArmView
 from octollm.api.state import ApiState
 from octollm.arms.registry import get_arm, known_arms
 from octollm.errors import Forbidden, OctoError
-from octollm.orchestrator.arm_directory import ArmStatus, directory_for
+from octollm.orchestrator.registry.directory import ArmStatus, directory_for
 from octollm.security.apikeys import Principal, Scope
 from octollm.store import arm_registry
 from octollm.store.api_models import ArmRegistrationRow

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from octollm.orchestrator import routing
+from octollm.orchestrator.broker import queues as routing
 from octollm.orchestrator.runtime import Runtime
 
 

@@ -16,8 +16,8 @@ from octollm.api.readiness import Readiness
 from octollm.config import Settings
 from octollm.events import RedisEventBus
 from octollm.observability import metrics_registry
-from octollm.orchestrator.celery_config import build as celery_conf
-from octollm.orchestrator.fleet import load_fleet
+from octollm.orchestrator.broker.config import build as celery_conf
+from octollm.orchestrator.broker.fleet import load_fleet
 from octollm.orchestrator.runtime import Runtime
 from octollm.security.ratelimit import RateLimiter
 from octollm.store.db import Database

@@ -29,7 +29,7 @@ from octollm.api.schemas import ScreeningReport, TaskAccepted, TaskSubmission
 from octollm.api.views import links
 from octollm.config import Settings
 from octollm.errors import Conflict, RateLimited
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from octollm.orchestrator.runtime import Runtime
 from octollm.security.apikeys import Principal, Scope
 from octollm.security.ratelimit import Bucket, RateLimiter

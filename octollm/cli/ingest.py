@@ -80,8 +80,8 @@ def read_all(files: list[Path], title: str | None) -> tuple[list[Pending], list[
 
 
 def _start_workers(settings: Settings, env: dict[str, str], stack: ExitStack) -> list[Any]:
-    from octollm.orchestrator.fleet import load_fleet, worker_argv
-    from octollm.services.processes import spawn
+    from octollm.embedded.processes import spawn
+    from octollm.orchestrator.broker.fleet import load_fleet, worker_argv
 
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -158,8 +158,8 @@ def ingest(
 def _services(
     settings: Settings, workers: bool, stack: ExitStack, err: Console
 ) -> tuple[Runtime, list[Any]]:
-    from octollm.orchestrator.app import app
-    from octollm.services import EmbeddedStack
+    from octollm.embedded import EmbeddedStack
+    from octollm.orchestrator.broker.app import app
     from octollm.store.migrate import upgrade
 
     with err.status("starting services"):
@@ -186,8 +186,8 @@ def _submit_and_follow(
     quiet: bool,
     procs: list[Any],
 ) -> list[dict[str, Any]]:
-    from octollm.orchestrator import documents as intake
-    from octollm.orchestrator import reconciler
+    from octollm.orchestrator.engine import documents as intake
+    from octollm.orchestrator.recovery import reconciler
     from octollm.store import documents as document_repo
 
     ids: dict[str, Pending] = {}

@@ -97,7 +97,7 @@ def submit(
     from octollm.api.schemas import TaskSubmission
     from octollm.api.submission import LocalIntake, submit_local
     from octollm.cli.run import build_contract, format_validation_error
-    from octollm.orchestrator.app import app as celery_app
+    from octollm.orchestrator.broker.app import app as celery_app
 
     intake: LocalIntake | None = None
     try:
@@ -194,7 +194,7 @@ def status(
     """Show a task and its steps from Postgres."""
     from octollm.cli.progress import render
     from octollm.cli.record import task_record
-    from octollm.orchestrator.app import app as celery_app
+    from octollm.orchestrator.broker.app import app as celery_app
     from octollm.orchestrator.runtime import Runtime
 
     record = task_record(Runtime.build(celery_app), task_id)
@@ -219,7 +219,7 @@ def worker(
     Metrics go to PROMETHEUS_MULTIPROC_DIR (default: <data dir>/prometheus, shared by the
     host's workers and served by `octollm metrics`)."""
     from octollm.observability.exposition import prepare_multiprocess_dir
-    from octollm.orchestrator.fleet import load_fleet, worker_argv
+    from octollm.orchestrator.broker.fleet import load_fleet, worker_argv
 
     pools = load_fleet()
     if pool not in pools:
@@ -234,8 +234,8 @@ def worker(
 @app.command()
 def fleet() -> None:
     """List the worker pools of workers/fleet.toml with their queues and commands."""
-    from octollm.orchestrator import routing
-    from octollm.orchestrator.fleet import fleet_path, load_fleet
+    from octollm.orchestrator.broker import queues as routing
+    from octollm.orchestrator.broker.fleet import fleet_path, load_fleet
 
     settings = get_settings()
     broker = settings.broker.url.get_secret_value() if settings.broker.url else "redis://"

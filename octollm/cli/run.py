@@ -30,7 +30,8 @@ from octollm.config import Settings, get_settings
 from octollm.contracts import TaskContract
 from octollm.errors import OctoError
 from octollm.observability.exposition import prepare_multiprocess_dir
-from octollm.orchestrator import lifecycle, reconciler
+from octollm.orchestrator.engine import lifecycle
+from octollm.orchestrator.recovery import reconciler
 from octollm.orchestrator.runtime import Runtime
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_CANCELLED, EXIT_TIMEOUT = 0, 1, 2, 3, 4
@@ -78,8 +79,8 @@ def format_validation_error(exc: ValidationError) -> str:
 def _start_workers(
     settings: Settings, env: dict[str, str], log_dir: Path, stack: ExitStack
 ) -> list[Any]:
-    from octollm.orchestrator.fleet import load_fleet, worker_argv
-    from octollm.services.processes import spawn
+    from octollm.embedded.processes import spawn
+    from octollm.orchestrator.broker.fleet import load_fleet, worker_argv
 
     log_dir.mkdir(parents=True, exist_ok=True)
     procs = []
@@ -119,7 +120,7 @@ def run(
         settings = settings.model_copy(update={"data_dir": data_dir})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
-    from octollm.services import EmbeddedStack
+    from octollm.embedded import EmbeddedStack
 
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     task_id: str | None = None
@@ -139,7 +140,7 @@ def run(
 
                 upgrade(settings.require_database_url())
             workers = _start_workers(settings, env, settings.data_dir / "logs", stack)
-            from octollm.orchestrator.app import app
+            from octollm.orchestrator.broker.app import app
 
             rt = Runtime.build(app, settings)
             stack.callback(rt.db.dispose)

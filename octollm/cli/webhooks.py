@@ -13,7 +13,7 @@ import typer
 
 from octollm.cli.admin import database, err, plain, print_json, show, when
 from octollm.config import get_settings
-from octollm.orchestrator import webhook_messages
+from octollm.orchestrator.capability import webhook_messages
 from octollm.webhooks import registry, secretbox
 from octollm.webhooks.signing import new_secret
 
@@ -114,7 +114,7 @@ def redeliver(
     tenant: TenantOpt = "default",
 ) -> None:
     """Send a dead delivery again on the webhooks queue (a worker of the webhooks pool sends it)."""
-    from octollm.orchestrator.app import app as celery_app
+    from octollm.orchestrator.broker.app import app as celery_app
 
     settings = get_settings()
     with database() as db:

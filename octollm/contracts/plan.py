@@ -27,6 +27,8 @@ AUTO_ARM = "auto"
 
 STEP_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_PLAN_STEPS = 200
+# The planner's own step in every task's step table (one name, used everywhere).
+PLAN_STEP_ID = "plan"
 
 
 class PlanStep(BaseModel):

@@ -19,7 +19,7 @@ from typing import Any
 
 from octollm.config.observability import FlowerSettings
 from octollm.errors import InvalidInput
-from octollm.orchestrator import routing
+from octollm.orchestrator.broker import queues as routing
 
 
 class FlowerCredentialsMissing(InvalidInput):

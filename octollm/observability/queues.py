@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from octollm.arms.registry import known_arms
 from octollm.contracts.status import URGENCY_ORDER
-from octollm.orchestrator import routing
+from octollm.orchestrator.broker import queues as routing
 
 log = structlog.get_logger(__name__)
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from octollm.config import Settings, get_settings
 from octollm.contracts.event import Event
 from octollm.events import EventBus, NullEventBus, RedisEventBus
-from octollm.orchestrator.compile import Target
+from octollm.orchestrator.engine.compile import Target
 from octollm.store.db import Database, get_database
 
 

@@ -1,6 +1,6 @@
 """The ``-A`` target for ``celery worker`` and ``celery beat``: the app with its tasks."""
 
-from octollm.orchestrator.app import app
+from octollm.orchestrator.broker.app import app
 from octollm.worker import arm_tasks as _arm_tasks  # noqa: F401 - octollm.arm.call
 from octollm.worker import registration as _registration  # noqa: F401 - heartbeats
 from octollm.worker import tasks as _tasks  # noqa: F401 - registers the tasks

@@ -7,9 +7,9 @@ from typing import Any
 
 from celery import Task
 
-from octollm.orchestrator import arm_callee
-from octollm.orchestrator.app import app
-from octollm.orchestrator.arm_call import CALL_TASK
+from octollm.orchestrator.broker.app import app
+from octollm.orchestrator.calls import callee as arm_callee
+from octollm.orchestrator.calls.caller import CALL_TASK
 from octollm.orchestrator.runtime import get_runtime
 from octollm.security.capability import TOKEN_HEADER
 

@@ -35,11 +35,13 @@ from octollm.errors import OctoError, TransientError
 from octollm.events import StreamConsumer, add_observer
 from octollm.logging import bind_unit_of_work
 from octollm.observability import exposition, metrics, tracing
-from octollm.orchestrator import reactions, routing, tenancy, webhook_messages
-from octollm.orchestrator.app import app
-from octollm.orchestrator.collaborators import services_for
-from octollm.orchestrator.metering import llm_for
-from octollm.orchestrator.runner import backoff
+from octollm.orchestrator.broker import queues as routing
+from octollm.orchestrator.broker.app import app
+from octollm.orchestrator.calls import tenancy
+from octollm.orchestrator.calls.collaborators import services_for
+from octollm.orchestrator.capability import reactions, webhook_messages
+from octollm.orchestrator.engine.metering import llm_for
+from octollm.orchestrator.engine.runner import backoff
 from octollm.orchestrator.runtime import Runtime, get_runtime
 from octollm.resilience import on_state_change
 from octollm.security.capability import TOKEN_HEADER, TokenRefused

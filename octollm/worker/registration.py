@@ -19,8 +19,9 @@ from celery.signals import worker_ready, worker_shutdown
 from octollm.arms.registry import known_arms
 from octollm.config import get_settings
 from octollm.contracts.arm_capability import ArmCapability
-from octollm.orchestrator import arm_directory, routing
-from octollm.orchestrator.arm_catalog import capability_of
+from octollm.orchestrator.broker import queues as routing
+from octollm.orchestrator.registry import directory as arm_directory
+from octollm.orchestrator.registry.catalog import capability_of
 from octollm.store.db import Database
 
 log = structlog.get_logger(__name__)

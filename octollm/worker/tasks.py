@@ -12,9 +12,11 @@ from celery.signals import setup_logging, worker_process_init
 from octollm.config import get_settings
 from octollm.errors import StorageUnavailable
 from octollm.logging import configure_logging
-from octollm.orchestrator import admission, lifecycle, reconciler, runner
-from octollm.orchestrator.app import app
-from octollm.orchestrator.celery_config import STORAGE_RETRY_CAP_SECONDS
+from octollm.orchestrator.broker.app import app
+from octollm.orchestrator.broker.config import STORAGE_RETRY_CAP_SECONDS
+from octollm.orchestrator.capability import admission
+from octollm.orchestrator.engine import lifecycle, runner
+from octollm.orchestrator.recovery import reconciler
 from octollm.orchestrator.runtime import get_runtime, reset_runtime
 from octollm.security.capability import TOKEN_HEADER
 

@@ -16,8 +16,8 @@ from octollm.contracts import TaskContract
 from octollm.contracts.arm_capability import ArmHealth
 from octollm.contracts.task import Budget
 from octollm.errors import InvalidPlan
-from octollm.orchestrator import lifecycle
-from octollm.orchestrator.arm_directory import ArmDirectory
+from octollm.orchestrator.engine import lifecycle
+from octollm.orchestrator.registry.directory import ArmDirectory
 from octollm.store import arm_registry
 from tests.support.stack import (
     LiveStack,

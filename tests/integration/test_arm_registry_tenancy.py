@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from octollm.orchestrator import arm_directory
-from octollm.orchestrator.arm_catalog import capability_of
+from octollm.orchestrator.registry import directory
+from octollm.orchestrator.registry.catalog import capability_of
 from octollm.store import arm_registry
 from octollm.store.db import Database
 from tests.support.apiserver import headers, inproc_client, make_key
@@ -42,7 +42,7 @@ def test_tenant_bs_registration_of_executor_is_not_shown_to_tenant_a(
 ) -> None:
     db = Database(stack.database_url)
     try:
-        arm_directory.register(db, [capability_of("executor")], "executor")
+        directory.register(db, [capability_of("executor")], "executor")
     finally:
         db.dispose()
     a, b = make_key(stack, "tenant-a"), make_key(stack, "tenant-b")

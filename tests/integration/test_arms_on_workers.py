@@ -30,7 +30,7 @@ from octollm.contracts.arm_io import (
     RetrieverIngestOutput,
     RetrieverSearchOutput,
 )
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from octollm.store import steps as step_repo
 from tests.integration.test_llm_arms import real_model_url as real_model_url  # the fixture
 from tests.support.fake_llm import FakeLLM

@@ -18,7 +18,9 @@ import pytest
 
 from octollm.contracts import TaskContract
 from octollm.contracts.task import Budget
-from octollm.orchestrator import lifecycle, routing, tokens
+from octollm.orchestrator.broker import queues
+from octollm.orchestrator.capability import issuing
+from octollm.orchestrator.engine import lifecycle
 from octollm.security.capability import TOKEN_HEADER
 from octollm.store import security_events
 from tests.support.arms import tallied
@@ -59,11 +61,11 @@ def issue(stack: LiveStack, task_id: str, arm: str, **overrides: Any) -> str:
         "scopes": ("step:run", f"arm:{arm}"),
     }
     fields.update(overrides)
-    return tokens.authority(stack.settings()).issue(**fields)
+    return issuing.authority(stack.settings()).issue(**fields)
 
 
 def send(stack: LiveStack, rt: Any, task_id: str, arm: str, token: str | None) -> None:
-    queue = routing.queue_name(stack.prefix, arm, "medium", broker_url=stack.redis_url)
+    queue = queues.queue_name(stack.prefix, arm, "medium", broker_url=stack.redis_url)
     rt.app.send_task(
         "octollm.step.run",
         args=(task_id, "s", 1),

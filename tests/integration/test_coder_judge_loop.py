@@ -12,7 +12,7 @@ import pytest
 
 from octollm.contracts import TaskContract
 from octollm.memory.cache import Cache
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from octollm.store import security_events
 from tests.support.fake_llm import FakeLLM
 from tests.support.fake_llm import fake_llm as fake_llm  # the shared fixture

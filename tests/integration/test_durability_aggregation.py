@@ -6,7 +6,7 @@ from typing import Any
 
 from octollm.contracts import TaskContract
 from octollm.contracts.status import Aggregation
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from tests.support.stack import LiveStack, wait_for_task
 
 DIAMOND = {

@@ -8,7 +8,7 @@ from typing import Any
 
 from octollm.contracts import TaskContract
 from octollm.contracts.task import Budget
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from tests.support.fake_llm import FakeLLM
 from tests.support.stack import LiveStack, reconciling, steps_of, wait_for_task
 

@@ -24,7 +24,8 @@ from sqlalchemy import func, select
 
 from octollm.contracts import TaskContract
 from octollm.contracts.task import Budget
-from octollm.orchestrator import deadletters, lifecycle
+from octollm.orchestrator.engine import lifecycle
+from octollm.orchestrator.recovery import deadletters
 from octollm.store import idempotency
 from octollm.store.api_models import IdempotencyKeyRow
 from octollm.store.models import StepResultRow, TaskRow

@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from octollm.contracts import TaskContract
 from octollm.contracts.task import Budget
 from octollm.errors import StorageUnavailable
-from octollm.orchestrator import lifecycle, reconciler
+from octollm.orchestrator.engine import lifecycle
+from octollm.orchestrator.recovery import reconciler
 from octollm.store.models import StepResultRow
 from tests.support.arms import tallied
 from tests.support.stack import (
@@ -239,7 +240,7 @@ def test_a_503_during_a_database_outage_says_when_to_retry_and_names_no_host(
 def _restart_redis(stack: LiveStack) -> None:
     """Stop the stack's private Redis and start it again on the same socket (empty: it keeps
     nothing on disk), so every client connection is lost."""
-    from octollm.services.redis import launch_redis
+    from octollm.embedded.redis import launch_redis
 
     (server,) = stack.services
     server.stop(10)

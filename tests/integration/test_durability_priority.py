@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text
 
 from octollm.contracts import TaskContract
 from octollm.contracts.status import Priority
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from octollm.store.models import StepRow, TaskRow
 from tests.support.stack import LiveStack, steps_of, wait_for_task, wait_until
 

@@ -13,8 +13,9 @@ import pytest
 from octollm.contracts import TaskContract
 from octollm.contracts.task import Budget
 from octollm.errors import Conflict
-from octollm.orchestrator import deadletters, lifecycle
-from octollm.orchestrator.deadletters import DeadLetterFilter
+from octollm.orchestrator.engine import lifecycle
+from octollm.orchestrator.recovery import deadletters
+from octollm.orchestrator.recovery.deadletters import DeadLetterFilter
 from tests.support.arms import tallied
 from tests.support.stack import LiveStack, steps_of, wait_for_task, wait_until
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from octollm.contracts import TaskContract
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from tests.support.stack import LiveStack, steps_of, wait_for_task
 
 

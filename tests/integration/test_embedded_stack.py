@@ -26,8 +26,8 @@ from octollm.config.settings import (
     LLMSettings,
     Settings,
 )
+from octollm.embedded import EmbeddedStack
 from octollm.errors import ServiceUnavailable
-from octollm.services import EmbeddedStack
 
 
 @pytest.fixture
@@ -209,7 +209,7 @@ def test_a_spawned_child_dies_with_its_killed_parent(tmp_path: Path) -> None:
         f"""
         import sys, time
         from pathlib import Path
-        from octollm.services.processes import spawn
+        from octollm.embedded.processes import spawn
         child = spawn(["sleep", "60"], env=None, log_path=Path({str(tmp_path / "c.log")!r}),
                       name="sleeper")
         print(child.pid, flush=True)

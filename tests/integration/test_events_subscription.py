@@ -16,7 +16,7 @@ import redis
 
 from octollm.contracts import TaskContract
 from octollm.contracts.event import Event
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from octollm.store import security_events
 from tests.support.fake_llm import FakeLLM
 from tests.support.stack import live_stack, make_runtime, wait_for_task, wait_until

@@ -24,8 +24,8 @@ from octollm.observability.flower import (
     flower_env,
     start_flower,
 )
-from octollm.orchestrator import lifecycle
-from octollm.orchestrator.fleet import Pool, load_fleet, worker_argv
+from octollm.orchestrator.broker.fleet import Pool, load_fleet, worker_argv
+from octollm.orchestrator.engine import lifecycle
 from tests.support import services
 from tests.support.stack import ROOT, LiveStack, live_stack, make_runtime, wait_for_task
 

@@ -21,8 +21,10 @@ from octollm.contracts import TaskContract
 from octollm.contracts.event import Event
 from octollm.memory.cache import Cache
 from octollm.memory.handoff import Handoff
-from octollm.orchestrator import lifecycle, reactions, routing, tokens
-from octollm.orchestrator.arm_call import CALL_TASK, call_subject, reply_key
+from octollm.orchestrator.broker import queues
+from octollm.orchestrator.calls.caller import CALL_TASK, call_subject, reply_key
+from octollm.orchestrator.capability import issuing, reactions
+from octollm.orchestrator.engine import lifecycle
 from octollm.security.capability import TOKEN_HEADER, CapabilityAuthority
 from octollm.store import security_events
 from octollm.worker.event_tasks import REACT_TASK
@@ -81,7 +83,7 @@ def react(stack: LiveStack, rt: Any, event: dict[str, Any], token: str | None) -
         REACT_TASK,
         args=[SPEC.name, event],
         headers={TOKEN_HEADER: token} if token else None,
-        queue=routing.queue_name(stack.prefix, "judge", "high", broker_url=stack.redis_url),
+        queue=queues.queue_name(stack.prefix, "judge", "high", broker_url=stack.redis_url),
         ignore_result=True,
     )
 
@@ -205,13 +207,13 @@ def call(
         CALL_TASK,
         args=(call_id, "judge", key, task_id, "gen", 1),
         headers={TOKEN_HEADER: token} if token else None,
-        queue=routing.queue_name(stack.prefix, "judge", "high", broker_url=stack.redis_url),
+        queue=queues.queue_name(stack.prefix, "judge", "high", broker_url=stack.redis_url),
         ignore_result=True,
     )
 
 
 def call_token(stack: LiveStack, task_id: str, call_id: str, tenant: str, key: str) -> str:
-    return tokens.authority(stack.settings()).issue(
+    return issuing.authority(stack.settings()).issue(
         arm="judge",
         task_id=task_id,
         step_id=call_subject("gen", call_id),
@@ -284,7 +286,7 @@ def test_a_forged_finalize_message_cannot_close_another_tenants_live_task(
     rt.app.send_task(
         "octollm.task.finalize",
         args=(task.id, 1),
-        queue=routing.queue_name(stack.prefix, "orchestrator", "high", broker_url=stack.redis_url),
+        queue=queues.queue_name(stack.prefix, "orchestrator", "high", broker_url=stack.redis_url),
         ignore_result=True,
     )
     worker = stack.workers[-1]

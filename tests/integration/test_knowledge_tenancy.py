@@ -21,7 +21,7 @@ from octollm.errors import PermanentError
 from octollm.memory.embeddings import MiniLMEmbedder
 from octollm.memory.knowledge import SHARED_CORPUS, QdrantKnowledgeBase
 from octollm.memory.vectors import VectorStore, close_local_clients
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from octollm.store import steps as step_repo
 from tests.support.stack import live_stack, make_runtime, wait_for_task
 

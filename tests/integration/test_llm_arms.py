@@ -429,7 +429,7 @@ def real_model_url(tmp_path: Any) -> Iterator[str]:
     if url:
         yield url
         return
-    from octollm.services.llm_server import launch_llm_server
+    from octollm.embedded.llm_server import launch_llm_server
 
     server = launch_llm_server(log_dir=tmp_path)
     try:

@@ -144,8 +144,8 @@ def test_the_embedded_llama_cpp_server_logs_no_500_during_a_planner_call(tmp_pat
     from octollm.arms.base import ArmContext
     from octollm.arms.planner import PlannerArm
     from octollm.config.settings import LLMSettings
+    from octollm.embedded.llm_server import launch_llm_server
     from octollm.llm import client_from_settings
-    from octollm.services.llm_server import launch_llm_server
 
     server = launch_llm_server(log_dir=tmp_path)
     try:

@@ -28,8 +28,8 @@ from octollm.contracts import TaskContract
 from octollm.contracts.task import Budget
 from octollm.errors import LLMUnavailable, PermanentError
 from octollm.llm import OpenAIChatClient
-from octollm.orchestrator import lifecycle
-from octollm.orchestrator.providers import breaker_name, chat_client
+from octollm.orchestrator.calls.providers import breaker_name, chat_client
+from octollm.orchestrator.engine import lifecycle
 from octollm.resilience import CircuitBreaker, Guard, RetryPolicy, on_state_change, remove_listener
 from tests.support import services
 from tests.support.fake_llm import FakeLLM, HTTPError, Reply
@@ -119,7 +119,7 @@ def _call_in_another_process(settings: Settings) -> dict[str, Any]:
     code = """
 import json, sys, time
 from octollm.config import Settings
-from octollm.orchestrator.providers import chat_client
+from octollm.orchestrator.calls.providers import chat_client
 from octollm.errors import OctoError
 settings = Settings.model_validate_json(sys.argv[1])
 started = time.monotonic()

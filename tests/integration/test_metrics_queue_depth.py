@@ -15,7 +15,7 @@ import pytest
 from octollm.contracts import TaskContract
 from octollm.observability import start_exporter
 from octollm.observability.queues import octollm_queues
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from tests.support.stack import live_stack, make_runtime, wait_for_task
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from octollm.contracts import TaskContract
 from octollm.observability import tracing
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from tests.support.stack import Worker, live_stack, make_runtime, wait_for_task
 
 MARKER = "PROMPT-MARKER-4f1d"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from octollm.contracts import TaskContract
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from octollm.store import steps as step_repo
 from tests.support.stack import LiveStack, wait_for_task
 

@@ -17,7 +17,7 @@ import pytest
 
 from octollm.arms import registry
 from octollm.contracts import TaskContract
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from octollm.store import arm_registry
 from tests.support.stack import ROOT, live_stack, make_runtime, wait_for_task, wait_until
 

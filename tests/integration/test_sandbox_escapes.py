@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 
 from octollm.contracts import TaskContract
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from octollm.store import security_events
 from octollm.store import steps as step_repo
 from tests.support.stack import ROOT, LiveStack, live_stack, make_runtime, steps_of, wait_for_task
@@ -80,8 +80,8 @@ class PrivateServers:
     dirs: list[Path] = field(default_factory=list)
 
     def start(self) -> None:
-        from octollm.services import postgres, redis
-        from octollm.services.processes import spawn
+        from octollm.embedded import postgres, redis
+        from octollm.embedded.processes import spawn
 
         run_dir = Path(tempfile.mkdtemp(prefix="octollm-esc-", dir="/run"))  # like /var/run
         custom_dir = Path(tempfile.mkdtemp(prefix="octollm-esc-"))  # in the host's /tmp

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from octollm.cli.run import build_contract
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from octollm.store import steps as step_repo
 from tests.support.fake_llm import FakeLLM
 from tests.support.fake_llm import fake_llm as fake_llm  # the shared fixture

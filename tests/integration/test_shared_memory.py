@@ -24,8 +24,8 @@ from octollm.memory.embeddings import MiniLMEmbedder
 from octollm.memory.episodes import SHARED_TENANT, CoderMemory
 from octollm.memory.handoff import Handoff
 from octollm.memory.vectors import VectorStore, close_local_clients
-from octollm.orchestrator import tenancy
-from octollm.orchestrator.collaborators import LazyCoderMemory, TenantCoderMemory
+from octollm.orchestrator.calls import tenancy
+from octollm.orchestrator.calls.collaborators import LazyCoderMemory, TenantCoderMemory
 from tests.support import services
 from tests.support.fake_llm import FakeLLM
 from tests.support.fake_llm import fake_llm as fake_llm  # the shared fixture

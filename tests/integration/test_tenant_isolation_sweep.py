@@ -27,7 +27,7 @@ from octollm.config.observability import WebhookSettings
 from octollm.contracts import TaskContract
 from octollm.memory.cache import Cache
 from octollm.memory.graph import KnowledgeGraph
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from octollm.webhooks import registry as webhook_registry
 from octollm.webhooks.signing import new_secret
 from tests.support.apiserver import headers, inproc_client, make_key

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from octollm.contracts import TaskContract
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from octollm.store import rounds as round_repo
 from tests.support.apiserver import headers, inproc_client, make_key
 from tests.support.fake_llm import FakeLLM

@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from octollm.contracts.event import Event
-from octollm.orchestrator import routing, webhook_messages
+from octollm.orchestrator.broker import queues
+from octollm.orchestrator.capability import webhook_messages
 from octollm.security.capability import TOKEN_HEADER
 from octollm.store.security_events import SecurityEventRow
 from octollm.webhooks import DELIVER_TASK, MemoryReplayStore, deliveries, fan_out, register, verify
@@ -63,7 +64,7 @@ def publish(stack: LiveStack, rt: Any, delivery_id: int, token: str | None) -> N
         args=[delivery_id],
         headers={TOKEN_HEADER: token} if token is not None else None,
         ignore_result=True,
-        **routing.route(stack.prefix, "webhooks", "high", stack.redis_url),
+        **queues.route(stack.prefix, "webhooks", "high", stack.redis_url),
     )
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from octollm.contracts import TaskContract
-from octollm.orchestrator import lifecycle
-from octollm.orchestrator.webhook_messages import redeliver
+from octollm.orchestrator.capability.webhook_messages import redeliver
+from octollm.orchestrator.engine import lifecycle
 from octollm.webhooks import MemoryReplayStore, attempts, deliveries, register, verify
 from tests.support.stack import LiveStack, live_stack, make_runtime, wait_for_task
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver

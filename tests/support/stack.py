@@ -93,7 +93,7 @@ class LiveStack:
         self.postgres.stop(10)
 
     def start_postgres(self) -> None:
-        from octollm.services.postgres import launch_postgres
+        from octollm.embedded.postgres import launch_postgres
 
         assert self.postgres is not None, "start the stack with private_postgres=True"
         self.postgres = launch_postgres(self.tmp / "pg", log_dir=self.tmp / "logs")
@@ -150,7 +150,7 @@ class LiveStack:
         )
 
     def queues(self, arms: list[str]) -> list[str]:
-        from octollm.orchestrator import routing
+        from octollm.orchestrator.broker import queues as routing
 
         return routing.queue_names_for(self.prefix, arms, self.redis_url)
 
@@ -241,7 +241,7 @@ def live_stack(
     owned: list[Any] = []
     try:
         if private_postgres:
-            from octollm.services.postgres import launch_postgres
+            from octollm.embedded.postgres import launch_postgres
             from octollm.store.migrate import upgrade
 
             pg = launch_postgres(tmp / "pg", log_dir=tmp / "logs")
@@ -252,7 +252,7 @@ def live_stack(
         else:
             url = fresh_database(name)
         if private_redis:
-            from octollm.services.redis import launch_redis
+            from octollm.embedded.redis import launch_redis
 
             server = launch_redis(tmp / "redis", log_dir=tmp / "logs")
             owned.append(server)
@@ -296,8 +296,8 @@ def make_app(settings: Settings) -> Any:
     """A Celery app for the test process, configured like the workers' (no eager mode)."""
     from celery import Celery
 
-    from octollm.orchestrator.celery_config import build
-    from octollm.orchestrator.resultbackend import backend_url
+    from octollm.orchestrator.broker.config import build
+    from octollm.orchestrator.broker.result_backend import backend_url
 
     app = Celery(f"octollm-test-{uuid.uuid4().hex[:6]}")
     app.conf.update(build(settings))
@@ -371,7 +371,7 @@ def reconciling(rt: Any, interval: float = 0.5) -> Iterator[list[Any]]:
     """Run reconciler passes in a background thread, as celery beat would in production
     (``octollm.reconcile`` calls the same function); yields the reports of passes that did
     something. Errors in a pass are collected too, so a test can see them."""
-    from octollm.orchestrator import reconciler
+    from octollm.orchestrator.recovery import reconciler
 
     reports: list[Any] = []
     stop = threading.Event()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from octollm.orchestrator.aggregate import aggregate
+from octollm.orchestrator.engine.aggregate import aggregate
 
 
 @dataclass

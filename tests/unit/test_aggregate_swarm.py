@@ -9,8 +9,8 @@ import pytest
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.contracts.plan import Plan
 from octollm.errors import InvalidPlan, PermanentError
-from octollm.orchestrator import expansion, swarm
-from octollm.orchestrator.swarm import Proposal, decide
+from octollm.orchestrator.engine import expansion, swarm
+from octollm.orchestrator.engine.swarm import Proposal, decide
 
 
 def P(variant: str, answer: Any, confidence: float) -> Proposal:

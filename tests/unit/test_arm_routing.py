@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from octollm.contracts.arm_capability import ArmHealth
-from octollm.orchestrator.arm_catalog import capability_of
-from octollm.orchestrator.arm_routing import (
+from octollm.orchestrator.registry.catalog import capability_of
+from octollm.orchestrator.registry.scoring import (
     Candidate,
     capability_match,
     choose,

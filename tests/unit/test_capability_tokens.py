@@ -13,8 +13,8 @@ import pytest
 
 from octollm.config.capability import CapabilitySettings
 from octollm.errors import InvalidInput
-from octollm.orchestrator.grants import grant_for
-from octollm.orchestrator.tokens import expiry
+from octollm.orchestrator.capability.grants import grant_for
+from octollm.orchestrator.capability.issuing import expiry
 from octollm.security.capability import (
     ALGORITHM,
     CapabilityAuthority,

@@ -12,7 +12,7 @@ from celery.canvas import Signature, _chain, _chord, group
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from octollm.orchestrator.compile import (
+from octollm.orchestrator.engine.compile import (
     BARRIER_TASK,
     FINALIZE_TASK,
     STEP_TASK,
@@ -217,7 +217,7 @@ def test_any_dag_compiles_to_a_flat_canvas_that_respects_its_dependencies(
 def test_the_fire_and_forget_result_backend_keeps_celerys_url_forms() -> None:
     from celery.app.backends import by_url
 
-    from octollm.orchestrator.resultbackend import Backend, backend_url
+    from octollm.orchestrator.broker.result_backend import Backend, backend_url
 
     for url, passed in (
         ("redis://127.0.0.1:6379/3", "redis://127.0.0.1:6379/3"),

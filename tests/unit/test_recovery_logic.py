@@ -7,8 +7,8 @@ import time
 
 from octollm.config import Settings
 from octollm.config.settings import BrokerSettings, OrchestratorSettings
-from octollm.orchestrator.celery_config import visibility_timeout
-from octollm.orchestrator.isolation import Gate
+from octollm.orchestrator.broker.config import visibility_timeout
+from octollm.orchestrator.recovery.isolation import Gate
 
 
 def test_a_suspect_waits_for_running_steps_and_holds_new_ones_back_while_it_runs() -> None:

@@ -9,8 +9,8 @@ import pytest
 from octollm.errors import InvalidInput
 from octollm.events.bus import channel
 from octollm.memory.cache import check_tenant, tenant_prefix
-from octollm.orchestrator import tenancy
-from octollm.orchestrator.reactions import event_digest, reaction_step
+from octollm.orchestrator.calls import tenancy
+from octollm.orchestrator.capability.reactions import event_digest, reaction_step
 
 
 class Scoped:

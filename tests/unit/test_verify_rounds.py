@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from octollm.orchestrator import integration, repair, verification
+from octollm.orchestrator.answering import integration, repair, verification
 from octollm.store.models import StepRow
 
 WRONG = "def is_prime(n):\n    return int(input()) > 1\n"
@@ -140,7 +140,7 @@ def test_the_api_view_and_the_python_client_carry_the_answer_first_class() -> No
 def test_no_repair_round_starts_once_the_token_time_or_cost_budget_is_spent() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from octollm.orchestrator.conclusion import budget_spent, max_repair_rounds
+    from octollm.orchestrator.answering.conclusion import budget_spent, max_repair_rounds
     from octollm.store.models import TaskRow
 
     def task(**kw: Any) -> TaskRow:

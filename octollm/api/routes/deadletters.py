@@ -13,7 +13,7 @@ from octollm.api.auth import require
 from octollm.api.queries import aware
 from octollm.api.routes.documented import errors
 from octollm.api.state import ApiState, get_state
-from octollm.orchestrator import deadletters
+from octollm.orchestrator.recovery import deadletters
 from octollm.security.apikeys import Principal, Scope
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])

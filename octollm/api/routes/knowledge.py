@@ -29,7 +29,7 @@ from octollm.api.routes.documented import errors
 from octollm.api.state import ApiState, get_state
 from octollm.errors import InvalidInput, NotFound
 from octollm.memory.readers import read_document
-from octollm.orchestrator import documents as intake
+from octollm.orchestrator.engine import documents as intake
 from octollm.security.apikeys import Principal, Scope
 from octollm.store import documents as document_repo
 from octollm.store.documents import DocumentView

@@ -21,7 +21,7 @@ from octollm.api.schemas import (
 )
 from octollm.api.state import ApiState, get_state
 from octollm.contracts.status import Priority, TaskStatus
-from octollm.orchestrator import lifecycle
+from octollm.orchestrator.engine import lifecycle
 from octollm.security.apikeys import Principal, Scope
 from octollm.store.task_listing import TaskFilter
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from octollm.api.auth import require
 from octollm.api.routes.documented import errors
 from octollm.api.state import ApiState, get_state
-from octollm.orchestrator import webhook_messages
+from octollm.orchestrator.capability import webhook_messages
 from octollm.security.apikeys import Principal, Scope
 from octollm.webhooks import registry
 from octollm.webhooks.signing import new_secret

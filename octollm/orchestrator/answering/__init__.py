@@ -1,0 +1,1 @@
+"""Answering: integrate step outputs into one answer, verify, repair or replan, conclude."""

@@ -1,0 +1,103 @@
+"""Celery settings derived from octollm's typed settings (used by ``celeryconfig.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from octollm.arms.registry import BUILTIN_ARMS
+from octollm.config import Settings
+from octollm.orchestrator.broker import queues as routing
+from octollm.orchestrator.broker import result_backend as resultbackend
+from octollm.orchestrator.capability import issuing
+
+#: The longest countdown of a re-published step message while Postgres is away (worker/tasks.py).
+STORAGE_RETRY_CAP_SECONDS = 30.0
+
+
+def visibility_timeout(settings: Settings) -> int:
+    """How long Redis waits before it redelivers an unacknowledged message.
+
+    A message stays unacknowledged (``acks_late``) for as long as its delivery may
+    legitimately take: the step's time limit, then the recording window while Postgres is
+    away, and, before it runs, the longest countdown a worker holds it for (a retry's backoff,
+    the storage retry, or the wait for a live lease, each at most ``lease_seconds`` beyond its
+    cap). Anything longer means the worker that holds it died: redeliver then, not hours later.
+    ``broker.visibility_timeout_seconds`` overrides the derived value."""
+    if settings.broker.visibility_timeout_seconds is not None:
+        return settings.broker.visibility_timeout_seconds
+    cfg = settings.orchestrator
+    # backoff() jitters up to 1.5x its cap
+    countdown = 1.5 * max(
+        cfg.retry_backoff_max_seconds, STORAGE_RETRY_CAP_SECONDS, cfg.lease_seconds
+    )
+    held = cfg.step_time_limit_seconds + cfg.outcome_record_seconds + countdown
+    return max(300, int(held + 2 * cfg.lease_seconds))
+
+
+def build(settings: Settings) -> dict[str, Any]:
+    broker = settings.require_broker_url()
+    prefix = settings.queue_prefix
+    default_queue = routing.queue_name(prefix, routing.CONTROL_ARM, "medium", broker_url=broker)
+    visibility = visibility_timeout(settings)
+    return {
+        "broker_url": broker,
+        # Redis backend without client-side pending-result tracking (octollm never waits on
+        # Celery results; chords only need the counters): see orchestrator/resultbackend.py.
+        "result_backend": resultbackend.backend_url(settings.result_backend_url()),
+        # Security: JSON only, never pickle.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        # Delivery: acknowledge after the step ran; requeue when the worker process dies.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        # Redis only: fetch a new message only when a slot is free (so urgency order holds).
+        "worker_disable_prefetch": not routing.is_amqp(broker),
+        "worker_soft_shutdown_timeout": 10.0,
+        # Off by default: Postgres, not the ack, records that a step finished, so a step that
+        # outlives a lost broker connection records its outcome and its redelivery is a no-op;
+        # cancelling it would run it (and its side effects) again. docs/architecture.md.
+        "worker_cancel_long_running_tasks_on_connection_loss": (
+            settings.orchestrator.cancel_steps_on_connection_loss
+        ),
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": routing.transport_options(broker, visibility),
+        "result_backend_transport_options": {"visibility_timeout": visibility},
+        "redis_socket_timeout": 30,
+        "redis_socket_connect_timeout": 5,
+        "redis_backend_health_check_interval": 25,
+        # Results: only chord counting uses them; outputs live in Postgres.
+        "result_expires": 3600,
+        # Queues: one per arm and urgency; control tasks on the orchestrator queues.
+        "task_queues": routing.queues_for(prefix, [*BUILTIN_ARMS, routing.CONTROL_ARM], broker),
+        "task_default_queue": default_queue,
+        "task_create_missing_queues": True,
+        # Webhook deliveries have their own queues and pool (workers/fleet.toml: webhooks).
+        "task_routes": {
+            "octollm.webhook.deliver": routing.route(prefix, "webhooks", "high", broker),
+        },
+        # Event, webhook and monitoring tasks and worker hooks (dispatcher, /metrics, traces).
+        "imports": ["octollm.worker.event_tasks"],
+        # Monitoring: Flower needs task events.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "worker_max_tasks_per_child": 1000,
+        "enable_utc": True,
+        "timezone": "UTC",
+        # Capability tokens: publishers mint them from these (orchestrator/issuing.py).
+        **issuing.conf_entries(settings),
+        "beat_schedule": {
+            "octollm-reconcile": {
+                "task": "octollm.reconcile",
+                "schedule": settings.orchestrator.reconcile_interval_seconds,
+                "options": {
+                    "queue": default_queue,
+                    "expires": settings.orchestrator.reconcile_interval_seconds,
+                },
+            },
+        },
+    }

@@ -1,0 +1,1 @@
+"""What a running arm can reach: other arms, tenant-bound collaborators, LLM providers."""

@@ -1,0 +1,3 @@
+"""Capability tokens: issued for every step, reaction and webhook message, and admitted on
+delivery.
+"""

@@ -1,0 +1,170 @@
+"""Issuing capability tokens for the step messages of a canvas.
+
+Tokens are minted when a canvas is published (``dispatch.publish`` and the outbox ``relay``),
+one per step message, and travel in the message's ``octollm_capability`` header: the body
+stays ids only. A re-drive, a resume or a dead-letter replay publishes a new canvas, hence new
+tokens; a Celery retry of a step re-issues one (``worker.tasks``).
+
+**Lifetime.** A canvas is published whole, but its later levels are delivered only when the
+earlier ones finish. A token therefore lives until its task's deadline (a step cannot run
+after it anyway), capped at ``capability.max_ttl_seconds`` and at least ``min_ttl_seconds``.
+A step delivered after its token expired (a task with a budget longer than the cap, a long
+backlog) is refused and recorded, stays queued, and the reconciler's stall detection re-drives
+it under a new generation with fresh tokens.
+
+**Where the key comes from.** Publishers have a Celery app but not always the settings the app
+was built from (tests, the API), so ``celery_config`` puts the capability settings into the
+app's configuration (``octollm_capability_*``; Celery censors ``*secret*`` keys when it shows
+its configuration) and the publisher reads them back from ``app.conf``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session
+
+from octollm.config import Settings
+from octollm.config.capability import CapabilitySettings
+from octollm.orchestrator.capability.grants import grant_for
+from octollm.orchestrator.engine.compile import StepSpec
+from octollm.security.capability import CapabilityAuthority, load_key
+
+log = structlog.get_logger(__name__)
+
+_authorities: dict[tuple[str | None, str, float], CapabilityAuthority] = {}
+_lock = threading.Lock()
+
+_STEPS = text(
+    """
+    SELECT s.step_id, s.arm, s.input, t.deadline
+      FROM steps AS s JOIN tasks AS t ON t.id = s.task_id
+     WHERE s.task_id = :task_id AND s.step_id = ANY(:step_ids)
+    """
+)
+
+
+def conf_entries(settings: Settings) -> dict[str, Any]:
+    """The capability settings as Celery configuration keys (plain values only)."""
+    cfg = settings.capability
+    return {
+        "octollm_capability_secret": cfg.secret.get_secret_value() if cfg.secret else None,
+        "octollm_capability_dir": str(settings.data_dir),
+        "octollm_capability_leeway": cfg.leeway_seconds,
+        "octollm_capability_max_ttl": cfg.max_ttl_seconds,
+        "octollm_capability_min_ttl": cfg.min_ttl_seconds,
+        "octollm_step_time_limit": settings.orchestrator.step_time_limit_seconds,
+    }
+
+
+def authority(settings: Settings) -> CapabilityAuthority:
+    """The process's authority for ``settings`` (key loaded or generated once)."""
+    cfg = settings.capability
+    secret = cfg.secret.get_secret_value() if cfg.secret else None
+    return _authority(secret, str(settings.data_dir), cfg.leeway_seconds)
+
+
+def authority_from_conf(conf: Mapping[str, Any]) -> CapabilityAuthority:
+    return _authority(
+        conf.get("octollm_capability_secret"),
+        str(conf["octollm_capability_dir"]),
+        float(conf.get("octollm_capability_leeway", 5.0)),
+    )
+
+
+def _authority(secret: str | None, data_dir: str, leeway: float) -> CapabilityAuthority:
+    key = (secret, data_dir, leeway)
+    with _lock:
+        found = _authorities.get(key)
+        if found is None:
+            settings = CapabilitySettings(secret=secret)
+            found = CapabilityAuthority(load_key(settings, Path(data_dir)), leeway_seconds=leeway)
+            _authorities[key] = found
+        return found
+
+
+def expiry(
+    deadline: datetime | None, max_ttl: float, min_ttl: float, now: float | None = None
+) -> float:
+    """When a token issued now expires: at the task's deadline, within [min_ttl, max_ttl]."""
+    now = time.time() if now is None else now
+    until = now + max_ttl
+    if deadline is not None:
+        until = min(until, deadline.timestamp())
+    return max(until, now + min_ttl)
+
+
+def issue_for_canvas(
+    conf: Mapping[str, Any],
+    conn: Session | Connection,
+    task_id: str,
+    generation: int,
+    specs: Sequence[StepSpec],
+) -> dict[str, str]:
+    """One token per step of a canvas about to be published, by step id."""
+    if not specs:
+        return {}
+    # ``get``, not ``in``: Celery loads a lazily configured app's settings on item access only.
+    if conf.get("octollm_capability_dir") is None:
+        log.warning("capability_tokens_unconfigured", task_id=task_id, steps=len(specs))
+        return {}
+    issuer = authority_from_conf(conf)
+    rows = conn.execute(_STEPS, {"task_id": task_id, "step_ids": [s.step_id for s in specs]}).all()
+    found = {r.step_id: r for r in rows}
+    limit = float(conf.get("octollm_step_time_limit", 900.0))
+    now = time.time()
+    tokens: dict[str, str] = {}
+    for spec in specs:
+        row = found.get(spec.step_id)
+        step_input: dict[str, Any] = dict(row.input) if row is not None else {}
+        deadline = row.deadline if row is not None else None
+        grant = grant_for(spec.arm, step_input, step_time_limit=limit)
+        tokens[spec.step_id] = issuer.issue(
+            arm=spec.arm,
+            task_id=task_id,
+            step_id=spec.step_id,
+            generation=generation,
+            expires_at=expiry(
+                deadline,
+                float(conf.get("octollm_capability_max_ttl", 900.0)),
+                float(conf.get("octollm_capability_min_ttl", 60.0)),
+                now,
+            ),
+            scopes=grant.scopes,
+            constraints=grant.constraints,
+            now=now,
+        )
+    return tokens
+
+
+def reissue(
+    settings: Settings,
+    *,
+    arm: str,
+    task_id: str,
+    step_id: str,
+    generation: int,
+    step_input: Mapping[str, Any],
+    deadline: datetime | None,
+) -> str:
+    """A fresh token for the next delivery of a step (a Celery retry)."""
+    cfg = settings.capability
+    grant = grant_for(
+        arm, step_input, step_time_limit=settings.orchestrator.step_time_limit_seconds
+    )
+    return authority(settings).issue(
+        arm=arm,
+        task_id=task_id,
+        step_id=step_id,
+        generation=generation,
+        expires_at=expiry(deadline, cfg.max_ttl_seconds, cfg.min_ttl_seconds),
+        scopes=grant.scopes,
+        constraints=grant.constraints,
+    )

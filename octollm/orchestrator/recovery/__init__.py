@@ -1,0 +1,3 @@
+"""Recovery: re-driving, the reconciler, dead letters, leases, the outcome journal and poison
+isolation.
+"""

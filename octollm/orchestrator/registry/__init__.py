@@ -1,0 +1,3 @@
+"""The arm registry: the catalog of capabilities, the live directory of pools, and capability
+scoring.
+"""
