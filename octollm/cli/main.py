@@ -114,10 +114,10 @@ def submit(
             use_cache=not no_cache,
         )
     except ValidationError as exc:
-        err.print(f"[red]{format_validation_error(exc)}[/red]")
+        err.print(f"error: {format_validation_error(exc)}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     except (OctoError, RuntimeError) as exc:
-        err.print(f"[red]{getattr(exc, 'message', exc)}[/red]", markup=True, highlight=False)
+        err.print(f"error: {getattr(exc, 'message', exc)}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     finally:
         if intake is not None:
@@ -371,12 +371,34 @@ def metrics(
         server.shutdown()
 
 
+_debug = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"octollm {version('octollm')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _configure(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback when a command fails.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     from octollm.logging import configure_logging
 
+    global _debug
+    _debug = debug
     settings = get_settings()
     level = (
         "DEBUG" if verbose else ("WARNING" if settings.log.level == "INFO" else settings.log.level)
@@ -385,7 +407,20 @@ def _configure(
 
 
 def main() -> None:
-    app()
+    """The console script: a failing command prints one line (``--debug``: the traceback)."""
+    from octollm.cli.failures import describe
+
+    try:
+        app(standalone_mode=True)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if _debug or "--debug" in sys.argv[1:]:
+            raise
+        line, code = describe(exc)
+        err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from rich.live import Live
 
 from octollm.config import Settings, get_settings
 from octollm.contracts import TaskContract
+from octollm.contracts.problems import one_line
 from octollm.errors import OctoError
 from octollm.observability.exposition import prepare_multiprocess_dir
 from octollm.orchestrator.engine import lifecycle
@@ -39,7 +40,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_CANCELLED, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 
 def build_contract(goal: str | None, plan_file: Path | None, priority: str) -> TaskContract:
     """Validate CLI input into a contract; raises ``OctoError``/``ValidationError`` on bad input."""
-    data: dict[str, Any] = {"priority": priority}
+    data: dict[str, Any] = {"priority": priority.lower()}
     if plan_file is not None:
         try:
             plan_doc = json.loads(plan_file.read_text())
@@ -68,12 +69,7 @@ def build_contract(goal: str | None, plan_file: Path | None, priority: str) -> T
 
 
 def format_validation_error(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "input"
-        message = err["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {message}")
-    return "invalid input:\n" + "\n".join(lines)
+    return f"invalid input: {one_line(exc)}"
 
 
 def _start_workers(

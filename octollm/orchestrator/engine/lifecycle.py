@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 from sqlalchemy import insert, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from octollm.arms.registry import known_arms
 from octollm.contracts.arm import ErrorInfo
 from octollm.contracts.plan import PLAN_STEP_ID, Plan
+from octollm.contracts.problems import one_line
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.contracts.task import TaskContract
 from octollm.errors import Conflict, InvalidPlan, NotFound
@@ -55,7 +57,8 @@ def validate_plan(plan: Plan | dict[str, Any]) -> Plan:
     try:
         validated = Plan.model_validate(data, context={"arms": arm_names()})
     except ValueError as exc:
-        raise InvalidPlan(str(exc)) from exc
+        problem = one_line(exc) if isinstance(exc, ValidationError) else str(exc)
+        raise InvalidPlan(f"invalid plan: {problem}") from exc
     expansion.check(validated)
     return validated
 
