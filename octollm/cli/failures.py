@@ -53,8 +53,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, OctoError):
         code = INVALID if 400 <= exc.http_status < 500 and exc.http_status != 404 else FAILED
         return exc.message, code
-    if isinstance(exc, RuntimeError) and "is not set" in str(exc):
-        return f"{exc} — or set it in the environment", INVALID
+    if isinstance(exc, RuntimeError) and ("is not set" in str(exc) or "must be set" in str(exc)):
+        return str(exc), INVALID
     if isinstance(exc, FileNotFoundError):
         return f"no such file: {exc.filename}", INVALID
     return f"{type(exc).__name__}: {exc}", FAILED

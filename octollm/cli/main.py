@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from octollm.cli import keys, webhooks
 from octollm.config import get_settings
@@ -226,6 +225,7 @@ def worker(
         err.print(f"[red]unknown pool {pool!r}; pools: {', '.join(pools)}[/red]")
         raise typer.Exit(2)
     settings = get_settings()
+    settings.redis_url()  # the event bus: a worker without one is refused at start, not silent
     argv = worker_argv(pools[pool], settings, loglevel=loglevel)
     prepare_multiprocess_dir(settings)
     os.execv(argv[0], argv)
@@ -239,21 +239,18 @@ def fleet() -> None:
 
     settings = get_settings()
     broker = settings.broker.url.get_secret_value() if settings.broker.url else "redis://"
-    table = Table(title=f"worker fleet ({fleet_path()})")
-    for col in ("pool", "kind", "concurrency", "prefetch", "time limit", "queues", "start with"):
-        table.add_column(col)
+    out = Console(soft_wrap=True, highlight=False)
+    out.print(f"worker fleet ({fleet_path()})", style="bold")
     for p in load_fleet().values():
         queues = routing.queue_names_for(settings.queue_prefix, list(p.arms), broker)
-        table.add_row(
-            p.name,
-            p.pool,
-            str(p.concurrency),
-            str(p.prefetch),
-            str(p.time_limit or "-"),
-            "\n".join(queues),
-            f"octollm worker {p.name}",
+        limit = f"{p.time_limit} s" if p.time_limit else "none"
+        out.print(
+            f"{p.name}: {p.pool} x{p.concurrency}, prefetch {p.prefetch}, time limit {limit}"
+            f" — start with `octollm worker {p.name}`"
         )
-    Console().print(table)
+        # Whole queue names, one per line: operators copy them (never cut to "octollm…").
+        for queue in queues:
+            out.print(f"    {queue}")
     from octollm.security.sandbox import per_run_limits
 
     mode, reason = per_run_limits()
@@ -313,6 +310,7 @@ def api(
     from octollm.api.server import serve
 
     settings = get_settings()
+    settings.redis_url()  # the event bus (SSE, webhooks): refused at start when missing
     if workers > 1:
         from octollm.observability.exposition import prepare_multiprocess_dir
 

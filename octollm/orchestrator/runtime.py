@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from octollm.config import Settings, get_settings
 from octollm.contracts.event import Event
+from octollm.errors import OctoError
 from octollm.events import EventBus, NullEventBus, RedisEventBus
 from octollm.orchestrator.engine.compile import Target
 from octollm.store.db import Database, get_database
@@ -31,8 +32,12 @@ class Runtime:
         settings = settings or get_settings()
         try:
             events: EventBus = RedisEventBus.from_url(settings.redis_url())
-        except RuntimeError:
-            events = NullEventBus()
+        except (RuntimeError, OctoError):
+            if settings.broker.url is not None:
+                # A broker with no event bus would publish steps while SSE, webhooks and
+                # reactions go silently dead: refuse instead.
+                raise
+            events = NullEventBus()  # no broker either: a read-only process (status, list)
         return cls(settings=settings, db=get_database(settings), app=app, events=events)
 
     @cached_property

@@ -31,6 +31,7 @@ def test_missing_database_url_is_one_line_with_a_hint() -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("error: OCTOLLM_DATABASE__URL is not set")
+    assert "octollm run" in lines[0]
     assert "Traceback" not in done.stderr
 
 
@@ -75,3 +76,9 @@ def test_describe_maps_errors_to_exit_codes() -> None:
     assert line.startswith("invalid input: n:")
     assert describe(InvalidPlan("bad plan")) == ("bad plan", INVALID)
     assert describe(NotFound("task x not found"))[1] == FAILED
+
+
+def test_a_broker_without_an_event_bus_is_refused_at_start() -> None:
+    done = octollm("worker", "coder", OCTOLLM_BROKER__URL="amqp://guest:guest@127.0.0.1:5672//")
+    assert done.returncode == INVALID
+    assert "OCTOLLM_BROKER__REDIS_URL must be set" in done.stderr
