@@ -324,16 +324,36 @@ def flower(
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Allow starting without authentication.")
     ] = False,
+    if_configured: Annotated[
+        bool,
+        typer.Option(
+            "--if-configured",
+            help="Without credentials, say how to set them and wait instead of failing "
+            "(the Procfile uses this, so the rest of the fleet keeps running).",
+        ),
+    ] = False,
 ) -> None:
     """Start Flower on 127.0.0.1 with basic auth from settings (refuses without credentials).
 
     Address, port and credentials come from the OCTOLLM_FLOWER__* settings."""
-    from octollm.observability.flower import run_flower
+    from octollm.observability.flower import FlowerCredentialsMissing, run_flower
 
     try:
         code = run_flower(get_settings(), insecure=insecure)
+    except FlowerCredentialsMissing as exc:
+        if not if_configured:
+            err.print(f"error: {exc.message}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
+        err.print(f"flower not started: {exc.message}", markup=False, highlight=False)
+        import contextlib
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+        raise typer.Exit(0) from None
     except OctoError as exc:
-        err.print(f"[red]{exc.message}[/red]")
+        err.print(f"error: {exc.message}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
 
