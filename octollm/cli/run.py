@@ -120,44 +120,54 @@ def run(
 
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     task_id: str | None = None
+    interrupted = False
     rt: Runtime | None = None
     try:
         with ExitStack() as stack:
-            with err.status(
-                "starting services (first run: initialising PostgreSQL, loading the model)"
-            ):
-                embedded = stack.enter_context(EmbeddedStack(settings))
-                settings = embedded.settings
-                env = {**os.environ, **embedded.env(), "OCTOLLM_LOG__JSON_OUTPUT": "true"}
-                prepare_multiprocess_dir(settings, env)
-                os.environ.update(embedded.env())
-                get_settings.cache_clear()
-                from octollm.store.migrate import upgrade
-
-                upgrade(settings.require_database_url())
-            workers = _start_workers(settings, env, settings.data_dir / "logs", stack)
-            from octollm.orchestrator.broker.app import app
-
-            rt = Runtime.build(app, settings)
-            stack.callback(rt.db.dispose)
             try:
-                task_id = _submit(rt, settings, contract, stack)
-            except OctoError as exc:
-                err.print(f"refused: {exc.message}", markup=False, highlight=False)
-                return EXIT_INVALID
-            record = _follow(rt, task_id, timeout, out, quiet=as_json, workers=workers)
-            if record.get("worker_failure"):
-                with suppress(OctoError):
-                    lifecycle.cancel(rt, task_id)
-                err.print(f"[red]{record['worker_failure']}[/red]")
+                with err.status(
+                    "starting services (first run: initialising PostgreSQL, loading the model)"
+                ):
+                    embedded = stack.enter_context(EmbeddedStack(settings))
+                    settings = embedded.settings
+                    env = {**os.environ, **embedded.env(), "OCTOLLM_LOG__JSON_OUTPUT": "true"}
+                    prepare_multiprocess_dir(settings, env)
+                    os.environ.update(embedded.env())
+                    get_settings.cache_clear()
+                    from octollm.store.migrate import upgrade
+
+                    upgrade(settings.require_database_url())
+                workers = _start_workers(settings, env, settings.data_dir / "logs", stack)
+                from octollm.orchestrator.broker.app import app
+
+                rt = Runtime.build(app, settings)
+                stack.callback(rt.db.dispose)
+                try:
+                    task_id = _submit(rt, settings, contract, stack)
+                except OctoError as exc:
+                    err.print(f"refused: {exc.message}", markup=False, highlight=False)
+                    return EXIT_INVALID
+                # With --json the progress goes to stderr (``out``), the record alone to stdout.
+                record = _follow(rt, task_id, timeout, out, quiet=False, workers=workers)
+                if record.get("worker_failure"):
+                    with suppress(OctoError):
+                        lifecycle.cancel(rt, task_id)
+                    err.print(f"[red]{record['worker_failure']}[/red]")
+            except KeyboardInterrupt:
+                # Said at once: stopping workers and services below takes a while.
+                err.print("[yellow]cancelling task and stopping services…[/yellow]")
+                interrupted = True
+                if rt is not None and task_id is not None:
+                    with suppress(OctoError):
+                        lifecycle.cancel(rt, task_id)
     except KeyboardInterrupt:
-        if rt is not None and task_id is not None:
-            with suppress(OctoError):
-                lifecycle.cancel(rt, task_id)
-        err.print("[yellow]interrupted: task cancelled, services stopped[/yellow]")
+        err.print("[yellow]interrupted again: stopping now[/yellow]")
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if interrupted:
+        err.print("[yellow]stopped: task cancelled, services stopped[/yellow]")
+        return 130
     return _report(record, as_json, out)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -148,3 +150,33 @@ def test_octollm_run_fails_fast_when_a_worker_pool_cannot_start(tmp_path: Path) 
     assert "worker worker-planner exited" in proc.stderr
     record = json.loads(proc.stdout)
     assert "worker-planner" in record["worker_failure"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_ctrl_c_says_at_once_that_it_is_stopping_and_leaves_nothing_running(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "d"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "octollm.cli.main", "run", GOAL, "--data-dir", str(data)],
+        cwd=ROOT, env=_clean_env(data), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (data / "postgres").exists():  # services are starting: interrupt them midway
+        assert proc.poll() is None, proc.stderr
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 130, err[-2000:]
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "cancelling task and stopping services…" in lines, err[-2000:]
+    assert lines[-1].startswith("stopped:"), err[-2000:]
+    leftovers = [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if str(data) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == []
