@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from octollm.cli import keys, webhooks
+from octollm.cli import deadletters, fleetview, keys, tasks, webhooks
 from octollm.config import get_settings
 from octollm.errors import OctoError
 
@@ -26,6 +25,9 @@ app = typer.Typer(
 )
 app.add_typer(keys.app, name="keys")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(tasks.app, name="tasks")
+app.add_typer(deadletters.app, name="deadletters")
+app.add_typer(fleetview.queues_app, name="queues")
 err = Console(stderr=True)
 
 PriorityOpt = Annotated[
@@ -188,24 +190,46 @@ def ingest(
 @app.command()
 def status(
     task_id: Annotated[str, typer.Argument(help="task-<uuid>")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", "-t", help="Only if its tenant.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the task record as JSON.")] = False,
 ) -> None:
-    """Show a task and its steps from Postgres."""
-    from octollm.cli.progress import render
-    from octollm.cli.record import task_record
-    from octollm.orchestrator.broker.app import app as celery_app
-    from octollm.orchestrator.runtime import Runtime
+    """Show a task: its steps, answer, verdict and error (same as `octollm tasks show`).
 
-    record = task_record(Runtime.build(celery_app), task_id)
-    if record is None:
-        err.print(f"[red]task {task_id} not found[/red]")
-        raise typer.Exit(1)
-    if as_json:
-        print(json.dumps(record, indent=2, default=str))
-    else:
-        import time
+    Works after an embedded `octollm run` too: with no OCTOLLM_DATABASE__URL it reads the
+    embedded PostgreSQL in the data directory."""
+    tasks.show_task(task_id, tenant, as_json, dag=False)
 
-        Console().print(render(record, time.monotonic(), record["status"]))
+
+@app.command()
+def show(
+    task_id: Annotated[str, typer.Argument(help="task-<uuid>")],
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", "-t", help="Only if its tenant.")
+    ] = None,
+    dag: Annotated[bool, typer.Option("--dag", help="Also draw the plan's DAG.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the task record as JSON.")] = False,
+) -> None:
+    """A task's step tree with its answer and verdict; `--dag` draws the plan's levels."""
+    tasks.show_task(task_id, tenant, as_json, dag)
+
+
+@app.command()
+def arms(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The arms this installation knows, their capabilities and live health."""
+    fleetview.arms(as_json)
+
+
+@app.command()
+def workers(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for replies.")] = 2.0,
+) -> None:
+    """Running workers (Celery inspect): name and host, pool, concurrency, uptime, queues.
+
+    Exit 1 when no worker answers."""
+    raise typer.Exit(fleetview.workers(as_json, timeout))
 
 
 @app.command()

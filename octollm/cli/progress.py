@@ -62,7 +62,10 @@ def round_line(round_: dict[str, Any]) -> Text:
     return Text.assemble(("↻ ", "magenta"), (what, "magenta"))
 
 
-def render(record: dict[str, Any] | None, started: float, phase: str) -> Group:
+def render(
+    record: dict[str, Any] | None, started: float, phase: str, *, elapsed: float | None = None
+) -> Group:
+    """The step tree and a progress bar; ``elapsed`` (a finished task's) overrides the clock."""
     header = Text.assemble(("octollm ", "bold cyan"), (phase, "bold"))
     if record is None:
         return Group(header)
@@ -94,7 +97,8 @@ def render(record: dict[str, Any] | None, started: float, phase: str) -> Group:
     bar.add_row(
         ProgressBar(total=max(len(steps), 1), completed=done, width=30),
         Text(
-            f"{done}/{len(steps)} steps  {time.monotonic() - started:.1f}s  "
+            f"{done}/{len(steps)} steps  "
+            f"{elapsed if elapsed is not None else time.monotonic() - started:.1f}s  "
             f"{record['tokens_used']} tokens"
         ),
     )

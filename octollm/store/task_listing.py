@@ -18,7 +18,7 @@ from octollm.store.models import StepResultRow, StepRow, TaskRow
 
 @dataclass(frozen=True)
 class TaskFilter:
-    tenant: str
+    tenant: str | None  # None: every tenant (operators only; the API always passes one)
     statuses: tuple[str, ...] = ()
     priorities: tuple[str, ...] = ()
     created_after: datetime | None = None
@@ -37,7 +37,9 @@ def page(
     session: Session, where: TaskFilter, limit: int, after: Position | None = None
 ) -> tuple[list[TaskRow], Position | None]:
     """Up to ``limit`` tasks, newest first, and the position to continue from (None: done)."""
-    stmt = select(TaskRow).where(TaskRow.tenant == where.tenant)
+    stmt = select(TaskRow)
+    if where.tenant is not None:
+        stmt = stmt.where(TaskRow.tenant == where.tenant)
     if where.statuses:
         stmt = stmt.where(TaskRow.status.in_(where.statuses))
     if where.priorities:
