@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console, Group
-from rich.table import Table
 from rich.text import Text
 
 from octollm.cli.session import operator_runtime
@@ -92,20 +91,19 @@ def list_tasks(
     if as_json:
         print(json.dumps(items, indent=2))
         return
-    table = Table(box=None, pad_edge=False)
-    for col in ("task", "tenant", "status", "priority", "verdict", "created", "goal"):
-        table.add_column(col, overflow="fold" if col == "task" else "ellipsis")
+    if not items:
+        out.print("no tasks")
+        return
+    # Plain columns, never squeezed: ids are what operators copy.
+    header = f"{'task':<41}  {'tenant':<12} {'status':<10} {'verdict':<10} {'created':<11}  goal"
+    out.print(header, soft_wrap=True)
     for i in items:
-        table.add_row(
-            i["task_id"],
-            i["tenant"],
-            i["status"],
-            i["priority"],
-            i["verdict"] or "-",
-            str(i["created_at"])[:19].replace("T", " "),
-            str(i["goal"])[:60],
+        created = str(i["created_at"])[5:16].replace("T", " ")
+        out.print(
+            f"{i['task_id']:<41}  {i['tenant']:<12} {i['status']:<10} "
+            f"{i['verdict'] or '-':<10} {created:<11}  {str(i['goal'])[:60]}",
+            soft_wrap=True,
         )
-    out.print(table if items else "no tasks")
 
 
 def show_task(task_id: str, tenant: str | None, as_json: bool, dag: bool) -> None:
