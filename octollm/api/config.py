@@ -74,7 +74,7 @@ class ApiSettings(BaseSettings):
     ready_arms: tuple[str, ...] | None = Field(
         default=None,
         description="Arms whose queues need >= 1 consuming worker for /ready; unset: every "
-        "arm of the worker fleet (workers/fleet.toml, or OCTOLLM_FLEET_FILE).",
+        "arm of the worker fleet (octollm/orchestrator/broker/fleet.toml, or OCTOLLM_FLEET_FILE).",
     )
     max_in_flight: int = Field(
         default=64,

@@ -234,7 +234,7 @@ def workers(
 
 @app.command()
 def worker(
-    pool: Annotated[str, typer.Argument(help="Pool name from workers/fleet.toml (e.g. coder).")],
+    pool: Annotated[str, typer.Argument(help="Pool name from the fleet file (e.g. coder).")],
     loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
 ) -> None:
     """Start one worker of POOL: its arm's queues, most urgent first (replaces this process).
@@ -257,7 +257,8 @@ def worker(
 
 @app.command()
 def fleet() -> None:
-    """List the worker pools of workers/fleet.toml with their queues and commands."""
+    """List the worker pools of the fleet file (OCTOLLM_FLEET_FILE, or the shipped default)
+    with their queues and start commands."""
     from octollm.orchestrator.broker import queues as routing
     from octollm.orchestrator.broker.fleet import fleet_path, load_fleet
 

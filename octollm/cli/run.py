@@ -3,8 +3,8 @@
 1. Validate the goal and plan (a bad input exits 2 before anything starts or is written).
 2. Start the embedded services whose URLs are unset (PostgreSQL, Redis, the local LLM) and
    apply migrations.
-3. Start one ``celery worker`` subprocess per pool of ``workers/fleet.toml``, writing their
-   metrics to ``PROMETHEUS_MULTIPROC_DIR`` (default ``<data dir>/prometheus``).
+3. Start one ``celery worker`` subprocess per pool of the fleet file (``broker/fleet.toml``),
+   writing their metrics to ``PROMETHEUS_MULTIPROC_DIR`` (default ``<data dir>/prometheus``).
 4. Submit, render progress from Postgres, run the reconciler in-process meanwhile (no beat
    needed for a single run), print the result.
 5. Stop workers and services in reverse order — also on Ctrl-C, which cancels the task.

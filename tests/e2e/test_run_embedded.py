@@ -130,7 +130,7 @@ def test_octollm_run_names_the_bad_field(tmp_path: Path, args: list[str], messag
 @pytest.mark.timeout(300)
 def test_octollm_run_fails_fast_when_a_worker_pool_cannot_start(tmp_path: Path) -> None:
     fleet = tmp_path / "fleet.toml"
-    source = (ROOT / "workers" / "fleet.toml").read_text()
+    source = (ROOT / "octollm" / "orchestrator" / "broker" / "fleet.toml").read_text()
     # gevent is not installed: the planner pool's worker exits at once on import.
     fleet.write_text(
         source.replace(

@@ -75,7 +75,7 @@ def build(settings: Settings) -> dict[str, Any]:
         "task_queues": routing.queues_for(prefix, [*BUILTIN_ARMS, routing.CONTROL_ARM], broker),
         "task_default_queue": default_queue,
         "task_create_missing_queues": True,
-        # Webhook deliveries have their own queues and pool (workers/fleet.toml: webhooks).
+        # Webhook deliveries have their own queues and pool (fleet.toml: webhooks).
         "task_routes": {
             "octollm.webhook.deliver": routing.route(prefix, "webhooks", "high", broker),
         },

@@ -1,4 +1,5 @@
-"""Reads ``workers/fleet.toml`` and turns a pool into a ``celery worker`` command line."""
+"""Reads the fleet file (default: ``fleet.toml`` next to this module, shipped in the wheel)
+and turns a pool into a ``celery worker`` command line."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from octollm.config import Settings
 from octollm.errors import InvalidInput
 from octollm.orchestrator.broker import queues as routing
 
-DEFAULT_FLEET = Path(__file__).resolve().parents[3] / "workers" / "fleet.toml"
+DEFAULT_FLEET = Path(__file__).resolve().parent / "fleet.toml"  # shipped in the wheel
 
 
 @dataclass(frozen=True)

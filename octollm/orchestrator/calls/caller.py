@@ -33,7 +33,7 @@ redelivered (its token is single-use anyway).
 **Not blocking a pool the callee needs.** The caller waits on its own pool's thread; the callee
 runs in its own pool (``<prefix>.judge.*``), so the wait can never hold the slot the answer
 needs, unless one pool serves both arms: do not put a caller and its callee in one pool
-(``workers/fleet.toml`` keeps every arm in its own). Calls go out at ``high`` urgency: a
+(``broker/fleet.toml`` keeps every arm in its own). Calls go out at ``high`` urgency: a
 waiting caller holds a slot, so answering it first frees capacity. The wait is bounded by
 ``resilience.arm_call_timeout_seconds`` and by the caller's step deadline; a timeout is a
 ``ServiceUnavailable`` that is retried (``resilience.arm_call_attempts``) and counted by the

@@ -1,0 +1,99 @@
+"""A built wheel runs without the source tree: it is installed into a fresh virtualenv outside
+the checkout (dependencies come from the test venv's site-packages, octollm only from the
+wheel), and ``octollm migrate``, ``octollm fleet`` and one ``octollm worker`` work from there —
+the migrations and the default fleet file ship as package data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import site
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import services
+from tests.support.stack import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def test_the_wheel_migrates_lists_the_fleet_and_starts_a_worker_outside_the_checkout(
+    tmp_path: Path,
+) -> None:
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(dist), str(ROOT)],
+        check=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    (wheel,) = dist.glob("octollm-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        check=True, timeout=300, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )  # fmt: skip
+    # Then third-party packages from the test venv (a plain path entry, after the venv's own:
+    # its editable octollm finder is not loaded), so octollm itself comes from the wheel only.
+    Path(purelib, "zz_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    home = tmp_path / "elsewhere"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OCTOLLM_")}
+    env.pop("PYTHONPATH", None)
+    env.update(
+        OCTOLLM_DATABASE__URL=fresh_database_url(),
+        OCTOLLM_BROKER__URL="redis://127.0.0.1:6379/15",
+        OCTOLLM_DATA_DIR=str(tmp_path / "data"),
+        OCTOLLM_QUEUE_PREFIX=f"w{os.getpid()}",
+    )
+    octollm = str(venv / "bin" / "octollm")
+    where = subprocess.run(
+        [str(py), "-c", "import octollm; print(octollm.__file__)"],
+        env=env, cwd=home, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert where.startswith(str(venv)), where
+
+    migrated = subprocess.run([octollm, "migrate"], env=env, cwd=home, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+    assert migrated.returncode == 0, migrated.stderr
+    assert "migrated to" in migrated.stdout
+    fleet = subprocess.run([octollm, "fleet"], env=env, cwd=home, capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+    assert fleet.returncode == 0, fleet.stderr
+    assert str(venv) in fleet.stdout  # the shipped default fleet file
+    assert "start with `octollm worker coder`" in fleet.stdout
+
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [octollm, "worker", "orchestrator"],
+            env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while b"ready." not in log.read_bytes():
+            assert worker.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(60)
+
+
+def fresh_database_url() -> str:
+    """An empty database: ``octollm migrate`` must find the migrations in the wheel."""
+    import psycopg
+
+    name = f"octollm_wheel_{os.getpid()}"
+    with psycopg.connect(services.PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    return services.database_url(name)
