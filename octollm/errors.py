@@ -11,6 +11,7 @@ Errors carry fields, not formatted strings; retryability comes from the class.
     ├── Forbidden                     authorization
     ├── BudgetExceeded                budget          (tokens, cost, time of a task)
     ├── Cancelled                     cancelled       (the task was cancelled while a step ran)
+    ├── ConfigurationError            configuration   (a required setting is missing or contradictory)
     ├── PermanentError                internal        (an arm failed in a way a retry will not fix)
     │   └── ArmRefused                validation      (an arm refused its input, e.g. a sandbox violation)
     └── TransientError                (retryable)     (a retry with backoff may succeed)
@@ -98,6 +99,18 @@ class Cancelled(OctoError):
     http_status = 409
 
 
+class ConfigurationError(OctoError, RuntimeError):
+    """A setting the operation needs is missing or contradicts another.
+
+    ``details`` names the setting (``setting``: its dotted path in ``Settings``, ``env``: its
+    variable) and ``hint`` says what to do in one line. Also a ``RuntimeError``, which is what
+    callers caught before the class existed (``except RuntimeError`` around ``redis_url()``).
+    """
+
+    code = "CONFIGURATION_ERROR"
+    category = "configuration"
+
+
 class PermanentError(OctoError):
     """An arm failed in a way that retrying will not fix."""
 
@@ -150,6 +163,7 @@ __all__ = [
     "ArmRefused",
     "BudgetExceeded",
     "Cancelled",
+    "ConfigurationError",
     "Conflict",
     "Forbidden",
     "InvalidInput",

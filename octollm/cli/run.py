@@ -171,13 +171,12 @@ def _submit(rt: Runtime, settings: Settings, contract: TaskContract, stack: Exit
     is asked for afresh."""
     import redis
 
-    from octollm.api.config import ApiSettings
     from octollm.api.schemas import TaskSubmission
     from octollm.api.submission import LocalIntake, submit_local
 
     client = redis.Redis.from_url(settings.redis_url(), socket_timeout=5, socket_connect_timeout=5)
     stack.callback(client.close)
-    intake = LocalIntake(runtime=rt, redis=client, config=ApiSettings())
+    intake = LocalIntake(runtime=rt, redis=client, config=settings.api)
     submission = TaskSubmission.model_validate(
         contract.model_dump(mode="json", exclude={"task_id", "created_at"})
     )

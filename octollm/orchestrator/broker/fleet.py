@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from octollm.config import Settings
+from octollm.config import Settings, get_settings
 from octollm.errors import InvalidInput
 from octollm.orchestrator.broker import queues as routing
 
-DEFAULT_FLEET = Path(__file__).resolve().parents[2] / "workers" / "fleet.toml"
+DEFAULT_FLEET = Path(__file__).resolve().parents[3] / "workers" / "fleet.toml"
 
 
 @dataclass(frozen=True)
@@ -26,8 +25,9 @@ class Pool:
     max_tasks_per_child: int | None = None
 
 
-def fleet_path() -> Path:
-    return Path(os.environ.get("OCTOLLM_FLEET_FILE", DEFAULT_FLEET))
+def fleet_path(settings: Settings | None = None) -> Path:
+    """``Settings.fleet_file`` (``OCTOLLM_FLEET_FILE``), else the source tree's fleet."""
+    return (settings or get_settings()).fleet_file or DEFAULT_FLEET
 
 
 def load_fleet(path: Path | None = None) -> dict[str, Pool]:
