@@ -9,7 +9,9 @@ see ``octollm.config.screening``).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
 
 from octollm.config.screening import Screening
 
@@ -39,6 +41,21 @@ class RateLimits(BaseModel):
         description="Per API key, for every other authenticated request.",
         default_factory=lambda: RateSpec(rate=100, burst=200),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _partial_limits(cls, data: Any) -> Any:
+        """A limit given in part (``OCTOLLM_API__RATE_LIMITS__READ__RATE=9`` alone) keeps the
+        default of the part left out instead of failing for want of it."""
+        if not isinstance(data, dict) or not data:
+            return data
+        defaults = cls().model_dump()
+        return {
+            name: {**defaults[name], **value}
+            if isinstance(value, dict) and isinstance(defaults.get(name), dict)
+            else value
+            for name, value in data.items()
+        }
 
 
 class TenantPolicy(BaseModel):
