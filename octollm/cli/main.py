@@ -14,7 +14,7 @@ from rich.table import Table
 
 from octollm.cli import config, keys, webhooks
 from octollm.config import get_settings
-from octollm.errors import OctoError
+from octollm.errors import ConfigurationError, OctoError
 
 app = typer.Typer(
     name="octollm",
@@ -289,8 +289,8 @@ def migrate() -> None:
 
     try:
         url = get_settings().require_database_url()
-    except RuntimeError as exc:
-        err.print(f"[red]{exc}[/red]")
+    except ConfigurationError as exc:
+        err.print(exc.message, style="red", markup=False, highlight=False)
         raise typer.Exit(2) from None
     upgrade(url)
     print("migrated to", ", ".join(current(url)))

@@ -46,11 +46,22 @@ def build_contract(goal: str | None, plan_file: Path | None, priority: str) -> T
         except FileNotFoundError:
             from octollm.errors import InvalidInput
 
-            raise InvalidInput(f"plan file {plan_file} does not exist") from None
+            raise InvalidInput(
+                f"plan file {plan_file} does not exist",
+                details={"field": "plan", "path": str(plan_file)},
+            ) from None
         except json.JSONDecodeError as exc:
             from octollm.errors import InvalidInput
 
-            raise InvalidInput(f"plan file {plan_file} is not valid JSON: {exc}") from None
+            raise InvalidInput(
+                f"plan file {plan_file} is not valid JSON: {exc.msg}",
+                details={
+                    "field": "plan",
+                    "path": str(plan_file),
+                    "line": exc.lineno,
+                    "column": exc.colno,
+                },
+            ) from None
         if isinstance(plan_doc, dict) and "steps" not in plan_doc and "plan" in plan_doc:
             plan_doc = plan_doc["plan"]
         data["plan"] = plan_doc

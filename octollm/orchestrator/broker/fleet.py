@@ -35,13 +35,22 @@ def load_fleet(path: Path | None = None) -> dict[str, Pool]:
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise InvalidInput(f"fleet file {path} does not exist (set OCTOLLM_FLEET_FILE)") from exc
+        raise InvalidInput(
+            f"fleet file {path} does not exist (set OCTOLLM_FLEET_FILE)",
+            details={"setting": "fleet_file", "env": "OCTOLLM_FLEET_FILE", "path": str(path)},
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"fleet file {path} is not valid TOML: {exc}") from exc
+        raise InvalidInput(
+            f"fleet file {path} is not valid TOML: {exc}",
+            details={"setting": "fleet_file", "path": str(path)},
+        ) from exc
     pools: dict[str, Pool] = {}
     for name, spec in data.get("pools", {}).items():
         if spec.get("pool", "threads") not in ("threads", "prefork", "solo", "gevent"):
-            raise InvalidInput(f"pool {name!r}: pool kind must be threads, prefork, solo or gevent")
+            raise InvalidInput(
+                f"pool {name!r}: pool kind must be threads, prefork, solo or gevent",
+                details={"path": str(path), "pool": name, "field": "pool"},
+            )
         pools[name] = Pool(
             name=name,
             arms=tuple(spec["arms"]),
