@@ -53,9 +53,10 @@ Two files sit beside the settings on purpose, because deployments edit them as f
   prefetch, time limit). Read by `octollm worker POOL`, `octollm fleet`, `octollm run` and the
   API's readiness check; no logic. Another file is chosen with `OCTOLLM_FLEET_FILE`
   (`fleet_file` below). `octollm config show` lists its pools with the file as their source.
-- **`celeryconfig.py`**: Celery's own settings, derived from these (`octollm.orchestrator.broker.
-  config.build(get_settings())`); Celery-level overrides (e.g. `worker_max_tasks_per_child`) go
-  below its `globals().update` line. JSON stays the only serializer.
+- **`celeryconfig.py`**: Celery's own settings, derived from these by
+  `octollm.orchestrator.broker.config.build(get_settings())`; Celery-level overrides (e.g.
+  `worker_max_tasks_per_child`) go below its `globals().update` line. JSON stays the only
+  serializer.
 
 Test-only hooks (`OCTOLLM_TEST_*`) are not settings and are not listed.
 """
@@ -105,6 +106,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _prose(text: str) -> str:
+    """A description as a table cell: ``<prefix>`` must not read as an HTML tag."""
+    return _cell(text.replace("<", "\\<"))
+
+
 def _code(text: str) -> str:
     return f"`{text}`" if "`" not in text else f"``{text}``"
 
@@ -148,7 +154,7 @@ def render() -> str:
                         _code(leaf.env),
                         _cell(_code(type_name(leaf.field.annotation))),
                         _cell(_code(default_text(leaf))),
-                        _cell(leaf.field.description or ""),
+                        _prose(leaf.field.description or ""),
                     ]
                 )
                 + " |"
