@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from octollm.config import Settings
-from octollm.config.effective import Entry, entries, unknown_variables
+from octollm.config.effective import Entry, entries, invalid, unknown_variables
 from octollm.errors import OctoError
 
 app = typer.Typer(
@@ -97,7 +97,7 @@ def show(
     try:
         settings = Settings()
     except ValidationError as exc:
-        err.print(f"invalid configuration:\n{exc}", style="red", markup=False, highlight=False)
+        err.print(invalid(exc), style="red", markup=False, highlight=False)
         raise typer.Exit(2) from None
     every = entries(settings)
     rows = [r for r in every if only is None or f"{r.setting}.".startswith(f"{only}.")]

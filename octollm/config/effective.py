@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, SecretBytes, SecretStr
+from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
@@ -170,6 +170,16 @@ def masked(name: str, value: Any) -> Any:
     return plain
 
 
+def invalid(exc: ValidationError) -> str:
+    """A settings validation error as ``setting (VARIABLE): message`` lines, never echoing the
+    value (pydantic's own text does, and the value may be a secret)."""
+    lines = ["invalid configuration:"]
+    for error in exc.errors():
+        path = ".".join(str(part) for part in error["loc"])
+        lines.append(f"  {path} ({env_name(path)}): {error['msg']}")
+    return "\n".join(lines)
+
+
 # --- sources ---------------------------------------------------------------------------------
 
 
@@ -265,6 +275,7 @@ __all__ = [
     "Entry",
     "Leaf",
     "entries",
+    "invalid",
     "leaves",
     "mask_url",
     "masked",
