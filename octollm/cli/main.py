@@ -376,16 +376,9 @@ def metrics(
 def _configure(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,
 ) -> None:
-    from pydantic import ValidationError
-
-    from octollm.config.effective import invalid
     from octollm.logging import configure_logging
 
-    try:
-        settings = get_settings()
-    except ValidationError as exc:
-        err.print(invalid(exc), style="red", markup=False, highlight=False)
-        raise typer.Exit(2) from None
+    settings = get_settings()
     level = (
         "DEBUG" if verbose else ("WARNING" if settings.log.level == "INFO" else settings.log.level)
     )

@@ -7,10 +7,18 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from octollm.config import Settings
-from octollm.config.effective import MASK, Entry, entries, mask_url, masked, unknown_variables
+from octollm.config.effective import (
+    MASK,
+    Entry,
+    entries,
+    invalid,
+    mask_url,
+    masked,
+    unknown_variables,
+)
 from octollm.config.settings import env_name
 from octollm.errors import ConfigurationError, OctoError
 
@@ -95,6 +103,17 @@ def test_redis_must_be_named_beside_an_amqp_broker_and_runtime_error_handlers_ca
         settings.redis_url()
     assert isinstance(caught.value, ConfigurationError)
     assert caught.value.details["env"] == "OCTOLLM_BROKER__REDIS_URL"
+
+
+def test_an_invalid_setting_is_named_with_its_variable_and_its_value_is_not_echoed(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("OCTOLLM_FLOWER__PASSWORD", "sec,ret-value")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    text = invalid(caught.value)
+    assert "flower.password (OCTOLLM_FLOWER__PASSWORD)" in text
+    assert "sec,ret-value" not in text
 
 
 # --- masking ---------------------------------------------------------------------------------
