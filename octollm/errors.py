@@ -4,14 +4,14 @@ Errors carry fields, not formatted strings; retryability comes from the class.
 
     OctoError                         code, category, retryable, retry_after, details
     ├── InvalidInput                  validation      (bad request, bad plan, bad setting)
-    │   └── InvalidPlan               validation      (unknown arm, cycle, dangling dependency)
+    │   ├── InvalidPlan               validation      (unknown arm, cycle, dangling dependency)
+    │   └── ConfigurationError        configuration   (a required setting is missing or contradictory)
     ├── NotFound                      not_found       (task, step, key...)
     ├── Conflict                      conflict        (illegal state change, e.g. cancel a finished task)
     ├── Unauthorized                  authentication
     ├── Forbidden                     authorization
     ├── BudgetExceeded                budget          (tokens, cost, time of a task)
     ├── Cancelled                     cancelled       (the task was cancelled while a step ran)
-    ├── ConfigurationError            configuration   (a required setting is missing or contradictory)
     ├── PermanentError                internal        (an arm failed in a way a retry will not fix)
     │   └── ArmRefused                validation      (an arm refused its input, e.g. a sandbox violation)
     └── TransientError                (retryable)     (a retry with backoff may succeed)
@@ -63,6 +63,19 @@ class InvalidPlan(InvalidInput):
     code = "INVALID_PLAN"
 
 
+class ConfigurationError(InvalidInput, RuntimeError):
+    """A setting the operation needs is missing or contradicts another.
+
+    ``details`` names the setting (``setting``: its dotted path in ``Settings``, ``env``: its
+    variable) and ``hint`` says what to do in one line. An ``InvalidInput`` (the CLI exits 2,
+    as for any bad input) and a ``RuntimeError``, which is what callers caught before the class
+    existed (``except RuntimeError`` around ``redis_url()``).
+    """
+
+    code = "CONFIGURATION_ERROR"
+    category = "configuration"
+
+
 class NotFound(OctoError):
     code = "NOT_FOUND"
     category = "not_found"
@@ -97,18 +110,6 @@ class Cancelled(OctoError):
     code = "CANCELLED"
     category = "cancelled"
     http_status = 409
-
-
-class ConfigurationError(OctoError, RuntimeError):
-    """A setting the operation needs is missing or contradicts another.
-
-    ``details`` names the setting (``setting``: its dotted path in ``Settings``, ``env``: its
-    variable) and ``hint`` says what to do in one line. Also a ``RuntimeError``, which is what
-    callers caught before the class existed (``except RuntimeError`` around ``redis_url()``).
-    """
-
-    code = "CONFIGURATION_ERROR"
-    category = "configuration"
 
 
 class PermanentError(OctoError):
