@@ -316,7 +316,11 @@ class Settings(BaseSettings):
         broker = self.require_broker_url()
         if broker.startswith(("redis://", "rediss://", "redis+socket://")):
             return broker
-        raise missing("broker.redis_url", "it must be set when the broker is not Redis")
+        raise missing(
+            "broker.redis_url",
+            "events, rate limits and caches need Redis beside a non-Redis broker",
+            message="OCTOLLM_BROKER__REDIS_URL must be set when the broker is not Redis",
+        )
 
 
 def env_name(setting: str) -> str:
@@ -324,11 +328,13 @@ def env_name(setting: str) -> str:
     return ENV_PREFIX + "__".join(part.upper() for part in setting.split("."))
 
 
-def missing(setting: str, hint: str) -> ConfigurationError:
-    """The error for a required setting that is unset, naming it and its variable."""
+def missing(setting: str, hint: str, *, message: str | None = None) -> ConfigurationError:
+    """The error for a required setting that is unset, naming it and its variable; the
+    message defaults to ``<VARIABLE> is not set (<hint>)``, one line."""
     env = env_name(setting)
     return ConfigurationError(
-        f"{env} is not set ({hint})", details={"setting": setting, "env": env, "hint": hint}
+        message or f"{env} is not set ({hint})",
+        details={"setting": setting, "env": env, "hint": hint},
     )
 
 
