@@ -20,6 +20,7 @@ check which service it points at); a text value whose field name has a part ``ke
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -220,8 +221,6 @@ def entries(
 ) -> list[Entry]:
     """The effective configuration of ``settings``, which was read from ``environ`` (default:
     this process's) and the dotenv file ``dotenv`` (default: ``./.env``)."""
-    import os
-
     env_paths = _env_paths(os.environ if environ is None else environ)
     file_paths = _env_paths(read_dotenv(Path(ENV_FILE) if dotenv is None else dotenv))
     rows = []
@@ -240,10 +239,8 @@ def entries(
 
 
 def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
-    """``OCTOLLM_*`` variables that set nothing (a typo, or a section name alone), which
+    """``OCTOLLM_*`` variables that name no setting (a typo, a removed knob), which
     ``Settings`` ignores silently."""
-    import os
-
     variables = os.environ if environ is None else environ
     paths = [leaf.path for leaf in leaves()]
     unknown = []
