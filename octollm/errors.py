@@ -4,7 +4,8 @@ Errors carry fields, not formatted strings; retryability comes from the class.
 
     OctoError                         code, category, retryable, retry_after, details
     ├── InvalidInput                  validation      (bad request, bad plan, bad setting)
-    │   └── InvalidPlan               validation      (unknown arm, cycle, dangling dependency)
+    │   ├── InvalidPlan               validation      (unknown arm, cycle, dangling dependency)
+    │   └── ConfigurationError        configuration   (a required setting is missing or contradictory)
     ├── NotFound                      not_found       (task, step, key...)
     ├── Conflict                      conflict        (illegal state change, e.g. cancel a finished task)
     ├── Unauthorized                  authentication
@@ -60,6 +61,19 @@ class InvalidInput(OctoError):
 
 class InvalidPlan(InvalidInput):
     code = "INVALID_PLAN"
+
+
+class ConfigurationError(InvalidInput, RuntimeError):
+    """A setting the operation needs is missing or contradicts another.
+
+    ``details`` names the setting (``setting``: its dotted path in ``Settings``, ``env``: its
+    variable) and ``hint`` says what to do in one line. An ``InvalidInput`` (the CLI exits 2,
+    as for any bad input) and a ``RuntimeError``, which is what callers caught before the class
+    existed (``except RuntimeError`` around ``redis_url()``).
+    """
+
+    code = "CONFIGURATION_ERROR"
+    category = "configuration"
 
 
 class NotFound(OctoError):
@@ -150,6 +164,7 @@ __all__ = [
     "ArmRefused",
     "BudgetExceeded",
     "Cancelled",
+    "ConfigurationError",
     "Conflict",
     "Forbidden",
     "InvalidInput",

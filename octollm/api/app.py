@@ -70,8 +70,8 @@ async def _purge_idempotency_keys(state: ApiState) -> None:
 
 def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
     """The API for ``settings`` (default: the environment's); ``api`` tunes the edge
-    (default: ``OCTOLLM_API__*`` variables)."""
-    edge = api or ApiSettings()
+    (default: ``settings.api``, the ``OCTOLLM_API__*`` variables)."""
+    edge = api or (settings or get_settings()).api
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

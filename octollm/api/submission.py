@@ -172,7 +172,7 @@ class LocalIntake:
         client = redis.Redis.from_url(
             settings.redis_url(), socket_timeout=5, socket_connect_timeout=5
         )
-        return cls(runtime=runtime, redis=client, config=config or ApiSettings())
+        return cls(runtime=runtime, redis=client, config=config or settings.api)
 
     def close(self) -> None:
         self.redis.close()

@@ -8,11 +8,11 @@ the ``octollm.arms`` entry-point group. Adding an arm never means editing octoll
 from __future__ import annotations
 
 import importlib
-import os
 from functools import lru_cache
 from importlib.metadata import entry_points
 
 from octollm.arms.base import Arm
+from octollm.config import get_settings
 from octollm.errors import InvalidInput
 
 BUILTIN_ARMS: dict[str, str] = {
@@ -55,10 +55,10 @@ def _env_paths(spec: str) -> tuple[tuple[str, str], ...]:
 
 
 def plugin_paths() -> dict[str, str]:
-    """Plugin arms by name, from entry points then ``OCTOLLM_ARM_PLUGINS`` (which wins)."""
+    """Plugin arms by name, from entry points then ``Settings.arm_plugins`` (which wins)."""
     return {
         **dict(_entry_point_paths()),
-        **dict(_env_paths(os.environ.get("OCTOLLM_ARM_PLUGINS", ""))),
+        **dict(_env_paths(get_settings().arm_plugins)),
     }
 
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from octollm.config import get_settings
-from octollm.errors import NotFound, OctoError
+from octollm.errors import ConfigurationError, NotFound, OctoError
 from octollm.store.db import Database
 
 EXIT_NOT_FOUND, EXIT_INVALID = 1, 2
@@ -28,8 +28,8 @@ def database() -> Iterator[Database]:
     ``OctoError`` escapes (1 for not found), with its message on stderr."""
     try:
         db = Database.from_settings(get_settings())
-    except RuntimeError as exc:
-        err.print(str(exc), style="red", markup=False, highlight=False)
+    except ConfigurationError as exc:
+        err.print(exc.message, style="red", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID) from None
     try:
         yield db

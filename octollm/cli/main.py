@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from octollm.cli import deadletters, fleetview, keys, tasks, webhooks
+from octollm.cli import config, deadletters, fleetview, keys, tasks, webhooks
 from octollm.config import get_settings
-from octollm.errors import OctoError
+from octollm.errors import ConfigurationError, OctoError
 
 app = typer.Typer(
     name="octollm",
@@ -28,6 +28,7 @@ app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(deadletters.app, name="deadletters")
 app.add_typer(fleetview.queues_app, name="queues")
+app.add_typer(config.app, name="config")
 err = Console(stderr=True)
 
 PriorityOpt = Annotated[
@@ -310,8 +311,8 @@ def migrate() -> None:
 
     try:
         url = get_settings().require_database_url()
-    except RuntimeError as exc:
-        err.print(f"[red]{exc}[/red]")
+    except ConfigurationError as exc:
+        err.print(exc.message, style="red", markup=False, highlight=False)
         raise typer.Exit(2) from None
     upgrade(url)
     print("migrated to", ", ".join(current(url)))

@@ -47,11 +47,22 @@ def build_contract(goal: str | None, plan_file: Path | None, priority: str) -> T
         except FileNotFoundError:
             from octollm.errors import InvalidInput
 
-            raise InvalidInput(f"plan file {plan_file} does not exist") from None
+            raise InvalidInput(
+                f"plan file {plan_file} does not exist",
+                details={"field": "plan", "path": str(plan_file)},
+            ) from None
         except json.JSONDecodeError as exc:
             from octollm.errors import InvalidInput
 
-            raise InvalidInput(f"plan file {plan_file} is not valid JSON: {exc}") from None
+            raise InvalidInput(
+                f"plan file {plan_file} is not valid JSON: {exc.msg}",
+                details={
+                    "field": "plan",
+                    "path": str(plan_file),
+                    "line": exc.lineno,
+                    "column": exc.colno,
+                },
+            ) from None
         if isinstance(plan_doc, dict) and "steps" not in plan_doc and "plan" in plan_doc:
             plan_doc = plan_doc["plan"]
         data["plan"] = plan_doc
@@ -177,13 +188,12 @@ def _submit(rt: Runtime, settings: Settings, contract: TaskContract, stack: Exit
     is asked for afresh."""
     import redis
 
-    from octollm.api.config import ApiSettings
     from octollm.api.schemas import TaskSubmission
     from octollm.api.submission import LocalIntake, submit_local
 
     client = redis.Redis.from_url(settings.redis_url(), socket_timeout=5, socket_connect_timeout=5)
     stack.callback(client.close)
-    intake = LocalIntake(runtime=rt, redis=client, config=ApiSettings())
+    intake = LocalIntake(runtime=rt, redis=client, config=settings.api)
     submission = TaskSubmission.model_validate(
         contract.model_dump(mode="json", exclude={"task_id", "created_at"})
     )

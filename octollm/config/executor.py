@@ -34,9 +34,16 @@ class ExecutorSettings(BaseModel):
     scratch_mib: int = Field(default=64, ge=1, description="Size of the scratch tmpfs.")
     tmp_mib: int = Field(default=64, ge=1, description="Size of the private /tmp and /dev/shm.")
     max_file_mib: int = Field(default=16, ge=1, description="Largest file a run may write.")
-    max_open_files: int = Field(default=64, ge=16)
+    max_open_files: int = Field(
+        description="Open file descriptors per process of a run.", default=64, ge=16
+    )
     max_output_kib: int = Field(default=64, ge=1, description="Captured stdout/stderr cap.")
     seccomp: bool = Field(default=True, description="Install the syscall filter.")
     cgroups: bool = Field(default=True, description="Per-run cgroups when the host has them.")
     uid_base: int = Field(default=200_000, ge=1000, description="First per-run uid (as root).")
-    uid_count: int = Field(default=512, ge=1, le=65536)
+    uid_count: int = Field(
+        description="Size of the per-run uid range (concurrent runs on one host as root).",
+        default=512,
+        ge=1,
+        le=65536,
+    )

@@ -33,7 +33,11 @@ class EventSettings(BaseModel):
     stream_maxlen: int = Field(
         default=100_000, ge=1000, description="Approximate length cap of the durable event stream."
     )
-    dead_letter_maxlen: int = Field(default=10_000, ge=100)
+    dead_letter_maxlen: int = Field(
+        description="Approximate length cap of the event dead-letter stream.",
+        default=10_000,
+        ge=100,
+    )
     reclaim_idle_seconds: float = Field(
         default=60.0,
         gt=0,
@@ -52,7 +56,12 @@ class EventSettings(BaseModel):
         description="Run the event dispatcher (webhook fan-out, subscriptions) as a "
         "thread inside workers of the webhooks pool.",
     )
-    subscriptions: list[SubscriptionSpec] = Field(default_factory=_default_subscriptions)
+    subscriptions: list[SubscriptionSpec] = Field(
+        description="Event types that trigger an arm capability (a JSON list of {event_type, arm, "
+        "action, emits, urgency, max_attempts}); by default a generated code artefact "
+        "is validated by the judge.",
+        default_factory=_default_subscriptions,
+    )
 
 
 class WebhookSettings(BaseModel):
@@ -61,10 +70,19 @@ class WebhookSettings(BaseModel):
         description="host:port pairs exempt from the SSRF guard (e.g. an "
         "in-cluster receiver). Everything else must resolve to public addresses only.",
     )
-    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    timeout_seconds: float = Field(
+        description="Time allowed for one delivery request.", default=10.0, gt=0, le=60
+    )
     max_attempts: int = Field(default=8, ge=1, le=30, description="Attempts before dead-lettering.")
-    backoff_base_seconds: float = Field(default=2.0, gt=0)
-    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    backoff_base_seconds: float = Field(
+        description="First redelivery waits about this long; each attempt doubles it (with "
+        "jitter).",
+        default=2.0,
+        gt=0,
+    )
+    backoff_max_seconds: float = Field(
+        description="Cap of one redelivery backoff.", default=3600.0, gt=0
+    )
     max_retry_after_seconds: float = Field(
         default=3600.0, gt=0, description="A receiver's Retry-After is honoured up to this long."
     )
@@ -107,7 +125,7 @@ class TracingSettings(BaseModel):
 
 class FlowerSettings(BaseModel):
     address: str = Field(default="127.0.0.1", description="Bind address; keep it private.")
-    port: int = Field(default=5555, ge=1, le=65535)
+    port: int = Field(description="Port Flower listens on.", default=5555, ge=1, le=65535)
     user: str | None = Field(default=None, description="Basic-auth user (required by default).")
     password: SecretStr | None = Field(default=None, description="Basic-auth password.")
     url_prefix: str = Field(default="", description="When served behind a proxy at a sub-path.")

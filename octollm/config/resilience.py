@@ -34,7 +34,11 @@ class ResilienceSettings(BaseModel):
     breaker_failure_threshold: int = Field(
         default=5, ge=1, description="Failures within the window that open the breaker."
     )
-    breaker_window_seconds: float = Field(default=30.0, gt=0)
+    breaker_window_seconds: float = Field(
+        description="Window in which breaker_failure_threshold failures open the breaker.",
+        default=30.0,
+        gt=0,
+    )
     breaker_reset_seconds: float = Field(
         default=30.0, gt=0, description="How long an open breaker fails fast before a probe."
     )

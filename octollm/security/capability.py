@@ -84,7 +84,12 @@ def load_key(settings: CapabilitySettings, data_dir: Path) -> bytes:
         key = settings.secret.get_secret_value().encode()
         if len(key) < MIN_KEY_BYTES:
             raise InvalidInput(
-                f"OCTOLLM_CAPABILITY__SECRET must be at least {MIN_KEY_BYTES} bytes long"
+                f"OCTOLLM_CAPABILITY__SECRET must be at least {MIN_KEY_BYTES} bytes long",
+                details={
+                    "setting": "capability.secret",
+                    "env": "OCTOLLM_CAPABILITY__SECRET",
+                    "min_bytes": MIN_KEY_BYTES,
+                },
             )
         return key
     path = data_dir / KEY_FILE
@@ -116,7 +121,9 @@ def _wait_for_key(path: Path, timeout: float = 5.0) -> bytes:
             return _read_key(path)
         except FileNotFoundError:
             if time.monotonic() > deadline:
-                raise InvalidInput(f"{path} holds no usable capability key") from None
+                raise InvalidInput(
+                    f"{path} holds no usable capability key", details={"path": str(path)}
+                ) from None
             time.sleep(0.02)
 
 
@@ -125,7 +132,10 @@ class CapabilityAuthority:
 
     def __init__(self, key: bytes, *, leeway_seconds: float = 5.0) -> None:
         if len(key) < MIN_KEY_BYTES:
-            raise InvalidInput(f"a capability key needs at least {MIN_KEY_BYTES} bytes")
+            raise InvalidInput(
+                f"a capability key needs at least {MIN_KEY_BYTES} bytes",
+                details={"min_bytes": MIN_KEY_BYTES},
+            )
         self._key = key
         self.leeway = leeway_seconds
 
@@ -248,7 +258,10 @@ class ReplayGuard:
         try:
             raw = self._redis.get(self.key(jti))
         except redis.RedisError as exc:
-            raise StorageUnavailable(f"cannot check the token's replay record: {exc}") from exc
+            raise StorageUnavailable(
+                f"cannot check the token's replay record: {exc}",
+                details={"service": "redis", "error": type(exc).__name__},
+            ) from exc
         if raw is None:
             return None
         return raw.decode() if isinstance(raw, bytes) else str(raw)

@@ -111,7 +111,10 @@ class RateLimiter:
         try:
             reply = self._script(keys=[b.key for b in buckets], args=args)
         except redis.RedisError as exc:
-            raise ServiceUnavailable(f"rate limiter unavailable: {exc}") from exc
+            raise ServiceUnavailable(
+                f"rate limiter unavailable: {exc}",
+                details={"service": "redis", "error": type(exc).__name__},
+            ) from exc
         allowed, retry_ms = int(reply[0]), int(reply[1])
         tightest = min(
             range(len(buckets)), key=lambda i: float(reply[2 + 2 * i]) / buckets[i].capacity

@@ -81,9 +81,20 @@ def probe_python(python: str) -> dict[str, object]:
             [python, "-I", "-S", "-c", _PROBE], capture_output=True, text=True, timeout=60
         )
     except OSError as exc:
-        raise ArmRefused(f"the sandbox interpreter {python} cannot run: {exc}") from exc
+        raise ArmRefused(
+            f"the sandbox interpreter {python} cannot run: {exc.strerror or exc}",
+            details={"setting": "executor.python", "python": python, "errno": exc.errno},
+        ) from exc
     if out.returncode != 0:
-        raise ArmRefused(f"the sandbox interpreter {python} fails: {out.stderr.strip()[-300:]}")
+        raise ArmRefused(
+            f"the sandbox interpreter {python} fails (exit {out.returncode})",
+            details={
+                "setting": "executor.python",
+                "python": python,
+                "exit_code": out.returncode,
+                "stderr": out.stderr.strip()[-300:],
+            },
+        )
     found: dict[str, object] = json.loads(out.stdout)
     return found
 
@@ -171,6 +182,13 @@ def package_paths(python: str, packages: Sequence[str]) -> list[str]:
         [python, "-c", code, *packages], capture_output=True, text=True, timeout=60, check=False
     )
     if out.returncode != 0:
-        raise ArmRefused(f"allowlisted packages unavailable: {out.stderr.strip()[-300:]}")
+        raise ArmRefused(
+            "allowlisted packages unavailable",
+            details={
+                "setting": "executor.packages",
+                "packages": list(packages),
+                "stderr": out.stderr.strip()[-300:],
+            },
+        )
     paths: list[str] = json.loads(out.stdout)
     return paths

@@ -176,7 +176,10 @@ class Sandbox:
             or (not drop and os.access(p, os.X_OK))
         ]  # fmt: skip
         if not usable:
-            raise ArmRefused(f"no Python the sandbox may execute among {choices}")
+            raise ArmRefused(
+                f"no Python the sandbox may execute among {choices}",
+                details={"setting": "executor.python", "candidates": choices},
+            )
         self.python = os.path.abspath(usable[0])  # runs the snippets (and the uid sweeper)
         self.commands = tuple(commands)
         self._seccomp = seccomp_filter.build() if seccomp and self.isolation.seccomp else None
@@ -233,7 +236,10 @@ class Sandbox:
             )
         program = shutil.which(argv[0], path=SANDBOX_PATH)
         if program is None:
-            raise ArmRefused(f"command {argv[0]!r} is not on the sandbox PATH ({SANDBOX_PATH})")
+            raise ArmRefused(
+                f"command {argv[0]!r} is not on the sandbox PATH ({SANDBOX_PATH})",
+                details={"rule": "allowlist", "command": argv[0], "path": SANDBOX_PATH},
+            )
         return self._run([program, *argv[1:]], list(argv), timeout, stdin, {})
 
     def limits_for(self, wall: float) -> dict[str, Any]:
@@ -275,7 +281,8 @@ class Sandbox:
                     )
                 except OSError as exc:
                     raise ServiceUnavailable(
-                        f"the sandbox cgroup could not be made: {exc}"
+                        f"the sandbox cgroup could not be made: {exc.strerror or exc}",
+                        details={"resource": "cgroup", "errno": exc.errno},
                     ) from exc
             ids = (os.getuid(), os.getgid())
             layout = replace(
@@ -304,7 +311,10 @@ class Sandbox:
                     preexec_fn=functools.partial(enter_child, plan),
                 )  # fmt: skip
             except (OSError, subprocess.SubprocessError) as exc:
-                raise ServiceUnavailable(f"the sandbox could not start: {exc}") from exc
+                raise ServiceUnavailable(
+                    f"the sandbox could not start: {exc}",
+                    details={"resource": "process", "error": type(exc).__name__},
+                ) from exc
             try:  # _pump kills the run before it returns
                 out, err, timed_out, truncated, oom = sandbox_output.pump(
                     proc, stdin, started + wall, self.limits.max_output_bytes,
@@ -389,7 +399,10 @@ class Sandbox:
         busy, start = uids_in_use(), secrets.randbelow(count)
         os.makedirs(self._lock_dir, mode=0o700, exist_ok=True)
         if os.stat(self._lock_dir).st_uid != 0:
-            raise ArmRefused(f"the sandbox lock dir {self._lock_dir} is not owned by root")
+            raise ArmRefused(
+                f"the sandbox lock dir {self._lock_dir} is not owned by root",
+                details={"path": str(self._lock_dir)},
+            )
         for i in range(count):
             uid = base + (start + i) % count
             if uid in busy:
@@ -401,4 +414,7 @@ class Sandbox:
                 os.close(fd)
                 continue
             return uid, fd
-        raise ServiceUnavailable(f"all {count} sandbox uids are in use; retry later")
+        raise ServiceUnavailable(
+            f"all {count} sandbox uids are in use; retry later",
+            details={"resource": "uid", "setting": "executor.uid_count", "uid_count": count},
+        )

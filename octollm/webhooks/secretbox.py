@@ -47,7 +47,8 @@ def _valid(key: bytes) -> bytes:
     except (ValueError, TypeError) as exc:
         raise InvalidInput(
             "a webhook secret key must be 32 url-safe base64-encoded bytes "
-            "(cryptography.fernet.Fernet.generate_key())"
+            "(cryptography.fernet.Fernet.generate_key())",
+            details={"setting": "webhooks.secret_keys", "env": "OCTOLLM_WEBHOOKS__SECRET_KEYS"},
         ) from exc
     return key
 
@@ -100,7 +101,9 @@ def _wait_for_keys(path: Path, timeout: float = 5.0) -> list[bytes]:
             return read_key_file(path)
         except FileNotFoundError:
             if time.monotonic() > deadline:
-                raise InvalidInput(f"{path} holds no usable webhook secret key") from None
+                raise InvalidInput(
+                    f"{path} holds no usable webhook secret key", details={"path": str(path)}
+                ) from None
             time.sleep(0.02)
 
 

@@ -73,9 +73,15 @@ def system_resolver(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise UnsafeWebhookTarget(f"cannot resolve {host!r}: {exc.strerror}") from None
+        raise UnsafeWebhookTarget(
+            f"cannot resolve {host!r}: {exc.strerror}",
+            details={"reason": "unresolvable", "host": host},
+        ) from None
     except (UnicodeError, ValueError):  # an unencodable name (IDNA) or a NUL byte
-        raise UnsafeWebhookTarget(f"host {host!r} is not a valid host name") from None
+        raise UnsafeWebhookTarget(
+            f"host {host!r} is not a valid host name",
+            details={"reason": "invalid_host", "host": host},
+        ) from None
     return [str(info[4][0]) for info in infos]
 
 
@@ -163,11 +169,17 @@ def _literal(host: str) -> IPAddress | None:
         try:
             return ipaddress.IPv6Address(host.strip("[]"))
         except ValueError:
-            raise UnsafeWebhookTarget(f"host {host!r} is not a valid IPv6 address") from None
+            raise UnsafeWebhookTarget(
+                f"host {host!r} is not a valid IPv6 address",
+                details={"reason": "invalid_host", "host": host},
+            ) from None
     last = host.split(".")[-1]
     if _NUMERIC_LABEL.match(last):
         if not _DOTTED_QUAD.match(host):
-            raise UnsafeWebhookTarget(f"host {host!r} is a non-canonical IP spelling")
+            raise UnsafeWebhookTarget(
+                f"host {host!r} is a non-canonical IP spelling",
+                details={"reason": "non_canonical_ip", "host": host},
+            )
         return ipaddress.IPv4Address(host)
     return None
 
@@ -187,7 +199,8 @@ def resolve_target(
     schemes = ("https", "http") if allow_http else ("https",)
     if parts.scheme not in schemes:
         raise UnsafeWebhookTarget(
-            f"scheme {parts.scheme!r} is not allowed (use {' or '.join(schemes)})"
+            f"scheme {parts.scheme!r} is not allowed (use {' or '.join(schemes)})",
+            details={"reason": "scheme", "scheme": parts.scheme, "allowed": list(schemes)},
         )
     if parts.username or parts.password:
         raise UnsafeWebhookTarget("credentials in webhook URLs are not allowed")
@@ -202,10 +215,20 @@ def resolve_target(
     literal = _literal(host)
     addresses = [str(literal)] if literal is not None else list(resolver(host, port))
     if not addresses:
-        raise UnsafeWebhookTarget(f"{host!r} resolved to no address")
+        raise UnsafeWebhookTarget(
+            f"{host!r} resolved to no address", details={"reason": "unresolvable", "host": host}
+        )
     if not allowlisted:
         for raw in addresses:
             problem = address_problem(ipaddress.ip_address(raw.split("%", 1)[0]))
             if problem:
-                raise UnsafeWebhookTarget(f"{host!r} resolves to {raw}, {problem}")
+                raise UnsafeWebhookTarget(
+                    f"{host!r} resolves to {raw}, {problem}",
+                    details={
+                        "reason": "non_public_address",
+                        "host": host,
+                        "address": raw,
+                        "problem": problem,
+                    },
+                )
     return Target(parts.scheme, host, port, addresses[0], allowlisted)

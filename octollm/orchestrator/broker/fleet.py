@@ -3,13 +3,12 @@ and turns a pool into a ``celery worker`` command line."""
 
 from __future__ import annotations
 
-import os
 import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from octollm.config import Settings
+from octollm.config import Settings, get_settings
 from octollm.errors import InvalidInput
 from octollm.orchestrator.broker import queues as routing
 
@@ -27,8 +26,9 @@ class Pool:
     max_tasks_per_child: int | None = None
 
 
-def fleet_path() -> Path:
-    return Path(os.environ.get("OCTOLLM_FLEET_FILE", DEFAULT_FLEET))
+def fleet_path(settings: Settings | None = None) -> Path:
+    """``Settings.fleet_file`` (``OCTOLLM_FLEET_FILE``), else the source tree's fleet."""
+    return (settings or get_settings()).fleet_file or DEFAULT_FLEET
 
 
 def load_fleet(path: Path | None = None) -> dict[str, Pool]:
@@ -36,13 +36,22 @@ def load_fleet(path: Path | None = None) -> dict[str, Pool]:
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise InvalidInput(f"fleet file {path} does not exist (set OCTOLLM_FLEET_FILE)") from exc
+        raise InvalidInput(
+            f"fleet file {path} does not exist (set OCTOLLM_FLEET_FILE)",
+            details={"setting": "fleet_file", "env": "OCTOLLM_FLEET_FILE", "path": str(path)},
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"fleet file {path} is not valid TOML: {exc}") from exc
+        raise InvalidInput(
+            f"fleet file {path} is not valid TOML: {exc}",
+            details={"setting": "fleet_file", "path": str(path)},
+        ) from exc
     pools: dict[str, Pool] = {}
     for name, spec in data.get("pools", {}).items():
         if spec.get("pool", "threads") not in ("threads", "prefork", "solo", "gevent"):
-            raise InvalidInput(f"pool {name!r}: pool kind must be threads, prefork, solo or gevent")
+            raise InvalidInput(
+                f"pool {name!r}: pool kind must be threads, prefork, solo or gevent",
+                details={"path": str(path), "pool": name, "field": "pool"},
+            )
         pools[name] = Pool(
             name=name,
             arms=tuple(spec["arms"]),

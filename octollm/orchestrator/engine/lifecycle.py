@@ -9,7 +9,6 @@ under a new generation; ``redrive`` has the details.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -21,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from octollm.arms.registry import known_arms
+from octollm.config import get_settings
 from octollm.contracts.arm import ErrorInfo
 from octollm.contracts.plan import PLAN_STEP_ID, Plan
 from octollm.contracts.problems import one_line
@@ -48,7 +48,7 @@ def _known_arms(plugins: str) -> frozenset[str]:
 def arm_names() -> frozenset[str]:
     """The registry's arm names, looked up once per plugin setting (the registry rescans the
     installed packages' entry points on every call, a few milliseconds each)."""
-    return _known_arms(os.environ.get("OCTOLLM_ARM_PLUGINS", ""))
+    return _known_arms(get_settings().arm_plugins)
 
 
 def validate_plan(plan: Plan | dict[str, Any]) -> Plan:
