@@ -35,6 +35,7 @@ from injection_texts_heldout import (  # noqa: E402
     HELDOUT_ATTACKS_INTL,
     HELDOUT_BENIGN,
 )
+from injection_texts_round3 import ROUND3_ATTACKS, ROUND3_BENIGN  # noqa: E402
 
 OUT = HERE / "injection_set.jsonl"
 _HOMOGLYPHS = str.maketrans({"a": "а", "e": "е", "o": "о", "c": "с", "p": "р", "i": "і"})
@@ -153,8 +154,9 @@ def build() -> list[dict[str, str]]:
     def add(split: str, label: str, category: str, evasion: str, group: str, text: str) -> None:
         # Round 1's held-out half was evaluated and then looked at: it is development data now.
         origin = {"dev": "v1-dev", "heldout": "v1-heldout"}.get(split, split)
+        final = {"v1": "dev", "v2": "heldout", "v3": "heldout3"}[origin[:2]]
         rows.append(
-            {"split": "dev" if origin.startswith("v1") else "heldout", "origin": origin,
+            {"split": final, "origin": origin,
              "label": label, "category": category, "evasion": evasion, "group": group,
              "text": text}
         )  # fmt: skip
@@ -198,6 +200,17 @@ def build() -> list[dict[str, str]]:
         group = f"h2-benign-{i:03d}"
         add(h, "benign", category, "plain", group, text)
         add(h, "benign", category, "framed", group, HELDOUT_FRAMES[i % 4](text))
+    # Round 3: written after iteration 2 of the rules, to measure it once (split heldout3).
+    h3 = "v3-heldout"
+    for i, (category, payload) in enumerate(ROUND3_ATTACKS):
+        group = f"h3-{i:03d}"
+        add(h3, "attack", category, "plain", group, payload)
+        name = _H_EVASIONS[(i * 3 + 1) % len(_H_EVASIONS)]
+        add(h3, "attack", category, name, group, HELDOUT_EVASIONS[name](payload))
+    for i, (category, text) in enumerate(ROUND3_BENIGN):
+        group = f"h3-benign-{i:03d}"
+        add(h3, "benign", category, "plain", group, text)
+        add(h3, "benign", category, "framed", group, HELDOUT_FRAMES[(i + 1) % 4](text))
     return rows
 
 
