@@ -126,7 +126,7 @@ GENERIC: tuple[Rule, ...] = (
         r"|\btype\s+the\s+user'?s?\s+(?:saved\s+)?(?:password|credentials|pin)\b"
     )),
     Rule("delimiter_injection", "gen.fake_boundary", H, 0.78, rx(
-        r"(?:-{3,}|={3,}|#{3,}|\*{3,}|~{3,})\s*(?:end|begin|start)\s+(?:of\s+)?(?:the\s+)?(?:system|user|assistant|developer)?\s*"
+        r"(?<![-=#*~])(?:-{3,}+|={3,}+|#{3,}+|\*{3,}+|~{3,}+)\s*+(?:end|begin|start)\s+(?:of\s+)?(?:the\s+)?(?:system|user|assistant|developer)?\s*"
         r"(?:prompt|instructions|input|context|message)s?\b"
         r"|<\|(?:system|user|assistant|im_start|im_end|endoftext|begin_of_text|end_of_text|eot_id|start_header_id|end_header_id)\|>"
         r"|<<\s*/?\s*SYS\s*>>"
