@@ -31,6 +31,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from make_pii_set import card_digits, group_card, iban_compact, ipv6, spaced  # noqa: E402
 from pii_heldout_templates import HELDOUT_TEMPLATES  # noqa: E402
+from pii_round3_templates import ROUND3_TEMPLATES  # noqa: E402
 
 SEED = 20261203
 OUT = HERE / "pii_eval_set.jsonl"
@@ -389,6 +390,12 @@ def build() -> list[dict[str, object]]:
         r = random.Random(SEED * 7000 + index)
         for _ in range(PER_TEMPLATE):
             rows.append({"split": "heldout", "origin": "v2-heldout",
+                         "labels": [x for x in labels.split(",") if x],
+                         "note": note, "format": fmt, "text": make(r)})  # fmt: skip
+    for index, (labels, note, fmt, make) in enumerate(ROUND3_TEMPLATES):
+        r = random.Random(SEED * 9000 + index)
+        for _ in range(PER_TEMPLATE):
+            rows.append({"split": "heldout3", "origin": "v3-heldout",
                          "labels": [x for x in labels.split(",") if x],
                          "note": note, "format": fmt, "text": make(r)})  # fmt: skip
     return rows
