@@ -118,13 +118,10 @@ def _scan(text: str, floor: Risk, depth: int) -> list[Finding]:
     framing = context.academic(n.text)
     findings: list[Finding] = []
     matches = _matches(n.text, floor)
-    leet = deleet(n.text)
-    if leet != n.text:  # "1gn0r3 4ll": the same offsets, read as letters
-        matches += [
-            m
-            for m in _matches(leet, floor)
-            if not any(f.start < m.end and m.start < f.end for f in matches)
-        ]
+    matches += [
+        m for m in _leet_matches(n.text, floor)
+        if not any(f.start < m.end and m.start < f.end for f in matches)
+    ]  # fmt: skip
     for match in matches:
         severity, score, notes = _explain(n, match, framing)
         start, end = n.span(match.start, match.end)
@@ -138,6 +135,21 @@ def _scan(text: str, floor: Risk, depth: int) -> list[Finding]:
         findings += _decoded(n, floor, depth, framing)
     findings += _smuggled(n, findings)
     return findings
+
+
+def _leet_matches(text: str, floor: Risk) -> list[_Match]:
+    """Matches in the leetspeak reading ("1gn0r3 4ll"), rescanning only the lines it changes."""
+    leet = deleet(text)
+    if leet == text:
+        return []
+    out: list[_Match] = []
+    start = 0
+    for line in leet.splitlines(keepends=True):
+        end = start + len(line)
+        if line != text[start:end]:
+            out += [_Match(m.rule, m.start + start, m.end + start) for m in _matches(line, floor)]
+        start = end
+    return out
 
 
 def _decoded(n: Normalised, floor: Risk, depth: int, framing: bool) -> list[Finding]:
