@@ -140,7 +140,7 @@ GENERIC: tuple[Rule, ...] = (
         r"\b(?:list|show|tell|retrieve|give|dump|print|repeat|recall|reveal|what)\b" + _S + r"{0,50}?\b(?:other|previous|last|another|earlier|different)"
         r"\s+(?:users?|customers?|clients?|people|patients?|callers?)(?:'s?)?\b" + _S + r"{0,50}?\b(?:told|said|asked|wrote|shared|messages?"
         r"|conversations?|chats?|questions?|details|data|history|credit\s+card|names?|emails?|addresses)\b"
-        r"|\bfrom\s+(?:your\s+)?memory\b" + _S + r"{0,0}|\b(?:credit\s+card|password|details|data)\b" + _S + r"{0,40}?\bfrom\s+your\s+memory\b"
+        r"|\b(?:credit\s+card|password|details|data)\b" + _S + r"{0,40}?\bfrom\s+your\s+memory\b"
     )),
 )  # fmt: skip
 
