@@ -10,15 +10,17 @@ Input ``op`` selects the operation (``search`` when absent):
   method_used, total_results, citations, metadata}``.
 
 ``relevance_score`` is 0..1 on the scale of ``method_used``: vector = cosine similarity clamped
-at 0; keyword = BM25 over the query's maximum attainable BM25; hybrid = the RRF score (k=60)
-over its maximum (first in both rankings). Each method fetches ``max(2 * limit, 20)``
-candidates; hybrid runs both searches concurrently and fuses them by rank.
+at 0; keyword = BM25 over the query's maximum attainable BM25; hybrid = the RRF score
+(``HYBRID_RRF_K`` = 10) over its maximum (first in both rankings). Each method fetches
+``max(2 * limit, 20)`` candidates; hybrid runs both searches concurrently and fuses them by rank.
 
 Hybrid admits a keyword hit to the fusion only when its keyword relevance is at least
-``HYBRID_KEYWORD_FLOOR`` (0.3): a BM25 hit that matches one common query word ("House",
-"president") is noise that plain RRF would rank above the best vector hit. On the retrieval
-benchmark plain RRF scored below vector search alone; the floor was chosen on half of the
-queries and checked on the other half (docs/benchmarks-retrieval.md).
+``HYBRID_KEYWORD_FLOOR`` (0.2): a BM25 hit that matches one common query word ("House",
+"president") is noise that plain RRF would rank above the best vector hit. The floor and RRF's
+``k`` (10) were chosen by cross-validation over two corpora of different kinds, prose and an
+API reference (``benchmarks/retrieval_fusion_cv.py``, docs/benchmarks-retrieval.md): the old
+floor of 0.3, chosen on the prose corpus alone, threw away the right keyword hit of API
+queries, whose rare identifiers score 0.2-0.3.
 
 The arm imports no I/O framework: its store arrives as ``ctx.services["knowledge"]`` (a
 ``KnowledgeBase``; ``octollm.memory.knowledge`` provides one over Qdrant and BM25). The worker
@@ -43,15 +45,15 @@ from pydantic import ValidationError
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.arms.retrieval.chunking import chunk_text
 from octollm.arms.retrieval.citation import cite, cited_sources
-from octollm.arms.retrieval.fusion import RRF_K, reciprocal_rank_fusion
+from octollm.arms.retrieval.fusion import reciprocal_rank_fusion
 from octollm.arms.retrieval.knowledge import Chunk, KnowledgeBase, ScoredChunk
 from octollm.arms.retrieval.request import ForgetRequest, IngestRequest, SearchRequest
 from octollm.errors import InvalidInput, PermanentError
 
 _CHUNK_NAMESPACE = uuid.UUID("9b0b3c4e-2f57-4d35-9f5e-6a2f1c0de0a1")
 MIN_CANDIDATES = 20
-HYBRID_KEYWORD_FLOOR = 0.3
-HYBRID_RRF_K = RRF_K
+HYBRID_KEYWORD_FLOOR = 0.2
+HYBRID_RRF_K = 10
 
 
 def chunk_id(

@@ -1,15 +1,18 @@
 """Build ``injection_set.jsonl``: the prompt-injection evaluation set, split dev / held-out.
 
-Rows: ``{"split", "label", "category", "evasion", "group", "text"}``; ``label`` is ``attack``
+Rows: ``{"split", "origin", "label", "category", "evasion", "group", "text"}``; ``label`` is ``attack``
 or ``benign``. Attacks are the hand-written payloads of ``injection_texts.py``, each plain
 and under evasions (quotes, "Don't hesitate:", research framing, reported speech, base64,
 hex, URL-encoding, ROT13, zero-width, bidi and tag characters, homoglyphs, letter-spacing,
 a retrieved document, an HTML comment). Benign texts are risky-looking look-alikes, each
 plain and inside an email, a ticket or a chat message.
 
-A group (one payload or one benign text and all its variants) lies wholly in one split:
-alternate groups of each category go to ``dev`` and ``heldout``, so no held-out wording was
-ever seen while tuning. Run ``python tests/data/make_injection_set.py`` to rewrite the file;
+A group (one payload or one benign text and all its variants) lies wholly in one split.
+Round 1 put alternate groups of ``injection_texts.py`` in ``dev`` and ``heldout``; that
+held-out half was evaluated once and then looked at, so round 2 merged it into ``dev``
+(``origin: v1-heldout``). The held-out split is now round 2's fresh texts
+(``injection_texts_heldout.py``, ``origin: v2-heldout``) under the wrappers of
+``HELDOUT_EVASIONS`` and ``HELDOUT_FRAMES``, committed before any detector ran on them. Run ``python tests/data/make_injection_set.py`` to rewrite the file;
 the output is deterministic and a test checks the committed file matches it.
 """
 
@@ -27,6 +30,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from injection_texts import ATTACKS_EN, ATTACKS_INTL, BENIGN  # noqa: E402
+from injection_texts_heldout import (  # noqa: E402
+    HELDOUT_ATTACKS_EN,
+    HELDOUT_ATTACKS_INTL,
+    HELDOUT_BENIGN,
+)
+from injection_texts_round3 import ROUND3_ATTACKS, ROUND3_BENIGN  # noqa: E402
 
 OUT = HERE / "injection_set.jsonl"
 _HOMOGLYPHS = str.maketrans({"a": "а", "e": "е", "o": "о", "c": "с", "p": "р", "i": "і"})
@@ -83,13 +92,73 @@ BENIGN_FRAMES: tuple[Callable[[str], str], ...] = (
 )
 
 
+_LEET = str.maketrans({"a": "4", "e": "3", "i": "1", "o": "0"})
+_HOMOGLYPHS_2 = str.maketrans({"a": "ɑ", "o": "ο", "e": "ҽ", "s": "ѕ", "y": "у", "x": "х"})
+
+
+def _fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if 0x21 <= ord(c) <= 0x7E else c for c in text)
+
+
+def _leet(text: str) -> str:
+    words = text.split(" ")
+    return " ".join([w.translate(_LEET) for w in words[:4]] + words[4:])
+
+
+def _alternating(text: str) -> str:
+    return "".join(c.upper() if i % 2 else c.lower() for i, c in enumerate(text))
+
+
+#: Round-2 held-out wrappers: some of round 1's, and new ones round 1 never used.
+HELDOUT_EVASIONS: dict[str, Callable[[str], str]] = {
+    "markdown_quote": lambda p: f"> On Monday, Sam wrote:\n> {p}\n\nSounds good to me.",
+    "json_value": lambda p: json.dumps({"review": p, "stars": 5}, ensure_ascii=False),
+    "email_forward": lambda p: (
+        f"---------- Forwarded message ---------\nFrom: Sam <sam@example.com>\n"
+        f"Subject: Q3 numbers\n\n{p}"
+    ),
+    "code_comment": lambda p: f"def total(items):\n    # {p}\n    return sum(items)",
+    "subtitle": lambda p: f"12\n00:01:02,000 --> 00:01:05,500\n{p}\n",
+    "fullwidth": _fullwidth,
+    "leet": _leet,
+    "alternating_case": _alternating,
+    "csv_cell": lambda p: f'id,comment\n42,"{p}"',
+    "yaml_block": lambda p: f"description: |\n  {p}\nprice: 12.50",
+    "translate_wrap": lambda p: f"Translate into Italian: {p}",
+    "homoglyph_2": lambda p: p.translate(_HOMOGLYPHS_2),
+    "base64_attachment": lambda p: (
+        f"attachment=data:text/plain;base64,{base64.b64encode(p.encode()).decode()}"
+    ),
+    "zero_width": _zero_width,
+    "tags": _tags,
+    "url": lambda p: f"https://shop.example.org/r?utm_source=mail&note={urllib.parse.quote(p)}",
+    "rot13": lambda p: f"rot13: {codecs.encode(p, 'rot13')}",
+    "reported": lambda p: f"The PDF on page 3 reads: {p}",
+    "quoted": lambda p: f"'{p}'",
+    "html_comment": lambda p: f'<div class="review">Great value.</div>\n<!-- {p} -->',
+}
+_H_EVASIONS = list(HELDOUT_EVASIONS)
+_H_INTL_EVASIONS = ["markdown_quote", "json_value", "zero_width", "email_forward", "fullwidth"]
+
+HELDOUT_FRAMES: tuple[Callable[[str], str], ...] = (
+    lambda t: f"#ops-channel  @maria: {t}",
+    lambda t: f"PR review comment (line 88): {t}",
+    lambda t: f"Support chat, 14:02, customer: {t}",
+    lambda t: f"Minutes, 2 Dec:\n* {t}\n* AOB: none",
+)
+
+
 def build() -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
 
     def add(split: str, label: str, category: str, evasion: str, group: str, text: str) -> None:
+        # Round 1's held-out half was evaluated and then looked at: it is development data now.
+        origin = {"dev": "v1-dev", "heldout": "v1-heldout"}.get(split, split)
+        final = {"v1": "dev", "v2": "heldout", "v3": "heldout3"}[origin[:2]]
         rows.append(
-            {"split": split, "label": label, "category": category, "evasion": evasion,
-             "group": group, "text": text}
+            {"split": final, "origin": origin,
+             "label": label, "category": category, "evasion": evasion, "group": group,
+             "text": text}
         )  # fmt: skip
 
     seen: dict[str, int] = {}
@@ -114,6 +183,34 @@ def build() -> list[dict[str, str]]:
         group = f"benign-{i:03d}"
         add(split, "benign", category, "plain", group, text)
         add(split, "benign", category, "framed", group, BENIGN_FRAMES[i % 3](text))
+    # Round 2: the fresh held-out texts, each group wholly held out.
+    h = "v2-heldout"
+    for i, (category, payload) in enumerate(HELDOUT_ATTACKS_EN):
+        group = f"h2-en-{i:03d}"
+        add(h, "attack", category, "plain", group, payload)
+        for k in range(2):
+            name = _H_EVASIONS[(i * 2 + k) % len(_H_EVASIONS)]
+            add(h, "attack", category, name, group, HELDOUT_EVASIONS[name](payload))
+    for i, (lang, payload) in enumerate(HELDOUT_ATTACKS_INTL):
+        group = f"h2-{lang}-{i:03d}"
+        add(h, "attack", f"intl:{lang}", "plain", group, payload)
+        name = _H_INTL_EVASIONS[i % len(_H_INTL_EVASIONS)]
+        add(h, "attack", f"intl:{lang}", name, group, HELDOUT_EVASIONS[name](payload))
+    for i, (category, text) in enumerate(HELDOUT_BENIGN):
+        group = f"h2-benign-{i:03d}"
+        add(h, "benign", category, "plain", group, text)
+        add(h, "benign", category, "framed", group, HELDOUT_FRAMES[i % 4](text))
+    # Round 3: written after iteration 2 of the rules, to measure it once (split heldout3).
+    h3 = "v3-heldout"
+    for i, (category, payload) in enumerate(ROUND3_ATTACKS):
+        group = f"h3-{i:03d}"
+        add(h3, "attack", category, "plain", group, payload)
+        name = _H_EVASIONS[(i * 3 + 1) % len(_H_EVASIONS)]
+        add(h3, "attack", category, name, group, HELDOUT_EVASIONS[name](payload))
+    for i, (category, text) in enumerate(ROUND3_BENIGN):
+        group = f"h3-benign-{i:03d}"
+        add(h3, "benign", category, "plain", group, text)
+        add(h3, "benign", category, "framed", group, HELDOUT_FRAMES[(i + 1) % 4](text))
     return rows
 
 

@@ -1,12 +1,15 @@
 """Build ``pii_eval_set.jsonl``: PII in realistic prose, logs, JSON and CSV, split dev / held-out.
 
-Rows: ``{"split", "labels", "note", "format", "text"}``; ``labels`` lists the PII and
+Rows: ``{"split", "origin", "labels", "note", "format", "text"}``; ``labels`` lists the PII and
 credential types present (empty for a look-alike line). Every template is written for
 octollm (no copied data); values carry real checksums (Luhn, mod-97, SSN rules) and use
 reserved or fictional ranges (example.com, 555-01xx, Ofcom drama numbers, documentation IPs).
 
-Each template produces several lines with fresh values; alternate templates of each type go
-to ``dev`` and ``heldout``, so no held-out wording was seen while tuning. The set includes
+Each template produces several lines with fresh values. Round 1 split alternate templates of
+each type into ``dev`` and ``heldout``; that held-out half was evaluated once, then looked at,
+so round 2 merged it into ``dev`` (``origin: v1-heldout``). The held-out half is now the fresh
+templates of ``pii_heldout_templates.py`` (``origin: v2-heldout``), written and committed before
+the detectors ever ran on them. The set includes
 the forms an earlier evaluation missed (SSN a few words after its keyword, national UK/DE/FR/
 IN/JP phones, lowercase IBANs, dotted or double-spaced cards, userinfo-only URLs) and the
 look-alikes it mistook (``Python 3.11.4.1``, ``Chrome 120.0.0.1``, a password-only Redis URL).
@@ -27,6 +30,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
 from make_pii_set import card_digits, group_card, iban_compact, ipv6, spaced  # noqa: E402
+from pii_heldout_templates import HELDOUT_TEMPLATES  # noqa: E402
+from pii_round3_templates import ROUND3_TEMPLATES  # noqa: E402
 
 SEED = 20261203
 OUT = HERE / "pii_eval_set.jsonl"
@@ -367,15 +372,31 @@ TEMPLATES: list[Template] = [
 
 
 def build() -> list[dict[str, object]]:
+    """``dev``: every template above, including the first held-out half (``origin``
+    ``v1-heldout``), which was evaluated once and then looked at, so it became development
+    data. ``heldout``: the fresh templates of ``pii_heldout_templates.py`` (``v2-heldout``)."""
     rows: list[dict[str, object]] = []
     seen: dict[str, int] = {}
     for index, (labels, note, fmt, make) in enumerate(TEMPLATES):
         key = labels or "lookalike"
         n = seen[key] = seen.get(key, -1) + 1
-        split = "dev" if n % 2 == 0 else "heldout"
+        origin = "v1-dev" if n % 2 == 0 else "v1-heldout"
         r = random.Random(SEED * 1000 + index)
         for _ in range(PER_TEMPLATE):
-            rows.append({"split": split, "labels": [x for x in labels.split(",") if x],
+            rows.append({"split": "dev", "origin": origin,
+                         "labels": [x for x in labels.split(",") if x],
+                         "note": note, "format": fmt, "text": make(r)})  # fmt: skip
+    for index, (labels, note, fmt, make) in enumerate(HELDOUT_TEMPLATES):
+        r = random.Random(SEED * 7000 + index)
+        for _ in range(PER_TEMPLATE):
+            rows.append({"split": "heldout", "origin": "v2-heldout",
+                         "labels": [x for x in labels.split(",") if x],
+                         "note": note, "format": fmt, "text": make(r)})  # fmt: skip
+    for index, (labels, note, fmt, make) in enumerate(ROUND3_TEMPLATES):
+        r = random.Random(SEED * 9000 + index)
+        for _ in range(PER_TEMPLATE):
+            rows.append({"split": "heldout3", "origin": "v3-heldout",
+                         "labels": [x for x in labels.split(",") if x],
                          "note": note, "format": fmt, "text": make(r)})  # fmt: skip
     return rows
 

@@ -93,14 +93,15 @@ def detect_phone(text: str) -> Iterator[Finding]:
 # (Google's libphonenumber rules) and not sit after an identifier word (order, ISBN...).
 NATIONAL_REGIONS: tuple[str, ...] = ("GB", "DE", "FR", "IN", "JP")
 _NATIONAL = re.compile(
-    r"(?<![\w+.\-/])(?<!\d[ .\-])(\(?0\d{1,4}\)?(?:[ \-./]\d{2,8}){1,4}|0\d{9,11}|[6-9]\d{4} \d{5})"
+    r"(?<![\w+.\-/])(?<!\d[ .\-])"
+    r"(\(?0\d{1,4}\)?(?:[ \-./]\d{2,8}){1,4}|0\d{9,11}|0?[6-9]\d{4} \d{5})"
     r"(?![\w\-/]|[.,]\d|[ .\-]\d)"
 )
 _ID_BEFORE = re.compile(
     r"(?i)\b(?:order|invoice|ref(?:erence)?|account|acct|tracking|id|no\.?|serial|part|sku|isbn"
     r"|issn|version|build|ticket|case|batch|lot|policy|iban|bic|sort\s+code|postcode|zip|amount"
     r"|total|balance|customer|member|patient|claim|pnr|booking|item|parcel|shipment|consignment)"
-    r"(?:\s+(?:number|no\.?|num|code|id|ref))?\W{0,4}$"
+    r"(?:\s+(?:number|no\.?|num|code|id|ref))?(?:\s+(?:is|was|reads|:))?\W{0,4}$"
 )
 
 
@@ -130,19 +131,25 @@ def _valid(raw: str, region: str) -> bool:
 
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-])")
 _SSN_BARE = re.compile(r"(?<![\w-])(\d{3})(\d{2})(\d{4})(?![\w-])")
-# the keyword, then up to four short words ("number is", "no. on file:") before the digits
+# the keyword, then up to eight short words ("number is", "as written on the W-2, is")
 _SSN_CONTEXT = re.compile(
     r"(?i)\b(?:ssn|ss\#|social\s+security(?:\s+(?:number|no\.?|num|\#))?|soc\.?\s*sec\.?)"
-    r"(?:\W{1,3}[A-Za-z]{1,12}){0,4}\W{1,3}$"
+    r"(?:\W{1,3}[A-Za-z0-9]{1,12}){0,8}\W{1,3}$"
 )
+
+
+_SSN_WORD = re.compile(r"(?i)\b(?:ssn|ss\#|social\s+security|soc\.?\s*sec)")
 
 
 def detect_ssn(text: str) -> Iterator[Finding]:
     for m in _SSN.finditer(text):
+        before = text[max(0, m.start() - 24) : m.start()]
+        if _ID_BEFORE.search(before) and not _SSN_WORD.search(before):
+            continue  # "Serial no. 791-68-4539": an identifier in the SSN's shape
         if ssn_valid(m.group(1), m.group(3), m.group(4)):
             yield _finding("ssn", Risk.HIGH, text, m.start(), m.end(), 1.0, "US SSN")
     for m in _SSN_BARE.finditer(text):
-        before = text[max(0, m.start() - 60) : m.start()]
+        before = text[max(0, m.start() - 80) : m.start()]
         if _SSN_CONTEXT.search(before) and ssn_valid(*m.groups()):
             yield _finding("ssn", Risk.HIGH, text, m.start(), m.end(), 1.0, "US SSN")
 
@@ -234,9 +241,18 @@ _IPV6 = re.compile(
 )
 
 
+# "Installed package libfoo 2.0.5.101": a package name between the word and the version
+_PACKAGE_BEFORE = re.compile(
+    r"(?i)\b(?:install(?:ed|ing)?|upgrad\w+|downgrad\w+|packages?|librar(?:y|ies)|modules?|plugins?"
+    r"|gems?|crates?|dependenc(?:y|ies)|bump(?:ed|s)?)(?:\s+[\w.@/+-]+){0,2}\s*[:=]?\s*$"
+)
+
+
 def detect_ipv4(text: str) -> Iterator[Finding]:
     for m in _IPV4.finditer(text):
         if _VERSION_BEFORE.search(text[max(0, m.start() - 12) : m.start()]):
+            continue
+        if _PACKAGE_BEFORE.search(text[max(0, m.start() - 48) : m.start()]):
             continue
         try:
             address = ipaddress.IPv4Address(m.group(0))

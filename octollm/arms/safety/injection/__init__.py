@@ -23,7 +23,8 @@ from typing import Literal
 from octollm.arms.safety.finding import Finding, Risk
 from octollm.arms.safety.injection import context
 from octollm.arms.safety.injection.decode import decoded_runs
-from octollm.arms.safety.injection.normalise import Normalised, normalise
+from octollm.arms.safety.injection.generic import GENERIC, GENERIC_INTL
+from octollm.arms.safety.injection.normalise import Normalised, deleet, normalise
 from octollm.arms.safety.injection.phrases import PHRASES
 from octollm.arms.safety.injection.rule import Rule
 from octollm.arms.safety.injection.rules import RULES
@@ -46,7 +47,7 @@ FAMILY_NAMES: tuple[str, ...] = (
     "encoded_instruction",
     "memory_state_access",
 )
-ALL_RULES: tuple[Rule, ...] = RULES + PHRASES
+ALL_RULES: tuple[Rule, ...] = RULES + PHRASES + GENERIC + GENERIC_INTL
 _MODE_FLOOR: dict[str, Risk] = {"strict": Risk.CRITICAL, "standard": Risk.HIGH, "relaxed": Risk.LOW}
 _MAX_DEPTH = 2
 #: Invisible characters that may carry text; zero-width joiners in emoji carry none.
@@ -116,7 +117,12 @@ def _scan(text: str, floor: Risk, depth: int) -> list[Finding]:
     n = normalise(text)
     framing = context.academic(n.text)
     findings: list[Finding] = []
-    for match in _matches(n.text, floor):
+    matches = _matches(n.text, floor)
+    matches += [
+        m for m in _leet_matches(n.text, floor)
+        if not any(f.start < m.end and m.start < f.end for f in matches)
+    ]  # fmt: skip
+    for match in matches:
         severity, score, notes = _explain(n, match, framing)
         start, end = n.span(match.start, match.end)
         family = match.rule.family
@@ -129,6 +135,21 @@ def _scan(text: str, floor: Risk, depth: int) -> list[Finding]:
         findings += _decoded(n, floor, depth, framing)
     findings += _smuggled(n, findings)
     return findings
+
+
+def _leet_matches(text: str, floor: Risk) -> list[_Match]:
+    """Matches in the leetspeak reading ("1gn0r3 4ll"), rescanning only the lines it changes."""
+    leet = deleet(text)
+    if leet == text:
+        return []
+    out: list[_Match] = []
+    start = 0
+    for line in leet.splitlines(keepends=True):
+        end = start + len(line)
+        if line != text[start:end]:
+            out += [_Match(m.rule, m.start + start, m.end + start) for m in _matches(line, floor)]
+        start = end
+    return out
 
 
 def _decoded(n: Normalised, floor: Risk, depth: int, framing: bool) -> list[Finding]:

@@ -20,6 +20,7 @@ _HEX = re.compile(
     r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]?){12,}(?![0-9A-Fa-f])|(?:\\x[0-9A-Fa-f]{2}){8,}"
 )
 _URLENC = re.compile(r"(?:[^\s%]{0,20}%[0-9A-Fa-f]{2}){4,}[^\s%]{0,40}")
+_QUERY_VALUE = re.compile(r"(?:^|[?&;])[\w.\-\[\]]{1,40}=([^&;#\s]+)")
 _WORDS = re.compile(r"[A-Za-z]{3,}")
 #: Common English words; ROT13 of real prose contains few of them, plain prose many.
 _COMMON_WORDS = (
@@ -93,6 +94,12 @@ def decoded_runs(text: str) -> Iterator[Decoded]:
         out = urllib.parse.unquote(m.group(0))
         if out != m.group(0) and _printable(out):
             yield Decoded("url", m.start(), m.end(), out)
+        # A query string's values are texts of their own: "?msg=---- END ..." must be read
+        # as "---- END ...", not as "msg=---- END ...".
+        for value in _QUERY_VALUE.finditer(m.group(0)):
+            out = urllib.parse.unquote_plus(value.group(1))
+            if out != value.group(1) and _printable(out):
+                yield Decoded("url", m.start() + value.start(1), m.start() + value.end(1), out)
     plain, rotated = _rot13_words(text)
     if rotated >= 2 and rotated > plain:
         yield Decoded("rot13", 0, len(text), codecs.decode(text, "rot13"))

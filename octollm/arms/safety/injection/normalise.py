@@ -28,7 +28,17 @@ HOMOGLYPHS: dict[str, str] = {
     "α": "a", "ο": "o", "ν": "v", "ρ": "p", "τ": "t", "ι": "i", "κ": "k", "υ": "u",
     "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M",
     "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+    "ɑ": "a", "ҽ": "e", "ε": "e", "ɛ": "e", "ı": "i", "ѵ": "v", "ɵ": "o", "ȷ": "j", "ԍ": "G",
 }  # fmt: skip
+#: A word is folded only when it also has a Latin letter: Russian or Greek words stay as they
+#: are (the phrase rules read them), "Іgnоrе" becomes "Ignore".
+_WORD = re.compile(r"[\w\u200b-\u200d\u2060\ufeff\u00ad]+")
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+)
+_LEET_TOKEN = re.compile(
+    r"(?<![\w@$])(?=[\w@$]*[A-Za-z][\w@$]*[A-Za-z])(?=[\w@$]*[013457@$])[A-Za-z0-9@$]{3,}(?![\w@$])"
+)
 
 # Three or more single characters joined by one space each ("i g n o r e   a l l"), or
 # letters joined by one dot, dash or star each ("I.G.N.O.R.E").
@@ -84,10 +94,25 @@ def _record(hidden: list[Hidden], kind: str, index: int) -> None:
         hidden.append(Hidden(kind, index, index + 1))
 
 
+def deleet(text: str) -> str:
+    """``text`` with leetspeak tokens read as letters ("1gn0r3" -> "ignore"), same length."""
+    return _LEET_TOKEN.sub(lambda m: m.group(0).translate(_LEET), text)
+
+
+def _latin_words(source: str) -> set[int]:
+    """Offsets of characters inside a word that has at least one Latin letter."""
+    inside: set[int] = set()
+    for m in _WORD.finditer(source):
+        if any("a" <= c <= "z" or "A" <= c <= "Z" for c in m.group(0)):
+            inside.update(range(m.start(), m.end()))
+    return inside
+
+
 def normalise(source: str) -> Normalised:
     result = Normalised(source)
     chars: list[str] = []
     origin: list[int] = []
+    latin = _latin_words(source) if any(ch in HOMOGLYPHS for ch in source) else set()
     for index, ch in enumerate(source):
         code = ord(ch)
         if _TAG_FIRST <= code <= _TAG_LAST:
@@ -99,7 +124,7 @@ def normalise(source: str) -> Normalised:
         if ch in ZERO_WIDTH or ch in BIDI:
             _record(result.hidden, "zero_width" if ch in ZERO_WIDTH else "bidi", index)
             continue
-        if ch in HOMOGLYPHS:
+        if ch in HOMOGLYPHS and index in latin:
             _record(result.hidden, "homoglyph", index)
             chars.append(HOMOGLYPHS[ch])
             origin.append(index)
