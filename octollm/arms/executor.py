@@ -23,6 +23,7 @@ from typing import Any
 from octollm.arms import checks
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.config import get_settings
+from octollm.contracts.arm_io import ExecutorInput, ExecutorOutput
 from octollm.errors import ArmRefused, InvalidInput
 from octollm.security.sandbox import MIB, Sandbox, SandboxResult
 
@@ -386,10 +387,13 @@ class ExecutorArm:
             self._sandbox = Sandbox.from_settings(get_settings().executor)
         return self._sandbox
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+    input_model = ExecutorInput
+    output_model = ExecutorOutput
+
+    def run(self, input: ExecutorInput, ctx: ArmContext) -> ArmResult[ExecutorOutput]:
         ctx.check_cancelled()
         ctx.ensure_time()
-        request = ExecRequest.parse(input)
+        request = ExecRequest.parse(input.model_dump(exclude_unset=True))
         grant = Grant.from_capability(ctx.services.get("capability"))
         timeout = effective_timeout(request.timeout_seconds, grant, ctx.remaining())
         result: SandboxResult
@@ -421,4 +425,4 @@ class ExecutorArm:
             "sandbox": {"limits": result.limits, "isolation": result.isolation},
             "security_events": refused_calls(result),
         }
-        return ArmResult(output=output, warnings=warnings)
+        return ArmResult(output=ExecutorOutput.model_validate(output), warnings=warnings)

@@ -1,6 +1,8 @@
 """Which arm answers to which name: the six built-ins plus user plugins.
 
-A plugin is a class with ``name``, ``capabilities`` and ``run(input, ctx)``, named by a dotted
+A plugin is a class with ``name``, ``capabilities``, ``input_model`` and ``output_model``
+(pydantic models: ``octollm.contracts.arm_io.ArmInput``/``OpenOutput`` accept any JSON
+object) and ``run(input, ctx)``, named by a dotted
 path ``package.module:Class`` in ``OCTOLLM_ARM_PLUGINS`` (comma-separated) or published under
 the ``octollm.arms`` entry-point group. Adding an arm never means editing octollm.
 """
@@ -11,6 +13,7 @@ import importlib
 import os
 from functools import lru_cache
 from importlib.metadata import entry_points
+from typing import Any
 
 from octollm.arms.base import Arm
 from octollm.errors import InvalidInput
@@ -25,7 +28,7 @@ BUILTIN_ARMS: dict[str, str] = {
 }
 
 
-def _load(path: str) -> Arm:
+def _load(path: str) -> Arm[Any, Any]:
     module_name, _, attr = path.partition(":")
     if not attr:
         raise InvalidInput(f"arm plugin {path!r} must look like 'package.module:Class'")
@@ -35,7 +38,10 @@ def _load(path: str) -> Arm:
         raise InvalidInput(f"arm plugin {path!r} cannot be loaded: {exc}") from exc
     arm = cls()
     if not isinstance(arm, Arm):
-        raise InvalidInput(f"arm plugin {path!r} lacks name, capabilities or run()")
+        raise InvalidInput(
+            "an arm plugin lacks name, capabilities, input_model, output_model or run()",
+            details={"plugin": path},
+        )
     return arm
 
 
@@ -71,7 +77,7 @@ def known_arms() -> frozenset[str]:
 
 
 @lru_cache(maxsize=64)
-def get_arm(name: str) -> Arm:
+def get_arm(name: str) -> Arm[Any, Any]:
     paths = arm_paths()
     if name not in paths:
         raise InvalidInput(f"unknown arm {name!r}; known arms: {', '.join(sorted(paths))}")

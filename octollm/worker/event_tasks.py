@@ -26,6 +26,7 @@ import structlog
 from celery import Task
 from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 
+from octollm.arms import boundary
 from octollm.arms.base import ArmContext
 from octollm.arms.registry import get_arm
 from octollm.config import Settings, get_settings
@@ -168,7 +169,7 @@ def react(self: Task, subscription_name: str, event: dict[str, Any]) -> dict[str
     )
     started = time.monotonic()
     try:
-        result = get_arm(spec.arm).run(data, ctx)
+        result = boundary.call(get_arm(spec.arm), data, ctx)
     except TransientError as exc:
         if attempt < spec.max_attempts:
             cfg = rt.settings.orchestrator

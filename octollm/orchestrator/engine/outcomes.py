@@ -91,7 +91,7 @@ def succeed(
     rt: Runtime,
     claim: claims.Claim,
     tenant: str,
-    result: ArmResult,
+    result: ArmResult[dict[str, Any]],
     provenance: ProvenanceMetadata,
     llm: MeteredLLM | None,
 ) -> Outcome:

@@ -16,6 +16,9 @@ The Celery task around this is a thin adapter; everything here is callable witho
 2. **Run** the arm in a worker thread with the step's time limit (enforced here, so it holds on
    thread and gevent pools, which have no Celery time limits), an LLM metered against the
    task's budget, and a cancellation check that also stops the step when its task has ended.
+   The step's input is validated into the arm's input model first and its output against the
+   arm's output model after (``arms.boundary``): either failing is a non-retryable step
+   failure (``InvalidInput`` / ``InvalidOutput``) whose ``details`` list the errors.
 3. **Record** the outcome (``outcomes``): output upserted; transient errors requeued with
    backoff until the last attempt, then dead-lettered; other errors fail the step at once. A
    success that cannot be recorded within ``outcome_record_seconds`` (Postgres away) goes to
@@ -34,6 +37,7 @@ import structlog
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from octollm.arms import boundary
 from octollm.arms.base import Arm, ArmContext, ArmResult, step_idempotency_key
 from octollm.arms.registry import get_arm
 from octollm.contracts.arm import ProvenanceMetadata
@@ -178,11 +182,13 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
     step_input = {**claim.input}
     step_input.setdefault("action", claim.action)
     try:
-        arm: Arm = swarm.SwarmAggregator(_judge()) if aggregator else get_arm(claim.arm)
+        arm: Arm[Any, Any] = swarm.SwarmAggregator(_judge()) if aggregator else get_arm(claim.arm)
+        request = boundary.parse_input(arm, step_input)  # InvalidInput: fails, never retried
         if getattr(arm, "enforces_own_limits", False):
-            result: ArmResult = _keyed_run(arm, step_input, ctx)
+            produced = _keyed_run(arm, request, ctx)
         else:
-            result = _run_bounded(arm, step_input, ctx, limit, cfg, contract, step_id)
+            produced = _run_bounded(arm, request, ctx, limit, cfg, contract, step_id)
+        result = boundary.encode_output(arm, produced)  # InvalidOutput: fails, never retried
     except Cancelled:
         return outcomes.cancelled(rt, claim, tenant)
     except TransientError as exc:
@@ -257,7 +263,7 @@ def _adopt_journalled(rt: Runtime, task_id: str, step_id: str, attempts: int) ->
         return _recorded_from_journal(rt, claim, before_attempt=claim.attempt + 1)
 
 
-def _judge() -> Arm | None:
+def _judge() -> Arm[Any, Any] | None:
     try:
         return get_arm("judge")
     except OctoError:
@@ -344,23 +350,23 @@ def _check_cancelled(rt: Runtime, task_id: str) -> None:
         raise Cancelled(f"task {task_id} is already {row.status}")
 
 
-def _keyed_run(arm: Arm, step_input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+def _keyed_run(arm: Arm[Any, Any], request: Any, ctx: ArmContext) -> ArmResult[Any]:
     """Run the arm with its LLM calls keyed by the step (``llm/idempotency.py``)."""
     with llm_idempotency.scope(ctx.idempotency_key):
-        return arm.run(step_input, ctx)
+        return arm.run(request, ctx)
 
 
 def _run_bounded(
-    arm: Arm,
-    step_input: dict[str, Any],
+    arm: Arm[Any, Any],
+    request: Any,
     ctx: ArmContext,
     limit: float,
     cfg: Any,
     contract: dict[str, Any],
     step_id: str,
-) -> ArmResult:
+) -> ArmResult[Any]:
     """Run the arm in a helper thread and stop waiting at ``limit`` (every pool kind)."""
-    future = _pool.submit(_keyed_run, arm, step_input, ctx)
+    future = _pool.submit(_keyed_run, arm, request, ctx)
     try:
         return future.result(timeout=limit)
     except FutureTimeout:
