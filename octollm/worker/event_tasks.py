@@ -31,7 +31,7 @@ from octollm.arms.base import ArmContext
 from octollm.arms.registry import get_arm
 from octollm.config import Settings, get_settings
 from octollm.config.observability import SubscriptionSpec
-from octollm.contracts.event import Event
+from octollm.contracts.event import Event, EventType
 from octollm.errors import OctoError, TransientError
 from octollm.events import StreamConsumer, add_observer
 from octollm.logging import bind_unit_of_work
@@ -225,7 +225,7 @@ def _reaction_failed(
     log.warning("reaction_failed", attempt=attempt, error_code=code)
     rt.events.publish(
         Event(
-            event_type="subscription.failed",
+            event_type=EventType.SUBSCRIPTION_FAILED.value,
             source=spec.arm,
             task_id=source.task_id,
             tenant=tenant,

@@ -41,6 +41,8 @@ from octollm.arms import boundary
 from octollm.arms.base import Arm, ArmContext, ArmResult, step_idempotency_key
 from octollm.arms.registry import get_arm
 from octollm.contracts.arm import ProvenanceMetadata
+from octollm.contracts.event import EventType
+from octollm.contracts.outcome import OutcomeReason
 from octollm.contracts.plan import PLAN_STEP_ID
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.errors import (
@@ -90,9 +92,9 @@ def run_step(
     cfg = rt.settings.orchestrator
     admission = admissions.admit(rt, token, task_id, step_id, generation, message_id=message_id)
     if admission.duplicate:
-        return Outcome("noop", "duplicate")
+        return Outcome("noop", OutcomeReason.DUPLICATE)
     if admission.refused is not None:
-        return Outcome("noop", f"refused:{admission.refused}")
+        return Outcome("noop", OutcomeReason.REFUSED, code=admission.refused)
     with isolation.gate.shared():  # no claim while a suspect runs alone in this process
         with rt.db.autocommit() as conn:  # one statement: the claim, the task, the inputs
             claim = claims.claim(conn, task_id, step_id, generation, rt.owner, cfg.lease_seconds)
@@ -145,12 +147,19 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
             if claim.step_id == PLAN_STEP_ID and task_repo.move(
                 session, task_id, TaskStatus.PLANNING, allowed=("queued",)
             ):
-                rt.emit("task.planning", task_id, tenant, session=session)
+                rt.emit(EventType.TASK_PLANNING, task_id, tenant, session=session)
             if aggregator:
                 dependencies = _proposals(session, task_id, claim.depends_on)
             else:
                 dependencies = _dependencies(session, task_id, claim.depends_on, dependencies)
-    rt.emit("step.started", task_id, tenant, step_id=step_id, arm=claim.arm, attempt=claim.attempt)
+    rt.emit(
+        EventType.STEP_STARTED,
+        task_id,
+        tenant,
+        step_id=step_id,
+        arm=claim.arm,
+        attempt=claim.attempt,
+    )
     started = datetime.now(UTC)
     t0 = time.monotonic()
     seconds_left = (deadline - started).total_seconds()
@@ -274,15 +283,15 @@ def _unclaimed(rt: Runtime, session: Any, task_id: str, step_id: str, generation
     """Explain a failed claim: duplicate, stale, cancelled, exhausted, busy, or not ready."""
     view = claims.view(session, task_id, step_id)
     if view is None:
-        return Outcome("noop", "missing")
+        return Outcome("noop", OutcomeReason.MISSING)
     if StepStatus(view.status).terminal:
-        return Outcome("noop", "duplicate")
+        return Outcome("noop", OutcomeReason.DUPLICATE)
     if view.generation != generation:
-        return Outcome("noop", "stale")
+        return Outcome("noop", OutcomeReason.STALE)
     if view.cancel_requested or TaskStatus(view.task_status).terminal:
         settled = StepStatus.CANCELLED if view.cancel_requested else StepStatus.SKIPPED
         step_repo.set_status_if(session, task_id, step_id, settled, ("pending", "queued"))
-        return Outcome("noop", "task-finished")
+        return Outcome("noop", OutcomeReason.TASK_FINISHED)
     running_elsewhere = view.status == "running" and not view.lease_expired
     if view.attempts >= view.max_attempts and not running_elsewhere:
         # The last attempt finished but could not record (Postgres was away): record it now.
@@ -291,16 +300,16 @@ def _unclaimed(rt: Runtime, session: Any, task_id: str, step_id: str, generation
             return recorded
         # Its worker died on the last attempt (a poison step): dead-letter, never loop.
         if deadletters.exhaust(rt, session, task_id, step_id):
-            return Outcome("failed", "dead-lettered")
-        return Outcome("noop", "exhausted")
+            return Outcome("failed", OutcomeReason.DEAD_LETTERED)
+        return Outcome("noop", OutcomeReason.EXHAUSTED)
     if running_elsewhere and view.seconds_to_lease_expiry is not None:
         # Held by a live lease: a duplicate, or a redelivery after its worker died. Come back
         # when the lease would expire; then either the step finished or we take it over.
         wait = max(0.5, view.seconds_to_lease_expiry + 0.5)
-        return Outcome("retry", admissions.BUSY, countdown=wait)
+        return Outcome("retry", OutcomeReason.BUSY, countdown=wait)
     if not view.parents_done:
-        return Outcome("noop", "not-ready")
-    return Outcome("noop", f"unclaimable:{view.status}")
+        return Outcome("noop", OutcomeReason.NOT_READY)
+    return Outcome("noop", OutcomeReason.UNCLAIMABLE, code=view.status)
 
 
 def _dependencies(
