@@ -90,7 +90,7 @@ class ArmContext:
     def ensure_time(self) -> None:
         left = self.remaining()
         if left is not None and left <= 0:
-            raise StepTimeout(f"step {self.step_id} ran out of time")
+            raise StepTimeout("the step ran out of time", details={"step_id": self.step_id})
 
 
 OutputT = TypeVar("OutputT")

@@ -153,7 +153,10 @@ def _wanted_layers(request: JudgeInput) -> frozenset[str]:
     unknown = wanted - set(LAYERS) - UNSUPPORTED_LAYERS
     if unknown:
         known = [*LAYERS, *sorted(UNSUPPORTED_LAYERS)]
-        raise InvalidInput(f"unknown validation_types {sorted(unknown)}; known: {known}")
+        raise InvalidInput(
+            f"unknown validation_types {sorted(unknown)}",
+            details={"field": "validation_types", "unknown": sorted(unknown), "known": known},
+        )
     return frozenset(wanted | {"quality"})
 
 

@@ -144,12 +144,13 @@ def allowed_arms(requested: Any, known: Any) -> frozenset[str]:
     known_set = frozenset(str(a) for a in known) if known else BUILTIN_ARMS
     if requested:
         if isinstance(requested, str) or not isinstance(requested, Iterable):
-            raise InvalidInput("input.arms must be a list of arm names")
+            raise InvalidInput("input.arms must be a list of arm names", details={"field": "arms"})
         chosen = frozenset(str(a) for a in requested)
         unknown = chosen - known_set
         if unknown:
             raise InvalidInput(
-                f"input.arms names unknown arms {sorted(unknown)}; known: {sorted(known_set)}"
+                f"input.arms names unknown arms {sorted(unknown)}",
+                details={"field": "arms", "unknown": sorted(unknown), "known": sorted(known_set)},
             )
         known_set = chosen
     return known_set - {"planner"}

@@ -31,11 +31,15 @@ BUILTIN_ARMS: dict[str, str] = {
 def _load(path: str) -> Arm[Any, Any]:
     module_name, _, attr = path.partition(":")
     if not attr:
-        raise InvalidInput(f"arm plugin {path!r} must look like 'package.module:Class'")
+        raise InvalidInput(
+            "an arm plugin must be named 'package.module:Class'", details={"plugin": path}
+        )
     try:
         cls = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise InvalidInput(f"arm plugin {path!r} cannot be loaded: {exc}") from exc
+        raise InvalidInput(
+            "an arm plugin cannot be loaded", details={"plugin": path, "error": str(exc)}
+        ) from exc
     arm = cls()
     if not isinstance(arm, Arm):
         raise InvalidInput(
@@ -80,5 +84,7 @@ def known_arms() -> frozenset[str]:
 def get_arm(name: str) -> Arm[Any, Any]:
     paths = arm_paths()
     if name not in paths:
-        raise InvalidInput(f"unknown arm {name!r}; known arms: {', '.join(sorted(paths))}")
+        raise InvalidInput(
+            f"unknown arm {name!r}", details={"arm": name, "known_arms": sorted(paths)}
+        )
     return _load(paths[name])

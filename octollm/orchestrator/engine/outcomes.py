@@ -211,7 +211,9 @@ def _plan_from(output: dict[str, Any]) -> Plan:
     except InvalidPlan:
         raise
     except Exception as exc:
-        raise InvalidPlan(f"planner returned an unusable plan: {exc}") from exc
+        raise InvalidPlan(
+            "the planner returned an unusable plan", details={"error": str(exc)[:2000]}
+        ) from exc
 
 
 @_storage_retry

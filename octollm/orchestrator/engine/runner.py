@@ -165,7 +165,9 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
     seconds_left = (deadline - started).total_seconds()
     if seconds_left <= 0:
         budget = contract["budget"]["max_time_seconds"]
-        late = BudgetExceeded(f"task passed its deadline ({budget} s budget)")
+        late = BudgetExceeded(
+            f"task passed its deadline ({budget} s budget)", details={"max_time_seconds": budget}
+        )
         return outcomes.fail(rt, claim, tenant, late, None, started=t0)
     limit = min(cfg.step_time_limit_seconds, seconds_left)
 
@@ -354,9 +356,11 @@ def _check_cancelled(rt: Runtime, task_id: str) -> None:
     except StorageUnavailable:
         return
     if row is None or row.cancel_requested:
-        raise Cancelled(f"task {task_id} was cancelled")
+        raise Cancelled("the task was cancelled", details={"task_id": task_id})
     if TaskStatus(row.status).terminal:
-        raise Cancelled(f"task {task_id} is already {row.status}")
+        raise Cancelled(
+            f"the task is already {row.status}", details={"task_id": task_id, "status": row.status}
+        )
 
 
 def _keyed_run(arm: Arm[Any, Any], request: Any, ctx: ArmContext) -> ArmResult[Any]:
@@ -383,6 +387,10 @@ def _run_bounded(
         if limit < cfg.step_time_limit_seconds:  # the task's deadline, not the step's limit
             budget = contract["budget"]["max_time_seconds"]
             raise BudgetExceeded(
-                f"task reached its deadline while step {step_id} ran ({budget} s budget)"
+                f"the task reached its deadline while the step ran ({budget} s budget)",
+                details={"step_id": step_id, "max_time_seconds": budget},
             ) from None
-        raise StepTimeout(f"step {step_id} exceeded its time limit of {limit:.0f} s") from None
+        raise StepTimeout(
+            f"the step exceeded its time limit of {limit:.0f} s",
+            details={"step_id": step_id, "limit_seconds": round(limit, 3)},
+        ) from None
