@@ -28,6 +28,7 @@ PLUGINS = ",".join(
         "VoteArm",
         "ChatterArm",
         "EffectArm",
+        "MiscountArm",
     )
 )
 
@@ -144,6 +145,18 @@ class FlakyArm:
         if not fixed and calls <= input.fail_times:
             raise TransientError("flaky failure", details={"call": calls})
         return ArmResult(output=CallsOutput(calls=calls))
+
+
+class MiscountArm:
+    """Promises ``{"calls": int}`` and returns something else: an output its model refuses."""
+
+    name = "miscount"
+    capabilities = frozenset({"miscount"})
+    input_model = ArmInput
+    output_model = CallsOutput
+
+    def run(self, input: ArmInput, ctx: ArmContext) -> ArmResult[OpenOutput]:
+        return ArmResult(output=OpenOutput.model_validate({"calls": "many", "extra": True}))
 
 
 class PoisonInput(ArmInput):
