@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from octollm.arms.base import Arm, ArmContext, ArmResult
 from octollm.arms.boundary import call, encode_output, parse_input
 from octollm.arms.guardian import GuardianArm
