@@ -1,5 +1,6 @@
 """Contract tests: every built-in arm's real output validates against its published model
-(``octollm.contracts.arm_io``), and inputs the contract rejects are rejected by the arm too.
+(``octollm.contracts.arm_io``), and inputs the contract rejects are rejected at the arm's
+boundary (``octollm.arms.boundary``, which every caller of an arm goes through).
 
 The arms run for real: the LLM arms against ``FakeLLM`` (a real OpenAI-protocol server), the
 executor in its sandbox, the retriever over Qdrant local mode with the fake server's
