@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from octollm.arms.base import ArmContext, ArmResult
+from octollm.contracts.arm_io import ArmInput, ArmOutput
+
+
+class NoopOutput(ArmOutput):
+    ok: bool
 
 
 class NoopArm:
     name = "noop"
     capabilities = frozenset({"noop"})
+    input_model = ArmInput
+    output_model = NoopOutput
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        return ArmResult(output={"ok": True})
+    def run(self, input: ArmInput, ctx: ArmContext) -> ArmResult[NoopOutput]:
+        return ArmResult(output=NoopOutput(ok=True))

@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from retrieval_quality import MRR_DEPTH, K, load_corpus, load_queries  # noqa: E402
 
-from octollm.arms.retrieval.request import DEFAULT_COLLECTION  # noqa: E402
 from octollm.arms.retriever import HYBRID_KEYWORD_FLOOR, HYBRID_RRF_K, _fuse  # noqa: E402
+from octollm.contracts.arm_io import DEFAULT_COLLECTION  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
 CACHE = DATA / "retrieval_candidates.json"

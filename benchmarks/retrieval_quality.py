@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from octollm.arms.base import ArmContext  # noqa: E402
+from octollm.arms.boundary import call  # noqa: E402
 from octollm.arms.retriever import HYBRID_KEYWORD_FLOOR, HYBRID_RRF_K, RetrieverArm  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -108,13 +109,13 @@ def ingest(arm: RetrieverArm, ctx: ArmContext, corpus: Sequence[dict[str, Any]])
     chunks = 0
     for start in range(0, len(docs), 200):
         batch = docs[start : start + 200]
-        chunks += int(arm.run({"op": "ingest", "documents": batch}, ctx).output["chunks"])
+        chunks += int(call(arm, {"op": "ingest", "documents": batch}, ctx).output["chunks"])
     return chunks
 
 
 def ranked_sources(arm: RetrieverArm, ctx: ArmContext, query: str, method: str) -> list[str]:
     """Distinct sources in result order (several chunks of one passage count once)."""
-    output = arm.run({"query": query, "method": method, "limit": MRR_DEPTH}, ctx).output
+    output = call(arm, {"query": query, "method": method, "limit": MRR_DEPTH}, ctx).output
     seen: dict[str, None] = {}
     for result in output["results"]:
         seen.setdefault(result["source"], None)

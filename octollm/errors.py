@@ -13,7 +13,8 @@ Errors carry fields, not formatted strings; retryability comes from the class.
     ├── BudgetExceeded                budget          (tokens, cost, time of a task)
     ├── Cancelled                     cancelled       (the task was cancelled while a step ran)
     ├── PermanentError                internal        (an arm failed in a way a retry will not fix)
-    │   └── ArmRefused                validation      (an arm refused its input, e.g. a sandbox violation)
+    │   ├── ArmRefused                validation      (an arm refused its input, e.g. a sandbox violation)
+    │   └── InvalidOutput             internal        (an arm's output does not match its output model)
     └── TransientError                (retryable)     (a retry with backoff may succeed)
         ├── RateLimited               rate_limit      retry_after
         ├── StepTimeout               timeout
@@ -125,6 +126,12 @@ class ArmRefused(PermanentError):
     code = "ARM_REFUSED"
     category = "validation"
     http_status = 403
+
+
+class InvalidOutput(PermanentError):
+    """An arm returned an output that does not match its declared output model."""
+
+    code = "INVALID_OUTPUT"
 
 
 class TransientError(OctoError):

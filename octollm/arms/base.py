@@ -1,4 +1,9 @@
-"""The shape every arm has: ``run(input, ctx) -> ArmResult``.
+"""The shape every arm has: ``run(input: InputModel, ctx) -> ArmResult[OutputModel]``.
+
+An arm declares its ``input_model`` and ``output_model`` (pydantic models from
+``octollm.contracts``); whoever runs it validates the step's input into the first and the
+arm's output against the second (``octollm.arms.boundary``), so ``run`` receives a valid model
+and never re-parses a dict.
 
 Arms are plain logic. They import no I/O framework (no celery, httpx, sqlalchemy, redis,
 qdrant_client): their collaborators (an LLM, a clock, cancellation, memory) arrive through the
@@ -15,7 +20,9 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel
 
 __all__ = [
     "Arm",
@@ -83,19 +90,26 @@ class ArmContext:
     def ensure_time(self) -> None:
         left = self.remaining()
         if left is not None and left <= 0:
-            raise StepTimeout(f"step {self.step_id} ran out of time")
+            raise StepTimeout("the step ran out of time", details={"step_id": self.step_id})
+
+
+OutputT = TypeVar("OutputT")
+InputT = TypeVar("InputT", bound=BaseModel)
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass
-class ArmResult:
-    """What an arm produced. Token usage is metered by the caller's LLM wrapper.
+class ArmResult(Generic[OutputT]):
+    """What an arm produced: its output model (the boundary turns it into the stored JSON
+    object, an ``ArmResult[dict[str, Any]]``). Token usage is metered by the caller's LLM
+    wrapper.
 
     ``requires_replanning`` (with a ``replan_reason``) says the arm cannot take the task
     further as planned (the retriever found nothing, a tool is missing): the step still
     succeeds with its output, and the orchestrator asks the planner to extend or replace the
     rest of the plan, within the task's ``max_replans``."""
 
-    output: dict[str, Any]
+    output: OutputT
     confidence: float = 1.0
     model: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -104,10 +118,20 @@ class ArmResult:
 
 
 @runtime_checkable
-class Arm(Protocol):
-    """An arm: a named capability set with one entry point."""
+class Arm(Protocol[InputT, ModelT]):
+    """An arm: a named capability set with one entry point, typed at both ends."""
 
     name: str
     capabilities: frozenset[str]
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult: ...
+    @property
+    def input_model(self) -> type[InputT]:
+        """The step input's model (``octollm.contracts``): validated before ``run``."""
+        ...
+
+    @property
+    def output_model(self) -> type[ModelT]:
+        """The output's model: ``run``'s output is validated against it before it is stored."""
+        ...
+
+    def run(self, input: InputT, ctx: ArmContext) -> ArmResult[ModelT]: ...

@@ -32,17 +32,29 @@ def validate(calls: object) -> list[str]:
     if calls is None:
         return []
     if not isinstance(calls, list) or len(calls) > MAX_CHECKS:
-        raise InvalidInput(f"calls must be a list of at most {MAX_CHECKS} call expressions")
+        raise InvalidInput(
+            f"calls must be a list of at most {MAX_CHECKS} call expressions",
+            details={"field": "calls", "max_items": MAX_CHECKS},
+        )
     checked = []
     for index, call in enumerate(calls):
         if not isinstance(call, str) or not call.strip() or len(call) > MAX_CHECK_CHARS:
-            raise InvalidInput(f"calls[{index}] must be a call of at most {MAX_CHECK_CHARS} chars")
+            raise InvalidInput(
+                f"calls[{index}] must be a call of at most {MAX_CHECK_CHARS} chars",
+                details={"field": f"calls.{index}", "max_length": MAX_CHECK_CHARS},
+            )
         try:
             node = ast.parse(call.strip(), mode="eval").body
         except SyntaxError:
-            raise InvalidInput(f"calls[{index}] is not a Python expression: {call!r}") from None
+            raise InvalidInput(
+                f"calls[{index}] is not a Python expression",
+                details={"field": f"calls.{index}", "call": call},
+            ) from None
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)) or node.keywords:
-            raise InvalidInput(f"calls[{index}] must look like name(arg, ...): {call!r}")
+            raise InvalidInput(
+                f"calls[{index}] must look like name(arg, ...)",
+                details={"field": f"calls.{index}", "call": call},
+            )
         for arg in node.args:
             try:
                 ast.literal_eval(arg)

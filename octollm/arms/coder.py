@@ -36,12 +36,12 @@ from octollm.arms import repair_note
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.arms.code_review import Review, code_problem, review
 from octollm.arms.collaboration import SolutionMemory
+from octollm.contracts.arm_io import CoderInput, CoderOutput
 from octollm.errors import InvalidInput, OctoError, PermanentError
 
 __all__ = ["MAX_FIX_ATTEMPTS", "CoderArm", "code_problem", "extract_code"]
 
 MAX_FIX_ATTEMPTS = 2
-REQUEST_TYPES = frozenset({"generate", "debug", "refactor", "explain", "test"})
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _ALIASES = {"python": {"python", "py", "python3"}, "javascript": {"javascript", "js"}}
@@ -80,21 +80,20 @@ class CoderArm:
         }
     )
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        instruction = str(input.get("instruction") or ctx.goal).strip()
-        language = str(input.get("language") or "python").strip().lower()
-        request_type = str(input.get("request_type") or "generate").strip().lower()
+    input_model = CoderInput
+    output_model = CoderOutput
+
+    def run(self, input: CoderInput, ctx: ArmContext) -> ArmResult[CoderOutput]:
+        instruction = (input.instruction or ctx.goal).strip()
+        language = input.language
+        request_type = input.request_type
         if not instruction:
-            raise InvalidInput("the coder needs an instruction")
-        if request_type not in REQUEST_TYPES:
-            raise InvalidInput(
-                f"request_type {request_type!r} is not one of {', '.join(sorted(REQUEST_TYPES))}"
-            )
+            raise InvalidInput("the coder needs an instruction", details={"field": "instruction"})
         context, dependency_code = dependency_context(ctx.dependencies)
-        existing = str(input.get("existing_code") or dependency_code or "")
-        if isinstance(input.get("repair"), dict):  # a repair round: the judge's findings
-            context = f"{repair_note.note(input['repair'])}\n{context}".strip()
-            existing = existing or repair_note.previous(input["repair"], "code")
+        existing = str(input.existing_code or dependency_code or "")
+        if input.repair is not None:  # a repair round: the judge's findings
+            context = f"{repair_note.note(input.repair)}\n{context}".strip()
+            existing = existing or repair_note.previous(input.repair, "code")
         warnings_out: list[str] = []
         if request_type in {"debug", "refactor", "explain", "test"} and not existing:
             warnings_out.append(f"{request_type} request without existing code")
@@ -173,7 +172,10 @@ class CoderArm:
             "memory": {"recalled": len(recalled), "stored": bool(stored)},
         }
         return ArmResult(
-            output, confidence=confidence, model=reply.model or None, warnings=warnings_out
+            CoderOutput.model_validate(output),
+            confidence=confidence,
+            model=reply.model or None,
+            warnings=warnings_out,
         )
 
     def _explain(
@@ -183,7 +185,7 @@ class CoderArm:
         language: str,
         warnings_out: list[str],
         ctx: ArmContext,
-    ) -> ArmResult:
+    ) -> ArmResult[CoderOutput]:
         ctx.check_cancelled()
         ctx.ensure_time()
         reply = ctx.llm.chat(messages)
@@ -201,7 +203,12 @@ class CoderArm:
             "request_type": "explain",
             "fix_attempts": 0,
         }
-        return ArmResult(output, confidence=0.7, model=reply.model or None, warnings=warnings_out)
+        return ArmResult(
+            CoderOutput.model_validate(output),
+            confidence=0.7,
+            model=reply.model or None,
+            warnings=warnings_out,
+        )
 
 
 def build_messages(

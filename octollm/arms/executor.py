@@ -23,6 +23,7 @@ from typing import Any
 from octollm.arms import checks
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.config import get_settings
+from octollm.contracts.arm_io import ExecutorInput, ExecutorOutput
 from octollm.errors import ArmRefused, InvalidInput
 from octollm.security.sandbox import MIB, Sandbox, SandboxResult
 
@@ -251,7 +252,10 @@ def check_command(argv: Sequence[str], rules: Mapping[str, CommandRule] = DEFAUL
                 pattern_given = pattern_given or flag == "-e"
                 if value is None:
                     if i >= len(args):
-                        raise ArmRefused(f"flag {flag!r} of {name!r} needs a value")
+                        raise ArmRefused(
+                            f"flag {flag!r} of {name!r} needs a value",
+                            details={"rule": "flag_value", "command": name, "flag": flag},
+                        )
                     i += 1
     if rule.paths == "after_pattern" and not pattern_given:
         positional = positional[1:]
@@ -330,23 +334,34 @@ class ExecRequest:
         if language is None:  # a step running a code step's output (README's explicit plan)
             language = "shell" if data.get("command") is not None else "python"
         if language not in {"python", "shell"}:
-            raise InvalidInput(f"language must be 'python' or 'shell', not {language!r}")
+            raise InvalidInput(
+                "language must be 'python' or 'shell'",
+                details={"field": "language", "value": str(language)[:40]},
+            )
         timeout = data.get("timeout_seconds", 30)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            raise InvalidInput("timeout_seconds must be a number")
+            raise InvalidInput(
+                "timeout_seconds must be a number", details={"field": "timeout_seconds"}
+            )
         if not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
-            raise InvalidInput(f"timeout_seconds must be within 1-{MAX_TIMEOUT_SECONDS}")
+            raise InvalidInput(
+                f"timeout_seconds must be within 1-{MAX_TIMEOUT_SECONDS}",
+                details={"field": "timeout_seconds", "min": 1, "max": MAX_TIMEOUT_SECONDS},
+            )
         code, command, args, stdin = (data.get(k) for k in ("code", "command", "args", "stdin"))
         for key, value, limit in (
             ("code", code, MAX_CODE_CHARS),
             ("stdin", stdin, MAX_STDIN_CHARS),
         ):
             if value is not None and (not isinstance(value, str) or len(value) > limit):
-                raise InvalidInput(f"{key} must be a string of at most {limit} characters")
+                raise InvalidInput(
+                    f"{key} must be a string of at most {limit} characters",
+                    details={"field": key, "max_length": limit},
+                )
         if args is not None and not (
             isinstance(args, list) and all(isinstance(a, str) for a in args)
         ):
-            raise InvalidInput("args must be a list of strings")
+            raise InvalidInput("args must be a list of strings", details={"field": "args"})
         argv: list[str] | None = None
         if language == "shell":
             line = command if command is not None else code
@@ -355,7 +370,9 @@ class ExecRequest:
             try:
                 argv = [*shlex.split(line), *(args or [])]
             except ValueError as exc:
-                raise InvalidInput(f"cannot split the command: {exc}") from exc
+                raise InvalidInput(
+                    "cannot split the command", details={"field": "command", "error": str(exc)}
+                ) from exc
         calls = checks.validate(data.get("calls"))
         if calls and language != "python":
             raise InvalidInput("calls are evaluated after Python code only")
@@ -386,10 +403,13 @@ class ExecutorArm:
             self._sandbox = Sandbox.from_settings(get_settings().executor)
         return self._sandbox
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+    input_model = ExecutorInput
+    output_model = ExecutorOutput
+
+    def run(self, input: ExecutorInput, ctx: ArmContext) -> ArmResult[ExecutorOutput]:
         ctx.check_cancelled()
         ctx.ensure_time()
-        request = ExecRequest.parse(input)
+        request = ExecRequest.parse(input.model_dump(exclude_unset=True))
         grant = Grant.from_capability(ctx.services.get("capability"))
         timeout = effective_timeout(request.timeout_seconds, grant, ctx.remaining())
         result: SandboxResult
@@ -421,4 +441,4 @@ class ExecutorArm:
             "sandbox": {"limits": result.limits, "isolation": result.isolation},
             "security_events": refused_calls(result),
         }
-        return ArmResult(output=output, warnings=warnings)
+        return ArmResult(output=ExecutorOutput.model_validate(output), warnings=warnings)

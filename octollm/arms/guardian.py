@@ -17,39 +17,20 @@ import json
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.arms.safety.finding import Finding, resolve_overlaps
-from octollm.arms.safety.injection import Mode
 from octollm.arms.safety.redaction import Style, apply
 from octollm.arms.safety.screening import (
-    Check,
     SafetyResult,
     find,
     normalise_checks,
     summarise,
 )
 from octollm.arms.safety.secrets import keyed_secret
-from octollm.errors import InvalidInput
+from octollm.contracts.arm_io import GuardianInput, GuardianOutput
 
 #: Integers this long may be card, phone or account numbers written without quotes.
 _NUMBER_DIGITS = 7
-
-
-def _all_checks() -> list[Check]:
-    return ["all"]
-
-
-class GuardianRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    text: str | None = Field(default=None, max_length=1_000_000)
-    check_types: list[Check] = Field(default_factory=_all_checks, max_length=4)
-    redact: bool = True
-    style: Style = "token"
-    block_on_high_risk: bool = True
-    injection_mode: Mode = "relaxed"
 
 
 class GuardianArm:
@@ -66,13 +47,11 @@ class GuardianArm:
         }
     )
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        try:
-            request = GuardianRequest.model_validate(input)
-        except ValidationError as exc:
-            raise InvalidInput(
-                "guardian input is invalid", details={"errors": exc.errors(include_url=False)}
-            ) from None
+    input_model = GuardianInput
+    output_model = GuardianOutput
+
+    def run(self, input: GuardianInput, ctx: ArmContext) -> ArmResult[GuardianOutput]:
+        request = input
         began = time.perf_counter()
         checks = normalise_checks(request.check_types)
         style: Style | None = request.style if request.redact else None
@@ -88,11 +67,15 @@ class GuardianArm:
             output["edge_flag"] = {"policy": ctx.screening.get("policy"), "kinds": kinds}
             warnings.append(f"input flagged at the edge: {', '.join(kinds) or 'unspecified'}")
         top = [f.confidence for f in result.findings if f.risk == result.risk]
-        return ArmResult(output=output, confidence=min(top, default=1.0), warnings=warnings)
+        return ArmResult(
+            output=GuardianOutput.model_validate(output),
+            confidence=min(top, default=1.0),
+            warnings=warnings,
+        )
 
 
 def _scan_text(
-    request: GuardianRequest, checks: tuple[str, ...], style: Style | None, began: float
+    request: GuardianInput, checks: tuple[str, ...], style: Style | None, began: float
 ) -> SafetyResult:
     text = request.text or ""
     findings = find(text, checks, injection_mode=request.injection_mode)
@@ -108,7 +91,7 @@ def _scan_text(
 class _Walker:
     """Scans every string leaf of a JSON-like structure and rebuilds it redacted."""
 
-    def __init__(self, request: GuardianRequest, checks: tuple[str, ...], ctx: ArmContext):
+    def __init__(self, request: GuardianInput, checks: tuple[str, ...], ctx: ArmContext):
         self.request = request
         self.checks = checks
         self.ctx = ctx
@@ -146,7 +129,7 @@ class _Walker:
 
 
 def _scan_dependencies(
-    request: GuardianRequest,
+    request: GuardianInput,
     checks: tuple[str, ...],
     style: Style | None,
     ctx: ArmContext,

@@ -15,6 +15,7 @@ from typing import Any
 
 from octollm.arms import repair_note
 from octollm.arms.base import ArmContext, ArmResult
+from octollm.contracts.arm_io import IntegrateOutput, PlannerArmOutput, PlannerInput
 from octollm.contracts.plan import Plan
 from octollm.errors import OctoError
 
@@ -89,13 +90,13 @@ def messages(goal: str, material: str, repair: Any) -> list[dict[str, str]]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def integrate(input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+def integrate(input: PlannerInput, ctx: ArmContext) -> ArmResult[PlannerArmOutput]:
     ctx.check_cancelled()
     ctx.ensure_time()
     material, sources = _material(ctx.dependencies)
     warnings: list[str] = []
     try:
-        reply = ctx.llm.chat(messages(ctx.goal, material, input.get("repair")))
+        reply = ctx.llm.chat(messages(ctx.goal, material, input.repair))
         answer, model = reply.text.strip(), reply.model or None
     except OctoError as exc:
         if exc.retryable and ctx.attempt < 2:
@@ -105,5 +106,7 @@ def integrate(input: dict[str, Any], ctx: ArmContext) -> ArmResult:
     if not answer:
         answer = material
         warnings.append("the answer is the steps' own text, not written by the LLM")
-    output = {"answer": answer, "sources": len(sources), "warnings": warnings}
-    return ArmResult(output, confidence=0.7 if model else 0.4, model=model, warnings=warnings)
+    output = IntegrateOutput(answer=answer, sources=len(sources), warnings=warnings)
+    return ArmResult(
+        PlannerArmOutput(output), confidence=0.7 if model else 0.4, model=model, warnings=warnings
+    )

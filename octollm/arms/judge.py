@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.arms.judging import criteria as rules
 from octollm.arms.judging.artefact import Artefact, gather
@@ -45,6 +43,7 @@ from octollm.arms.judging.names import defined_names, missing_names
 from octollm.arms.judging.schema import schema_issues
 from octollm.arms.judging.security import python_security, text_security
 from octollm.arms.judging.syntax import PYTHON_NAMES, parse
+from octollm.contracts.arm_io import JudgeInput, JudgeOutput
 from octollm.errors import InvalidInput, PermanentError
 
 LAYERS: tuple[str, ...] = (
@@ -57,21 +56,6 @@ _CONFIDENCE = {"deterministic": 1.0, "llm": 0.7, "none": 0.3}
 _EVIDENCE_LAYERS = frozenset({"syntax", "execution", "schema"})
 #: The failed criterion a question whose retrieval found nothing gets.
 NO_SOURCES = "no sources found"
-
-
-class JudgeRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    code: str | None = Field(default=None, max_length=1_000_000)
-    language: str | None = Field(default=None, max_length=40, description="Default python.")
-    required_names: list[str] = Field(default_factory=list, max_length=200)
-    expected_schema: dict[str, Any] | None = None
-    output: Any = None
-    acceptance_criteria: list[str] = Field(default_factory=list, max_length=50)
-    validation_types: list[str] | None = None
-    use_llm_criteria: bool = False
-    fail_on_invalid: bool = False
-    lint_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
 
 @dataclass
@@ -107,14 +91,12 @@ class JudgeArm:
         {"schema_validation", "criteria_validation", "quality_assessment", "code_analysis"}
     )
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+    input_model = JudgeInput
+    output_model = JudgeOutput
+
+    def run(self, input: JudgeInput, ctx: ArmContext) -> ArmResult[JudgeOutput]:
         began = time.perf_counter()
-        try:
-            request = JudgeRequest.model_validate(input)
-        except ValidationError as exc:
-            raise InvalidInput(
-                "judge input is invalid", details={"errors": exc.errors(include_url=False)}
-            ) from None
+        request = input
         state = _Run(wanted=_wanted_layers(request))
         art = gather(
             code=request.code,
@@ -157,22 +139,29 @@ class JudgeArm:
                 f"judge found {len(errors)} error(s): {summary}"[:4000],
                 details={"issues": errors, "validation": output},
             )
-        return ArmResult(output=output, confidence=output["confidence"], model=state.model)
+        return ArmResult(
+            output=JudgeOutput.model_validate(output),
+            confidence=output["confidence"],
+            model=state.model,
+        )
 
 
-def _wanted_layers(request: JudgeRequest) -> frozenset[str]:
+def _wanted_layers(request: JudgeInput) -> frozenset[str]:
     if request.validation_types is None:
         return frozenset(LAYERS)
     wanted = {"required_names" if t == "names" else t for t in request.validation_types}
     unknown = wanted - set(LAYERS) - UNSUPPORTED_LAYERS
     if unknown:
         known = [*LAYERS, *sorted(UNSUPPORTED_LAYERS)]
-        raise InvalidInput(f"unknown validation_types {sorted(unknown)}; known: {known}")
+        raise InvalidInput(
+            f"unknown validation_types {sorted(unknown)}",
+            details={"field": "validation_types", "unknown": sorted(unknown), "known": known},
+        )
     return frozenset(wanted | {"quality"})
 
 
 def _code_layers(
-    request: JudgeRequest, art: Artefact, state: _Run, ctx: ArmContext
+    request: JudgeInput, art: Artefact, state: _Run, ctx: ArmContext
 ) -> rules.Evidence:
     searchable = art.has_output and art.output_source != art.code_source
     ev = rules.Evidence(
@@ -227,7 +216,7 @@ def _code_layers(
 
 
 def _evidence_layers(
-    request: JudgeRequest, art: Artefact, state: _Run, ev: rules.Evidence, ctx: ArmContext
+    request: JudgeInput, art: Artefact, state: _Run, ev: rules.Evidence, ctx: ArmContext
 ) -> None:
     ctx.check_cancelled()
     if state.wants("execution") and art.executions:
@@ -251,7 +240,7 @@ def _evidence_layers(
 
 
 def _criteria_layer(
-    request: JudgeRequest, art: Artefact, state: _Run, ev: rules.Evidence, ctx: ArmContext
+    request: JudgeInput, art: Artefact, state: _Run, ev: rules.Evidence, ctx: ArmContext
 ) -> None:
     criteria = list(dict.fromkeys([*request.acceptance_criteria, *ctx.acceptance_criteria]))
     if not state.wants("criteria") or not criteria:
@@ -312,7 +301,7 @@ def _record(state: _Run, verdict: rules.Verdict, *, issue: bool = True) -> None:
         )
 
 
-def _verdict(request: JudgeRequest, art: Artefact, state: _Run, began: float) -> dict[str, Any]:
+def _verdict(request: JudgeInput, art: Artefact, state: _Run, began: float) -> dict[str, Any]:
     issues = state.issues
     state.layers_run.append("quality")
     by_severity = counts(issues)

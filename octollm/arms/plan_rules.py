@@ -113,7 +113,9 @@ def fallback_plan(goal: str, arms: frozenset[str], acceptance: Iterable[str] = (
     if "judge" in wanted:
         steps.append(judge_step(goal, [s["step_id"] for s in steps], acceptance, steps))
     if not steps:
-        raise PermanentError(f"no arm available for a fallback plan (allowed: {sorted(arms)})")
+        raise PermanentError(
+            "no arm available for a fallback plan", details={"allowed_arms": sorted(arms)}
+        )
     matched = ", ".join(sorted(decide_arms(goal)))
     return Plan.model_validate(
         {

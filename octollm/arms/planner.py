@@ -48,6 +48,7 @@ from pydantic import ValidationError
 from octollm.arms import integration
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.arms.plan_rules import decide_arms, default_input, fallback_plan, judge_step, unique_id
+from octollm.contracts.arm_io import PlannerArmOutput, PlannerInput, PlannerOutput
 from octollm.contracts.plan import BUILTIN_ARMS, Plan
 from octollm.errors import InvalidInput, PermanentError, TransientError
 
@@ -80,29 +81,32 @@ class PlannerArm:
     name = "planner"
     capabilities = frozenset({"planning", "decomposition", "dependency_resolution"})
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        if input.get("op") == integration.OP:
+    input_model = PlannerInput
+    output_model = PlannerArmOutput
+
+    def run(self, input: PlannerInput, ctx: ArmContext) -> ArmResult[PlannerArmOutput]:
+        if input.op == integration.OP:
             return integration.integrate(input, ctx)
-        goal = str(input.get("goal") or ctx.goal).strip()
+        goal = (input.goal or ctx.goal).strip()
         if not goal:
-            raise InvalidInput("the planner needs a goal")
-        constraints = [str(c) for c in input.get("constraints") or ctx.constraints]
-        context = input.get("context") or {}
-        if input.get("op") == "replan":
-            why = str(input.get("reason") or "a step could not go on")
+            raise InvalidInput("the planner needs a goal", details={"field": "goal"})
+        constraints = list(input.constraints or ctx.constraints)
+        context = input.context
+        if input.op == "replan":
+            why = input.reason or "a step could not go on"
             context = {
-                **(context if isinstance(context, dict) else {}),
+                **context,
                 "replanning": {
                     "reason": why,
-                    "finished_steps": input.get("finished") or {},
-                    "replaced_steps": input.get("replaced") or [],
+                    "finished_steps": input.finished,
+                    "replaced_steps": input.replaced,
                 },
             }
             constraints = [
                 *constraints,
                 f"The previous plan could not go on ({why}); plan only the remaining work.",
             ]
-        arms = allowed_arms(input.get("arms"), ctx.services.get("arms"))
+        arms = allowed_arms(input.arms, ctx.services.get("arms"))
         ctx.check_cancelled()
         ctx.ensure_time()
         repairs: list[str] = []
@@ -127,7 +131,12 @@ class PlannerArm:
             "fallback_reason": reason,
             "repairs": repairs,
         }
-        return ArmResult(output, confidence=plan.confidence, model=model, warnings=repairs)
+        return ArmResult(
+            PlannerArmOutput(PlannerOutput.model_validate(output)),
+            confidence=plan.confidence,
+            model=model,
+            warnings=repairs,
+        )
 
 
 def allowed_arms(requested: Any, known: Any) -> frozenset[str]:
@@ -135,12 +144,13 @@ def allowed_arms(requested: Any, known: Any) -> frozenset[str]:
     known_set = frozenset(str(a) for a in known) if known else BUILTIN_ARMS
     if requested:
         if isinstance(requested, str) or not isinstance(requested, Iterable):
-            raise InvalidInput("input.arms must be a list of arm names")
+            raise InvalidInput("input.arms must be a list of arm names", details={"field": "arms"})
         chosen = frozenset(str(a) for a in requested)
         unknown = chosen - known_set
         if unknown:
             raise InvalidInput(
-                f"input.arms names unknown arms {sorted(unknown)}; known: {sorted(known_set)}"
+                f"input.arms names unknown arms {sorted(unknown)}",
+                details={"field": "arms", "unknown": sorted(unknown), "known": sorted(known_set)},
             )
         known_set = chosen
     return known_set - {"planner"}

@@ -1,6 +1,8 @@
 """Which arm answers to which name: the six built-ins plus user plugins.
 
-A plugin is a class with ``name``, ``capabilities`` and ``run(input, ctx)``, named by a dotted
+A plugin is a class with ``name``, ``capabilities``, ``input_model`` and ``output_model``
+(pydantic models: ``octollm.contracts.arm_io.ArmInput``/``OpenOutput`` accept any JSON
+object) and ``run(input, ctx)``, named by a dotted
 path ``package.module:Class`` in ``OCTOLLM_ARM_PLUGINS`` (comma-separated) or published under
 the ``octollm.arms`` entry-point group. Adding an arm never means editing octollm.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import importlib
 from functools import lru_cache
 from importlib.metadata import entry_points
+from typing import Any
 
 from octollm.arms.base import Arm
 from octollm.config import get_settings
@@ -25,17 +28,24 @@ BUILTIN_ARMS: dict[str, str] = {
 }
 
 
-def _load(path: str) -> Arm:
+def _load(path: str) -> Arm[Any, Any]:
     module_name, _, attr = path.partition(":")
     if not attr:
-        raise InvalidInput(f"arm plugin {path!r} must look like 'package.module:Class'")
+        raise InvalidInput(
+            "an arm plugin must be named 'package.module:Class'", details={"plugin": path}
+        )
     try:
         cls = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise InvalidInput(f"arm plugin {path!r} cannot be loaded: {exc}") from exc
+        raise InvalidInput(
+            "an arm plugin cannot be loaded", details={"plugin": path, "error": str(exc)}
+        ) from exc
     arm = cls()
     if not isinstance(arm, Arm):
-        raise InvalidInput(f"arm plugin {path!r} lacks name, capabilities or run()")
+        raise InvalidInput(
+            "an arm plugin lacks name, capabilities, input_model, output_model or run()",
+            details={"plugin": path},
+        )
     return arm
 
 
@@ -71,8 +81,10 @@ def known_arms() -> frozenset[str]:
 
 
 @lru_cache(maxsize=64)
-def get_arm(name: str) -> Arm:
+def get_arm(name: str) -> Arm[Any, Any]:
     paths = arm_paths()
     if name not in paths:
-        raise InvalidInput(f"unknown arm {name!r}; known arms: {', '.join(sorted(paths))}")
+        raise InvalidInput(
+            f"unknown arm {name!r}", details={"arm": name, "known_arms": sorted(paths)}
+        )
     return _load(paths[name])

@@ -40,15 +40,22 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pydantic import ValidationError
-
 from octollm.arms.base import ArmContext, ArmResult
 from octollm.arms.retrieval.chunking import chunk_text
 from octollm.arms.retrieval.citation import cite, cited_sources
 from octollm.arms.retrieval.fusion import reciprocal_rank_fusion
 from octollm.arms.retrieval.knowledge import Chunk, KnowledgeBase, ScoredChunk
-from octollm.arms.retrieval.request import ForgetRequest, IngestRequest, SearchRequest
-from octollm.errors import InvalidInput, PermanentError
+from octollm.contracts.arm_io import (
+    RetrieverForgetInput,
+    RetrieverForgetOutput,
+    RetrieverIngestInput,
+    RetrieverIngestOutput,
+    RetrieverInput,
+    RetrieverOutput,
+    RetrieverSearchInput,
+    RetrieverSearchOutput,
+)
+from octollm.errors import PermanentError
 
 _CHUNK_NAMESPACE = uuid.UUID("9b0b3c4e-2f57-4d35-9f5e-6a2f1c0de0a1")
 MIN_CANDIDATES = 20
@@ -80,43 +87,28 @@ def _knowledge(ctx: ArmContext) -> KnowledgeBase:
     return kb
 
 
-def _parse(
-    model: type[IngestRequest] | type[SearchRequest] | type[ForgetRequest], data: dict[str, Any]
-) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = [
-            {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()
-        ]
-        raise InvalidInput("invalid retriever input", details={"errors": errors}) from exc
-
-
-_STEP_KEYS = frozenset({"action", "acceptance_criteria"})
-
-
 class RetrieverArm:
     name = "retriever"
     capabilities = frozenset(
         {"vector_search", "keyword_search", "rag_retrieval", "citation_generation"}
     )
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        # What the orchestrator adds to every step's input (its action, the plan's acceptance
-        # criteria, ``_``-prefixed bookkeeping) is not the retriever's to validate.
-        input = {k: v for k, v in input.items() if k not in _STEP_KEYS and not k.startswith("_")}
-        op = input.get("op", "search")
-        if op == "ingest":
-            return self.ingest(_parse(IngestRequest, input), ctx)
-        if op == "search":
-            return self.search(_parse(SearchRequest, {**input, "op": "search"}), ctx)
-        if op == "forget":
-            return self.forget(_parse(ForgetRequest, input), ctx)
-        raise InvalidInput(f"unknown retriever op {op!r}; use 'search', 'ingest' or 'forget'")
+    input_model = RetrieverInput
+    output_model = RetrieverOutput
+
+    def run(self, input: RetrieverInput, ctx: ArmContext) -> ArmResult[RetrieverOutput]:
+        # The input model drops what the orchestrator adds to every step's input (its action,
+        # the plan's acceptance criteria, ``_``-prefixed bookkeeping) and picks the op.
+        request = input.root
+        if isinstance(request, RetrieverIngestInput):
+            return self.ingest(request, ctx)
+        if isinstance(request, RetrieverForgetInput):
+            return self.forget(request, ctx)
+        return self.search(request, ctx)
 
     # -- ingest -------------------------------------------------------------------------
 
-    def ingest(self, request: IngestRequest, ctx: ArmContext) -> ArmResult:
+    def ingest(self, request: RetrieverIngestInput, ctx: ArmContext) -> ArmResult[RetrieverOutput]:
         kb = _knowledge(ctx)
         overlap = min(request.overlap_chars, request.chunk_chars // 2 - 1)
         chunks: list[Chunk] = []
@@ -151,9 +143,9 @@ class RetrieverArm:
             "sources": sorted({d.source for d in request.documents}),
             "embedding_model": kb.embedding_model,
         }
-        return ArmResult(output=output, confidence=1.0)
+        return ArmResult(RetrieverOutput(RetrieverIngestOutput.model_validate(output)))
 
-    def forget(self, request: ForgetRequest, ctx: ArmContext) -> ArmResult:
+    def forget(self, request: RetrieverForgetInput, ctx: ArmContext) -> ArmResult[RetrieverOutput]:
         kb = _knowledge(ctx)
         forget = getattr(kb, "forget_documents", None)
         if forget is None:
@@ -164,11 +156,11 @@ class RetrieverArm:
             "document_ids": list(request.document_ids),
             "chunks_deleted": removed,
         }
-        return ArmResult(output=output, confidence=1.0)
+        return ArmResult(RetrieverOutput(RetrieverForgetOutput.model_validate(output)))
 
     # -- search -------------------------------------------------------------------------
 
-    def search(self, request: SearchRequest, ctx: ArmContext) -> ArmResult:
+    def search(self, request: RetrieverSearchInput, ctx: ArmContext) -> ArmResult[RetrieverOutput]:
         kb = _knowledge(ctx)
         ctx.check_cancelled()
         ctx.ensure_time()
@@ -211,7 +203,7 @@ class RetrieverArm:
         top = results[0]["relevance_score"] if results else 0.0
         warnings = [] if results else ["no results above min_relevance_score"]
         return ArmResult(
-            output=output,
+            output=RetrieverOutput(RetrieverSearchOutput.model_validate(output)),
             confidence=float(top),
             warnings=warnings,
             requires_replanning=not results,

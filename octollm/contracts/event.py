@@ -4,32 +4,52 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Event types octollm emits. Arms may add their own (``code.generated`` ...).
-TASK_EVENTS = (
-    "task.queued",
-    "task.planning",
-    "task.processing",
-    "task.completed",
-    "task.failed",
-    "task.cancelled",
-    "task.resumed",
-    "task.repairing",
-    "task.replanning",
+
+class EventType(StrEnum):
+    """Every event type octollm itself emits (``Runtime.emit`` takes only these).
+
+    An event subscription may emit a type of its own (``SubscriptionSpec.emits``, e.g.
+    ``validation.complete``): ``Event.event_type`` stays a string for those. Steps that are
+    skipped (a critical step failed, the task ended) are reported in their task's terminal
+    event (``skipped_steps``), not one event each."""
+
+    TASK_QUEUED = "task.queued"
+    TASK_PLANNING = "task.planning"
+    TASK_PROCESSING = "task.processing"
+    TASK_COMPLETED = "task.completed"
+    TASK_FAILED = "task.failed"
+    TASK_CANCELLED = "task.cancelled"
+    TASK_RESUMED = "task.resumed"
+    TASK_REDRIVEN = "task.redriven"
+    TASK_REPLAYED = "task.replayed"
+    TASK_REPAIRING = "task.repairing"
+    TASK_REPLANNING = "task.replanning"
+    STEP_STARTED = "step.started"
+    STEP_SUCCEEDED = "step.succeeded"
+    STEP_FAILED = "step.failed"
+    STEP_RETRYING = "step.retrying"
+    STEP_CANCELLED = "step.cancelled"
+    STEP_DEAD_LETTERED = "step.dead_lettered"
+    CODE_GENERATED = "code.generated"
+    #: an event stream consumer gave up on an event (``events.stream``)
+    EVENT_DEAD_LETTERED = "event.dead_lettered"
+    #: an event subscription's arm failed for good (``worker.event_tasks``)
+    SUBSCRIPTION_FAILED = "subscription.failed"
+
+    @classmethod
+    def of_task(cls, status: str) -> EventType:
+        """The event of a task reaching ``status`` (``completed`` -> ``task.completed``)."""
+        return cls(f"task.{status}")
+
+
+TERMINAL_EVENTS = frozenset(
+    {EventType.TASK_COMPLETED, EventType.TASK_FAILED, EventType.TASK_CANCELLED}
 )
-STEP_EVENTS = (
-    "step.started",
-    "step.succeeded",
-    "step.failed",
-    "step.retrying",
-    "step.skipped",
-    "step.cancelled",
-    "step.dead_lettered",
-)
-TERMINAL_EVENTS = frozenset({"task.completed", "task.failed", "task.cancelled"})
 
 
 class Event(BaseModel):

@@ -21,7 +21,7 @@ import redis
 import structlog
 from pydantic import ValidationError
 
-from octollm.contracts.event import Event
+from octollm.contracts.event import Event, EventType
 from octollm.events.bus import DURABLE_STREAM
 from octollm.events.observers import notify
 
@@ -181,7 +181,7 @@ class StreamConsumer:
         )
         notify(
             Event(
-                event_type="event.dead_lettered",
+                event_type=EventType.EVENT_DEAD_LETTERED.value,
                 source="events",
                 data={"group": self.group, "stream_id": stream_id},
             )

@@ -13,7 +13,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from octollm.config import Settings, get_settings
-from octollm.contracts.event import Event
+from octollm.contracts.event import Event, EventType
 from octollm.errors import OctoError
 from octollm.events import EventBus, NullEventBus, RedisEventBus
 from octollm.orchestrator.engine.compile import Target
@@ -51,7 +51,7 @@ class Runtime:
 
     def emit(
         self,
-        event_type: str,
+        event_type: EventType,
         task_id: str | None,
         tenant: str = "default",
         *,
@@ -67,7 +67,7 @@ class Runtime:
         task row's ``request_id``); when not given, the one bound to the current unit of work
         is used if that unit of work is this task's (a step binds its task's on start)."""
         event = Event(
-            event_type=event_type,
+            event_type=EventType(event_type).value,
             source=source,
             task_id=task_id,
             tenant=tenant,

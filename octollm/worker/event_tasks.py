@@ -26,11 +26,12 @@ import structlog
 from celery import Task
 from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 
+from octollm.arms import boundary
 from octollm.arms.base import ArmContext
 from octollm.arms.registry import get_arm
 from octollm.config import Settings, get_settings
 from octollm.config.observability import SubscriptionSpec
-from octollm.contracts.event import Event
+from octollm.contracts.event import Event, EventType
 from octollm.errors import OctoError, TransientError
 from octollm.events import StreamConsumer, add_observer
 from octollm.logging import bind_unit_of_work
@@ -168,7 +169,7 @@ def react(self: Task, subscription_name: str, event: dict[str, Any]) -> dict[str
     )
     started = time.monotonic()
     try:
-        result = get_arm(spec.arm).run(data, ctx)
+        result = boundary.call(get_arm(spec.arm), data, ctx)
     except TransientError as exc:
         if attempt < spec.max_attempts:
             cfg = rt.settings.orchestrator
@@ -224,7 +225,7 @@ def _reaction_failed(
     log.warning("reaction_failed", attempt=attempt, error_code=code)
     rt.events.publish(
         Event(
-            event_type="subscription.failed",
+            event_type=EventType.SUBSCRIPTION_FAILED.value,
             source=spec.arm,
             task_id=source.task_id,
             tenant=tenant,

@@ -56,7 +56,7 @@ def run_step(self: Task, task_id: str, step_id: str, generation: int) -> dict[st
     if outcome.kind == "retry":
         # The same message goes out again; after an attempt, with a fresh token (the attempt's
         # claim consumed this one): see orchestrator/admission.py.
-        if admission.needs_fresh_token(outcome.kind, outcome.detail):
+        if admission.needs_fresh_token(outcome.kind, outcome.reason):
             fresh = admission.reissue(rt, task_id, step_id, int(generation))
             if fresh is not None:
                 headers[TOKEN_HEADER] = fresh

@@ -1,5 +1,6 @@
 """Contract tests: every built-in arm's real output validates against its published model
-(``octollm.contracts.arm_io``), and inputs the contract rejects are rejected by the arm too.
+(``octollm.contracts.arm_io``), and inputs the contract rejects are rejected at the arm's
+boundary (``octollm.arms.boundary``, which every caller of an arm goes through).
 
 The arms run for real: the LLM arms against ``FakeLLM`` (a real OpenAI-protocol server), the
 executor in its sandbox, the retriever over Qdrant local mode with the fake server's
@@ -16,6 +17,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from octollm.arms.base import ArmContext
+from octollm.arms.boundary import call
 from octollm.arms.registry import get_arm
 from octollm.contracts.arm_io import (
     ARM_CONTRACTS,
@@ -70,11 +72,11 @@ def test_every_builtin_arm_has_an_input_and_an_output_contract() -> None:
 def test_the_planner_output_matches_its_contract_from_the_model_and_from_the_fallback(
     llm: FakeLLM, client: OpenAIChatClient
 ) -> None:
-    fallback = valid(PlannerOutput, get_arm("planner").run({}, ctx()).output)
+    fallback = valid(PlannerOutput, call(get_arm("planner"), {}, ctx()).output)
     assert fallback.source == "fallback"  # type: ignore[attr-defined]
     plan = fallback.plan.model_dump()  # type: ignore[attr-defined]
     llm.script([{"steps": plan["steps"], "rationale": "as planned"}])
-    from_model = valid(PlannerOutput, get_arm("planner").run({}, ctx(llm=client)).output)
+    from_model = valid(PlannerOutput, call(get_arm("planner"), {}, ctx(llm=client)).output)
     assert from_model.source == "llm"  # type: ignore[attr-defined]
     PlannerInput.model_validate({"goal": GOAL, "constraints": ["no network"], "arms": ["coder"]})
 
@@ -88,7 +90,7 @@ def test_the_coder_output_matches_its_contract(
     )
     step = {"instruction": GOAL, "request_type": request_type, "existing_code": CODE}
     CoderInput.model_validate(step)
-    out = valid(CoderOutput, get_arm("coder").run(step, ctx(llm=client)).output)
+    out = valid(CoderOutput, call(get_arm("coder"), step, ctx(llm=client)).output)
     assert out.request_type == request_type  # type: ignore[attr-defined]
 
 
@@ -98,7 +100,7 @@ def test_the_coder_contract_and_arm_both_reject_an_unknown_request_type(
     with pytest.raises(ValidationError):
         CoderInput.model_validate({"request_type": "poem"})
     with pytest.raises(InvalidInput):
-        get_arm("coder").run({"request_type": "poem"}, ctx(llm=client))
+        call(get_arm("coder"), {"request_type": "poem"}, ctx(llm=client))
 
 
 @pytest.mark.parametrize(
@@ -110,7 +112,7 @@ def test_the_coder_contract_and_arm_both_reject_an_unknown_request_type(
 )
 def test_the_executor_output_matches_its_contract(step: dict[str, Any]) -> None:
     ExecutorInput.model_validate(step)
-    out = valid(ExecutorOutput, get_arm("executor").run(step, ctx()).output)
+    out = valid(ExecutorOutput, call(get_arm("executor"), step, ctx()).output)
     assert out.exit_code == 0  # type: ignore[attr-defined]
 
 
@@ -119,21 +121,21 @@ def test_the_executor_contract_and_arm_both_reject_an_out_of_range_timeout() -> 
     with pytest.raises(ValidationError):
         ExecutorInput.model_validate(step)
     with pytest.raises(InvalidInput):
-        get_arm("executor").run(step, ctx())
+        call(get_arm("executor"), step, ctx())
 
 
 def test_the_judge_output_matches_its_contract_for_valid_and_invalid_code() -> None:
-    good = valid(JudgeOutput, get_arm("judge").run({"code": CODE}, ctx()).output)
-    bad = valid(JudgeOutput, get_arm("judge").run({"code": "def f(:\n"}, ctx()).output)
+    good = valid(JudgeOutput, call(get_arm("judge"), {"code": CODE}, ctx()).output)
+    bad = valid(JudgeOutput, call(get_arm("judge"), {"code": "def f(:\n"}, ctx()).output)
     assert good.valid  # type: ignore[attr-defined]
     assert not bad.valid  # type: ignore[attr-defined]
 
 
 def test_the_guardian_output_matches_its_contract_for_text_and_for_dependencies() -> None:
     text = {"text": "write to alice@example.com"}
-    valid(GuardianOutput, get_arm("guardian").run(text, ctx()).output)
+    valid(GuardianOutput, call(get_arm("guardian"), text, ctx()).output)
     deps = ctx(dependencies={"a": {"note": "card 4111 1111 1111 1111"}})
-    out = valid(GuardianOutput, get_arm("guardian").run({}, deps).output)
+    out = valid(GuardianOutput, call(get_arm("guardian"), {}, deps).output)
     assert out.sanitized_outputs == {"a": {"note": "card [CC-REDACTED]"}}  # type: ignore[attr-defined]
 
 
@@ -145,10 +147,10 @@ def test_the_retriever_outputs_match_their_contracts(llm: FakeLLM, tmp_path: Pat
         try:
             arm, context = get_arm("retriever"), ctx(services={"knowledge": kb})
             docs = [{"source": "a.md", "text": "Celery workers consume tasks from Redis."}]
-            ingest = arm.run({"op": "ingest", "documents": docs}, context).output
+            ingest = call(arm, {"op": "ingest", "documents": docs}, context).output
             valid(RetrieverIngestOutput, ingest)
             for method in ("vector", "keyword", "hybrid"):
-                found = arm.run({"query": "Celery workers", "method": method}, context).output
+                found = call(arm, {"query": "Celery workers", "method": method}, context).output
                 valid(RetrieverSearchOutput, found)
         finally:
             close_local_clients(path)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from octollm.arms.base import ArmContext
+from octollm.arms.boundary import call
 from octollm.arms.retriever import RetrieverArm
 from octollm.contracts import TaskContract
 from octollm.errors import PermanentError
@@ -44,11 +45,11 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QdrantKnowledge
 
 def _ingest(kb: object, source: str, text: str, **metadata: Any) -> dict[str, Any]:
     docs = [{"source": source, "text": text, "metadata": metadata}]
-    return RetrieverArm().run({"op": "ingest", "documents": docs}, _ctx(kb)).output
+    return call(RetrieverArm(), {"op": "ingest", "documents": docs}, _ctx(kb)).output
 
 
 def _search(kb: object, query: str, method: str = "hybrid") -> list[dict[str, Any]]:
-    output = RetrieverArm().run({"query": query, "method": method}, _ctx(kb)).output
+    output = call(RetrieverArm(), {"query": query, "method": method}, _ctx(kb)).output
     results: list[dict[str, Any]] = output["results"]
     return results
 
@@ -73,7 +74,7 @@ def test_a_filter_naming_a_tenant_cannot_widen_a_search(engine) -> None:
         {"metadata.tenant": "tenant-a"},
         {"source": "a/secret.md"},
     ):
-        output = RetrieverArm().run({"query": MARKER, "filters": filters}, _ctx(b)).output
+        output = call(RetrieverArm(), {"query": MARKER, "filters": filters}, _ctx(b)).output
         assert output["results"] == []
 
 
@@ -91,7 +92,7 @@ def test_the_same_document_ingested_by_two_tenants_stays_two_documents(engine) -
 
 def test_the_bare_engine_is_not_a_knowledge_base_an_arm_can_use(engine) -> None:
     with pytest.raises(PermanentError, match="does not implement KnowledgeBase"):
-        RetrieverArm().run({"query": "anything"}, _ctx(engine))
+        call(RetrieverArm(), {"query": "anything"}, _ctx(engine))
 
 
 def test_the_shared_corpus_is_read_only_by_tenants_that_opted_in(engine) -> None:
@@ -107,11 +108,11 @@ def test_forgetting_a_document_deletes_only_the_callers_chunks(engine) -> None:
     text = "Quarterly figures: the widget line grew by nine percent."
     _ingest(engine.for_tenant("tenant-f"), "q.md", text, document_id="doc-1", title="Q3")
     _ingest(engine.for_tenant("tenant-g"), "q.md", text, document_id="doc-1", title="Q3")
-    out = (
-        RetrieverArm()
-        .run({"op": "forget", "document_ids": ["doc-1"]}, _ctx(engine.for_tenant("tenant-f")))
-        .output
-    )
+    out = call(
+        RetrieverArm(),
+        {"op": "forget", "document_ids": ["doc-1"]},
+        _ctx(engine.for_tenant("tenant-f")),
+    ).output
     assert out["chunks_deleted"] == 1
     assert _search(engine.for_tenant("tenant-f"), "widget line grew", "keyword") == []
     assert _search(engine.for_tenant("tenant-f"), "widget line grew", "vector") == []

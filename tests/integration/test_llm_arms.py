@@ -17,6 +17,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from octollm.arms.base import ArmContext
+from octollm.arms.boundary import call
 from octollm.arms.coder import CoderArm
 from octollm.arms.planner import PlannerArm
 from octollm.config.settings import LLMSettings
@@ -277,7 +278,7 @@ def test_the_planner_takes_a_valid_plan_from_the_model(
     llm: FakeLLM, client: OpenAIChatClient
 ) -> None:
     llm.script([MODEL_PLAN])
-    result = PlannerArm().run({}, context(client))
+    result = call(PlannerArm(), {}, context(client))
     out = result.output
     assert out["source"] == "llm"
     assert out["fallback_reason"] is None
@@ -303,7 +304,7 @@ def test_the_planner_falls_back_with_a_reason_when_the_model_returns_garbage(
     llm: FakeLLM, client: OpenAIChatClient
 ) -> None:
     llm.script(["I am a tiny model", "and I cannot do JSON"])
-    out = PlannerArm().run({}, context(client)).output
+    out = call(PlannerArm(), {}, context(client)).output
     assert out["source"] == "fallback"
     assert "ARM_FAILED" in out["fallback_reason"]
     assert "valid JSON" in out["fallback_reason"]
@@ -321,7 +322,7 @@ def test_the_planner_falls_back_when_the_model_endpoint_fails(
     llm: FakeLLM, client: OpenAIChatClient, answer: HTTPError, code: str
 ) -> None:
     llm.script([answer])
-    out = PlannerArm().run({}, context(client)).output
+    out = call(PlannerArm(), {}, context(client)).output
     assert out["source"] == "fallback"
     assert code in out["fallback_reason"]
 
@@ -332,7 +333,7 @@ def test_the_planner_falls_back_when_the_model_plan_misses_the_executor(
     plan = {"steps": [MODEL_PLAN["steps"][0], MODEL_PLAN["steps"][2]], "rationale": ""}  # type: ignore[index]
     plan["steps"][1] = {**plan["steps"][1], "depends_on": ["write"]}
     llm.script([plan])
-    out = PlannerArm().run({}, context(client)).output
+    out = call(PlannerArm(), {}, context(client)).output
     assert out["source"] == "fallback"
     assert "leaves out executor" in out["fallback_reason"]
 
@@ -348,7 +349,7 @@ def test_the_coder_returns_checked_code_from_a_fenced_block(
     llm: FakeLLM, client: OpenAIChatClient
 ) -> None:
     llm.script([GOOD_CODE])
-    out = CoderArm().run(coder_input(), context(client)).output
+    out = call(CoderArm(), coder_input(), context(client)).output
     assert out["code"].startswith("def is_prime(n):")
     assert out["fix_attempts"] == 0
     assert out["explanation"] == "A trial-division primality test."
@@ -362,7 +363,7 @@ def test_the_coder_fixes_an_injected_syntax_error_within_two_attempts(
     llm: FakeLLM, client: OpenAIChatClient
 ) -> None:
     llm.script([BAD_CODE, GOOD_CODE])
-    out = CoderArm().run(coder_input(), context(client)).output
+    out = call(CoderArm(), coder_input(), context(client)).output
     assert out["fix_attempts"] == 1
     compile(out["code"], "<test>", "exec")
     fix_request = llm.chat_requests[1]["messages"][-1]["content"]
@@ -375,7 +376,7 @@ def test_the_coder_gives_up_after_two_fix_attempts_naming_the_syntax_error(
 ) -> None:
     llm.script([BAD_CODE, BAD_CODE, BAD_CODE, GOOD_CODE])
     with pytest.raises(PermanentError) as caught:
-        CoderArm().run(coder_input(), context(client))
+        call(CoderArm(), coder_input(), context(client))
     assert "after 2 fix attempts" in caught.value.message
     assert "line 1: expected ':'" in caught.value.message
     assert caught.value.details["reason"] == "CODE_INVALID"
@@ -386,7 +387,7 @@ def test_the_coder_takes_code_from_a_json_code_field(
     llm: FakeLLM, client: OpenAIChatClient
 ) -> None:
     llm.script([{"code": "print('hi')", "explanation": "prints hi", "confidence": 0.6}])
-    out = CoderArm().run({"instruction": "print hi please"}, context(client)).output
+    out = call(CoderArm(), {"instruction": "print hi please"}, context(client)).output
     assert (out["code"], out["explanation"], out["confidence"]) == ("print('hi')", "prints hi", 0.6)
 
 
@@ -395,7 +396,7 @@ def test_the_coder_debugs_the_code_its_dependency_produced(
 ) -> None:
     llm.script(["```python\ndef add(a, b):\n    return a + b\n```"])
     ctx = context(client, dependencies={"code": {"code": "def add(a, b):\n    return a - b"}})
-    out = CoderArm().run({"instruction": "add is wrong", "request_type": "debug"}, ctx).output
+    out = call(CoderArm(), {"instruction": "add is wrong", "request_type": "debug"}, ctx).output
     assert "return a + b" in out["code"]
     assert "return a - b" in llm.chat_requests[0]["messages"][1]["content"]
 
@@ -413,8 +414,10 @@ def test_the_coder_stops_between_calls_when_the_task_is_cancelled(
 
     llm.script([BAD_CODE, GOOD_CODE])
     with pytest.raises(Cancelled):
-        CoderArm().run(
-            coder_input(), context(client, check_cancelled=cancelled_after_the_first_call)
+        call(
+            CoderArm(),
+            coder_input(),
+            context(client, check_cancelled=cancelled_after_the_first_call),
         )
     assert len(llm.chat_requests) == 1
 
@@ -446,12 +449,12 @@ def test_the_planner_and_coder_work_end_to_end_against_a_real_model(real_model_u
         base_url=url, model=os.environ.get("OCTOLLM_TEST_LLM_MODEL", "smollm2-135m-instruct")
     )
     with client_from_settings(settings) as real:
-        out = PlannerArm().run({}, context(real)).output
+        out = call(PlannerArm(), {}, context(real)).output
         plan = Plan.model_validate(out["plan"])
         assert plan.steps[-1].arm == "judge"
         assert out["source"] in {"llm", "fallback"}
         try:
-            code = CoderArm().run(coder_input(), context(real)).output
+            code = call(CoderArm(), coder_input(), context(real)).output
         except PermanentError as exc:  # a tiny model may not manage; the message must say why
             problem = exc.details.get("problem", "")
         else:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from octollm.arms.boundary import call
 from octollm.llm import OpenAIChatClient, capabilities
 from tests.support.fake_llm import FakeLLM, HTTPError
 
@@ -158,7 +159,7 @@ def test_the_embedded_llama_cpp_server_logs_no_500_during_a_planner_call(tmp_pat
         )
         with client_from_settings(settings) as client:
             ctx = ArmContext(task_id="t", step_id="plan", attempt=1, goal=GOAL, llm=client)
-            out = PlannerArm().run({}, ctx).output
+            out = call(PlannerArm(), {}, ctx).output
     finally:
         server.stop(10)
     log = (tmp_path / "llm.log").read_text(errors="replace")

@@ -23,6 +23,15 @@ from tests.support.stack import ROOT, live_stack, make_runtime, wait_for_task, w
 
 ARM_MODULE = '''
 from octollm.arms.base import ArmResult
+from octollm.contracts.arm_io import ArmInput, ArmOutput
+
+
+class ShoutInput(ArmInput):
+    text: str = ""
+
+
+class ShoutOutput(ArmOutput):
+    text: str
 
 
 class ShoutArm:
@@ -32,9 +41,11 @@ class ShoutArm:
     capabilities = frozenset({"shouting"})
     cost_tier = 1
     average_latency_ms = 5.0
+    input_model = ShoutInput
+    output_model = ShoutOutput
 
     def run(self, input, ctx):
-        return ArmResult(output={"text": str(input.get("text", "")).upper() + "!"})
+        return ArmResult(output=ShoutOutput(text=input.text.upper() + "!"))
 '''
 
 

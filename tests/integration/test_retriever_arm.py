@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from octollm.arms.base import ArmContext
+from octollm.arms.boundary import call
 from octollm.arms.retrieval.knowledge import KnowledgeBase
 from octollm.arms.retriever import RetrieverArm
 from octollm.errors import InvalidInput, PermanentError
@@ -56,7 +57,9 @@ def retriever(tmp_path_factory) -> Iterator[tuple[RetrieverArm, ArmContext]]:
         "acme"
     )
     arm, ctx = RetrieverArm(), _context(kb)
-    out = arm.run({"op": "ingest", "documents": DOCS, "chunk_chars": 200, "overlap_chars": 40}, ctx)
+    out = call(
+        arm, {"op": "ingest", "documents": DOCS, "chunk_chars": 200, "overlap_chars": 40}, ctx
+    )
     assert out.output["documents"] == 3
     assert out.output["chunks"] >= 3
     yield arm, ctx
@@ -65,7 +68,7 @@ def retriever(tmp_path_factory) -> Iterator[tuple[RetrieverArm, ArmContext]]:
 
 def search(retriever, **fields: Any) -> dict[str, Any]:
     arm, ctx = retriever
-    return arm.run(fields, ctx).output
+    return call(arm, fields, ctx).output
 
 
 def test_the_arm_declares_its_name_and_capabilities():
@@ -136,8 +139,9 @@ def test_min_relevance_score_and_citations_can_be_asked_for(retriever):
 def test_reingesting_a_source_replaces_its_chunks(retriever):
     arm, ctx = retriever
     doc = {"source": "notes/replace.md", "text": "The first version mentions zeppelins."}
-    arm.run({"op": "ingest", "documents": [doc]}, ctx)
-    arm.run(
+    call(arm, {"op": "ingest", "documents": [doc]}, ctx)
+    call(
+        arm,
         {"op": "ingest", "documents": [{**doc, "text": "The second version is about gliders."}]},
         ctx,
     )
@@ -149,7 +153,7 @@ def test_reingesting_a_source_replaces_its_chunks(retriever):
 
 def test_the_arm_without_a_knowledge_service_fails_permanently():
     with pytest.raises(PermanentError, match="knowledge service"):
-        RetrieverArm().run({"query": "anything"}, _context(None))
+        call(RetrieverArm(), {"query": "anything"}, _context(None))
 
 
 @pytest.mark.parametrize(
@@ -168,7 +172,7 @@ def test_the_arm_without_a_knowledge_service_fails_permanently():
 def test_invalid_input_is_rejected_before_any_search(retriever, bad):
     arm, ctx = retriever
     with pytest.raises(InvalidInput):
-        arm.run(bad, ctx)
+        call(arm, bad, ctx)
 
 
 def test_hybrid_recall_at_5_is_at_least_that_of_the_better_single_method(tmp_path):

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from octollm.arms.base import ArmContext
+from octollm.arms.boundary import call
 from octollm.arms.coder import CoderArm
 from octollm.config import Settings
 from octollm.config.memory import MemorySettings
@@ -135,8 +136,8 @@ def test_the_coder_shows_the_model_past_solutions_and_stores_its_accepted_one(
             task_id="t", step_id="s", attempt=1, goal="", llm=client,
             services={"coder_memory": memory},
         )  # fmt: skip
-        first = CoderArm().run({"instruction": "Write a recursive Fibonacci function"}, ctx)
-        second = CoderArm().run({"instruction": "Compute Fibonacci numbers recursively"}, ctx)
+        first = call(CoderArm(), {"instruction": "Write a recursive Fibonacci function"}, ctx)
+        second = call(CoderArm(), {"instruction": "Compute Fibonacci numbers recursively"}, ctx)
     assert first.output["memory"] == {"recalled": 0, "stored": True}
     assert second.output["memory"]["recalled"] >= 1
     prompt = fake_llm.chat_requests[1]["messages"][1]["content"]
@@ -163,7 +164,7 @@ def test_when_another_process_holds_its_memory_the_coder_still_answers_and_says_
                 task_id="t", step_id="s", attempt=1, goal="", llm=client,
                 services={"coder_memory": LazyCoderMemory(settings).for_tenant("tenant-a")},
             )  # fmt: skip
-            out = CoderArm().run({"instruction": "write is_prime"}, ctx).output
+            out = call(CoderArm(), {"instruction": "write is_prime"}, ctx).output
     finally:
         holder.kill()
         holder.wait(10)

@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from octollm.arms.base import ArmContext, ArmResult
+from octollm.contracts.arm_io import ArmInput, ArmOutput, OpenOutput
 from octollm.errors import PermanentError, TransientError
 
 PLUGINS = ",".join(
@@ -25,6 +28,7 @@ PLUGINS = ",".join(
         "VoteArm",
         "ChatterArm",
         "EffectArm",
+        "MiscountArm",
     )
 )
 
@@ -40,12 +44,32 @@ def tallied(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
+class NoopOutput(ArmOutput):
+    ok: bool
+
+
 class NoopArm:
     name = "noop"
     capabilities = frozenset({"noop"})
+    input_model = ArmInput
+    output_model = NoopOutput
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        return ArmResult(output={"ok": True})
+    def run(self, input: ArmInput, ctx: ArmContext) -> ArmResult[NoopOutput]:
+        return ArmResult(output=NoopOutput(ok=True))
+
+
+class EchoInput(ArmInput):
+    tally: str | None = None
+    sleep: float = Field(default=0, ge=0)
+
+
+class EchoOutput(ArmOutput):
+    step: str
+    input: dict[str, Any]
+    received: dict[str, Any]
+    start: float
+    end: float
+    pid: int
 
 
 class EchoArm:
@@ -53,33 +77,54 @@ class EchoArm:
 
     name = "echo"
     capabilities = frozenset({"echo"})
+    input_model = EchoInput
+    output_model = EchoOutput
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+    def run(self, input: EchoInput, ctx: ArmContext) -> ArmResult[EchoOutput]:
         start = time.time()
-        tally(input.get("tally"), ctx.step_id)
-        time.sleep(float(input.get("sleep", 0)))
-        return ArmResult(
-            output={
-                "step": ctx.step_id,
-                "input": input,
-                "received": ctx.dependencies,
-                "start": start,
-                "end": time.time(),
-                "pid": os.getpid(),
-            }
+        tally(input.tally, ctx.step_id)
+        time.sleep(input.sleep)
+        output = EchoOutput(
+            step=ctx.step_id,
+            input=input.model_dump(mode="json", exclude_unset=True),
+            received=ctx.dependencies,
+            start=start,
+            end=time.time(),
+            pid=os.getpid(),
         )
+        return ArmResult(output=output)
+
+
+class SleepInput(ArmInput):
+    seconds: float = Field(default=1, ge=0)
+
+
+class SleepOutput(ArmOutput):
+    slept: float
 
 
 class SleepArm:
     name = "sleep"
     capabilities = frozenset({"sleep"})
+    input_model = SleepInput
+    output_model = SleepOutput
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        deadline = time.time() + float(input.get("seconds", 1))
+    def run(self, input: SleepInput, ctx: ArmContext) -> ArmResult[SleepOutput]:
+        deadline = time.time() + input.seconds
         while time.time() < deadline:
             ctx.check_cancelled()
             time.sleep(0.05)
-        return ArmResult(output={"slept": input.get("seconds", 1)})
+        return ArmResult(output=SleepOutput(slept=input.seconds))
+
+
+class FlakyInput(ArmInput):
+    counter_file: str
+    fixed_file: str | None = None
+    fail_times: int = 10**9
+
+
+class CallsOutput(ArmOutput):
+    calls: int
 
 
 class FlakyArm:
@@ -89,15 +134,33 @@ class FlakyArm:
 
     name = "flaky"
     capabilities = frozenset({"flaky"})
+    input_model = FlakyInput
+    output_model = CallsOutput
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        counter = Path(input["counter_file"])
+    def run(self, input: FlakyInput, ctx: ArmContext) -> ArmResult[CallsOutput]:
+        counter = Path(input.counter_file)
         tally(str(counter), f"{time.time():.6f} {ctx.attempt}")
         calls = len(tallied(counter))
-        fixed = input.get("fixed_file") and Path(input["fixed_file"]).exists()
-        if not fixed and calls <= int(input.get("fail_times", 10**9)):
-            raise TransientError(f"flaky failure #{calls}")
-        return ArmResult(output={"calls": calls})
+        fixed = input.fixed_file is not None and Path(input.fixed_file).exists()
+        if not fixed and calls <= input.fail_times:
+            raise TransientError("flaky failure", details={"call": calls})
+        return ArmResult(output=CallsOutput(calls=calls))
+
+
+class MiscountArm:
+    """Promises ``{"calls": int}`` and returns something else: an output its model refuses."""
+
+    name = "miscount"
+    capabilities = frozenset({"miscount"})
+    input_model = ArmInput
+    output_model = CallsOutput
+
+    def run(self, input: ArmInput, ctx: ArmContext) -> ArmResult[OpenOutput]:
+        return ArmResult(output=OpenOutput.model_validate({"calls": "many", "extra": True}))
+
+
+class PoisonInput(ArmInput):
+    counter_file: str | None = None
 
 
 class PoisonArm:
@@ -105,19 +168,40 @@ class PoisonArm:
 
     name = "poison"
     capabilities = frozenset({"poison"})
+    input_model = PoisonInput
+    output_model = OpenOutput
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        tally(input.get("counter_file"), f"{time.time():.6f} {ctx.attempt}")
+    def run(self, input: PoisonInput, ctx: ArmContext) -> ArmResult[OpenOutput]:
+        tally(input.counter_file, f"{time.time():.6f} {ctx.attempt}")
         os.kill(os.getpid(), 9)
         raise AssertionError("unreachable")
+
+
+class FailInput(ArmInput):
+    message: str = "this step always fails"
 
 
 class FailArm:
     name = "fail"
     capabilities = frozenset({"fail"})
+    input_model = FailInput
+    output_model = OpenOutput
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        raise PermanentError(str(input.get("message", "this step always fails")))
+    def run(self, input: FailInput, ctx: ArmContext) -> ArmResult[OpenOutput]:
+        raise PermanentError(input.message)
+
+
+class VoteInput(ArmInput):
+    seed: int = 0
+    fail_seeds: list[int] = Field(default_factory=list)
+    answers: list[Any] = Field(default_factory=lambda: ["yes"], min_length=1)
+    confidences: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
+    temperature: float | None = None
+
+
+class VoteOutput(ArmOutput):
+    answer: Any
+    temperature: float | None
 
 
 class VoteArm:
@@ -126,20 +210,28 @@ class VoteArm:
 
     name = "vote"
     capabilities = frozenset({"vote"})
+    input_model = VoteInput
+    output_model = VoteOutput
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        seed = int(input.get("seed", 0))
-        if seed in input.get("fail_seeds", []):
-            raise PermanentError(f"variant {seed} has no answer")
-        answers = input.get("answers", ["yes"])
-        confidences = input.get("confidences", [1.0])
+    def run(self, input: VoteInput, ctx: ArmContext) -> ArmResult[VoteOutput]:
+        seed = input.seed
+        if seed in input.fail_seeds:
+            raise PermanentError("the variant has no answer", details={"seed": seed})
+        answers, confidences = input.answers, input.confidences
         return ArmResult(
-            output={
-                "answer": answers[seed % len(answers)],
-                "temperature": input.get("temperature"),
-            },
-            confidence=float(confidences[seed % len(confidences)]),
+            output=VoteOutput(answer=answers[seed % len(answers)], temperature=input.temperature),
+            confidence=confidences[seed % len(confidences)],
         )
+
+
+class ChatterInput(ArmInput):
+    calls: int = Field(default=1, ge=0)
+    prompt: str = "hello"
+    max_tokens: int | None = None
+
+
+class ChatterOutput(ArmOutput):
+    replies: list[str]
 
 
 class ChatterArm:
@@ -147,16 +239,27 @@ class ChatterArm:
 
     name = "chatter"
     capabilities = frozenset({"chatter"})
+    input_model = ChatterInput
+    output_model = ChatterOutput
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+    def run(self, input: ChatterInput, ctx: ArmContext) -> ArmResult[ChatterOutput]:
         replies = []
-        for _ in range(int(input.get("calls", 1))):
+        for _ in range(input.calls):
             result = ctx.llm.chat(
-                [{"role": "user", "content": str(input.get("prompt", "hello"))}],
-                max_tokens=input.get("max_tokens"),
+                [{"role": "user", "content": input.prompt}], max_tokens=input.max_tokens
             )
             replies.append(result.text)
-        return ArmResult(output={"replies": replies})
+        return ArmResult(output=ChatterOutput(replies=replies))
+
+
+class EffectInput(ArmInput):
+    url: str
+    tally: str | None = None
+    then: float = Field(default=0, ge=0)
+
+
+class EffectOutput(ArmOutput):
+    applied: str
 
 
 class EffectArm:
@@ -166,20 +269,22 @@ class EffectArm:
 
     name = "effect"
     capabilities = frozenset({"effect"})
+    input_model = EffectInput
+    output_model = EffectOutput
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+    def run(self, input: EffectInput, ctx: ArmContext) -> ArmResult[EffectOutput]:
         import urllib.request
 
-        tally(input.get("tally"), f"{ctx.attempt} {ctx.idempotency_key}")
+        tally(input.tally, f"{ctx.attempt} {ctx.idempotency_key}")
         request = urllib.request.Request(  # noqa: S310 - a loopback test receiver
-            str(input["url"]),
+            input.url,
             data=b"{}",
             headers={"Idempotency-Key": ctx.idempotency_key, "Content-Type": "application/json"},
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 - loopback test
             reply.read()
-        deadline = time.time() + float(input.get("then", 0))
+        deadline = time.time() + input.then
         while time.time() < deadline:
             time.sleep(0.05)
-        return ArmResult(output={"applied": ctx.idempotency_key})
+        return ArmResult(output=EffectOutput(applied=ctx.idempotency_key))

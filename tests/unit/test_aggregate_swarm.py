@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from octollm.arms.base import ArmContext, ArmResult
+from octollm.arms.boundary import call
+from octollm.contracts.arm_io import JudgeInput, OpenOutput
 from octollm.contracts.plan import Plan
 from octollm.errors import InvalidPlan, PermanentError
 from octollm.orchestrator.engine import expansion, swarm
@@ -133,15 +135,16 @@ class _Judge:
 
     name = "judge"
     capabilities = frozenset({"judging"})
+    input_model = JudgeInput
+    output_model = OpenOutput
 
     def __init__(self, good: set[str]) -> None:
         self.good = good
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        valid = input["output"] in self.good
-        return ArmResult(
-            output={"valid": valid, "confidence": 1.0, "quality_score": 1.0 if valid else 0.0}
-        )
+    def run(self, input: JudgeInput, ctx: ArmContext) -> ArmResult[OpenOutput]:
+        valid = input.output in self.good
+        verdict = {"valid": valid, "confidence": 1.0, "quality_score": 1.0 if valid else 0.0}
+        return ArmResult(output=OpenOutput.model_validate(verdict))
 
 
 def test_the_aggregator_runs_like_an_arm_over_the_proposals_it_is_given() -> None:
@@ -152,7 +155,7 @@ def test_the_aggregator_runs_like_an_arm_over_the_proposals_it_is_given() -> Non
         "s~2": {"_gap": {"status": "failed", "error": {"code": "ARM_FAILED"}}},
     }
     ctx = ArmContext(task_id="t", step_id="s", attempt=1, goal="g", dependencies=deps)
-    result = swarm.SwarmAggregator(_Judge({"good"})).run(cfg, ctx)
+    result = call(swarm.SwarmAggregator(_Judge({"good"})), cfg, ctx)
     assert result.output["winner"] == "s~1"
     assert result.output["final_answer"] == {"answer": "good"}
     assert result.confidence == 0.4

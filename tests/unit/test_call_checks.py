@@ -6,6 +6,7 @@ import pytest
 
 from octollm.arms import checks
 from octollm.arms.base import ArmContext
+from octollm.arms.boundary import call
 from octollm.arms.executor import ExecutorArm
 from octollm.arms.judge import JudgeArm
 from octollm.arms.plan_rules import fallback_plan
@@ -61,11 +62,9 @@ def test_the_executor_reports_each_check_and_the_judge_flags_one_that_raised() -
         "        raise ValueError('no')\n"
         "    return n in (2, 17)\n"
     )
-    out = (
-        ExecutorArm()
-        .run({"language": "python", "code": code, "calls": checks.from_goal(GOAL)}, _ctx())
-        .output
-    )
+    out = call(
+        ExecutorArm(), {"language": "python", "code": code, "calls": checks.from_goal(GOAL)}, _ctx()
+    ).output
     assert out["exit_code"] == 0
     assert out["stdout"] == ""
     assert out["checks"] == [
@@ -73,24 +72,19 @@ def test_the_executor_reports_each_check_and_the_judge_flags_one_that_raised() -
         {"call": "is_prime(15)", "error": "ValueError: no"},
         {"call": "is_prime(17)", "result": "True"},
     ]
-    verdict = (
-        JudgeArm()
-        .run(
-            {"required_names": ["is_prime"]},
-            _ctx({"code": {"code": code, "language": "python"}, "run": out}),
-        )
-        .output
-    )
+    verdict = call(
+        JudgeArm(),
+        {"required_names": ["is_prime"]},
+        _ctx({"code": {"code": code, "language": "python"}, "run": out}),
+    ).output
     assert verdict["valid"] is False
     assert any("is_prime(15)" in i["message"] for i in verdict["issues"])
 
 
 def test_a_check_whose_call_prompts_for_input_is_still_reported() -> None:
     code = "def is_prime(n):\n    input('number? ')\n    return True\n"
-    out = (
-        ExecutorArm()
-        .run({"language": "python", "code": code, "calls": ["is_prime(2)"]}, _ctx())
-        .output
-    )
+    out = call(
+        ExecutorArm(), {"language": "python", "code": code, "calls": ["is_prime(2)"]}, _ctx()
+    ).output
     assert out["checks"] == [{"call": "is_prime(2)", "error": "EOFError: EOF when reading a line"}]
     assert out["stdout"] == "number? \n", "the prompt stays program output"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from octollm.arms.base import ArmContext
+from octollm.arms.boundary import call
 from octollm.arms.executor import (
     ExecRequest,
     ExecutorArm,
@@ -172,9 +173,9 @@ def test_the_arm_refuses_before_building_a_sandbox() -> None:
     arm = ExecutorArm()
     capability = {"constraints": {"allowed_commands": ["echo"]}}
     with pytest.raises(ArmRefused, match="not granted"):
-        arm.run({"language": "shell", "command": "ls"}, ctx(services={"capability": capability}))
+        call(arm, {"language": "shell", "command": "ls"}, ctx(services={"capability": capability}))
     with pytest.raises(ArmRefused, match="not on the allowlist"):
-        arm.run({"language": "shell", "command": "rm -rf /"}, ctx())
+        call(arm, {"language": "shell", "command": "rm -rf /"}, ctx())
     assert arm._sandbox is None
 
 
@@ -182,7 +183,7 @@ def test_the_arm_stops_at_once_when_the_step_deadline_has_passed() -> None:
     from octollm.errors import StepTimeout
 
     with pytest.raises(StepTimeout):
-        ExecutorArm().run({"language": "python", "code": "1"}, ctx(deadline=time.monotonic() - 1))
+        call(ExecutorArm(), {"language": "python", "code": "1"}, ctx(deadline=time.monotonic() - 1))
 
 
 def test_python_code_comes_from_the_first_dependency_that_has_code() -> None:

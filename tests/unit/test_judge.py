@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from octollm.arms.base import Arm, ArmContext, ChatLLM
+from octollm.arms.boundary import call
 from octollm.arms.judge import JudgeArm
 from octollm.arms.judging.lint import find_ruff, lint
 from octollm.arms.registry import get_arm
@@ -64,7 +65,7 @@ def ctx(
 
 def judge(input: dict[str, Any], context: ArmContext | None = None) -> dict[str, Any]:
     """Run the Judge and check the invariants every verdict must keep."""
-    result = JudgeArm().run(input, context or ctx())
+    result = call(JudgeArm(), input, context or ctx())
     out = result.output
     errors = [i for i in out["issues"] if i["severity"] == "error"]
     # Honest verdicts: an error makes it invalid; no error is valid only on evidence.
@@ -303,7 +304,7 @@ def test_the_schema_is_checked_against_the_dependency_output_when_no_output_is_g
 
 def test_an_invalid_schema_is_invalid_input() -> None:
     with pytest.raises(InvalidInput, match="not a valid JSON Schema"):
-        JudgeArm().run({"expected_schema": {"type": "nonsense"}, "output": 1}, ctx())
+        call(JudgeArm(), {"expected_schema": {"type": "nonsense"}, "output": 1}, ctx())
 
 
 # --- acceptance criteria (deterministic) ---------------------------------------------------
@@ -437,7 +438,8 @@ def test_cancellation_during_the_llm_criteria_propagates() -> None:
             raise Cancelled("task cancelled")
 
     with pytest.raises(Cancelled):
-        JudgeArm().run(
+        call(
+            JudgeArm(),
             {"code": GOOD, "acceptance_criteria": ["Is readable"], "use_llm_criteria": True},
             ctx(llm=CancelledLLM()),
         )
@@ -470,17 +472,17 @@ def test_octollm_layers_not_implemented_here_are_reported_as_skipped() -> None:
 
 def test_an_unknown_validation_type_is_invalid_input() -> None:
     with pytest.raises(InvalidInput, match="unknown validation_types"):
-        JudgeArm().run({"code": "x = 1", "validation_types": ["vibes"]}, ctx())
+        call(JudgeArm(), {"code": "x = 1", "validation_types": ["vibes"]}, ctx())
 
 
 def test_malformed_input_is_invalid_input() -> None:
     with pytest.raises(InvalidInput):
-        JudgeArm().run({"code": 42}, ctx())
+        call(JudgeArm(), {"code": 42}, ctx())
 
 
 def test_fail_on_invalid_raises_a_permanent_error_listing_the_errors() -> None:
     with pytest.raises(PermanentError) as caught:
-        JudgeArm().run({"code": "def f(:\n", "fail_on_invalid": True}, ctx())
+        call(JudgeArm(), {"code": "def f(:\n", "fail_on_invalid": True}, ctx())
     assert "syntax_error" in caught.value.message
     assert [i["type"] for i in caught.value.details["issues"]] == ["syntax_error"]
     assert caught.value.details["validation"]["valid"] is False

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from octollm.arms.base import ArmContext
+from octollm.arms.boundary import call
 from octollm.arms.judge import NO_SOURCES, JudgeArm
 
 FACTORIAL = "def factorial(n):\n    return 1 if n <= 1 else n * factorial(n - 2)\n"
@@ -27,7 +28,7 @@ def judge(
         dependencies=dependencies or {},
         acceptance_criteria=criteria or [],
     )
-    return JudgeArm().run({"validation_types": ["syntax", "security", "execution",
+    return call(JudgeArm(), {"validation_types": ["syntax", "security", "execution",
                                                 "criteria"], **input}, ctx).output  # fmt: skip
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from octollm.arms.base import ArmContext
+from octollm.arms.boundary import call
 from octollm.arms.plan_rules import decide_arms, fallback_plan, required_names
 from octollm.arms.planner import PlannerArm, Unusable, allowed_arms, plan_from_llm, repair_steps
 from octollm.contracts.plan import BUILTIN_ARMS, Plan
@@ -281,6 +282,6 @@ def test_unknown_arms_in_the_request_are_a_clear_input_error() -> None:
 
 def test_the_planner_arm_falls_back_when_no_llm_is_configured() -> None:
     ctx = ArmContext(task_id="t", step_id="plan", attempt=1, goal=IS_PRIME)
-    out = PlannerArm().run({}, ctx).output
+    out = call(PlannerArm(), {}, ctx).output
     assert out["source"] == "fallback"
     assert "LLM_UNAVAILABLE" in out["fallback_reason"]

@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-DEFAULT_MAX_CHARS = 800  # all-MiniLM-L6-v2 reads 256 word pieces, roughly 1,000 characters
-DEFAULT_OVERLAP_CHARS = 160
+from octollm.contracts.arm_io import DEFAULT_CHUNK_CHARS, DEFAULT_OVERLAP_CHARS
+
+DEFAULT_MAX_CHARS = DEFAULT_CHUNK_CHARS  # all-MiniLM-L6-v2 reads ~1,000 characters
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])([\"')\]]*)\s+(?=[\"'(\[]?[A-Z0-9])")

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Literal
 
 from octollm.arms.safety.finding import Finding
+from octollm.contracts.arm_io import RedactionStyle
 
-Style = Literal["token", "structure"]
+Style = RedactionStyle
 
 TOKENS: dict[str, str] = {
     "email": "[EMAIL-REDACTED]",

@@ -17,14 +17,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from octollm.arms.safety import pii, secrets
 from octollm.arms.safety.finding import Detector, Finding, Risk, resolve_overlaps
 from octollm.arms.safety.injection import Mode, detect_injection
 from octollm.arms.safety.redaction import Style, apply
+from octollm.contracts.arm_io import SafetyCheck
 
-Check = Literal["pii", "secrets", "injection", "all"]
+Check = SafetyCheck
 CHECKS: tuple[str, ...] = ("pii", "secrets", "injection")
 
 _DETECTORS: dict[str, tuple[Detector, ...]] = {

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
+from octollm.contracts.event import EventType
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.orchestrator.answering import integration, repair, verification
 from octollm.orchestrator.engine import dispatch, expansion, swarm
@@ -179,7 +180,7 @@ def _repair(
         session, task.id, generation, expansion.specs(planned.rows), task.priority
     )
     rt.emit(
-        "task.repairing",
+        EventType.TASK_REPAIRING,
         task.id,
         task.tenant,
         session=session,

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
+from octollm.contracts.event import EventType
 from octollm.contracts.plan import PLAN_STEP_ID, Plan
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.orchestrator.answering import conclusion
@@ -124,7 +125,7 @@ def request(rt: Runtime, claim: Claim, reason: str) -> dispatch.Outbox | None:
             session, decision="replan", reason=reason, replaced=skipped, steps=[step_id], **base
         )
         rt.emit(
-            "task.replanning",
+            EventType.TASK_REPLANNING,
             task.id,
             task.tenant,
             session=session,

@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from octollm.arms import boundary
 from octollm.arms.base import ArmContext
 from octollm.arms.registry import get_arm
 from octollm.errors import InvalidInput, OctoError
@@ -88,7 +89,7 @@ def answer(
             deadline=time.monotonic() + max(1.0, capability.seconds_left() - 30),
             services=tenancy.bind(services_for(arm, rt), tenant, capability),
         )
-        result = get_arm(arm).run(payload, ctx)
+        result = boundary.call(get_arm(arm), payload, ctx)
     except OctoError as exc:
         send_reply(rt, tenant, call_id, error_reply(exc))
         log.info("arm_call_failed", arm=arm, call_id=call_id, error_code=exc.code)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy import text
 
+from octollm.contracts.outcome import OutcomeReason
 from octollm.contracts.status import StepStatus
 from octollm.errors import StorageUnavailable
 from octollm.orchestrator.calls.providers import redis_client
@@ -44,9 +45,6 @@ from octollm.store import security_events
 from octollm.store.claims import Claim
 
 log = structlog.get_logger(__name__)
-
-#: ``Outcome.detail`` of a claim that found the step running under a live lease (``runner``).
-BUSY = "busy"
 
 _STEP = text(
     """
@@ -154,10 +152,10 @@ def _details(exc: TokenRefused) -> dict[str, object]:
     return {k: v for k, v in exc.details.items() if k != "kind" and isinstance(v, str | int)}
 
 
-def needs_fresh_token(kind: str, detail: str) -> bool:
+def needs_fresh_token(kind: str, reason: OutcomeReason) -> bool:
     """Whether a retried delivery needs a new token: yes after an attempt (its claim consumed
     the token), no when the claim found the step busy (the token may authorise a takeover)."""
-    return kind == "retry" and detail != BUSY
+    return kind == "retry" and reason is not OutcomeReason.BUSY
 
 
 def reissue(rt: Runtime, task_id: str, step_id: str, generation: int) -> str | None:

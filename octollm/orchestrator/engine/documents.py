@@ -18,8 +18,8 @@ import hashlib
 import uuid
 from typing import Any
 
-from octollm.arms.retrieval.request import DEFAULT_COLLECTION
 from octollm.contracts import TaskContract
+from octollm.contracts.arm_io import DEFAULT_COLLECTION
 from octollm.memory.readers import ReadDocument
 from octollm.orchestrator.engine import lifecycle
 from octollm.orchestrator.runtime import Runtime

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from octollm.arms.registry import known_arms
 from octollm.config import get_settings
 from octollm.contracts.arm import ErrorInfo
+from octollm.contracts.event import EventType
 from octollm.contracts.plan import PLAN_STEP_ID, Plan
 from octollm.contracts.problems import one_line
 from octollm.contracts.status import StepStatus, TaskStatus
@@ -131,7 +132,7 @@ def submit(
         raise Conflict(f"task {contract.task_id} already exists") from exc
     row = TaskRow(**fields)
     rt.emit(
-        "task.queued",
+        EventType.TASK_QUEUED,
         row.id,
         tenant,
         request_id=request_id,
@@ -211,7 +212,7 @@ def finalize(rt: Runtime, task_id: str, generation: int | None = None) -> str:
     result = decision.values.get("result") or {}
     verdict = result.get("verdict") or {}
     rt.emit(
-        f"task.{decision.status}",
+        EventType.of_task(decision.status),
         task_id,
         tenant,
         request_id=request_id,
@@ -250,7 +251,7 @@ def close(
     settled = StepStatus.CANCELLED if status is TaskStatus.CANCELLED else StepStatus.SKIPPED
     skipped = step_repo.skip_unfinished(session, task.id, settled)
     rt.emit(
-        f"task.{status.value}",
+        EventType.of_task(status.value),
         task.id,
         task.tenant,
         session=session,
@@ -318,7 +319,7 @@ def redrive(rt: Runtime, task_id: str, *, reason: str = "redrive") -> bool:
     if outbox is None:
         return False
     rt.emit(
-        "task.redriven",
+        EventType.TASK_REDRIVEN,
         task_id,
         tenant,
         request_id=request_id,
@@ -356,7 +357,7 @@ def resume(rt: Runtime, task_id: str, *, tenant: str | None = None) -> TaskRow:
         if outbox is None:  # nothing left to run: let finalize decide
             outbox = dispatch.enqueue(session, task.id, task.generation, [], task.priority)
         tenant_, request_id = task.tenant, task.request_id
-    rt.emit("task.resumed", task_id, tenant_, request_id=request_id, steps=sorted(roots))
+    rt.emit(EventType.TASK_RESUMED, task_id, tenant_, request_id=request_id, steps=sorted(roots))
     publish_quietly(rt, outbox)
     with rt.db.session() as session:
         refreshed = task_repo.get(session, task_id)

@@ -29,6 +29,8 @@ from tenacity import RetryCallState, retry, retry_if_exception_type, wait_expone
 
 from octollm.arms.base import ArmResult
 from octollm.contracts.arm import ErrorInfo, ProvenanceMetadata
+from octollm.contracts.event import EventType
+from octollm.contracts.outcome import OutcomeReason
 from octollm.contracts.plan import PLAN_STEP_ID, Plan
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.errors import InvalidPlan, OctoError, StorageUnavailable
@@ -49,11 +51,23 @@ CODER_ARM = "coder"
 @dataclass(frozen=True)
 class Outcome:
     """What the Celery adapter should do: ``retry`` re-publishes after ``countdown``; every
-    other kind returns normally so the canvas keeps moving."""
+    other kind returns normally so the canvas keeps moving. ``reason`` says why; ``code``
+    qualifies it (the error code, the refusal kind, the unclaimable status)."""
 
     kind: Literal["done", "noop", "retry", "failed"]
-    detail: str = ""
+    reason: OutcomeReason = OutcomeReason.RECORDED
     countdown: float = 0.0
+    code: str = ""
+
+    @property
+    def detail(self) -> str:
+        """The outcome as the task's Celery result shows it (``refused:expired``, an error
+        code, ``stale``...)."""
+        if self.reason is OutcomeReason.RECORDED:
+            return ""
+        if self.reason is OutcomeReason.ERROR:
+            return self.code
+        return f"{self.reason.value}:{self.code}" if self.code else self.reason.value
 
 
 def backoff(attempt: int, base: float, cap: float, retry_after: float | None = None) -> float:
@@ -91,7 +105,7 @@ def succeed(
     rt: Runtime,
     claim: claims.Claim,
     tenant: str,
-    result: ArmResult,
+    result: ArmResult[dict[str, Any]],
     provenance: ProvenanceMetadata,
     llm: MeteredLLM | None,
 ) -> Outcome:
@@ -123,7 +137,7 @@ def succeed(
                     outbox = lifecycle.expand(session, task, plan)
     if unfinished is None:
         log.warning("lease_lost", detail="another delivery took the step over; output dropped")
-        return Outcome("noop", "lease-lost")
+        return Outcome("noop", OutcomeReason.LEASE_LOST)
     encoded = json.dumps(result.output, sort_keys=True).encode()
     log.info(
         "step_succeeded",
@@ -135,7 +149,7 @@ def succeed(
         output_sha256=hashlib.sha256(encoded).hexdigest()[:16],
     )
     rt.emit(
-        "step.succeeded",
+        EventType.STEP_SUCCEEDED,
         claim.task_id,
         tenant,
         request_id=claim.request_id,
@@ -155,7 +169,7 @@ def succeed(
             return Outcome("done")
     if plan is not None:
         rt.emit(
-            "task.processing",
+            EventType.TASK_PROCESSING,
             claim.task_id,
             tenant,
             request_id=claim.request_id,
@@ -180,7 +194,7 @@ def _announce_code(rt: Runtime, claim: claims.Claim, tenant: str, output: dict[s
     if claim.arm != CODER_ARM or not isinstance(code, str) or not code.strip():
         return
     rt.emit(
-        "code.generated",
+        EventType.CODE_GENERATED,
         claim.task_id,
         tenant,
         request_id=claim.request_id,
@@ -197,7 +211,9 @@ def _plan_from(output: dict[str, Any]) -> Plan:
     except InvalidPlan:
         raise
     except Exception as exc:
-        raise InvalidPlan(f"planner returned an unusable plan: {exc}") from exc
+        raise InvalidPlan(
+            "the planner returned an unusable plan", details={"error": str(exc)[:2000]}
+        ) from exc
 
 
 @_storage_retry
@@ -221,7 +237,7 @@ def retry_later(
     tokens, cost = _usage(llm)
     with rt.db.session() as session:
         if not step_repo.requeue(session, claim, rt.owner, error, tokens, cost, delay=countdown):
-            return Outcome("noop", "lease-lost")
+            return Outcome("noop", OutcomeReason.LEASE_LOST)
     log.info(
         "step_retrying",
         attempt=claim.attempt,
@@ -231,7 +247,7 @@ def retry_later(
         error_code=exc.code,
     )
     rt.emit(
-        "step.retrying",
+        EventType.STEP_RETRYING,
         claim.task_id,
         tenant,
         request_id=claim.request_id,
@@ -240,7 +256,7 @@ def retry_later(
         countdown=round(countdown, 2),
         error=error,
     )
-    return Outcome("retry", exc.code, countdown=countdown)
+    return Outcome("retry", OutcomeReason.ERROR, countdown=countdown, code=exc.code)
 
 
 @_storage_retry
@@ -259,9 +275,9 @@ def fail(
     tokens, cost = _usage(llm)
     with rt.db.session() as session:
         if not step_repo.fail(session, claim, rt.owner, error, tokens, cost):
-            return Outcome("noop", "lease-lost")
+            return Outcome("noop", OutcomeReason.LEASE_LOST)
         rt.emit(
-            "step.failed",
+            EventType.STEP_FAILED,
             claim.task_id,
             tenant,
             session=session,
@@ -275,7 +291,7 @@ def fail(
         if dead_letter:
             deadletters.record(session, claim, tenant, error, dead_letter)
             rt.emit(
-                "step.dead_lettered",
+                EventType.STEP_DEAD_LETTERED,
                 claim.task_id,
                 tenant,
                 session=session,
@@ -303,7 +319,7 @@ def fail(
         critical=claim.critical,
         dead_lettered=bool(dead_letter),
     )
-    return Outcome("failed", error["code"])
+    return Outcome("failed", OutcomeReason.ERROR, code=error["code"])
 
 
 @_storage_retry
@@ -313,10 +329,10 @@ def cancelled(rt: Runtime, claim: claims.Claim, tenant: str) -> Outcome:
             session, claim.task_id, claim.step_id, StepStatus.CANCELLED, ("running",)
         )
     rt.emit(
-        "step.cancelled",
+        EventType.STEP_CANCELLED,
         claim.task_id,
         tenant,
         request_id=claim.request_id,
         step_id=claim.step_id,
     )
-    return Outcome("noop", "cancelled")
+    return Outcome("noop", OutcomeReason.CANCELLED)

@@ -16,6 +16,9 @@ The Celery task around this is a thin adapter; everything here is callable witho
 2. **Run** the arm in a worker thread with the step's time limit (enforced here, so it holds on
    thread and gevent pools, which have no Celery time limits), an LLM metered against the
    task's budget, and a cancellation check that also stops the step when its task has ended.
+   The step's input is validated into the arm's input model first and its output against the
+   arm's output model after (``arms.boundary``): either failing is a non-retryable step
+   failure (``InvalidInput`` / ``InvalidOutput``) whose ``details`` list the errors.
 3. **Record** the outcome (``outcomes``): output upserted; transient errors requeued with
    backoff until the last attempt, then dead-lettered; other errors fail the step at once. A
    success that cannot be recorded within ``outcome_record_seconds`` (Postgres away) goes to
@@ -34,9 +37,12 @@ import structlog
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from octollm.arms import boundary
 from octollm.arms.base import Arm, ArmContext, ArmResult, step_idempotency_key
 from octollm.arms.registry import get_arm
 from octollm.contracts.arm import ProvenanceMetadata
+from octollm.contracts.event import EventType
+from octollm.contracts.outcome import OutcomeReason
 from octollm.contracts.plan import PLAN_STEP_ID
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.errors import (
@@ -86,9 +92,9 @@ def run_step(
     cfg = rt.settings.orchestrator
     admission = admissions.admit(rt, token, task_id, step_id, generation, message_id=message_id)
     if admission.duplicate:
-        return Outcome("noop", "duplicate")
+        return Outcome("noop", OutcomeReason.DUPLICATE)
     if admission.refused is not None:
-        return Outcome("noop", f"refused:{admission.refused}")
+        return Outcome("noop", OutcomeReason.REFUSED, code=admission.refused)
     with isolation.gate.shared():  # no claim while a suspect runs alone in this process
         with rt.db.autocommit() as conn:  # one statement: the claim, the task, the inputs
             claim = claims.claim(conn, task_id, step_id, generation, rt.owner, cfg.lease_seconds)
@@ -141,18 +147,27 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
             if claim.step_id == PLAN_STEP_ID and task_repo.move(
                 session, task_id, TaskStatus.PLANNING, allowed=("queued",)
             ):
-                rt.emit("task.planning", task_id, tenant, session=session)
+                rt.emit(EventType.TASK_PLANNING, task_id, tenant, session=session)
             if aggregator:
                 dependencies = _proposals(session, task_id, claim.depends_on)
             else:
                 dependencies = _dependencies(session, task_id, claim.depends_on, dependencies)
-    rt.emit("step.started", task_id, tenant, step_id=step_id, arm=claim.arm, attempt=claim.attempt)
+    rt.emit(
+        EventType.STEP_STARTED,
+        task_id,
+        tenant,
+        step_id=step_id,
+        arm=claim.arm,
+        attempt=claim.attempt,
+    )
     started = datetime.now(UTC)
     t0 = time.monotonic()
     seconds_left = (deadline - started).total_seconds()
     if seconds_left <= 0:
         budget = contract["budget"]["max_time_seconds"]
-        late = BudgetExceeded(f"task passed its deadline ({budget} s budget)")
+        late = BudgetExceeded(
+            f"task passed its deadline ({budget} s budget)", details={"max_time_seconds": budget}
+        )
         return outcomes.fail(rt, claim, tenant, late, None, started=t0)
     limit = min(cfg.step_time_limit_seconds, seconds_left)
 
@@ -178,11 +193,13 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
     step_input = {**claim.input}
     step_input.setdefault("action", claim.action)
     try:
-        arm: Arm = swarm.SwarmAggregator(_judge()) if aggregator else get_arm(claim.arm)
+        arm: Arm[Any, Any] = swarm.SwarmAggregator(_judge()) if aggregator else get_arm(claim.arm)
+        request = boundary.parse_input(arm, step_input)  # InvalidInput: fails, never retried
         if getattr(arm, "enforces_own_limits", False):
-            result: ArmResult = _keyed_run(arm, step_input, ctx)
+            produced = _keyed_run(arm, request, ctx)
         else:
-            result = _run_bounded(arm, step_input, ctx, limit, cfg, contract, step_id)
+            produced = _run_bounded(arm, request, ctx, limit, cfg, contract, step_id)
+        result = boundary.encode_output(arm, produced)  # InvalidOutput: fails, never retried
     except Cancelled:
         return outcomes.cancelled(rt, claim, tenant)
     except TransientError as exc:
@@ -257,7 +274,7 @@ def _adopt_journalled(rt: Runtime, task_id: str, step_id: str, attempts: int) ->
         return _recorded_from_journal(rt, claim, before_attempt=claim.attempt + 1)
 
 
-def _judge() -> Arm | None:
+def _judge() -> Arm[Any, Any] | None:
     try:
         return get_arm("judge")
     except OctoError:
@@ -268,15 +285,15 @@ def _unclaimed(rt: Runtime, session: Any, task_id: str, step_id: str, generation
     """Explain a failed claim: duplicate, stale, cancelled, exhausted, busy, or not ready."""
     view = claims.view(session, task_id, step_id)
     if view is None:
-        return Outcome("noop", "missing")
+        return Outcome("noop", OutcomeReason.MISSING)
     if StepStatus(view.status).terminal:
-        return Outcome("noop", "duplicate")
+        return Outcome("noop", OutcomeReason.DUPLICATE)
     if view.generation != generation:
-        return Outcome("noop", "stale")
+        return Outcome("noop", OutcomeReason.STALE)
     if view.cancel_requested or TaskStatus(view.task_status).terminal:
         settled = StepStatus.CANCELLED if view.cancel_requested else StepStatus.SKIPPED
         step_repo.set_status_if(session, task_id, step_id, settled, ("pending", "queued"))
-        return Outcome("noop", "task-finished")
+        return Outcome("noop", OutcomeReason.TASK_FINISHED)
     running_elsewhere = view.status == "running" and not view.lease_expired
     if view.attempts >= view.max_attempts and not running_elsewhere:
         # The last attempt finished but could not record (Postgres was away): record it now.
@@ -285,16 +302,16 @@ def _unclaimed(rt: Runtime, session: Any, task_id: str, step_id: str, generation
             return recorded
         # Its worker died on the last attempt (a poison step): dead-letter, never loop.
         if deadletters.exhaust(rt, session, task_id, step_id):
-            return Outcome("failed", "dead-lettered")
-        return Outcome("noop", "exhausted")
+            return Outcome("failed", OutcomeReason.DEAD_LETTERED)
+        return Outcome("noop", OutcomeReason.EXHAUSTED)
     if running_elsewhere and view.seconds_to_lease_expiry is not None:
         # Held by a live lease: a duplicate, or a redelivery after its worker died. Come back
         # when the lease would expire; then either the step finished or we take it over.
         wait = max(0.5, view.seconds_to_lease_expiry + 0.5)
-        return Outcome("retry", admissions.BUSY, countdown=wait)
+        return Outcome("retry", OutcomeReason.BUSY, countdown=wait)
     if not view.parents_done:
-        return Outcome("noop", "not-ready")
-    return Outcome("noop", f"unclaimable:{view.status}")
+        return Outcome("noop", OutcomeReason.NOT_READY)
+    return Outcome("noop", OutcomeReason.UNCLAIMABLE, code=view.status)
 
 
 def _dependencies(
@@ -339,28 +356,30 @@ def _check_cancelled(rt: Runtime, task_id: str) -> None:
     except StorageUnavailable:
         return
     if row is None or row.cancel_requested:
-        raise Cancelled(f"task {task_id} was cancelled")
+        raise Cancelled("the task was cancelled", details={"task_id": task_id})
     if TaskStatus(row.status).terminal:
-        raise Cancelled(f"task {task_id} is already {row.status}")
+        raise Cancelled(
+            f"the task is already {row.status}", details={"task_id": task_id, "status": row.status}
+        )
 
 
-def _keyed_run(arm: Arm, step_input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+def _keyed_run(arm: Arm[Any, Any], request: Any, ctx: ArmContext) -> ArmResult[Any]:
     """Run the arm with its LLM calls keyed by the step (``llm/idempotency.py``)."""
     with llm_idempotency.scope(ctx.idempotency_key):
-        return arm.run(step_input, ctx)
+        return arm.run(request, ctx)
 
 
 def _run_bounded(
-    arm: Arm,
-    step_input: dict[str, Any],
+    arm: Arm[Any, Any],
+    request: Any,
     ctx: ArmContext,
     limit: float,
     cfg: Any,
     contract: dict[str, Any],
     step_id: str,
-) -> ArmResult:
+) -> ArmResult[Any]:
     """Run the arm in a helper thread and stop waiting at ``limit`` (every pool kind)."""
-    future = _pool.submit(_keyed_run, arm, step_input, ctx)
+    future = _pool.submit(_keyed_run, arm, request, ctx)
     try:
         return future.result(timeout=limit)
     except FutureTimeout:
@@ -368,6 +387,10 @@ def _run_bounded(
         if limit < cfg.step_time_limit_seconds:  # the task's deadline, not the step's limit
             budget = contract["budget"]["max_time_seconds"]
             raise BudgetExceeded(
-                f"task reached its deadline while step {step_id} ran ({budget} s budget)"
+                f"the task reached its deadline while the step ran ({budget} s budget)",
+                details={"step_id": step_id, "max_time_seconds": budget},
             ) from None
-        raise StepTimeout(f"step {step_id} exceeded its time limit of {limit:.0f} s") from None
+        raise StepTimeout(
+            f"the step exceeded its time limit of {limit:.0f} s",
+            details={"step_id": step_id, "limit_seconds": round(limit, 3)},
+        ) from None

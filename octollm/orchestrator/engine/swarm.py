@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
-from octollm.arms.base import ArmContext, ArmResult
+from octollm.arms import boundary
+from octollm.arms.base import Arm, ArmContext, ArmResult
+from octollm.contracts.arm_io import ArmInput, OpenOutput
 from octollm.errors import InvalidPlan, PermanentError
 from octollm.orchestrator.broker import queues as routing
 
@@ -270,12 +272,14 @@ class SwarmAggregator:
 
     name = "swarm"
     capabilities = frozenset({"swarm_aggregation"})
+    input_model = ArmInput  # the aggregator's settings ride in the ``_swarm`` bookkeeping key
+    output_model = OpenOutput
 
-    def __init__(self, judge: Any = None) -> None:
+    def __init__(self, judge: Arm[Any, Any] | None = None) -> None:
         self.judge = judge
 
-    def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
-        cfg = input[MARKER]
+    def run(self, input: ArmInput, ctx: ArmContext) -> ArmResult[OpenOutput]:
+        cfg = (input.model_extra or {})[MARKER]
         proposals = proposals_from(ctx.dependencies)
         key = cfg.get("key")
         verdicts: dict[str, dict[str, Any]] | None = None
@@ -285,7 +289,8 @@ class SwarmAggregator:
                 if not p.valid:
                     continue
                 ctx.check_cancelled()
-                judged = self.judge.run(
+                judged = boundary.call(
+                    self.judge,
                     {
                         "output": p.content(key),
                         "acceptance_criteria": cfg.get("acceptance_criteria", []),
@@ -298,4 +303,7 @@ class SwarmAggregator:
                 }
         result = decide(cfg["strategy"], proposals, key, verdicts)
         winner = next(p for p in proposals if p.variant == result["winner"])
-        return ArmResult(output=result, confidence=max(0.0, min(1.0, winner.confidence)))
+        return ArmResult(
+            output=OpenOutput.model_validate(result),
+            confidence=max(0.0, min(1.0, winner.confidence)),
+        )

@@ -25,6 +25,7 @@ from sqlalchemy import Select, select, text, update
 from sqlalchemy.orm import Session
 
 from octollm.contracts.arm import ErrorInfo
+from octollm.contracts.event import EventType
 from octollm.contracts.status import TaskStatus
 from octollm.errors import Conflict, NotFound
 from octollm.orchestrator.engine import dispatch, lifecycle
@@ -146,7 +147,7 @@ def exhaust(rt: Runtime, session: Session, task_id: str, step_id: str) -> bool:
     assert task is not None
     record(session, claim, task.tenant, error, "poison")
     rt.emit(
-        "step.dead_lettered",
+        EventType.STEP_DEAD_LETTERED,
         task_id,
         task.tenant,
         session=session,
@@ -263,7 +264,7 @@ def replay(
         session.refresh(row)
         result = DeadLetter.of(row)
     rt.emit(
-        "task.replayed",
+        EventType.TASK_REPLAYED,
         result.task_id,
         result.tenant,
         request_id=request_id,
@@ -306,7 +307,7 @@ def replay_matching(
             continue
         report.replayed.extend(done)
         rt.emit(
-            "task.replayed",
+            EventType.TASK_REPLAYED,
             task_id,
             done[0].tenant,
             request_id=request_id,

@@ -18,7 +18,6 @@ and high, ``relaxed`` (the default here) all 14.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from octollm.arms.safety.finding import Finding, Risk
 from octollm.arms.safety.injection import context
@@ -28,8 +27,9 @@ from octollm.arms.safety.injection.normalise import Normalised, deleet, normalis
 from octollm.arms.safety.injection.phrases import PHRASES
 from octollm.arms.safety.injection.rule import Rule
 from octollm.arms.safety.injection.rules import RULES
+from octollm.contracts.arm_io import InjectionMode
 
-Mode = Literal["strict", "standard", "relaxed"]
+Mode = InjectionMode
 
 FAMILY_NAMES: tuple[str, ...] = (
     "ignore_previous_instructions",
