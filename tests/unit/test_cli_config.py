@@ -54,7 +54,9 @@ def test_config_show_prints_values_sources_and_the_fleet_with_secrets_masked(
     }
     assert rows["api.screening"]["value"] == "block"
     assert rows["queue_prefix"]["source"] == "default"
-    assert document["fleet"]["file"] == str(ROOT / "workers" / "fleet.toml")
+    assert document["fleet"]["file"] == str(
+        ROOT / "octollm" / "orchestrator" / "broker" / "fleet.toml"
+    )
     assert "executor" in document["fleet"]["pools"]
     assert document["ignored_variables"] == ["OCTOLLM_BROKR__URL"]
 
