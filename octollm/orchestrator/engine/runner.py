@@ -18,15 +18,18 @@ The Celery task around this is a thin adapter; everything here is callable witho
    task's budget, and a cancellation check that also stops the step when its task has ended.
 3. **Record** the outcome (``outcomes``): output upserted; transient errors requeued with
    backoff until the last attempt, then dead-lettered; other errors fail the step at once. A
-   success that cannot be recorded within ``outcome_record_seconds`` (Postgres away) goes to
-   the journal; a later claim (attempt > 1) records it instead of running the arm again.
+   success, failure or retry decision that cannot be recorded within
+   ``outcome_record_seconds`` (Postgres away) goes to the journal; a later claim (attempt > 1)
+   records it instead of running the arm again (a retry: reports it, then runs the arm).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +39,7 @@ from sqlalchemy import select
 
 from octollm.arms.base import Arm, ArmContext, ArmResult, step_idempotency_key
 from octollm.arms.registry import get_arm
-from octollm.contracts.arm import ProvenanceMetadata
+from octollm.contracts.arm import ErrorInfo, ProvenanceMetadata
 from octollm.contracts.plan import PLAN_STEP_ID
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.errors import (
@@ -187,14 +190,18 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         return outcomes.cancelled(rt, claim, tenant)
     except TransientError as exc:
         if claim.attempt < claim.max_attempts:
-            return outcomes.retry_later(rt, claim, tenant, exc, llm, started=t0)
-        return outcomes.fail(rt, claim, tenant, exc, llm, dead_letter="exhausted", started=t0)
+            with _journalled_on_outage(rt, claim, journal.RETRY, exc):
+                return outcomes.retry_later(rt, claim, tenant, exc, llm, started=t0)
+        with _journalled_on_outage(rt, claim, journal.FAILED, exc, dead_letter="exhausted"):
+            return outcomes.fail(rt, claim, tenant, exc, llm, dead_letter="exhausted", started=t0)
     except OctoError as exc:
         security_events.record(rt, claim, error=exc)
-        return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
+        with _journalled_on_outage(rt, claim, journal.FAILED, exc):
+            return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
     except Exception as exc:
         log.exception("arm_crashed", arm=claim.arm)
-        return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
+        with _journalled_on_outage(rt, claim, journal.FAILED, exc):
+            return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
     security_events.record(rt, claim, output=result.output)
     provenance = ProvenanceMetadata(
         arm=claim.arm,
@@ -227,26 +234,77 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         raise
 
 
+@contextmanager
+def _journalled_on_outage(
+    rt: Runtime,
+    claim: claims.Claim,
+    kind: str,
+    exc: BaseException,
+    *,
+    dead_letter: str | None = None,
+) -> Iterator[None]:
+    """Keep a failure or retry decision in the journal when Postgres stayed away for the whole
+    recording window (``recovery/journal.py``); the attempt then gives up as a success does."""
+    try:
+        yield
+    except StorageUnavailable:
+        error = ErrorInfo.from_exception(exc).model_dump(mode="json")
+        entry = journal.failure(claim.attempt, kind, error, dead_letter)
+        journal.keep(rt, claim.task_id, claim.step_id, entry)
+        raise
+
+
 def _recorded_from_journal(
     rt: Runtime, claim: claims.Claim, *, before_attempt: int | None = None
 ) -> Outcome | None:
-    """Record the journalled success of an earlier attempt, if there is one, instead of
-    running the arm again (see ``orchestrator/journal.py``)."""
+    """Record the journalled outcome of an earlier attempt, if there is one, instead of
+    running the arm again (see ``recovery/journal.py``). A journalled retry is reported and
+    forgotten, and None returned: this claim is that retry, so the arm runs."""
     before = claim.attempt if before_attempt is None else before_attempt
     entry = journal.pending(rt, claim.task_id, claim.step_id, before)
     if entry is None:
         return None
-    provenance = ProvenanceMetadata.model_validate(entry.provenance)
-    result = ArmResult(output=entry.output, confidence=entry.confidence, model=entry.model)
-    outcome = outcomes.succeed(rt, claim, claim.tenant, result, provenance, None)
+    if entry.kind == journal.RETRY:
+        error = entry.error or {}
+        rt.emit(
+            "step.retrying",
+            claim.task_id,
+            claim.tenant,
+            request_id=claim.request_id,
+            step_id=claim.step_id,
+            attempt=entry.attempt,
+            countdown=0.0,
+            error=error,
+        )
+        journal.forget(rt, claim.task_id, claim.step_id)
+        log.info(
+            "journalled_retry_observed", failed_attempt=entry.attempt, error_code=error.get("code")
+        )
+        return None
+    if entry.kind == journal.FAILED:
+        error_info = ErrorInfo.model_validate(entry.error)
+        outcome = outcomes.fail(
+            rt, claim, claim.tenant, error_info, None, dead_letter=entry.dead_letter
+        )
+    else:
+        provenance = ProvenanceMetadata.model_validate(entry.provenance)
+        result = ArmResult(output=entry.output, confidence=entry.confidence, model=entry.model)
+        outcome = outcomes.succeed(rt, claim, claim.tenant, result, provenance, None)
     journal.forget(rt, claim.task_id, claim.step_id)
-    log.info("journalled_outcome_recorded", finished_attempt=entry.attempt, outcome=outcome.kind)
+    log.info(
+        "journalled_outcome_recorded",
+        finished_attempt=entry.attempt,
+        kind=entry.kind,
+        outcome=outcome.kind,
+    )
     return outcome
 
 
 def _adopt_journalled(rt: Runtime, task_id: str, step_id: str, attempts: int) -> Outcome | None:
-    """Record the journalled success of the step's last attempt (no attempt is left to claim)."""
-    if journal.pending(rt, task_id, step_id, attempts + 1) is None:
+    """Record the journalled final outcome of the step's last attempt (no attempt is left to
+    claim)."""
+    entry = journal.pending(rt, task_id, step_id, attempts + 1)
+    if entry is None or not entry.final:
         return None
     cfg = rt.settings.orchestrator
     with rt.db.autocommit() as conn:
