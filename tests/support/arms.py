@@ -94,6 +94,7 @@ class FlakyArm:
         counter = Path(input["counter_file"])
         tally(str(counter), f"{time.time():.6f} {ctx.attempt}")
         calls = len(tallied(counter))
+        time.sleep(float(input.get("sleep", 0)))
         fixed = input.get("fixed_file") and Path(input["fixed_file"]).exists()
         if not fixed and calls <= int(input.get("fail_times", 10**9)):
             raise TransientError(f"flaky failure #{calls}")
@@ -113,10 +114,14 @@ class PoisonArm:
 
 
 class FailArm:
+    """Fails permanently (after ``sleep`` seconds; each call tallied in ``tally``)."""
+
     name = "fail"
     capabilities = frozenset({"fail"})
 
     def run(self, input: dict[str, Any], ctx: ArmContext) -> ArmResult:
+        tally(input.get("tally"), f"{ctx.step_id} {ctx.attempt}")
+        time.sleep(float(input.get("sleep", 0)))
         raise PermanentError(str(input.get("message", "this step always fails")))
 
 

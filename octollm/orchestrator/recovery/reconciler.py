@@ -47,6 +47,16 @@ _EXPIRED = text(
      WHERE s.status = 'running'
        AND s.lease_until < now() - make_interval(secs => :grace)
        AND t.status IN ('queued', 'planning', 'processing')
+       -- Not while a co-resident's lease in a dead process has yet to cross the line: a
+       -- death is judged by the process's latest lease (attribute_deaths), and a step
+       -- claimed just before it may hold a lease up to one heartbeat later than this one's.
+       -- Re-driven now, this step's attempt would count before it is found a suspect. (In
+       -- a live process the others are renewed, far past that bound: no wait.)
+       AND NOT EXISTS (SELECT 1 FROM steps o
+                        WHERE o.lease_owner = s.lease_owner AND o.status = 'running'
+                          AND o.lease_until >= now() - make_interval(secs => :grace)
+                          AND o.lease_until <= s.lease_until
+                                               + make_interval(secs => :heartbeat))
      LIMIT 200
     """
 )
@@ -162,7 +172,8 @@ def _reconcile(rt: Runtime) -> Report:
         suspects = claims.attribute_deaths(session, grace)
         if suspects:
             log.warning("worker_died_with_several_steps", suspects=len(suspects))
-        for row in session.execute(_EXPIRED, {"grace": grace}).all():
+        expiry = {"grace": grace, "heartbeat": cfg.heartbeat_seconds}
+        for row in session.execute(_EXPIRED, expiry).all():
             finished = journal.pending(rt, row.task_id, row.step_id, row.attempts + 1)
             if row.attempts >= row.max_attempts and (finished is None or not finished.final):
                 if deadletters.exhaust(rt, session, row.task_id, row.step_id):
