@@ -7,8 +7,9 @@ Submits ``--steps`` ``noop`` steps (tasks of ``--width`` independent steps) whil
 runs (so every step waits in the queue far longer than ``stall_seconds``), then starts one
 threads worker and runs a reconciler pass every second in this process (what celery beat
 does) until every task is finished. Counts every ``octollm.step.run`` message the worker
-received (its log) against the steps: the difference is redundant deliveries (messages for a
-step that already had one).
+received (its log) against the steps that received one: the difference is redundant
+deliveries (messages for a step that already had one). Tasks get a one-day budget, so none
+expires while the backlog drains (an expired task's queued messages would be left unconsumed).
 
 ``--patience none`` sets ``stall_patience_seconds`` to ~0, i.e. the reconciler re-drives every
 ready step it finds not picked up for ``stall_seconds``, as it did before it asked the broker
@@ -40,10 +41,13 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from octollm.contracts import TaskContract
+from octollm.contracts.task import Budget
 from octollm.orchestrator.engine import lifecycle
 from octollm.orchestrator.recovery import reconciler
 
-RECEIVED = re.compile(r"Task octollm\.step\.run\[[^\]]+\] received")
+RECEIVED = re.compile(r"Task octollm\.step\.run\[([^\]]+)\] received")
+#: A backlog drains for many minutes on a loaded machine: no task may expire meanwhile.
+BUDGET = Budget(max_time_seconds=86_400)
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 
@@ -115,7 +119,7 @@ def run(
         }
         t0 = time.monotonic()
         for i in range(steps // width):
-            lifecycle.submit(rt, TaskContract(goal=f"backlog task {i}", plan=plan))
+            lifecycle.submit(rt, TaskContract(goal=f"backlog task {i}", plan=plan, budget=BUDGET))
         submitted = time.monotonic() - t0
         stack.start_worker(["orchestrator"], concurrency=2)
         worker = stack.start_worker(["noop"], concurrency=concurrency)
@@ -141,7 +145,14 @@ def run(
         time.sleep(3.0)  # late duplicates still in flight
         stop.set()
         thread.join(10)
-        deliveries = len(RECEIVED.findall(worker.log()))
+        received = RECEIVED.findall(worker.log())
+        # message ids are <task>.<step>.g<generation>: count the steps that got any message
+        delivered_steps = len({m.rpartition(".g")[0] for m in received})
+        deliveries = len(received)
+        with rt.db.session() as session:
+            failed = session.execute(
+                text("SELECT count(*) FROM tasks WHERE status <> 'completed'")
+            ).scalar_one()
         if broker == "amqp":
             for w in stack.workers:
                 w.stop()
@@ -154,8 +165,10 @@ def run(
         "stall_seconds": stall,
         "patience": patience,
         "deliveries": deliveries,
-        "redundant": deliveries - steps,
-        "redundant_pct": round(100.0 * (deliveries - steps) / steps, 2),
+        "steps_delivered": delivered_steps,
+        "redundant": deliveries - delivered_steps,
+        "redundant_pct": round(100.0 * (deliveries - delivered_steps) / steps, 2),
+        "tasks_not_completed": failed,
         "redriven_tasks": sum(len(p.redriven) for p in passes),
         "waiting_seen": sum(p.waiting for p in passes),
         "submit_seconds": round(submitted, 1),
