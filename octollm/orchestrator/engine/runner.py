@@ -290,6 +290,10 @@ def _recorded_from_journal(
         provenance = ProvenanceMetadata.model_validate(entry.provenance)
         result = ArmResult(output=entry.output, confidence=entry.confidence, model=entry.model)
         outcome = outcomes.succeed(rt, claim, claim.tenant, result, provenance, None)
+    if outcome.detail == "lease-lost":
+        # A re-drive took the step from this claim: the entry stays for the next claim.
+        log.warning("journalled_outcome_kept", finished_attempt=entry.attempt, kind=entry.kind)
+        return outcome
     journal.forget(rt, claim.task_id, claim.step_id)
     log.info(
         "journalled_outcome_recorded",

@@ -4,6 +4,8 @@
    or the broker was down) are published.
 2. Steps whose lease expired (their worker died) are taken back: re-driven, or dead-lettered
    when they have used all their attempts — a step that keeps killing workers does not loop.
+   Not in the first ``lease_seconds + heartbeat_seconds`` after PostgreSQL started: leases
+   that lapsed while it was away have not been renewed yet by the live workers.
    First, deaths are attributed (``claims.attribute_deaths``): the steps of a process that
    died with several steps in it are suspects, get their attempt back and are re-driven to
    the quarantine lane (``isolation``), where each runs alone in a concurrency-1 worker.
@@ -60,6 +62,9 @@ _EXPIRED = text(
      LIMIT 200
     """
 )
+
+#: Seconds since PostgreSQL started: right after a restart, no lease could be renewed.
+_DB_UPTIME = text("SELECT EXTRACT(EPOCH FROM (now() - pg_postmaster_start_time()))")
 
 _STALLED = text(
     """
@@ -166,14 +171,22 @@ def _reconcile(rt: Runtime) -> Report:
     to_redrive: set[str] = set()
     grace = min(cfg.lease_seconds, 5.0)
     with rt.db.session() as session:
+        # Right after PostgreSQL (re)started, live workers have not yet renewed the leases
+        # that lapsed while it was away: an expired lease proves nothing yet. Judging now
+        # would make every worker with several steps a dead process (its steps suspects,
+        # their finished outputs refused as "lease lost"). Wait one lease and heartbeat.
+        uptime = float(session.execute(_DB_UPTIME).scalar_one())
+        judge = uptime >= cfg.lease_seconds + cfg.heartbeat_seconds
+        if not judge:
+            log.info("lease_checks_deferred", database_uptime=round(uptime, 1))
         # One transaction, so one now(): attribution and the expiry scan draw the same line,
         # and no expired step is re-driven (its attempt counted) before its death is
         # attributed (with two, a lease could cross the line between the statements).
-        suspects = claims.attribute_deaths(session, grace)
+        suspects = claims.attribute_deaths(session, grace) if judge else []
         if suspects:
             log.warning("worker_died_with_several_steps", suspects=len(suspects))
         expiry = {"grace": grace, "heartbeat": cfg.heartbeat_seconds}
-        for row in session.execute(_EXPIRED, expiry).all():
+        for row in session.execute(_EXPIRED, expiry).all() if judge else []:
             finished = journal.pending(rt, row.task_id, row.step_id, row.attempts + 1)
             if row.attempts >= row.max_attempts and (finished is None or not finished.final):
                 if deadletters.exhaust(rt, session, row.task_id, row.step_id):
