@@ -20,16 +20,15 @@ The Celery task around this is a thin adapter; everything here is callable witho
    backoff until the last attempt, then dead-lettered; other errors fail the step at once. A
    success, failure or retry decision that cannot be recorded within
    ``outcome_record_seconds`` (Postgres away) goes to the journal; a later claim (attempt > 1)
-   records it instead of running the arm again (a retry: reports it, then runs the arm).
+   records it instead of running the arm again (a retry: reports it, then runs the arm;
+   ``replay``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,7 +38,7 @@ from sqlalchemy import select
 
 from octollm.arms.base import Arm, ArmContext, ArmResult, step_idempotency_key
 from octollm.arms.registry import get_arm
-from octollm.contracts.arm import ErrorInfo, ProvenanceMetadata
+from octollm.contracts.arm import ProvenanceMetadata
 from octollm.contracts.plan import PLAN_STEP_ID
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.errors import (
@@ -56,7 +55,7 @@ from octollm.orchestrator.calls import tenancy
 from octollm.orchestrator.calls.collaborators import services_for
 from octollm.orchestrator.capability import admission as admissions
 from octollm.orchestrator.capability import security_events
-from octollm.orchestrator.engine import outcomes, swarm
+from octollm.orchestrator.engine import outcomes, replay, swarm
 from octollm.orchestrator.engine.budget import TaskLedger
 from octollm.orchestrator.engine.metering import MeteredLLM, llm_for
 from octollm.orchestrator.engine.outcomes import Outcome, backoff
@@ -100,7 +99,7 @@ def run_step(
                 return _unclaimed(rt, session, task_id, step_id, generation)
         admissions.consume(rt, admission, claim)
         with lease.held(rt, task_id, step_id, claim.attempt):  # renewed while this attempt runs
-            outcome = _recorded_from_journal(rt, claim) if claim.attempt > 1 else None
+            outcome = replay.recorded_from_journal(rt, claim) if claim.attempt > 1 else None
             if outcome is None and claim.suspect:
                 log.info("suspect_running_alone", attempt=claim.attempt)
                 with isolation.gate.alone():
@@ -190,17 +189,17 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         return outcomes.cancelled(rt, claim, tenant)
     except TransientError as exc:
         if claim.attempt < claim.max_attempts:
-            with _journalled_on_outage(rt, claim, journal.RETRY, exc):
+            with replay.journalled_on_outage(rt, claim, journal.RETRY, exc):
                 return outcomes.retry_later(rt, claim, tenant, exc, llm, started=t0)
-        with _journalled_on_outage(rt, claim, journal.FAILED, exc, dead_letter="exhausted"):
+        with replay.journalled_on_outage(rt, claim, journal.FAILED, exc, dead_letter="exhausted"):
             return outcomes.fail(rt, claim, tenant, exc, llm, dead_letter="exhausted", started=t0)
     except OctoError as exc:
         security_events.record(rt, claim, error=exc)
-        with _journalled_on_outage(rt, claim, journal.FAILED, exc):
+        with replay.journalled_on_outage(rt, claim, journal.FAILED, exc):
             return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
     except Exception as exc:
         log.exception("arm_crashed", arm=claim.arm)
-        with _journalled_on_outage(rt, claim, journal.FAILED, exc):
+        with replay.journalled_on_outage(rt, claim, journal.FAILED, exc):
             return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
     security_events.record(rt, claim, output=result.output)
     provenance = ProvenanceMetadata(
@@ -234,91 +233,6 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         raise
 
 
-@contextmanager
-def _journalled_on_outage(
-    rt: Runtime,
-    claim: claims.Claim,
-    kind: str,
-    exc: BaseException,
-    *,
-    dead_letter: str | None = None,
-) -> Iterator[None]:
-    """Keep a failure or retry decision in the journal when Postgres stayed away for the whole
-    recording window (``recovery/journal.py``); the attempt then gives up as a success does."""
-    try:
-        yield
-    except StorageUnavailable:
-        error = ErrorInfo.from_exception(exc).model_dump(mode="json")
-        entry = journal.failure(claim.attempt, kind, error, dead_letter)
-        journal.keep(rt, claim.task_id, claim.step_id, entry)
-        raise
-
-
-def _recorded_from_journal(
-    rt: Runtime, claim: claims.Claim, *, before_attempt: int | None = None
-) -> Outcome | None:
-    """Record the journalled outcome of an earlier attempt, if there is one, instead of
-    running the arm again (see ``recovery/journal.py``). A journalled retry is reported and
-    forgotten, and None returned: this claim is that retry, so the arm runs."""
-    before = claim.attempt if before_attempt is None else before_attempt
-    entry = journal.pending(rt, claim.task_id, claim.step_id, before)
-    if entry is None:
-        return None
-    if entry.kind == journal.RETRY:
-        error = entry.error or {}
-        rt.emit(
-            "step.retrying",
-            claim.task_id,
-            claim.tenant,
-            request_id=claim.request_id,
-            step_id=claim.step_id,
-            attempt=entry.attempt,
-            countdown=0.0,
-            error=error,
-        )
-        journal.forget(rt, claim.task_id, claim.step_id)
-        log.info(
-            "journalled_retry_observed", failed_attempt=entry.attempt, error_code=error.get("code")
-        )
-        return None
-    if entry.kind == journal.FAILED:
-        error_info = ErrorInfo.model_validate(entry.error)
-        outcome = outcomes.fail(
-            rt, claim, claim.tenant, error_info, None, dead_letter=entry.dead_letter
-        )
-    else:
-        provenance = ProvenanceMetadata.model_validate(entry.provenance)
-        result = ArmResult(output=entry.output, confidence=entry.confidence, model=entry.model)
-        outcome = outcomes.succeed(rt, claim, claim.tenant, result, provenance, None)
-    if outcome.detail == "lease-lost":
-        # A re-drive took the step from this claim: the entry stays for the next claim.
-        log.warning("journalled_outcome_kept", finished_attempt=entry.attempt, kind=entry.kind)
-        return outcome
-    journal.forget(rt, claim.task_id, claim.step_id)
-    log.info(
-        "journalled_outcome_recorded",
-        finished_attempt=entry.attempt,
-        kind=entry.kind,
-        outcome=outcome.kind,
-    )
-    return outcome
-
-
-def _adopt_journalled(rt: Runtime, task_id: str, step_id: str, attempts: int) -> Outcome | None:
-    """Record the journalled final outcome of the step's last attempt (no attempt is left to
-    claim)."""
-    entry = journal.pending(rt, task_id, step_id, attempts + 1)
-    if entry is None or not entry.final:
-        return None
-    cfg = rt.settings.orchestrator
-    with rt.db.autocommit() as conn:
-        claim = claims.adopt(conn, task_id, step_id, attempts, rt.owner, cfg.lease_seconds)
-    if claim is None:
-        return None
-    with lease.held(rt, task_id, step_id, claim.attempt):
-        return _recorded_from_journal(rt, claim, before_attempt=claim.attempt + 1)
-
-
 def _judge() -> Arm | None:
     try:
         return get_arm("judge")
@@ -342,7 +256,7 @@ def _unclaimed(rt: Runtime, session: Any, task_id: str, step_id: str, generation
     running_elsewhere = view.status == "running" and not view.lease_expired
     if view.attempts >= view.max_attempts and not running_elsewhere:
         # The last attempt finished but could not record (Postgres was away): record it now.
-        recorded = _adopt_journalled(rt, task_id, step_id, view.attempts)
+        recorded = replay.adopt_journalled(rt, task_id, step_id, view.attempts)
         if recorded is not None:
             return recorded
         # Its worker died on the last attempt (a poison step): dead-letter, never loop.
