@@ -158,6 +158,14 @@ class OrchestratorSettings(BaseModel):
         "Postgres (which, not the ack, marks it done); its redelivered message then finds it "
         "finished. On: the step is killed and runs again (docs/architecture.md).",
     )
+    quarantine_lane: bool = Field(
+        default=True,
+        description="Re-run suspects (steps that were in a worker process that died with "
+        "other steps in it) on the quarantine queue <prefix>.quarantine.<urgency>, served by "
+        "the concurrency-1 `quarantine` pool of the fleet file, so a death there is "
+        "attributable to one step. Off: suspects go back to their arm's pool and run alone "
+        "in their process behind the in-process gate (recovery/isolation.py).",
+    )
 
 
 class EmbeddedSettings(BaseModel):

@@ -20,7 +20,7 @@ from octollm.contracts import TaskContract
 from octollm.contracts.task import Budget
 from octollm.errors import StorageUnavailable
 from octollm.orchestrator.engine import lifecycle
-from octollm.orchestrator.recovery import reconciler
+from octollm.orchestrator.recovery import deadletters, reconciler
 from octollm.store.models import StepResultRow
 from tests.support.arms import tallied
 from tests.support.stack import (
@@ -208,6 +208,69 @@ def test_postgres_down_for_twice_the_recording_window_neither_loses_nor_reruns_a
     assert _results(rt, task.id) == {"work": 1, "after": 1}
     assert row.result["steps"]["after"]["received"]["work"]["step"] == "work"
     assert "journalled_outcome_recorded" in "".join(w.log() for w in stack.workers)
+    assert not [r for r in reports if isinstance(r, Exception)], reports
+    rt.db.dispose()
+
+
+#: (arm, input, max_retries) of a step whose failure or retry is decided during the outage.
+_UNRECORDED = {
+    "permanent-failure": ("fail", {"message": "refused by the arm"}, 3),
+    "last-attempt-transient": ("flaky", {}, 0),
+    "retry": ("flaky", {"fail_times": 1}, 3),
+}
+
+
+@pytest.mark.parametrize("case", list(_UNRECORDED))
+def test_a_failure_or_retry_decided_while_postgres_is_down_is_not_lost(
+    short_window: tuple[LiveStack, Any], tmp_path: Path, case: str
+) -> None:
+    """The attempt fails during the outage and cannot record that for the whole window: the
+    decision goes to the journal, and the next claim records it with the arm's own error
+    (not REDELIVERY_LIMIT, not a second run of a permanent failure). A journalled retry is
+    reported and the retry runs."""
+    stack, rt = short_window
+    stack.start_fleet(["orchestrator", "echo", "fail", "flaky"])
+    arm, extra, retries = _UNRECORDED[case]
+    ledger = tmp_path / "work.calls"
+    step_input = {"sleep": 1.0, "tally": str(ledger), "counter_file": str(ledger), **extra}
+    plan = {
+        "steps": [
+            {"step_id": "work", "arm": arm, "action": "works", "input": step_input},
+            {"step_id": "after", "arm": "echo", "action": "follows", "depends_on": ["work"]},
+        ]
+    }
+    contract = TaskContract(
+        goal="decide during an outage", plan=plan, budget=Budget(max_retries=retries)
+    )
+    task = lifecycle.submit(rt, contract)
+    wait_until(lambda: tallied(ledger), 20, "the step running")
+    with reconciling(rt) as reports:
+        stack.stop_postgres()
+        down_at = time.monotonic()
+        logs = lambda: "".join(w.log() for w in stack.workers)  # noqa: E731
+        wait_until(lambda: "outcome_journalled" in logs(), 20, "the outcome journalled")
+        time.sleep(max(0.0, 2 * WINDOW - (time.monotonic() - down_at)))
+        stack.start_postgres()
+        row = wait_for_task(rt, task.id, timeout=40)
+    work = steps_of(rt, task.id)["work"]
+    letters = deadletters.list_dead_letters(rt, deadletters.DeadLetterFilter(task_id=task.id))
+    if case == "retry":
+        assert row.status == "completed", row.error
+        assert len(tallied(ledger)) == 2, "the retry ran once"
+        assert "journalled_retry_observed" in logs()
+        assert (work.status, work.attempts) == ("succeeded", 2)
+        assert not letters
+    else:
+        assert row.status == "failed"
+        assert len(tallied(ledger)) == 1, "the failed step ran again"
+        assert "journalled_outcome_recorded" in logs()
+        expected = "ARM_FAILED" if case == "permanent-failure" else "TRANSIENT_ERROR"
+        assert (row.error["code"], row.error["step_id"]) == (expected, "work")
+        assert (work.status, work.error["code"]) == ("failed", expected)
+        if case == "last-attempt-transient":
+            assert [(d.step_id, d.reason) for d in letters] == [("work", "exhausted")]
+        else:
+            assert not letters
     assert not [r for r in reports if isinstance(r, Exception)], reports
     rt.db.dispose()
 

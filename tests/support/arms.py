@@ -121,6 +121,7 @@ class FlakyInput(ArmInput):
     counter_file: str
     fixed_file: str | None = None
     fail_times: int = 10**9
+    sleep: float = 0.0
 
 
 class CallsOutput(ArmOutput):
@@ -141,6 +142,7 @@ class FlakyArm:
         counter = Path(input.counter_file)
         tally(str(counter), f"{time.time():.6f} {ctx.attempt}")
         calls = len(tallied(counter))
+        time.sleep(input.sleep)
         fixed = input.fixed_file is not None and Path(input.fixed_file).exists()
         if not fixed and calls <= input.fail_times:
             raise TransientError("flaky failure", details={"call": calls})
@@ -179,15 +181,21 @@ class PoisonArm:
 
 class FailInput(ArmInput):
     message: str = "this step always fails"
+    tally: str | None = None
+    sleep: float = 0.0
 
 
 class FailArm:
+    """Fails permanently (after ``sleep`` seconds; each call tallied in ``tally``)."""
+
     name = "fail"
     capabilities = frozenset({"fail"})
     input_model = FailInput
     output_model = OpenOutput
 
     def run(self, input: FailInput, ctx: ArmContext) -> ArmResult[OpenOutput]:
+        tally(input.tally, f"{ctx.step_id} {ctx.attempt}")
+        time.sleep(input.sleep)
         raise PermanentError(input.message)
 
 

@@ -227,3 +227,28 @@ def test_the_fire_and_forget_result_backend_keeps_celerys_url_forms() -> None:
         assert cls is Backend
         assert given == passed
     assert backend_url("db+postgresql://x/y") == "db+postgresql://x/y"
+
+
+def test_a_suspect_step_is_published_to_the_quarantine_lane_with_its_own_arm(app: Celery) -> None:
+    suspect = StepSpec("b", "coder", ("a",), quarantine=True)
+    canvas = compile_canvas(app, TASK, 3, [StepSpec("a", "coder"), suspect], "high", TARGET)
+    first, second = (stage[0] for stage in stages(canvas)[:2])
+    assert first.options["queue"] == "octollm.coder.high"
+    assert second.options["queue"] == "octollm.quarantine.high"
+    assert second.args == (TASK, "b", 3)  # the step runs its own arm there
+    amqp = Target("octollm", "amqp://guest:guest@127.0.0.1:5672//")
+    lone = compile_canvas(app, TASK, 1, [suspect], "high", amqp, finalize=False)
+    assert (lone.options["queue"], lone.options["priority"]) == ("octollm.quarantine", 6)
+
+
+def test_the_default_fleet_has_a_concurrency_one_quarantine_pool() -> None:
+    from octollm.orchestrator.broker.fleet import load_fleet
+
+    pool = load_fleet()["quarantine"]
+    assert (pool.arms, pool.pool, pool.concurrency, pool.prefetch) == (
+        ("quarantine",),
+        "prefork",
+        1,
+        1,
+    )
+    assert pool.time_limit == max(p.time_limit or 0 for p in load_fleet().values())

@@ -8,6 +8,9 @@
   broker's ordering visible to the worker.
 
 Control tasks (finalize, level barriers, reconciliation) use the pseudo-arm ``orchestrator``.
+Suspects (steps that were in a worker process that died with others) re-run on the pseudo-arm
+``quarantine``: its queues are served by the concurrency-1 ``quarantine`` pool, which runs
+any arm's step (``orchestrator/recovery/isolation.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from kombu.entity import Exchange, Queue
 from octollm.contracts.status import URGENCY_ORDER, Priority
 
 CONTROL_ARM = "orchestrator"
+QUARANTINE_ARM = "quarantine"
 AMQP_PRIORITY: dict[Priority, int] = {
     Priority.CRITICAL: 9,
     Priority.HIGH: 6,

@@ -43,6 +43,9 @@ class StepSpec:
     step_id: str
     arm: str
     depends_on: tuple[str, ...] = ()
+    #: A suspect: published to the quarantine lane instead of its arm's queues (the step
+    #: still runs its own arm there; its capability token names that arm).
+    quarantine: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ def compile_canvas(
         raise ValueError("nothing to compile")
 
     def step_sig(spec: StepSpec) -> Signature:
-        options: dict[str, Any] = queues.route(target.prefix, spec.arm, urgency, target.broker_url)
+        lane = queues.QUARANTINE_ARM if spec.quarantine else spec.arm
+        options: dict[str, Any] = queues.route(target.prefix, lane, urgency, target.broker_url)
         options["task_id"] = message_id(task_id, spec.step_id, generation)
         options["ignore_result"] = True
         token = (tokens or {}).get(spec.step_id)

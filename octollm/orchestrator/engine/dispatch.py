@@ -55,7 +55,9 @@ def enqueue(
         "urgency": urgency,
         "finalize": finalize,
         "steps": [
-            {"step_id": s.step_id, "arm": s.arm, "depends_on": list(s.depends_on)} for s in steps
+            {"step_id": s.step_id, "arm": s.arm, "depends_on": list(s.depends_on)}
+            | ({"quarantine": True} if s.quarantine else {})
+            for s in steps
         ],
     }
     outbox_id = conn.execute(
@@ -73,7 +75,10 @@ def _canvas(
     payload: dict[str, Any],
     conn: Session | Connection,
 ) -> Any:
-    specs = [StepSpec(s["step_id"], s["arm"], tuple(s["depends_on"])) for s in payload["steps"]]
+    specs = [
+        StepSpec(s["step_id"], s["arm"], tuple(s["depends_on"]), bool(s.get("quarantine")))
+        for s in payload["steps"]
+    ]
     generation = int(payload["generation"])
     return compile_canvas(
         app,

@@ -86,10 +86,19 @@ def rows(
     return out
 
 
-def specs(rows_: Iterable[Any]) -> list[StepSpec]:
-    """Compile specs from step rows (dicts or ``StepRow`` objects)."""
+def specs(rows_: Iterable[Any], *, quarantine: bool = False) -> list[StepSpec]:
+    """Compile specs from step rows (dicts or ``StepRow`` objects); with ``quarantine``,
+    suspect rows go to the quarantine lane (``recovery/isolation.py``)."""
 
-    def get(r: Any, name: str) -> Any:
-        return r[name] if isinstance(r, dict) else getattr(r, name)
+    def get(r: Any, name: str, default: Any = None) -> Any:
+        return r.get(name, default) if isinstance(r, dict) else getattr(r, name, default)
 
-    return [StepSpec(get(r, "step_id"), get(r, "arm"), tuple(get(r, "depends_on"))) for r in rows_]
+    return [
+        StepSpec(
+            get(r, "step_id"),
+            get(r, "arm"),
+            tuple(get(r, "depends_on")),
+            quarantine=quarantine and bool(get(r, "suspect", False)),
+        )
+        for r in rows_
+    ]

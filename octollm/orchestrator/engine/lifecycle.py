@@ -314,7 +314,9 @@ def redrive(rt: Runtime, task_id: str, *, reason: str = "redrive") -> bool:
             raise NotFound(f"task {task_id} not found")
         if TaskStatus(task.status).terminal:
             return False
-        outbox = redriving.redrive_in(session, task)
+        outbox = redriving.redrive_in(
+            session, task, quarantine=rt.settings.orchestrator.quarantine_lane
+        )
         tenant, generation, request_id = task.tenant, task.generation + 1, task.request_id
     if outbox is None:
         return False

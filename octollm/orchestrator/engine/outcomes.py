@@ -3,7 +3,7 @@
 Each outcome is one transaction guarded by the attempt's lease (owner and attempt number): if
 another delivery took the step over meanwhile, the record is refused and the result dropped.
 A database outage while recording is waited out (``orchestrator.outcome_record_seconds``, with
-backoff); a success still unrecorded then goes to the journal (``orchestrator/journal.py``) and
+backoff); an outcome still unrecorded then goes to the journal (``recovery/journal.py``) and
 the next claim of the step records it, so a finished step is not lost or run again.
 
 Every event carries the task's ``request_id``. A succeeded ``coder`` step also announces
@@ -264,14 +264,16 @@ def fail(
     rt: Runtime,
     claim: claims.Claim,
     tenant: str,
-    exc: BaseException,
+    exc: BaseException | ErrorInfo,
     llm: MeteredLLM | None,
     *,
     dead_letter: str | None = None,
     started: float | None = None,
 ) -> Outcome:
-    """Fail the step (``started``: ``time.monotonic()`` when the attempt began)."""
-    error = ErrorInfo.from_exception(exc).model_dump(mode="json")
+    """Fail the step (``started``: ``time.monotonic()`` when the attempt began); ``exc`` may
+    be an already-recorded ``ErrorInfo`` (a failure kept in the journal)."""
+    info = exc if isinstance(exc, ErrorInfo) else ErrorInfo.from_exception(exc)
+    error = info.model_dump(mode="json")
     tokens, cost = _usage(llm)
     with rt.db.session() as session:
         if not step_repo.fail(session, claim, rt.owner, error, tokens, cost):

@@ -21,8 +21,10 @@ The Celery task around this is a thin adapter; everything here is callable witho
    failure (``InvalidInput`` / ``InvalidOutput``) whose ``details`` list the errors.
 3. **Record** the outcome (``outcomes``): output upserted; transient errors requeued with
    backoff until the last attempt, then dead-lettered; other errors fail the step at once. A
-   success that cannot be recorded within ``outcome_record_seconds`` (Postgres away) goes to
-   the journal; a later claim (attempt > 1) records it instead of running the arm again.
+   success, failure or retry decision that cannot be recorded within
+   ``outcome_record_seconds`` (Postgres away) goes to the journal; a later claim (attempt > 1)
+   records it instead of running the arm again (a retry: reports it, then runs the arm;
+   ``replay``).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from octollm.orchestrator.calls import tenancy
 from octollm.orchestrator.calls.collaborators import services_for
 from octollm.orchestrator.capability import admission as admissions
 from octollm.orchestrator.capability import security_events
-from octollm.orchestrator.engine import outcomes, swarm
+from octollm.orchestrator.engine import outcomes, replay, swarm
 from octollm.orchestrator.engine.budget import TaskLedger
 from octollm.orchestrator.engine.metering import MeteredLLM, llm_for
 from octollm.orchestrator.engine.outcomes import Outcome, backoff
@@ -103,7 +105,7 @@ def run_step(
                 return _unclaimed(rt, session, task_id, step_id, generation)
         admissions.consume(rt, admission, claim)
         with lease.held(rt, task_id, step_id, claim.attempt):  # renewed while this attempt runs
-            outcome = _recorded_from_journal(rt, claim) if claim.attempt > 1 else None
+            outcome = replay.recorded_from_journal(rt, claim) if claim.attempt > 1 else None
             if outcome is None and claim.suspect:
                 log.info("suspect_running_alone", attempt=claim.attempt)
                 with isolation.gate.alone():
@@ -204,14 +206,18 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         return outcomes.cancelled(rt, claim, tenant)
     except TransientError as exc:
         if claim.attempt < claim.max_attempts:
-            return outcomes.retry_later(rt, claim, tenant, exc, llm, started=t0)
-        return outcomes.fail(rt, claim, tenant, exc, llm, dead_letter="exhausted", started=t0)
+            with replay.journalled_on_outage(rt, claim, journal.RETRY, exc):
+                return outcomes.retry_later(rt, claim, tenant, exc, llm, started=t0)
+        with replay.journalled_on_outage(rt, claim, journal.FAILED, exc, dead_letter="exhausted"):
+            return outcomes.fail(rt, claim, tenant, exc, llm, dead_letter="exhausted", started=t0)
     except OctoError as exc:
         security_events.record(rt, claim, error=exc)
-        return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
+        with replay.journalled_on_outage(rt, claim, journal.FAILED, exc):
+            return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
     except Exception as exc:
         log.exception("arm_crashed", arm=claim.arm)
-        return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
+        with replay.journalled_on_outage(rt, claim, journal.FAILED, exc):
+            return outcomes.fail(rt, claim, tenant, exc, llm, started=t0)
     security_events.record(rt, claim, output=result.output)
     provenance = ProvenanceMetadata(
         arm=claim.arm,
@@ -244,36 +250,6 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         raise
 
 
-def _recorded_from_journal(
-    rt: Runtime, claim: claims.Claim, *, before_attempt: int | None = None
-) -> Outcome | None:
-    """Record the journalled success of an earlier attempt, if there is one, instead of
-    running the arm again (see ``orchestrator/journal.py``)."""
-    before = claim.attempt if before_attempt is None else before_attempt
-    entry = journal.pending(rt, claim.task_id, claim.step_id, before)
-    if entry is None:
-        return None
-    provenance = ProvenanceMetadata.model_validate(entry.provenance)
-    result = ArmResult(output=entry.output, confidence=entry.confidence, model=entry.model)
-    outcome = outcomes.succeed(rt, claim, claim.tenant, result, provenance, None)
-    journal.forget(rt, claim.task_id, claim.step_id)
-    log.info("journalled_outcome_recorded", finished_attempt=entry.attempt, outcome=outcome.kind)
-    return outcome
-
-
-def _adopt_journalled(rt: Runtime, task_id: str, step_id: str, attempts: int) -> Outcome | None:
-    """Record the journalled success of the step's last attempt (no attempt is left to claim)."""
-    if journal.pending(rt, task_id, step_id, attempts + 1) is None:
-        return None
-    cfg = rt.settings.orchestrator
-    with rt.db.autocommit() as conn:
-        claim = claims.adopt(conn, task_id, step_id, attempts, rt.owner, cfg.lease_seconds)
-    if claim is None:
-        return None
-    with lease.held(rt, task_id, step_id, claim.attempt):
-        return _recorded_from_journal(rt, claim, before_attempt=claim.attempt + 1)
-
-
 def _judge() -> Arm[Any, Any] | None:
     try:
         return get_arm("judge")
@@ -297,7 +273,7 @@ def _unclaimed(rt: Runtime, session: Any, task_id: str, step_id: str, generation
     running_elsewhere = view.status == "running" and not view.lease_expired
     if view.attempts >= view.max_attempts and not running_elsewhere:
         # The last attempt finished but could not record (Postgres was away): record it now.
-        recorded = _adopt_journalled(rt, task_id, step_id, view.attempts)
+        recorded = replay.adopt_journalled(rt, task_id, step_id, view.attempts)
         if recorded is not None:
             return recorded
         # Its worker died on the last attempt (a poison step): dead-letter, never loop.

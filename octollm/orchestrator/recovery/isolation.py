@@ -1,16 +1,29 @@
-"""Running a suspect step alone in its process (the quarantine lane of a thread or gevent pool).
+"""Running a suspect step alone: the quarantine lane, and the in-process gate behind it.
 
 When a worker process dies with several steps in it, the death cannot be pinned on one of
-them: they all become suspects (``store.claims.attribute_deaths``) and their attempts are given
-back. A suspect's next attempt runs **alone** in whatever process claims it: every delivery
-passes this process-wide gate before it claims (``shared``); a suspect, once claimed, leaves
-the shared side and waits until no other attempt runs in the process (``alone``), and while it
-waits or runs, no new delivery claims. If the suspect kills the process now, it was alone in
-it and the death counts against it; if it finishes, it was innocent. On a prefork pool every
-child runs one step at a time, so the gate never waits.
+them: they all become suspects (``store.claims.attribute_deaths``), their attempts are given
+back, and the reconciler re-drives them.
 
-Deliveries held at the gate have claimed nothing: if the suspect kills the process, their
-messages are redelivered (or their steps re-driven) without an attempt counted.
+**The quarantine lane** (``orchestrator.quarantine_lane``, on by default): a re-driven suspect
+is published to the pseudo-arm ``quarantine`` (``<prefix>.quarantine.<urgency>`` on Redis,
+``<prefix>.quarantine`` on RabbitMQ) instead of its arm's queues. The ``quarantine`` pool of
+the fleet file serves it: one prefork child (concurrency 1, prefetch 1), which runs
+any arm's step, one at a time. A suspect that kills its runner there was alone in it: the
+claim counted the attempt, ``attribute_deaths`` finds one step in the dead process and gives
+nothing back, and the prefork parent requeues the message (``task_reject_on_worker_lost``) to
+the quarantine lane again; after its attempts it is dead-lettered as poison. A suspect that
+finishes was innocent. Co-residents of the shared pool therefore never use up attempts, and
+the shared pool stops being killed by the same step over and over (its re-runs are elsewhere).
+The suspect flag stays on the step, so a later re-drive keeps it in quarantine.
+
+**The gate** (below) is the lane's backstop, for suspects claimed outside the lane (the lane
+switched off, or an older message redelivered to the arm's pool): every delivery passes this
+process-wide gate before it claims (``shared``); a suspect, once claimed, leaves the shared
+side and waits until no other attempt runs in the process (``alone``), and while it waits or
+runs, no new delivery claims. On a prefork pool (and in the quarantine lane) every child runs
+one step at a time, so the gate never waits. Deliveries held at the gate have claimed nothing:
+if the suspect kills the process, their messages are redelivered (or their steps re-driven)
+without an attempt counted.
 """
 
 from __future__ import annotations

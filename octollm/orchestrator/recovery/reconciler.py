@@ -4,8 +4,11 @@
    or the broker was down) are published.
 2. Steps whose lease expired (their worker died) are taken back: re-driven, or dead-lettered
    when they have used all their attempts — a step that keeps killing workers does not loop.
+   Not in the first ``lease_seconds + heartbeat_seconds`` after PostgreSQL started: leases
+   that lapsed while it was away have not been renewed yet by the live workers.
    First, deaths are attributed (``claims.attribute_deaths``): the steps of a process that
-   died with several steps in it are suspects, get their attempt back and run alone next.
+   died with several steps in it are suspects, get their attempt back and are re-driven to
+   the quarantine lane (``isolation``), where each runs alone in a concurrency-1 worker.
 3. Steps that are ready (every dependency finished) but nobody has picked up for
    ``stall_seconds`` (a lost chord, a flushed or restarted broker) are re-driven, unless their
    arm's queues still hold messages (``backlog``): then they are waiting their turn, not lost,
@@ -29,6 +32,7 @@ from sqlalchemy import text
 
 from octollm.contracts.arm import ErrorInfo
 from octollm.errors import StorageUnavailable
+from octollm.orchestrator.broker import queues as routing
 from octollm.orchestrator.engine import dispatch, lifecycle
 from octollm.orchestrator.recovery import backlog, deadletters, journal
 from octollm.orchestrator.runtime import Runtime
@@ -45,13 +49,26 @@ _EXPIRED = text(
      WHERE s.status = 'running'
        AND s.lease_until < now() - make_interval(secs => :grace)
        AND t.status IN ('queued', 'planning', 'processing')
+       -- Not while a co-resident's lease in a dead process has yet to cross the line: a
+       -- death is judged by the process's latest lease (attribute_deaths), and a step
+       -- claimed just before it may hold a lease up to one heartbeat later than this one's.
+       -- Re-driven now, this step's attempt would count before it is found a suspect. (In
+       -- a live process the others are renewed, far past that bound: no wait.)
+       AND NOT EXISTS (SELECT 1 FROM steps o
+                        WHERE o.lease_owner = s.lease_owner AND o.status = 'running'
+                          AND o.lease_until >= now() - make_interval(secs => :grace)
+                          AND o.lease_until <= s.lease_until
+                                               + make_interval(secs => :heartbeat))
      LIMIT 200
     """
 )
 
+#: Seconds since PostgreSQL started: right after a restart, no lease could be renewed.
+_DB_UPTIME = text("SELECT EXTRACT(EPOCH FROM (now() - pg_postmaster_start_time()))")
+
 _STALLED = text(
     """
-    SELECT s.task_id, s.arm,
+    SELECT s.task_id, s.arm, s.suspect,
            EXTRACT(EPOCH FROM (now() - GREATEST(
              s.queued_at, s.not_before,
              (SELECT max(p.finished_at) FROM steps p
@@ -120,14 +137,22 @@ def _lost(rt: Runtime, stalled: Sequence[Any], report: Report) -> set[str]:
     if not stalled:
         return set()
     patience = rt.settings.orchestrator.stall_patience_seconds
-    depths = backlog.queued_messages(rt, {row.arm for row in stalled}) or {}
+    lanes = {id(row): _lane(rt, row) for row in stalled}
+    depths = backlog.queued_messages(rt, set(lanes.values())) or {}
     lost: set[str] = set()
     for row in stalled:
-        if depths.get(row.arm, 0) > 0 and float(row.waited) < patience:
+        if depths.get(lanes[id(row)], 0) > 0 and float(row.waited) < patience:
             report.waiting += 1
         else:
             lost.add(row.task_id)
     return lost
+
+
+def _lane(rt: Runtime, row: Any) -> str:
+    """The queues a stalled step's message waits in: its arm's, or the quarantine lane's."""
+    if row.suspect and rt.settings.orchestrator.quarantine_lane:
+        return routing.QUARANTINE_ARM
+    return str(row.arm)
 
 
 def reconcile(rt: Runtime) -> Report:
@@ -146,13 +171,24 @@ def _reconcile(rt: Runtime) -> Report:
     to_redrive: set[str] = set()
     grace = min(cfg.lease_seconds, 5.0)
     with rt.db.session() as session:
-        suspects = claims.attribute_deaths(session, grace)
-    if suspects:
-        log.warning("worker_died_with_several_steps", suspects=len(suspects))
-    with rt.db.session() as session:
-        for row in session.execute(_EXPIRED, {"grace": grace}).all():
+        # Right after PostgreSQL (re)started, live workers have not yet renewed the leases
+        # that lapsed while it was away: an expired lease proves nothing yet. Judging now
+        # would make every worker with several steps a dead process (its steps suspects,
+        # their finished outputs refused as "lease lost"). Wait one lease and heartbeat.
+        uptime = float(session.execute(_DB_UPTIME).scalar_one())
+        judge = uptime >= cfg.lease_seconds + cfg.heartbeat_seconds
+        if not judge:
+            log.info("lease_checks_deferred", database_uptime=round(uptime, 1))
+        # One transaction, so one now(): attribution and the expiry scan draw the same line,
+        # and no expired step is re-driven (its attempt counted) before its death is
+        # attributed (with two, a lease could cross the line between the statements).
+        suspects = claims.attribute_deaths(session, grace) if judge else []
+        if suspects:
+            log.warning("worker_died_with_several_steps", suspects=len(suspects))
+        expiry = {"grace": grace, "heartbeat": cfg.heartbeat_seconds}
+        for row in session.execute(_EXPIRED, expiry).all() if judge else []:
             finished = journal.pending(rt, row.task_id, row.step_id, row.attempts + 1)
-            if row.attempts >= row.max_attempts and finished is None:
+            if row.attempts >= row.max_attempts and (finished is None or not finished.final):
                 if deadletters.exhaust(rt, session, row.task_id, row.step_id):
                     report.dead_lettered.append(f"{row.task_id}/{row.step_id}")
             else:

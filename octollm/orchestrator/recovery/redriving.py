@@ -44,13 +44,18 @@ def reopen(session: Session, task: TaskRow) -> None:
 
 
 def redrive_in(
-    session: Session, task: TaskRow, *, reset: set[str] | None = None
+    session: Session,
+    task: TaskRow,
+    *,
+    reset: set[str] | None = None,
+    quarantine: bool = False,
 ) -> dispatch.Outbox | None:
     """Queue the unfinished part of ``task`` under a new generation; returns its outbox.
 
     ``reset``: steps to run again from scratch, with everything that depends on them (their
     attempts, errors and outputs are cleared). Running steps whose lease is alive are adopted
-    into the new generation untouched; the new canvas waits for them."""
+    into the new generation untouched; the new canvas waits for them. ``quarantine``: suspect
+    steps are published to the quarantine lane (``recovery/isolation.py``)."""
     rows = step_repo.for_task(session, task.id)
     fresh = step_repo.dependants(rows, reset) if reset else set()
     now = datetime.now(UTC)
@@ -85,7 +90,7 @@ def redrive_in(
         session,
         task.id,
         generation,
-        expansion.specs(queued),
+        expansion.specs(queued, quarantine=quarantine),
         task.priority,
         finalize=not planning,
     )
