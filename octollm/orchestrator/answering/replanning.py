@@ -20,9 +20,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import text, update
-from sqlalchemy.orm import Session
-
 from octollm.contracts.plan import PLAN_STEP_ID, Plan
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.orchestrator.answering import conclusion
@@ -32,6 +29,7 @@ from octollm.store import rounds as round_repo
 from octollm.store import steps as step_repo
 from octollm.store import tasks as task_repo
 from octollm.store.claims import Claim
+from octollm.store.db import Session
 from octollm.store.models import TaskRow
 
 PREFIX = "replan."
@@ -115,11 +113,7 @@ def request(rt: Runtime, claim: Claim, reason: str) -> dispatch.Outbox | None:
             "queued_at": datetime.now(UTC),
         }
         step_repo.insert_steps(session, [row])
-        session.execute(
-            update(TaskRow)
-            .where(TaskRow.id == task.id)
-            .values(generation=generation, updated_at=text("now()"))
-        )
+        task_repo.set_generation(session, task.id, generation)
         round_repo.record(
             session, decision="replan", reason=reason, replaced=skipped, steps=[step_id], **base
         )

@@ -28,27 +28,19 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, text
-from sqlalchemy.orm import Session
 
 from octollm.config import Settings
 from octollm.config.capability import CapabilitySettings
 from octollm.orchestrator.capability.grants import grant_for
 from octollm.orchestrator.engine.compile import StepSpec
 from octollm.security.capability import CapabilityAuthority, load_key
+from octollm.store import steps as step_repo
+from octollm.store.db import Connection, Session
 
 log = structlog.get_logger(__name__)
 
 _authorities: dict[tuple[str | None, str, float], CapabilityAuthority] = {}
 _lock = threading.Lock()
-
-_STEPS = text(
-    """
-    SELECT s.step_id, s.arm, s.input, t.deadline
-      FROM steps AS s JOIN tasks AS t ON t.id = s.task_id
-     WHERE s.task_id = :task_id AND s.step_id = ANY(:step_ids)
-    """
-)
 
 
 def conf_entries(settings: Settings) -> dict[str, Any]:
@@ -116,8 +108,7 @@ def issue_for_canvas(
         log.warning("capability_tokens_unconfigured", task_id=task_id, steps=len(specs))
         return {}
     issuer = authority_from_conf(conf)
-    rows = conn.execute(_STEPS, {"task_id": task_id, "step_ids": [s.step_id for s in specs]}).all()
-    found = {r.step_id: r for r in rows}
+    found = step_repo.grant_facts(conn, task_id, [s.step_id for s in specs])
     limit = float(conf.get("octollm_step_time_limit", 900.0))
     now = time.time()
     tokens: dict[str, str] = {}
