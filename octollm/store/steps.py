@@ -12,7 +12,12 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, text, upda
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from octollm.contracts.status import UNCLAIMED_STEP_STATUSES, StepStatus
+from octollm.contracts.status import (
+    TERMINAL_STEP_STATUSES,
+    UNCLAIMED_STEP_STATUSES,
+    StepStatus,
+    sql_list,
+)
 from octollm.store.claims import Claim
 from octollm.store.models import StepResultRow, StepRow
 
@@ -28,7 +33,7 @@ def _held(task_id: str, step_id: str, owner: str, attempt: int) -> Any:
 
 
 _SUCCEED = text(
-    """
+    f"""
     WITH done AS (
         UPDATE steps
            SET status = 'succeeded', finished_at = now(), lease_owner = NULL, lease_until = NULL,
@@ -44,9 +49,9 @@ _SUCCEED = text(
            provenance = EXCLUDED.provenance, updated_at = now()
     RETURNING (SELECT count(*) FROM steps AS o
                 WHERE o.task_id = r.task_id AND o.step_id <> r.step_id
-                  AND o.status NOT IN ('succeeded', 'failed', 'skipped', 'cancelled'))
+                  AND o.status NOT IN ({sql_list(TERMINAL_STEP_STATUSES)}))
               AS others_unfinished
-    """
+    """  # noqa: S608 - status literals from the enums, values bound
 ).bindparams(bindparam("output", type_=JSONB), bindparam("provenance", type_=JSONB))
 
 

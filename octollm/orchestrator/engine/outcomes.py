@@ -39,7 +39,7 @@ from octollm.orchestrator.recovery import deadletters
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import claims
 from octollm.store import steps as step_repo
-from octollm.store.models import TaskRow
+from octollm.store import tasks as task_repo
 
 log = structlog.get_logger(__name__)
 
@@ -115,7 +115,7 @@ def succeed(
         with rt.db.session() as session:
             unfinished = step_repo.succeed(session, *record)
             if unfinished is not None:
-                task = session.get(TaskRow, claim.task_id)
+                task = task_repo.get(session, claim.task_id)
                 assert task is not None
                 if is_replan:
                     outbox = replanning.extend(session, task, plan, claim.step_id)
@@ -284,7 +284,7 @@ def fail(
                 reason=dead_letter,
             )
         if claim.critical:
-            task = session.get(TaskRow, claim.task_id)
+            task = task_repo.get(session, claim.task_id)
             assert task is not None
             lifecycle.close(
                 rt,

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import text
 
 from octollm.contracts.arm import ErrorInfo
 from octollm.errors import StorageUnavailable
@@ -33,68 +32,11 @@ from octollm.orchestrator.engine import dispatch, lifecycle
 from octollm.orchestrator.recovery import backlog, deadletters, journal
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import claims
+from octollm.store import recovery as recovery_repo
 
 log = structlog.get_logger(__name__)
 
 OUTBOX_GRACE_SECONDS = 5.0
-
-_EXPIRED = text(
-    """
-    SELECT s.task_id, s.step_id, s.attempts, s.max_attempts
-      FROM steps s JOIN tasks t ON t.id = s.task_id
-     WHERE s.status = 'running'
-       AND s.lease_until < now() - make_interval(secs => :grace)
-       AND t.status IN ('queued', 'planning', 'processing')
-     LIMIT 200
-    """
-)
-
-_STALLED = text(
-    """
-    SELECT s.task_id, s.arm,
-           EXTRACT(EPOCH FROM (now() - GREATEST(
-             s.queued_at, s.not_before,
-             (SELECT max(p.finished_at) FROM steps p
-               WHERE p.task_id = s.task_id
-                 AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on)))
-           ))) AS waited
-      FROM steps s JOIN tasks t ON t.id = s.task_id
-     WHERE s.status = 'queued'
-       AND t.status IN ('queued', 'planning', 'processing') AND NOT t.cancel_requested
-       AND NOT EXISTS (SELECT 1 FROM steps p
-                        WHERE p.task_id = s.task_id
-                          AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on))
-                          AND p.status NOT IN ('succeeded', 'failed'))
-       AND GREATEST(
-             s.queued_at, s.not_before,
-             (SELECT max(p.finished_at) FROM steps p
-               WHERE p.task_id = s.task_id
-                 AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on)))
-           ) < now() - make_interval(secs => :stall)
-       AND t.updated_at < now() - make_interval(secs => :stall)
-     LIMIT 500
-    """
-)
-
-_UNFINALIZED = text(
-    """
-    SELECT t.id FROM tasks t
-     WHERE t.status = 'processing'
-       AND t.updated_at < now() - make_interval(secs => :grace)
-       AND NOT EXISTS (SELECT 1 FROM steps s
-                        WHERE s.task_id = t.id
-                          AND s.status NOT IN ('succeeded', 'failed', 'skipped', 'cancelled'))
-     LIMIT 100
-    """
-)
-
-_OVERDUE = text(
-    """
-    SELECT id FROM tasks
-     WHERE status IN ('queued', 'planning', 'processing') AND deadline < now()
-     LIMIT 100
-    """
-)
 
 
 @dataclass
@@ -150,18 +92,16 @@ def _reconcile(rt: Runtime) -> Report:
     if suspects:
         log.warning("worker_died_with_several_steps", suspects=len(suspects))
     with rt.db.session() as session:
-        for row in session.execute(_EXPIRED, {"grace": grace}).all():
+        for row in recovery_repo.expired_leases(session, grace):
             finished = journal.pending(rt, row.task_id, row.step_id, row.attempts + 1)
             if row.attempts >= row.max_attempts and finished is None:
                 if deadletters.exhaust(rt, session, row.task_id, row.step_id):
                     report.dead_lettered.append(f"{row.task_id}/{row.step_id}")
             else:
                 to_redrive.add(row.task_id)
-        stalled = session.execute(_STALLED, {"stall": cfg.stall_seconds}).all()
-        unfinalized = list(
-            session.execute(_UNFINALIZED, {"grace": min(cfg.stall_seconds, 5.0)}).scalars()
-        )
-        overdue = list(session.execute(_OVERDUE).scalars())
+        stalled = recovery_repo.stalled_steps(session, cfg.stall_seconds)
+        unfinalized = recovery_repo.unfinalized_tasks(session, min(cfg.stall_seconds, 5.0))
+        overdue = recovery_repo.overdue_tasks(session)
 
     to_redrive.update(_lost(rt, stalled, report))
     for task_id in sorted(to_redrive):
