@@ -13,7 +13,7 @@ from celery import Celery
 from octollm.config import Settings, get_settings
 from octollm.contracts.event import Event
 from octollm.events import EventBus, NullEventBus, RedisEventBus
-from octollm.orchestrator.engine.compile import Target
+from octollm.orchestrator.broker.queues import Target
 from octollm.store.db import Database, Session, after_commit, get_database
 
 

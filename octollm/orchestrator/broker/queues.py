@@ -12,6 +12,7 @@ Control tasks (finalize, level barriers, reconciliation) use the pseudo-arm ``or
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from kombu.entity import Exchange, Queue
@@ -25,6 +26,14 @@ AMQP_PRIORITY: dict[Priority, int] = {
     Priority.MEDIUM: 3,
     Priority.LOW: 0,
 }
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where messages go: the queue prefix and the broker (for its routing rules)."""
+
+    prefix: str
+    broker_url: str
 
 
 def is_amqp(broker_url: str) -> bool:

@@ -31,6 +31,7 @@ from celery.canvas import Signature
 
 from octollm.contracts.status import Priority
 from octollm.orchestrator.broker import queues
+from octollm.orchestrator.broker.queues import Target
 from octollm.security.capability import TOKEN_HEADER
 
 STEP_TASK = "octollm.step.run"
@@ -43,14 +44,6 @@ class StepSpec:
     step_id: str
     arm: str
     depends_on: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where messages go: the queue prefix and the broker (for its routing rules)."""
-
-    prefix: str
-    broker_url: str
 
 
 def message_id(task_id: str, step_id: str, generation: int) -> str:

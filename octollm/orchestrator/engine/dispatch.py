@@ -19,8 +19,9 @@ from typing import Any
 import structlog
 from celery import Celery
 
+from octollm.orchestrator.broker.queues import Target
 from octollm.orchestrator.capability import issuing
-from octollm.orchestrator.engine.compile import StepSpec, Target, compile_canvas
+from octollm.orchestrator.engine.compile import StepSpec, compile_canvas
 from octollm.store import outbox as outbox_repo
 from octollm.store.db import Connection, Database, Session
 
@@ -74,7 +75,9 @@ def _canvas(
         payload["urgency"],
         target,
         finalize=bool(payload["finalize"]),
-        tokens=issuing.issue_for_canvas(app.conf, conn, task_id, generation, specs),
+        tokens=issuing.issue_for_canvas(
+            app.conf, conn, task_id, generation, {s.step_id: s.arm for s in specs}
+        ),
     )
 
 

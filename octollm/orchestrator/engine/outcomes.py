@@ -33,8 +33,8 @@ from octollm.contracts.plan import PLAN_STEP_ID, Plan
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.errors import InvalidPlan, OctoError, StorageUnavailable
 from octollm.orchestrator.answering import replanning
+from octollm.orchestrator.calls.metering import MeteredLLM
 from octollm.orchestrator.engine import dispatch, lifecycle
-from octollm.orchestrator.engine.metering import MeteredLLM
 from octollm.orchestrator.recovery import deadletters
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import claims

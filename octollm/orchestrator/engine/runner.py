@@ -49,12 +49,12 @@ from octollm.errors import (
 from octollm.llm import idempotency as llm_idempotency
 from octollm.logging import bind_unit_of_work
 from octollm.orchestrator.calls import tenancy
+from octollm.orchestrator.calls.budget import TaskLedger
 from octollm.orchestrator.calls.collaborators import services_for
+from octollm.orchestrator.calls.metering import MeteredLLM, llm_for
 from octollm.orchestrator.capability import admission as admissions
 from octollm.orchestrator.capability import security_events
 from octollm.orchestrator.engine import outcomes, swarm
-from octollm.orchestrator.engine.budget import TaskLedger
-from octollm.orchestrator.engine.metering import MeteredLLM, llm_for
 from octollm.orchestrator.engine.outcomes import Outcome, backoff
 from octollm.orchestrator.recovery import deadletters, isolation, journal, lease
 from octollm.orchestrator.registry import directory as arm_directory
