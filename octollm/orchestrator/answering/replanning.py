@@ -21,7 +21,7 @@ import json
 from datetime import UTC, datetime
 
 from octollm.contracts.plan import PLAN_STEP_ID, Plan
-from octollm.contracts.status import StepStatus, TaskStatus
+from octollm.contracts.status import UNCLAIMED_STEP_STATUSES, StepStatus, TaskStatus
 from octollm.orchestrator.answering import conclusion
 from octollm.orchestrator.engine import dispatch, expansion
 from octollm.orchestrator.runtime import Runtime
@@ -70,12 +70,12 @@ def request(rt: Runtime, claim: Claim, reason: str) -> dispatch.Outbox | None:
             round_repo.record(session, decision="refused", reason=why, **base)
             return None
         rows = conclusion.current_steps(step_repo.for_task(session, task.id), history)
-        pending = [r for r in rows if r.status in ("queued", "pending")]
+        pending = [r for r in rows if r.status in UNCLAIMED_STEP_STATUSES]
         skipped = [
             r.step_id
             for r in pending
             if step_repo.set_status_if(
-                session, task.id, r.step_id, StepStatus.SKIPPED, ("queued", "pending")
+                session, task.id, r.step_id, StepStatus.SKIPPED, UNCLAIMED_STEP_STATUSES
             )
         ]
         finished_ids = [r.step_id for r in rows if r.status == StepStatus.SUCCEEDED.value]
