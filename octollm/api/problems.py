@@ -17,10 +17,10 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from octollm.errors import LLMUnavailable, OctoError, ServiceUnavailable, StorageUnavailable
+from octollm.store.db import DataError
 
 log = structlog.get_logger(__name__)
 

@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
-
 from octollm.orchestrator.broker import queues as routing
 from octollm.orchestrator.runtime import Runtime
 
@@ -89,8 +87,7 @@ class Readiness:
 
     def database(self) -> Check:
         try:
-            with self.rt.db.session() as session:
-                session.execute(text("SELECT 1"))
+            self.rt.db.ping()
         except Exception as exc:  # noqa: BLE001 - readiness reports any failure as "not ready"
             return Check(False, f"{type(exc).__name__}: {exc}"[:300])
         return Check(True)

@@ -12,6 +12,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from octollm.contracts.status import TERMINAL_STEP_STATUSES
+
 STYLE = {
     "pending": ("·", "dim"),
     "queued": ("○", "dim"),
@@ -70,7 +72,7 @@ def render(
     if record is None:
         return Group(header)
     steps = record["steps"]
-    done = sum(1 for s in steps if s["status"] in ("succeeded", "failed", "skipped", "cancelled"))
+    done = sum(1 for s in steps if s["status"] in TERMINAL_STEP_STATUSES)
     tree = Tree(Text.assemble((record["task_id"], "bold"), "  ", (record["status"], "cyan")))
     opened = {r["steps"][0]: r for r in record.get("rounds") or [] if r.get("steps")}
     for s in steps:

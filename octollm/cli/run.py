@@ -29,6 +29,7 @@ from rich.live import Live
 from octollm.config import Settings, get_settings
 from octollm.contracts import TaskContract
 from octollm.contracts.problems import one_line
+from octollm.contracts.status import TERMINAL_TASK_STATUSES
 from octollm.errors import OctoError
 from octollm.observability.exposition import prepare_multiprocess_dir
 from octollm.orchestrator.engine import lifecycle
@@ -235,7 +236,7 @@ def _follow(
             assert record is not None
             if not quiet:
                 live.update(render(record, started, record["status"]))
-            if record["status"] in ("completed", "failed", "cancelled"):
+            if record["status"] in TERMINAL_TASK_STATUSES:
                 return record
             if time.monotonic() - started > timeout:
                 record["timed_out"] = True

@@ -39,6 +39,10 @@ class TaskStatus(StrEnum):
 
 
 TERMINAL_TASK_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+#: A live task: its steps may be claimed and it may still change status.
+ACTIVE_TASK_STATUSES = frozenset({TaskStatus.QUEUED, TaskStatus.PLANNING, TaskStatus.PROCESSING})
+#: An ended task that ``resume`` (or a dead-letter replay) may reopen.
+RESUMABLE_TASK_STATUSES = frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED})
 
 
 class StepStatus(StrEnum):
@@ -60,6 +64,20 @@ class StepStatus(StrEnum):
 TERMINAL_STEP_STATUSES = frozenset(
     {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
 )
+#: A step that ran to an end: its dependants may run (a failed optional step leaves a gap).
+RAN_STEP_STATUSES = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED})
+#: A step no worker has taken yet: cancelling settles it, revoking its message is enough.
+UNCLAIMED_STEP_STATUSES = frozenset({StepStatus.PENDING, StepStatus.QUEUED})
+#: A step still to finish: a re-drive queues it again (unless a live lease holds it).
+UNFINISHED_STEP_STATUSES = frozenset({StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING})
+
+
+def sql_list(statuses: frozenset[TaskStatus] | frozenset[StepStatus]) -> str:
+    """The statuses as a SQL literal list in declaration order (``'queued', 'planning'``):
+    raw queries spell them as literals so that Postgres matches the partial indexes."""
+    members: list[TaskStatus | StepStatus] = [*TaskStatus, *StepStatus]
+    ordered = sorted(statuses, key=lambda s: next(i for i, m in enumerate(members) if m is s))
+    return ", ".join(f"'{s.value}'" for s in ordered)
 
 
 class Aggregation(StrEnum):

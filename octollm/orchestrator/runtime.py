@@ -9,15 +9,13 @@ from functools import cached_property
 
 import structlog
 from celery import Celery
-from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
 
 from octollm.config import Settings, get_settings
 from octollm.contracts.event import Event, EventType
 from octollm.errors import OctoError
 from octollm.events import EventBus, NullEventBus, RedisEventBus
-from octollm.orchestrator.engine.compile import Target
-from octollm.store.db import Database, get_database
+from octollm.orchestrator.broker.queues import Target
+from octollm.store.db import Database, Session, after_commit, get_database
 
 
 @dataclass
@@ -77,15 +75,11 @@ class Runtime:
         if session is None:
             self.events.publish(event)
             return
-        pending: list[Event] = session.info.setdefault(_PENDING, [])
-        if not pending:
-            sa_event.listen(session, "after_commit", self._publish_pending, once=True)
-            sa_event.listen(session, "after_rollback", _drop_pending, once=True)
-        pending.append(event)
+        after_commit(session, _PENDING, event, self._publish)
 
-    def _publish_pending(self, session: Session) -> None:
-        for event in session.info.pop(_PENDING, []):
-            self.events.publish(event)
+    def _publish(self, event: object) -> None:
+        assert isinstance(event, Event)
+        self.events.publish(event)
 
 
 _PENDING = "octollm.pending_events"
@@ -97,10 +91,6 @@ def _bound_request_id(task_id: str | None) -> str | None:
         return None
     value = bound.get("request_id")
     return value if isinstance(value, str) else None
-
-
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
 
 
 _runtime: Runtime | None = None

@@ -4,16 +4,14 @@ A key reads ``octo_<prefix>_<secret>``. The prefix (12 hex characters) is public
 row; the row holds the sha256 of the whole key, compared in constant time. sha256 (not a slow
 password hash) is right here: the secret is 256 random bits, so there is nothing to brute-force.
 
-This module speaks SQL to the ``api_keys`` table (declared in ``octollm.store.api_models`` and
-created by migration 0004) through any object with a ``session()`` context manager, such as
-``octollm.store.db.Database``: security and store are sibling layers and do not import each other.
+The rows live in the ``api_keys`` table (``octollm.store.api_keys`` holds the queries); this
+module takes any object with a ``session()`` context manager, such as ``octollm.store.db.Database``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from collections.abc import Iterable
@@ -23,10 +21,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
-
 from octollm.errors import InvalidInput, NotFound
+from octollm.store import api_keys as key_repo
+from octollm.store.db import Session
 
 _KEY_RE = re.compile(r"^octo_([0-9a-f]{12})_([A-Za-z0-9_-]{32,128})$")
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -124,28 +121,16 @@ def create_key(
     wanted = normalise_scopes(scopes)
     key_id, prefix, plaintext = new_key()
     with db.session() as session:
-        session.execute(
-            text(
-                "INSERT INTO api_keys (id, prefix, key_hash, tenant, scopes, name) "
-                "VALUES (:id, :prefix, :hash, :tenant, CAST(:scopes AS jsonb), :name)"
-            ),
-            {
-                "id": key_id,
-                "prefix": prefix,
-                "hash": hash_key(plaintext),
-                "tenant": tenant,
-                "scopes": _json_list(wanted),
-                "name": name,
-            },
+        key_repo.insert(
+            session,
+            key_id=key_id,
+            prefix=prefix,
+            key_hash=hash_key(plaintext),
+            tenant=tenant,
+            scopes=wanted,
+            name=name,
         )
     return key_id, plaintext
-
-
-def _json_list(items: Iterable[str]) -> str:
-    return json.dumps(list(items))
-
-
-_COLUMNS = "id, prefix, tenant, scopes, name, created_at, revoked_at"
 
 
 def _info(row: Any) -> KeyInfo:
@@ -164,33 +149,15 @@ def list_keys(
     db: SessionSource, tenant: str | None = None, *, include_revoked: bool = False
 ) -> list[KeyInfo]:
     """Keys (never their secrets), newest first; all tenants when ``tenant`` is None."""
-    clauses = []
-    params: dict[str, Any] = {}
-    if tenant is not None:
-        clauses.append("tenant = :tenant")
-        params["tenant"] = tenant
-    if not include_revoked:
-        clauses.append("revoked_at IS NULL")
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     with db.session() as session:
-        rows = session.execute(
-            text(f"SELECT {_COLUMNS} FROM api_keys {where} ORDER BY created_at DESC, id"),  # noqa: S608 - fixed clause strings, values bound
-            params,
-        ).all()
+        rows = key_repo.listing(session, tenant, include_revoked=include_revoked)
     return [_info(r) for r in rows]
 
 
 def revoke_key(db: SessionSource, key_id: str, *, tenant: str | None = None) -> KeyInfo:
     """Revoke a key (idempotent); ``NotFound`` when it does not exist (in ``tenant``)."""
-    tenant_clause = " AND tenant = :tenant" if tenant is not None else ""
     with db.session() as session:
-        row = session.execute(
-            text(
-                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) "  # noqa: S608
-                f"WHERE id = :id{tenant_clause} RETURNING {_COLUMNS}"
-            ),
-            {"id": key_id, "tenant": tenant},
-        ).one_or_none()
+        row = key_repo.revoke(session, key_id, tenant)
     if row is None:
         raise NotFound(f"API key {key_id} not found")
     return _info(row)
@@ -202,13 +169,7 @@ def authenticate(db: SessionSource, plaintext: str) -> Principal | None:
     if prefix is None:
         return None
     with db.session() as session:
-        row = session.execute(
-            text(
-                "SELECT id, key_hash, tenant, scopes FROM api_keys "
-                "WHERE prefix = :prefix AND revoked_at IS NULL"
-            ),
-            {"prefix": prefix},
-        ).one_or_none()
+        row = key_repo.live_by_prefix(session, prefix)
     if row is None or not hmac.compare_digest(row.key_hash, hash_key(plaintext.strip())):
         return None
     return Principal(key_id=row.id, tenant=row.tenant, scopes=frozenset(row.scopes))

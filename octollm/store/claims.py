@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from octollm.contracts.status import ACTIVE_TASK_STATUSES, RAN_STEP_STATUSES, sql_list
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -44,7 +46,7 @@ class Claim:
 
 
 _CLAIM = text(
-    """
+    f"""
     UPDATE steps AS s
        SET status = 'running',
            attempts = s.attempts + 1,
@@ -57,20 +59,20 @@ _CLAIM = text(
        AND s.generation = :generation
        AND (s.status = 'queued' OR (s.status = 'running' AND s.lease_until < now()))
        AND s.attempts < s.max_attempts
-       AND t.status IN ('queued', 'planning', 'processing')
+       AND t.status IN ({sql_list(ACTIVE_TASK_STATUSES)})
        AND NOT t.cancel_requested
        AND NOT EXISTS (
              SELECT 1 FROM steps AS p
               WHERE p.task_id = s.task_id
                 AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on))
-                AND p.status NOT IN ('succeeded', 'failed'))
+                AND p.status NOT IN ({sql_list(RAN_STEP_STATUSES)}))
     RETURNING s.arm, s.action, s.input, s.depends_on, s.critical, s.attempts, s.max_attempts,
               s.generation, s.suspect, t.tenant, t.request_id, t.contract, t.deadline,
               t.status AS task_status,
               (SELECT jsonb_object_agg(r.step_id, r.output) FROM step_results AS r
                 WHERE r.task_id = s.task_id
                   AND r.step_id IN (SELECT jsonb_array_elements_text(s.depends_on))) AS outputs
-    """
+    """  # noqa: S608 - status literals from the enums, values bound
 )
 
 
@@ -119,7 +121,7 @@ def _claimed(task_id: str, step_id: str, row: Any) -> Claim:
 
 
 _ADOPT = text(
-    """
+    f"""
     UPDATE steps AS s
        SET status = 'running',
            lease_owner = :owner,
@@ -129,12 +131,12 @@ _ADOPT = text(
      WHERE s.task_id = :task_id AND s.step_id = :step_id AND t.id = s.task_id
        AND s.attempts = :attempt
        AND (s.status = 'queued' OR (s.status = 'running' AND s.lease_until < now()))
-       AND t.status IN ('queued', 'planning', 'processing')
+       AND t.status IN ({sql_list(ACTIVE_TASK_STATUSES)})
        AND NOT t.cancel_requested
     RETURNING s.arm, s.action, s.input, s.depends_on, s.critical, s.attempts, s.max_attempts,
               s.generation, s.suspect, t.tenant, t.request_id, t.contract, t.deadline,
               t.status AS task_status, NULL AS outputs
-    """
+    """  # noqa: S608 - status literals from the enums, values bound
 )
 
 
@@ -176,17 +178,17 @@ class StepView:
 
 
 _VIEW = text(
-    """
+    f"""
     SELECT s.status, s.generation, s.lease_until, s.lease_owner, s.attempts, s.max_attempts,
            t.status AS task_status, t.cancel_requested,
            NOT EXISTS (SELECT 1 FROM steps AS p
                         WHERE p.task_id = s.task_id
                           AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on))
-                          AND p.status NOT IN ('succeeded', 'failed')) AS parents_done,
+                          AND p.status NOT IN ({sql_list(RAN_STEP_STATUSES)})) AS parents_done,
            EXTRACT(EPOCH FROM (s.lease_until - now())) AS to_expiry
       FROM steps AS s JOIN tasks AS t ON t.id = s.task_id
      WHERE s.task_id = :task_id AND s.step_id = :step_id
-    """
+    """  # noqa: S608 - status literals from the enums, values bound
 )
 
 

@@ -14,12 +14,13 @@ SQLAlchemy discards the whole pool, and the caller's retry gets fresh connection
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Connection, Engine, create_engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import event as sa_event
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,6 +61,11 @@ class Database:
         with _storage_errors(), self._autocommit.connect() as conn:
             yield conn
 
+    def ping(self) -> None:
+        """One round trip (readiness): raises when the database cannot answer."""
+        with self.session() as session:
+            session.execute(text("SELECT 1"))
+
     def after_fork(self) -> None:
         self.engine.dispose(close=False)
 
@@ -79,6 +85,26 @@ def _storage_errors() -> Iterator[None]:
         raise
 
 
+def after_commit(
+    session: Session, key: str, item: object, deliver: Callable[[object], None]
+) -> None:
+    """Hold ``item`` until ``session`` commits, then hand it to ``deliver`` (items held under
+    one ``key`` go out in order); a rollback drops them: nobody hears of undone work."""
+    pending: list[object] = session.info.setdefault(key, [])
+    if not pending:
+
+        def flush(done: Session) -> None:
+            for held in done.info.pop(key, []):
+                deliver(held)
+
+        def drop(undone: Session) -> None:
+            undone.info.pop(key, None)
+
+        sa_event.listen(session, "after_commit", flush, once=True)
+        sa_event.listen(session, "after_rollback", drop, once=True)
+    pending.append(item)
+
+
 @lru_cache(maxsize=4)
 def _database(url: str, pool_size: int, timeout: float) -> Database:
     return Database(url, pool_size=pool_size, connect_timeout=timeout)
@@ -92,3 +118,16 @@ def get_database(settings: Settings | None = None) -> Database:
         settings.database.pool_size,
         settings.database.connect_timeout_seconds,
     )
+
+
+#: The transaction and connection types callers annotate with, and the driver's "value the
+#: database cannot store" error the API maps to 422: so that nothing outside ``store``
+#: imports SQLAlchemy.
+__all__ = [
+    "Connection",
+    "DataError",
+    "Database",
+    "Session",
+    "after_commit",
+    "get_database",
+]

@@ -5,13 +5,19 @@ Claims and leases (the guard every delivery passes first) live in ``claims``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from octollm.contracts.status import StepStatus
+from octollm.contracts.status import (
+    TERMINAL_STEP_STATUSES,
+    UNCLAIMED_STEP_STATUSES,
+    StepStatus,
+    sql_list,
+)
 from octollm.store.claims import Claim
 from octollm.store.models import StepResultRow, StepRow
 
@@ -27,7 +33,7 @@ def _held(task_id: str, step_id: str, owner: str, attempt: int) -> Any:
 
 
 _SUCCEED = text(
-    """
+    f"""
     WITH done AS (
         UPDATE steps
            SET status = 'succeeded', finished_at = now(), lease_owner = NULL, lease_until = NULL,
@@ -43,9 +49,9 @@ _SUCCEED = text(
            provenance = EXCLUDED.provenance, updated_at = now()
     RETURNING (SELECT count(*) FROM steps AS o
                 WHERE o.task_id = r.task_id AND o.step_id <> r.step_id
-                  AND o.status NOT IN ('succeeded', 'failed', 'skipped', 'cancelled'))
+                  AND o.status NOT IN ({sql_list(TERMINAL_STEP_STATUSES)}))
               AS others_unfinished
-    """
+    """  # noqa: S608 - status literals from the enums, values bound
 ).bindparams(bindparam("output", type_=JSONB), bindparam("provenance", type_=JSONB))
 
 
@@ -137,7 +143,7 @@ def requeue(
 
 
 def set_status_if(
-    session: Session, task_id: str, step_id: str, new: StepStatus, allowed: tuple[str, ...]
+    session: Session, task_id: str, step_id: str, new: StepStatus, allowed: Collection[str]
 ) -> bool:
     result = session.execute(
         update(StepRow)
@@ -155,7 +161,7 @@ def skip_unfinished(session: Session, task_id: str, status: StepStatus) -> list[
     """Mark every not-yet-finished step of a task (failed task: skipped; cancel: cancelled)."""
     rows = session.execute(
         update(StepRow)
-        .where((StepRow.task_id == task_id) & (StepRow.status.in_(("pending", "queued"))))
+        .where((StepRow.task_id == task_id) & (StepRow.status.in_(UNCLAIMED_STEP_STATUSES)))
         .values(status=status.value, finished_at=text("now()"))
         .returning(StepRow.step_id)
     ).all()
@@ -276,3 +282,46 @@ def snapshot(conn: Session | Connection, task_id: str) -> list[Any]:
     tokens_used, request_id, step_id, status, level, position, error, critical, output``; no
     rows means no such task."""
     return list(conn.execute(_SNAPSHOT, {"task_id": task_id}).all())
+
+
+def gaps(session: Session, task_id: str, step_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """``{"status", "error"}`` of each step in ``step_ids`` (a dependency with no output)."""
+    if not step_ids:
+        return {}
+    rows = session.execute(
+        select(StepRow.step_id, StepRow.status, StepRow.error).where(
+            (StepRow.task_id == task_id) & (StepRow.step_id.in_(step_ids))
+        )
+    ).all()
+    return {r.step_id: {"status": r.status, "error": r.error} for r in rows}
+
+
+_GRANTS = text(
+    """
+    SELECT s.step_id, s.arm, s.input, t.deadline
+      FROM steps AS s JOIN tasks AS t ON t.id = s.task_id
+     WHERE s.task_id = :task_id AND s.step_id = ANY(:step_ids)
+    """
+)
+
+
+def grant_facts(conn: Session | Connection, task_id: str, step_ids: list[str]) -> dict[str, Any]:
+    """What the capability tokens of a canvas's steps derive from (``step_id``, ``arm``,
+    ``input``, the task's ``deadline``), by step id; unknown steps are absent. One statement."""
+    rows = conn.execute(_GRANTS, {"task_id": task_id, "step_ids": step_ids}).all()
+    return {r.step_id: r for r in rows}
+
+
+_GRANT = text(
+    """
+    SELECT s.arm, s.status, s.input, t.deadline
+      FROM steps AS s JOIN tasks AS t ON t.id = s.task_id
+     WHERE s.task_id = :task_id AND s.step_id = :step_id
+    """
+)
+
+
+def grant_fact(conn: Session | Connection, task_id: str, step_id: str) -> Any | None:
+    """``arm``, ``status``, ``input`` and the task's ``deadline`` of one step (admitting or
+    re-issuing its token), None when there is no such step. One statement."""
+    return conn.execute(_GRANT, {"task_id": task_id, "step_id": step_id}).one_or_none()

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from octollm.contracts.status import TaskStatus
+from octollm.contracts.status import ACTIVE_TASK_STATUSES, TaskStatus
+from octollm.errors import Conflict
 from octollm.store.models import TaskRow
 
-LIVE = ("queued", "planning", "processing")
+
+def create(conn: Session | Connection, fields: dict[str, Any]) -> None:
+    """Insert a new task row (plain insert, no unit-of-work bookkeeping); ``Conflict`` when
+    the id is taken (the caller's transaction is then rolled back by the raise)."""
+    try:
+        conn.execute(insert(TaskRow), [fields])
+    except IntegrityError as exc:
+        raise Conflict(f"task {fields['id']} already exists") from exc
 
 
 def get(
@@ -43,7 +53,7 @@ def move(
     task_id: str,
     new: TaskStatus,
     *,
-    allowed: tuple[str, ...] = LIVE,
+    allowed: Collection[str] = ACTIVE_TASK_STATUSES,
     values: dict[str, Any] | None = None,
     generation: int | None = None,
 ) -> bool:
@@ -88,3 +98,47 @@ def tenant_of(conn: Session | Connection, task_id: str) -> str | None:
     unit of work's tenant (``orchestrator.tenancy``)."""
     found = conn.execute(select(TaskRow.tenant).where(TaskRow.id == task_id)).scalar()
     return str(found) if found is not None else None
+
+
+def set_plan(session: Session, task_id: str, plan: dict[str, Any]) -> None:
+    """Store the planner's plan and move the task to ``processing`` (its steps are queued)."""
+    session.execute(
+        update(TaskRow)
+        .where(TaskRow.id == task_id)
+        .values(plan=plan, status=TaskStatus.PROCESSING.value, updated_at=text("now()"))
+    )
+
+
+def set_generation(session: Session, task_id: str, generation: int) -> None:
+    """Start a new generation of the task's DAG (a repair round, a replan, a re-drive)."""
+    session.execute(
+        update(TaskRow)
+        .where(TaskRow.id == task_id)
+        .values(generation=generation, updated_at=text("now()"))
+    )
+
+
+def reopen(session: Session, task_id: str, status: TaskStatus, deadline: datetime) -> None:
+    """Make an ended task live again in ``status`` with a fresh ``deadline`` (resume, replay):
+    the cancel flag, error, result and finish time are cleared."""
+    session.execute(
+        update(TaskRow)
+        .where(TaskRow.id == task_id)
+        .values(
+            status=status.value,
+            cancel_requested=False,
+            error=None,
+            result=None,
+            finished_at=None,
+            deadline=deadline,
+            updated_at=text("now()"),
+        )
+    )
+
+
+def cancel_state(session: Session, task_id: str) -> tuple[bool, str] | None:
+    """(cancel_requested, status) of the task, None when there is no such task."""
+    row = session.execute(
+        select(TaskRow.cancel_requested, TaskRow.status).where(TaskRow.id == task_id)
+    ).one_or_none()
+    return None if row is None else (bool(row.cancel_requested), str(row.status))

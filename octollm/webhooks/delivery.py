@@ -17,12 +17,12 @@ from typing import Any, Literal
 
 import httpx
 import structlog
-from sqlalchemy import text
 
 from octollm.config import get_settings
 from octollm.config.observability import WebhookSettings
+from octollm.store import webhooks as webhook_repo
 from octollm.store.db import Database
-from octollm.store.webhook_models import WebhookAttemptRow, WebhookDeliveryRow
+from octollm.store.webhook_models import WebhookAttemptRow
 from octollm.webhooks import secretbox
 from octollm.webhooks.signing import signed_headers
 from octollm.webhooks.ssrf import (
@@ -34,18 +34,6 @@ from octollm.webhooks.ssrf import (
 )
 
 log = structlog.get_logger(__name__)
-
-_CLAIM = text("""
-UPDATE webhook_deliveries AS d
-   SET status = 'sending', attempts = d.attempts + 1, updated_at = now(),
-       lease_until = now() + make_interval(secs => :lease)
-  FROM webhook_endpoints AS e
- WHERE d.id = :id AND e.id = d.endpoint_id
-   AND (d.status IN ('pending', 'retrying') OR (d.status = 'sending' AND d.lease_until < now()))
-RETURNING d.attempts, d.max_attempts, d.body, d.event_id, d.event_type, d.tenant, e.url, e.secret,
-          e.secret_scheme,
-          CASE WHEN e.previous_until > now() THEN e.previous_secret END AS previous_secret
-""")
 
 
 @dataclass(frozen=True)
@@ -128,7 +116,7 @@ def deliver(
     ``sealer`` (default: the box of the process's settings) just to sign, never kept."""
     lease = lease_seconds if lease_seconds is not None else cfg.timeout_seconds + 30
     with db.session() as session:
-        claimed = session.execute(_CLAIM, {"id": delivery_id, "lease": lease}).one_or_none()
+        claimed = webhook_repo.claim(session, delivery_id, lease)
     if claimed is None:
         return Outcome("noop", reason="not-claimable")
     attempt = int(claimed.attempts)
@@ -213,7 +201,9 @@ def _record(
     duration_ms = (time.monotonic() - t0) * 1000
     status = {"succeeded": "succeeded", "retry": "retrying", "dead": "dead"}[outcome]
     with db.session() as session:
-        session.add(
+        webhook_repo.record_attempt(
+            session,
+            delivery_id,
             WebhookAttemptRow(
                 delivery_id=delivery_id,
                 attempt=attempt,
@@ -223,14 +213,10 @@ def _record(
                 error=error,
                 retry_in_seconds=countdown,
                 started_at=started,
-            )
+            ),
+            status=status,
+            dead_reason=dead_reason,
         )
-        row = session.get(WebhookDeliveryRow, delivery_id)
-        assert row is not None
-        row.status, row.last_status_code, row.last_error = status, status_code, error
-        row.dead_reason, row.lease_until = dead_reason, None
-        if outcome == "succeeded":
-            row.delivered_at = datetime.now(UTC)
     log.info(
         "webhook_attempt",
         delivery_id=delivery_id,

@@ -14,14 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, text, update
-from sqlalchemy.dialects.postgresql import insert
-
 from octollm.config import Settings, get_settings
 from octollm.contracts.event import Event
-from octollm.errors import Conflict, InvalidInput, NotFound
+from octollm.errors import InvalidInput, NotFound
+from octollm.store import webhooks as webhook_repo
 from octollm.store.db import Database
-from octollm.store.webhook_models import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
+from octollm.store.webhook_models import WebhookDeliveryRow, WebhookEndpointRow
 from octollm.webhooks import secretbox
 from octollm.webhooks.signing import is_standard_secret
 from octollm.webhooks.ssrf import Resolver, resolve_target, system_resolver
@@ -141,30 +139,17 @@ def register(
         active=True,
     )
     with db.session() as session:
-        session.add(row)
-        session.flush()
-        session.refresh(row)
-        return _endpoint(row)
+        return _endpoint(webhook_repo.add_endpoint(session, row))
 
 
 def list_endpoints(db: Database, tenant: str) -> list[Endpoint]:
     with db.session() as session:
-        rows = session.scalars(
-            select(WebhookEndpointRow)
-            .where(WebhookEndpointRow.tenant == tenant)
-            .order_by(WebhookEndpointRow.created_at)
-        ).all()
-        return [_endpoint(r) for r in rows]
+        return [_endpoint(r) for r in webhook_repo.endpoints(session, tenant)]
 
 
 def deactivate(db: Database, tenant: str, endpoint_id: str) -> None:
     with db.session() as session:
-        done = session.execute(
-            update(WebhookEndpointRow)
-            .where((WebhookEndpointRow.id == endpoint_id) & (WebhookEndpointRow.tenant == tenant))
-            .values(active=False)
-        )
-        if not getattr(done, "rowcount", 0):
+        if not webhook_repo.deactivate(session, tenant, endpoint_id):
             raise NotFound(f"webhook endpoint {endpoint_id} not found")
 
 
@@ -179,32 +164,25 @@ def deliveries(
     limit: int = 100,
 ) -> list[Delivery]:
     """The tenant's deliveries, newest first, filtered by endpoint, status and event."""
-    query = select(WebhookDeliveryRow).where(WebhookDeliveryRow.tenant == tenant)
-    if endpoint_id is not None:
-        query = query.where(WebhookDeliveryRow.endpoint_id == endpoint_id)
-    if status is not None:
-        query = query.where(WebhookDeliveryRow.status == status)
-    if event_id is not None:
-        query = query.where(WebhookDeliveryRow.event_id == event_id)
-    if event_type is not None:
-        query = query.where(WebhookDeliveryRow.event_type == event_type)
     with db.session() as session:
-        rows = session.scalars(
-            query.order_by(WebhookDeliveryRow.id.desc()).limit(min(limit, 1000))
-        ).all()
+        rows = webhook_repo.deliveries(
+            session,
+            tenant,
+            endpoint_id=endpoint_id,
+            status=status,
+            event_id=event_id,
+            event_type=event_type,
+            limit=limit,
+        )
         return [_delivery(r) for r in rows]
 
 
 def attempts(db: Database, tenant: str, delivery_id: int) -> list[Attempt]:
     with db.session() as session:
-        owner = session.get(WebhookDeliveryRow, delivery_id)
+        owner = webhook_repo.delivery(session, delivery_id)
         if owner is None or owner.tenant != tenant:
             raise NotFound(f"webhook delivery {delivery_id} not found")
-        rows = session.scalars(
-            select(WebhookAttemptRow)
-            .where(WebhookAttemptRow.delivery_id == delivery_id)
-            .order_by(WebhookAttemptRow.id)
-        ).all()
+        rows = webhook_repo.attempts(session, delivery_id)
         return [
             Attempt(
                 r.attempt,
@@ -228,62 +206,25 @@ def fan_out(db: Database, event: Event, *, max_attempts: int) -> list[int]:
     """
     body = event.model_dump_json()
     with db.session() as session:
-        endpoints = session.scalars(
-            select(WebhookEndpointRow).where(
-                (WebhookEndpointRow.tenant == event.tenant)
-                & WebhookEndpointRow.active
-                & (WebhookEndpointRow.created_at <= event.timestamp)
-            )
-        ).all()
-        wanted = [e for e in endpoints if matches(e.event_types, event.event_type)]
+        endpoints = webhook_repo.subscribers(session, event.tenant, event.timestamp)
+        wanted = [e.id for e in endpoints if matches(e.event_types, event.event_type)]
         if not wanted:
             return []
-        session.execute(
-            insert(WebhookDeliveryRow)
-            .values(
-                [
-                    {
-                        "endpoint_id": e.id,
-                        "tenant": event.tenant,
-                        "event_id": event.event_id,
-                        "event_type": event.event_type,
-                        "body": body,
-                        "status": "pending",
-                        "max_attempts": max_attempts,
-                    }
-                    for e in wanted
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
-        )
-        return list(
-            session.scalars(
-                select(WebhookDeliveryRow.id).where(
-                    (WebhookDeliveryRow.event_id == event.event_id)
-                    & (WebhookDeliveryRow.status == "pending")
-                )
-            ).all()
+        return webhook_repo.add_deliveries(
+            session,
+            wanted,
+            tenant=event.tenant,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            body=body,
+            max_attempts=max_attempts,
         )
 
 
 def reopen(db: Database, tenant: str, delivery_id: int, *, extra_attempts: int) -> Delivery:
     """Put a dead (or delivered) delivery back to ``pending`` with ``extra_attempts`` more tries."""
     with db.session() as session:
-        row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
-        if row is None or row.tenant != tenant:
-            raise NotFound(f"webhook delivery {delivery_id} not found")
-        if row.status not in ("dead", "succeeded"):
-            raise Conflict(
-                f"delivery {delivery_id} is {row.status}; only dead or delivered ones "
-                "can be redelivered"
-            )
-        row.status = "pending"
-        row.max_attempts = row.attempts + extra_attempts
-        row.dead_reason = None
-        row.lease_until = None
-        row.redeliveries += 1
-        row.updated_at = session.execute(text("SELECT now()")).scalar_one()
-        session.flush()
+        row = webhook_repo.reopen(session, tenant, delivery_id, extra_attempts=extra_attempts)
         return _delivery(row)
 
 
@@ -303,7 +244,7 @@ def rotate_secret(
     sealer = secretbox.box(settings or get_settings())
     until = datetime.now(UTC) + timedelta(seconds=overlap_seconds)
     with db.session() as session:
-        row = session.get(WebhookEndpointRow, endpoint_id, with_for_update=True)
+        row = webhook_repo.endpoint_for_update(session, endpoint_id)
         if row is None or row.tenant != tenant:
             raise NotFound(f"webhook endpoint {endpoint_id} not found")
         current = sealer.open(row.secret, row.secret_scheme)
@@ -318,9 +259,7 @@ def reseal_all(db: Database, sealer: secretbox.SecretBox) -> int:
     """Seal every endpoint's secrets with the newest key (plain ones for the first time);
     returns how many endpoints were rewritten. One transaction: all or nothing."""
     with db.session() as session:
-        rows = session.scalars(
-            select(WebhookEndpointRow).order_by(WebhookEndpointRow.id).with_for_update()
-        ).all()
+        rows = webhook_repo.all_endpoints_for_update(session)
         for row in rows:
             row.secret = sealer.reseal(row.secret, row.secret_scheme)
             if row.previous_secret is not None:

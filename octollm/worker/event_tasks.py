@@ -40,8 +40,8 @@ from octollm.orchestrator.broker import queues as routing
 from octollm.orchestrator.broker.app import app
 from octollm.orchestrator.calls import tenancy
 from octollm.orchestrator.calls.collaborators import services_for
+from octollm.orchestrator.calls.metering import llm_for
 from octollm.orchestrator.capability import reactions, webhook_messages
-from octollm.orchestrator.engine.metering import llm_for
 from octollm.orchestrator.engine.runner import backoff
 from octollm.orchestrator.runtime import Runtime, get_runtime
 from octollm.resilience import on_state_change

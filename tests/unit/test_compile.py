@@ -12,12 +12,12 @@ from celery.canvas import Signature, _chain, _chord, group
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from octollm.orchestrator.broker.queues import Target
 from octollm.orchestrator.engine.compile import (
     BARRIER_TASK,
     FINALIZE_TASK,
     STEP_TASK,
     StepSpec,
-    Target,
     compile_canvas,
     levels,
     message_id,

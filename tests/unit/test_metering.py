@@ -10,8 +10,8 @@ from octollm.arms.base import ChatResult
 from octollm.config.settings import LLMSettings
 from octollm.contracts.arm import TokenUsage
 from octollm.errors import BudgetExceeded, Cancelled
-from octollm.orchestrator.engine.budget import FixedLedger
-from octollm.orchestrator.engine.metering import MeteredLLM, estimate_prompt_tokens
+from octollm.orchestrator.calls.budget import FixedLedger
+from octollm.orchestrator.calls.metering import MeteredLLM, estimate_prompt_tokens
 
 
 class ScriptedLLM:

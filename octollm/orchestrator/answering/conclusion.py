@@ -22,9 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text, update
-from sqlalchemy.orm import Session
-
 from octollm.contracts.event import EventType
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.orchestrator.answering import integration, repair, verification
@@ -34,6 +31,7 @@ from octollm.orchestrator.runtime import Runtime
 from octollm.store import rounds as round_repo
 from octollm.store import steps as step_repo
 from octollm.store import tasks as task_repo
+from octollm.store.db import Session
 from octollm.store.models import StepRow, TaskRow
 
 DEFAULT_MAX_REPAIR_ROUNDS = 2
@@ -162,11 +160,7 @@ def _repair(
         record["_why"] = "no step can repair what the verdict found"
         return None
     step_repo.insert_steps(session, planned.rows)
-    session.execute(
-        update(TaskRow)
-        .where(TaskRow.id == task.id)
-        .values(generation=generation, updated_at=text("now()"))
-    )
+    task_repo.set_generation(session, task.id, generation)
     new_ids = [r["step_id"] for r in planned.rows]
     round_repo.record(
         session,

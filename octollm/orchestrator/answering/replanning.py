@@ -20,12 +20,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import text, update
-from sqlalchemy.orm import Session
-
 from octollm.contracts.event import EventType
 from octollm.contracts.plan import PLAN_STEP_ID, Plan
-from octollm.contracts.status import StepStatus, TaskStatus
+from octollm.contracts.status import UNCLAIMED_STEP_STATUSES, StepStatus, TaskStatus
 from octollm.orchestrator.answering import conclusion
 from octollm.orchestrator.engine import dispatch, expansion
 from octollm.orchestrator.runtime import Runtime
@@ -33,6 +30,7 @@ from octollm.store import rounds as round_repo
 from octollm.store import steps as step_repo
 from octollm.store import tasks as task_repo
 from octollm.store.claims import Claim
+from octollm.store.db import Session
 from octollm.store.models import TaskRow
 
 PREFIX = "replan."
@@ -73,12 +71,12 @@ def request(rt: Runtime, claim: Claim, reason: str) -> dispatch.Outbox | None:
             round_repo.record(session, decision="refused", reason=why, **base)
             return None
         rows = conclusion.current_steps(step_repo.for_task(session, task.id), history)
-        pending = [r for r in rows if r.status in ("queued", "pending")]
+        pending = [r for r in rows if r.status in UNCLAIMED_STEP_STATUSES]
         skipped = [
             r.step_id
             for r in pending
             if step_repo.set_status_if(
-                session, task.id, r.step_id, StepStatus.SKIPPED, ("queued", "pending")
+                session, task.id, r.step_id, StepStatus.SKIPPED, UNCLAIMED_STEP_STATUSES
             )
         ]
         finished_ids = [r.step_id for r in rows if r.status == StepStatus.SUCCEEDED.value]
@@ -116,11 +114,7 @@ def request(rt: Runtime, claim: Claim, reason: str) -> dispatch.Outbox | None:
             "queued_at": datetime.now(UTC),
         }
         step_repo.insert_steps(session, [row])
-        session.execute(
-            update(TaskRow)
-            .where(TaskRow.id == task.id)
-            .values(generation=generation, updated_at=text("now()"))
-        )
+        task_repo.set_generation(session, task.id, generation)
         round_repo.record(
             session, decision="replan", reason=reason, replaced=skipped, steps=[step_id], **base
         )

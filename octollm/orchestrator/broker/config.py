@@ -8,7 +8,6 @@ from octollm.arms.registry import BUILTIN_ARMS
 from octollm.config import Settings
 from octollm.orchestrator.broker import queues as routing
 from octollm.orchestrator.broker import result_backend as resultbackend
-from octollm.orchestrator.capability import issuing
 
 #: The longest countdown of a re-published step message while Postgres is away (worker/tasks.py).
 STORAGE_RETRY_CAP_SECONDS = 30.0
@@ -89,7 +88,7 @@ def build(settings: Settings) -> dict[str, Any]:
         "enable_utc": True,
         "timezone": "UTC",
         # Capability tokens: publishers mint them from these (orchestrator/issuing.py).
-        **issuing.conf_entries(settings),
+        **capability_entries(settings),
         "beat_schedule": {
             "octollm-reconcile": {
                 "task": "octollm.reconcile",
@@ -100,4 +99,17 @@ def build(settings: Settings) -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+def capability_entries(settings: Settings) -> dict[str, Any]:
+    """The capability settings as Celery configuration keys (plain values only)."""
+    cfg = settings.capability
+    return {
+        "octollm_capability_secret": cfg.secret.get_secret_value() if cfg.secret else None,
+        "octollm_capability_dir": str(settings.data_dir),
+        "octollm_capability_leeway": cfg.leeway_seconds,
+        "octollm_capability_max_ttl": cfg.max_ttl_seconds,
+        "octollm_capability_min_ttl": cfg.min_ttl_seconds,
+        "octollm_step_time_limit": settings.orchestrator.step_time_limit_seconds,
     }

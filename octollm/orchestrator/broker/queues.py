@@ -15,6 +15,7 @@ any arm's step (``orchestrator/recovery/isolation.py``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from kombu.entity import Exchange, Queue
@@ -29,6 +30,14 @@ AMQP_PRIORITY: dict[Priority, int] = {
     Priority.MEDIUM: 3,
     Priority.LOW: 0,
 }
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where messages go: the queue prefix and the broker (for its routing rules)."""
+
+    prefix: str
+    broker_url: str
 
 
 def is_amqp(broker_url: str) -> bool:

@@ -27,11 +27,11 @@ from octollm.arms.base import ArmContext
 from octollm.arms.registry import get_arm
 from octollm.errors import InvalidInput, OctoError
 from octollm.orchestrator.calls import tenancy
+from octollm.orchestrator.calls.budget import TaskLedger
 from octollm.orchestrator.calls.caller import call_subject, error_reply, handoff_for, send_reply
 from octollm.orchestrator.calls.collaborators import services_for
+from octollm.orchestrator.calls.metering import MeteredLLM, llm_for
 from octollm.orchestrator.capability import admission, issuing
-from octollm.orchestrator.engine.budget import TaskLedger
-from octollm.orchestrator.engine.metering import MeteredLLM, llm_for
 from octollm.orchestrator.runtime import Runtime
 from octollm.security.capability import TokenRefused
 

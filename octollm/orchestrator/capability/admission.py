@@ -32,7 +32,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import text
 
 from octollm.contracts.outcome import OutcomeReason
 from octollm.contracts.status import StepStatus
@@ -42,17 +41,11 @@ from octollm.orchestrator.capability import issuing
 from octollm.orchestrator.runtime import Runtime
 from octollm.security.capability import Capability, ReplayGuard, TokenRefused, token_id
 from octollm.store import security_events
+from octollm.store import steps as step_repo
 from octollm.store.claims import Claim
 
 log = structlog.get_logger(__name__)
 
-_STEP = text(
-    """
-    SELECT s.arm, s.status, s.input, t.deadline
-      FROM steps AS s JOIN tasks AS t ON t.id = s.task_id
-     WHERE s.task_id = :task_id AND s.step_id = :step_id
-    """
-)
 
 
 @dataclass(frozen=True)
@@ -83,7 +76,7 @@ def admit(
     message_id: str | None = None,
 ) -> Admission:
     with rt.db.autocommit() as conn:
-        row = conn.execute(_STEP, {"task_id": task_id, "step_id": step_id}).one_or_none()
+        row = step_repo.grant_fact(conn, task_id, step_id)
     if row is None:
         return Admission()
     if StepStatus(row.status).terminal:
@@ -161,7 +154,7 @@ def needs_fresh_token(kind: str, reason: OutcomeReason) -> bool:
 def reissue(rt: Runtime, task_id: str, step_id: str, generation: int) -> str | None:
     """A fresh token for the next delivery of a step (before ``self.retry``)."""
     with rt.db.autocommit() as conn:
-        row = conn.execute(_STEP, {"task_id": task_id, "step_id": step_id}).one_or_none()
+        row = step_repo.grant_fact(conn, task_id, step_id)
     if row is None:
         return None
     return issuing.reissue(

@@ -22,46 +22,24 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, text
-from sqlalchemy.orm import Session
 
 from octollm.config import Settings
 from octollm.config.capability import CapabilitySettings
 from octollm.orchestrator.capability.grants import grant_for
-from octollm.orchestrator.engine.compile import StepSpec
 from octollm.security.capability import CapabilityAuthority, load_key
+from octollm.store import steps as step_repo
+from octollm.store.db import Connection, Session
 
 log = structlog.get_logger(__name__)
 
 _authorities: dict[tuple[str | None, str, float], CapabilityAuthority] = {}
 _lock = threading.Lock()
-
-_STEPS = text(
-    """
-    SELECT s.step_id, s.arm, s.input, t.deadline
-      FROM steps AS s JOIN tasks AS t ON t.id = s.task_id
-     WHERE s.task_id = :task_id AND s.step_id = ANY(:step_ids)
-    """
-)
-
-
-def conf_entries(settings: Settings) -> dict[str, Any]:
-    """The capability settings as Celery configuration keys (plain values only)."""
-    cfg = settings.capability
-    return {
-        "octollm_capability_secret": cfg.secret.get_secret_value() if cfg.secret else None,
-        "octollm_capability_dir": str(settings.data_dir),
-        "octollm_capability_leeway": cfg.leeway_seconds,
-        "octollm_capability_max_ttl": cfg.max_ttl_seconds,
-        "octollm_capability_min_ttl": cfg.min_ttl_seconds,
-        "octollm_step_time_limit": settings.orchestrator.step_time_limit_seconds,
-    }
 
 
 def authority(settings: Settings) -> CapabilityAuthority:
@@ -106,30 +84,30 @@ def issue_for_canvas(
     conn: Session | Connection,
     task_id: str,
     generation: int,
-    specs: Sequence[StepSpec],
+    arms: Mapping[str, str],
 ) -> dict[str, str]:
-    """One token per step of a canvas about to be published, by step id."""
-    if not specs:
+    """One token per step of a canvas about to be published (``arms``: each step's arm, by
+    step id), by step id."""
+    if not arms:
         return {}
     # ``get``, not ``in``: Celery loads a lazily configured app's settings on item access only.
     if conf.get("octollm_capability_dir") is None:
-        log.warning("capability_tokens_unconfigured", task_id=task_id, steps=len(specs))
+        log.warning("capability_tokens_unconfigured", task_id=task_id, steps=len(arms))
         return {}
     issuer = authority_from_conf(conf)
-    rows = conn.execute(_STEPS, {"task_id": task_id, "step_ids": [s.step_id for s in specs]}).all()
-    found = {r.step_id: r for r in rows}
+    found = step_repo.grant_facts(conn, task_id, list(arms))
     limit = float(conf.get("octollm_step_time_limit", 900.0))
     now = time.time()
     tokens: dict[str, str] = {}
-    for spec in specs:
-        row = found.get(spec.step_id)
+    for step_id, arm in arms.items():
+        row = found.get(step_id)
         step_input: dict[str, Any] = dict(row.input) if row is not None else {}
         deadline = row.deadline if row is not None else None
-        grant = grant_for(spec.arm, step_input, step_time_limit=limit)
-        tokens[spec.step_id] = issuer.issue(
-            arm=spec.arm,
+        grant = grant_for(arm, step_input, step_time_limit=limit)
+        tokens[step_id] = issuer.issue(
+            arm=arm,
             task_id=task_id,
-            step_id=spec.step_id,
+            step_id=step_id,
             generation=generation,
             expires_at=expiry(
                 deadline,

@@ -28,7 +28,6 @@ import time
 from typing import Any
 
 import structlog
-from sqlalchemy import text
 
 from octollm.config import Settings
 from octollm.orchestrator.broker import queues
@@ -36,6 +35,7 @@ from octollm.orchestrator.capability import issuing
 from octollm.orchestrator.runtime import Runtime
 from octollm.security.capability import TOKEN_HEADER, TokenRefused, token_id
 from octollm.store import security_events
+from octollm.store import webhooks as webhook_repo
 from octollm.store.db import Database
 from octollm.webhooks import registry
 from octollm.webhooks.registry import DELIVER_TASK, WEBHOOKS_QUEUE_ARM, Delivery
@@ -45,13 +45,6 @@ log = structlog.get_logger(__name__)
 AUDIENCE = "webhooks"
 SCOPE = "webhook:deliver"
 TOKEN_LIFETIME_SECONDS = 24 * 3600.0
-
-_DELIVERY = text(
-    """
-    SELECT tenant, status, redeliveries, left(body::jsonb ->> 'task_id', 64) AS task_id
-      FROM webhook_deliveries WHERE id = :id
-    """
-)
 
 
 def subject(delivery_id: int) -> str:
@@ -107,7 +100,7 @@ def admit(
     A message for a delivery that does not exist is let through: the claim finds nothing.
     """
     with rt.db.autocommit() as conn:
-        row = conn.execute(_DELIVERY, {"id": int(delivery_id)}).one_or_none()
+        row = webhook_repo.token_facts(conn, delivery_id)
     if row is None:
         return None
     if token is None and not rt.settings.capability.required:
@@ -130,7 +123,7 @@ def admit(
 def reissue(rt: Runtime, delivery_id: int, *, delay: float) -> str | None:
     """A fresh token for a retry that waits ``delay`` seconds in the broker."""
     with rt.db.autocommit() as conn:
-        row = conn.execute(_DELIVERY, {"id": int(delivery_id)}).one_or_none()
+        row = webhook_repo.token_facts(conn, delivery_id)
     if row is None:
         return None
     return issue(rt.settings, row.tenant, delivery_id, int(row.redeliveries), delay=delay)

@@ -31,6 +31,7 @@ from celery.canvas import Signature
 
 from octollm.contracts.status import Priority
 from octollm.orchestrator.broker import queues
+from octollm.orchestrator.broker.queues import Target
 from octollm.security.capability import TOKEN_HEADER
 
 STEP_TASK = "octollm.step.run"
@@ -46,14 +47,6 @@ class StepSpec:
     #: A suspect: published to the quarantine lane instead of its arm's queues (the step
     #: still runs its own arm there; its capability token names that arm).
     quarantine: bool = False
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where messages go: the queue prefix and the broker (for its routing rules)."""
-
-    prefix: str
-    broker_url: str
 
 
 def message_id(task_id: str, step_id: str, generation: int) -> str:

@@ -18,17 +18,14 @@ from typing import Any
 
 import structlog
 from celery import Celery
-from sqlalchemy import Connection, insert, select, text
-from sqlalchemy.orm import Session
 
+from octollm.orchestrator.broker.queues import Target
 from octollm.orchestrator.capability import issuing
-from octollm.orchestrator.engine.compile import StepSpec, Target, compile_canvas
-from octollm.store.db import Database
-from octollm.store.models import OutboxRow
+from octollm.orchestrator.engine.compile import StepSpec, compile_canvas
+from octollm.store import outbox as outbox_repo
+from octollm.store.db import Connection, Database, Session
 
 log = structlog.get_logger(__name__)
-
-_MARK = text("UPDATE outbox SET published_at = now() WHERE id = :id AND published_at IS NULL")
 
 
 @dataclass(frozen=True)
@@ -60,12 +57,7 @@ def enqueue(
             for s in steps
         ],
     }
-    outbox_id = conn.execute(
-        insert(OutboxRow)
-        .values(task_id=task_id, kind="canvas", payload=payload)
-        .returning(OutboxRow.id)
-    ).scalar_one()
-    return Outbox(int(outbox_id), task_id, payload)
+    return Outbox(outbox_repo.add(conn, task_id, payload), task_id, payload)
 
 
 def _canvas(
@@ -88,7 +80,9 @@ def _canvas(
         payload["urgency"],
         target,
         finalize=bool(payload["finalize"]),
-        tokens=issuing.issue_for_canvas(app.conf, conn, task_id, generation, specs),
+        tokens=issuing.issue_for_canvas(
+            app.conf, conn, task_id, generation, {s.step_id: s.arm for s in specs}
+        ),
     )
 
 
@@ -98,7 +92,7 @@ def publish(db: Database, app: Celery, target: Target, outbox: Outbox) -> None:
         canvas = _canvas(app, target, outbox.task_id, outbox.payload, conn)
     canvas.apply_async()
     with db.autocommit() as conn:
-        conn.execute(_MARK, {"id": outbox.id})
+        outbox_repo.mark_published(conn, outbox.id)
 
 
 def relay(
@@ -107,24 +101,9 @@ def relay(
     """Publish outbox rows left behind by a crash; returns how many were published."""
     published = 0
     with db.session() as session:
-        rows = session.scalars(
-            select(OutboxRow)
-            .where(
-                OutboxRow.published_at.is_(None)
-                & (
-                    OutboxRow.created_at
-                    < text("now() - make_interval(secs => :grace)").bindparams(
-                        grace=float(older_than_seconds)
-                    )
-                )
-            )
-            .order_by(OutboxRow.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-        for row in rows:
+        for row in outbox_repo.unpublished(session, older_than_seconds, limit):
             _canvas(app, target, row.task_id, row.payload, session).apply_async()
-            row.published_at = text("now()")  # type: ignore[assignment]
+            outbox_repo.stamp_published(row)
             published += 1
             log.info("outbox_relayed", task_id=row.task_id, outbox_id=row.id)
     return published

@@ -15,9 +15,6 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import insert, text, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from octollm.arms.registry import known_arms
 from octollm.config import get_settings
@@ -25,7 +22,12 @@ from octollm.contracts.arm import ErrorInfo
 from octollm.contracts.event import EventType
 from octollm.contracts.plan import PLAN_STEP_ID, Plan
 from octollm.contracts.problems import one_line
-from octollm.contracts.status import StepStatus, TaskStatus
+from octollm.contracts.status import (
+    RESUMABLE_TASK_STATUSES,
+    UNCLAIMED_STEP_STATUSES,
+    StepStatus,
+    TaskStatus,
+)
 from octollm.contracts.task import TaskContract
 from octollm.errors import Conflict, InvalidPlan, NotFound
 from octollm.orchestrator.answering import conclusion
@@ -36,6 +38,7 @@ from octollm.orchestrator.runtime import Runtime
 from octollm.store import rounds as round_repo
 from octollm.store import steps as step_repo
 from octollm.store import tasks as task_repo
+from octollm.store.db import Session
 from octollm.store.models import TaskRow
 
 log = structlog.get_logger(__name__)
@@ -115,21 +118,18 @@ def submit(
         "started_at": datetime.now(UTC) if plan else None,
     }
     step_rows = expansion.rows(contract.task_id, plan or _planning_plan(contract), 1, max_attempts)
-    try:
-        with rt.db.session() as session:
-            conn = session.connection()  # plain inserts: no unit-of-work bookkeeping
-            conn.execute(insert(TaskRow), [fields])
-            step_repo.insert_steps(conn, step_rows)
-            outbox = dispatch.enqueue(
-                conn,
-                contract.task_id,
-                1,
-                expansion.specs(step_rows),
-                contract.priority.value,
-                finalize=plan is not None,
-            )
-    except IntegrityError as exc:
-        raise Conflict(f"task {contract.task_id} already exists") from exc
+    with rt.db.session() as session:
+        conn = session.connection()  # plain inserts: no unit-of-work bookkeeping
+        task_repo.create(conn, fields)  # ``Conflict`` when the id is taken
+        step_repo.insert_steps(conn, step_rows)
+        outbox = dispatch.enqueue(
+            conn,
+            contract.task_id,
+            1,
+            expansion.specs(step_rows),
+            contract.priority.value,
+            finalize=plan is not None,
+        )
     row = TaskRow(**fields)
     rt.emit(
         EventType.TASK_QUEUED,
@@ -162,15 +162,7 @@ def expand(session: Session, task: TaskRow, plan: Plan) -> dispatch.Outbox:
     """Insert the planner's steps and enqueue their canvas (inside the plan step's transaction)."""
     step_rows = expansion.rows(task.id, plan, task.generation, task.max_retries + 1, offset=1)
     step_repo.insert_steps(session, step_rows)
-    session.execute(
-        update(TaskRow)
-        .where(TaskRow.id == task.id)
-        .values(
-            plan=plan.model_dump(mode="json"),
-            status=TaskStatus.PROCESSING.value,
-            updated_at=text("now()"),
-        )
-    )
+    task_repo.set_plan(session, task.id, plan.model_dump(mode="json"))
     return dispatch.enqueue(
         session, task.id, task.generation, expansion.specs(step_rows), task.priority
     )
@@ -287,7 +279,7 @@ def cancel(rt: Runtime, task_id: str, *, tenant: str | None = None) -> TaskRow:
             )
         task.cancel_requested = True
         pending = [
-            r for r in step_repo.for_task(session, task_id) if r.status in ("pending", "queued")
+            r for r in step_repo.for_task(session, task_id) if r.status in UNCLAIMED_STEP_STATUSES
         ]
         close(
             rt,
@@ -342,7 +334,7 @@ def resume(rt: Runtime, task_id: str, *, tenant: str | None = None) -> TaskRow:
         task = task_repo.get(session, task_id, tenant=tenant, lock=True)
         if task is None:
             raise NotFound(f"task {task_id} not found")
-        if task.status not in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
+        if task.status not in RESUMABLE_TASK_STATUSES:
             raise Conflict(
                 f"task {task_id} is {task.status}; only failed or cancelled tasks can be resumed"
             )

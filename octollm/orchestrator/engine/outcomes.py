@@ -35,13 +35,13 @@ from octollm.contracts.plan import PLAN_STEP_ID, Plan
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.errors import InvalidPlan, OctoError, StorageUnavailable
 from octollm.orchestrator.answering import replanning
+from octollm.orchestrator.calls.metering import MeteredLLM
 from octollm.orchestrator.engine import dispatch, lifecycle
-from octollm.orchestrator.engine.metering import MeteredLLM
 from octollm.orchestrator.recovery import deadletters
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import claims
 from octollm.store import steps as step_repo
-from octollm.store.models import TaskRow
+from octollm.store import tasks as task_repo
 
 log = structlog.get_logger(__name__)
 
@@ -129,7 +129,7 @@ def succeed(
         with rt.db.session() as session:
             unfinished = step_repo.succeed(session, *record)
             if unfinished is not None:
-                task = session.get(TaskRow, claim.task_id)
+                task = task_repo.get(session, claim.task_id)
                 assert task is not None
                 if is_replan:
                     outbox = replanning.extend(session, task, plan, claim.step_id)
@@ -302,7 +302,7 @@ def fail(
                 reason=dead_letter,
             )
         if claim.critical:
-            task = session.get(TaskRow, claim.task_id)
+            task = task_repo.get(session, claim.task_id)
             assert task is not None
             lifecycle.close(
                 rt,

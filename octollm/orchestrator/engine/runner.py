@@ -37,7 +37,6 @@ from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
-from sqlalchemy import select
 
 from octollm.arms import boundary
 from octollm.arms.base import Arm, ArmContext, ArmResult, step_idempotency_key
@@ -46,7 +45,7 @@ from octollm.contracts.arm import ProvenanceMetadata
 from octollm.contracts.event import EventType
 from octollm.contracts.outcome import OutcomeReason
 from octollm.contracts.plan import PLAN_STEP_ID
-from octollm.contracts.status import StepStatus, TaskStatus
+from octollm.contracts.status import UNCLAIMED_STEP_STATUSES, StepStatus, TaskStatus
 from octollm.errors import (
     BudgetExceeded,
     Cancelled,
@@ -58,12 +57,12 @@ from octollm.errors import (
 from octollm.llm import idempotency as llm_idempotency
 from octollm.logging import bind_unit_of_work
 from octollm.orchestrator.calls import tenancy
+from octollm.orchestrator.calls.budget import TaskLedger
 from octollm.orchestrator.calls.collaborators import services_for
+from octollm.orchestrator.calls.metering import MeteredLLM, llm_for
 from octollm.orchestrator.capability import admission as admissions
 from octollm.orchestrator.capability import security_events
 from octollm.orchestrator.engine import outcomes, replay, swarm
-from octollm.orchestrator.engine.budget import TaskLedger
-from octollm.orchestrator.engine.metering import MeteredLLM, llm_for
 from octollm.orchestrator.engine.outcomes import Outcome, backoff
 from octollm.orchestrator.recovery import deadletters, isolation, journal, lease
 from octollm.orchestrator.registry import directory as arm_directory
@@ -71,7 +70,6 @@ from octollm.orchestrator.runtime import Runtime
 from octollm.store import claims
 from octollm.store import steps as step_repo
 from octollm.store import tasks as task_repo
-from octollm.store.models import StepRow, TaskRow
 
 __all__ = ["Outcome", "backoff", "run_step"]
 
@@ -268,7 +266,7 @@ def _unclaimed(rt: Runtime, session: Any, task_id: str, step_id: str, generation
         return Outcome("noop", OutcomeReason.STALE)
     if view.cancel_requested or TaskStatus(view.task_status).terminal:
         settled = StepStatus.CANCELLED if view.cancel_requested else StepStatus.SKIPPED
-        step_repo.set_status_if(session, task_id, step_id, settled, ("pending", "queued"))
+        step_repo.set_status_if(session, task_id, step_id, settled, UNCLAIMED_STEP_STATUSES)
         return Outcome("noop", OutcomeReason.TASK_FINISHED)
     running_elsewhere = view.status == "running" and not view.lease_expired
     if view.attempts >= view.max_attempts and not running_elsewhere:
@@ -297,14 +295,8 @@ def _dependencies(
     failed optional step)."""
     outputs = dict(outputs)
     missing = [d for d in depends_on if d not in outputs]
-    if missing:
-        rows = session.execute(
-            select(StepRow.step_id, StepRow.status, StepRow.error).where(
-                (StepRow.task_id == task_id) & (StepRow.step_id.in_(missing))
-            )
-        ).all()
-        for r in rows:
-            outputs[r.step_id] = {"_gap": {"status": r.status, "error": r.error}}
+    for step_id, gap in step_repo.gaps(session, task_id, missing).items():
+        outputs[step_id] = {"_gap": gap}
     return outputs
 
 
@@ -326,16 +318,14 @@ def _check_cancelled(rt: Runtime, task_id: str) -> None:
     check after recovery sees it, and an outage must not fail the work in progress."""
     try:
         with rt.db.session() as session:
-            row = session.execute(
-                select(TaskRow.cancel_requested, TaskRow.status).where(TaskRow.id == task_id)
-            ).one_or_none()
+            state = task_repo.cancel_state(session, task_id)
     except StorageUnavailable:
         return
-    if row is None or row.cancel_requested:
+    if state is None or state[0]:
         raise Cancelled("the task was cancelled", details={"task_id": task_id})
-    if TaskStatus(row.status).terminal:
+    if TaskStatus(state[1]).terminal:
         raise Cancelled(
-            f"the task is already {row.status}", details={"task_id": task_id, "status": row.status}
+            f"the task is already {state[1]}", details={"task_id": task_id, "status": state[1]}
         )
 
 

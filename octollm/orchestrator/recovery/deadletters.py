@@ -21,8 +21,6 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, select, text, update
-from sqlalchemy.orm import Session
 
 from octollm.contracts.arm import ErrorInfo
 from octollm.contracts.event import EventType
@@ -32,30 +30,15 @@ from octollm.orchestrator.engine import dispatch, lifecycle
 from octollm.orchestrator.recovery import redriving
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import claims
+from octollm.store import dead_letters as dead_letter_repo
+from octollm.store import steps as step_repo
 from octollm.store import tasks as task_repo
-from octollm.store.models import DeadLetterRow, StepRow, TaskRow
+from octollm.store.db import Session
+from octollm.store.dead_letters import MAX_LIST as MAX_LIST
+from octollm.store.dead_letters import DeadLetterFilter as DeadLetterFilter
+from octollm.store.models import DeadLetterRow
 
 log = structlog.get_logger(__name__)
-
-MAX_LIST = 500
-
-
-@dataclass(frozen=True)
-class DeadLetterFilter:
-    """Which dead letters to list or replay; unset fields match everything."""
-
-    tenant: str | None = None
-    task_id: str | None = None
-    step_id: str | None = None
-    arm: str | None = None
-    reason: str | None = None
-    #: None: any; False: never replayed; True: replayed at least once.
-    replayed: bool | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    #: Page backwards from this id (exclusive): the smallest id of the previous page.
-    before_id: int | None = None
-    limit: int = 100
 
 
 @dataclass(frozen=True)
@@ -108,23 +91,21 @@ def record(
 ) -> None:
     """Insert the dead letter for a step that just failed for good (same transaction)."""
     digest = hashlib.sha256(json.dumps(claim.input, sort_keys=True).encode()).hexdigest()
-    session.add(
-        DeadLetterRow(
-            task_id=claim.task_id,
-            step_id=claim.step_id,
-            arm=claim.arm,
-            tenant=tenant,
-            error=error,
-            attempts=claim.attempt,
-            reason=reason,
-            replay_count=0,
-            input_ref={
-                "task_id": claim.task_id,
-                "step_id": claim.step_id,
-                "generation": claim.generation,
-                "input_sha256": digest,
-            },
-        )
+    dead_letter_repo.add(
+        session,
+        task_id=claim.task_id,
+        step_id=claim.step_id,
+        arm=claim.arm,
+        tenant=tenant,
+        error=error,
+        attempts=claim.attempt,
+        reason=reason,
+        input_ref={
+            "task_id": claim.task_id,
+            "step_id": claim.step_id,
+            "generation": claim.generation,
+            "input_sha256": digest,
+        },
     )
 
 
@@ -143,7 +124,7 @@ def exhaust(rt: Runtime, session: Session, task_id: str, step_id: str) -> bool:
         f"the step's worker died on each of its {claim.attempt} attempts "
         f"(limit {claim.max_attempts})"
     )
-    task = session.get(TaskRow, task_id)
+    task = task_repo.get(session, task_id)
     assert task is not None
     record(session, claim, task.tenant, error, "poison")
     rt.emit(
@@ -166,40 +147,16 @@ def exhaust(rt: Runtime, session: Session, task_id: str, step_id: str) -> bool:
 # -- reading -----------------------------------------------------------------------------------
 
 
-def _query(filters: DeadLetterFilter) -> Select[DeadLetterRow]:
-    stmt = select(DeadLetterRow)
-    equal = {
-        DeadLetterRow.tenant: filters.tenant,
-        DeadLetterRow.task_id: filters.task_id,
-        DeadLetterRow.step_id: filters.step_id,
-        DeadLetterRow.arm: filters.arm,
-        DeadLetterRow.reason: filters.reason,
-    }
-    for column, value in equal.items():
-        if value is not None:
-            stmt = stmt.where(column == value)
-    if filters.replayed is True:
-        stmt = stmt.where(DeadLetterRow.replay_count > 0)
-    elif filters.replayed is False:
-        stmt = stmt.where(DeadLetterRow.replay_count == 0)
-    if filters.created_after is not None:
-        stmt = stmt.where(DeadLetterRow.created_at >= filters.created_after)
-    if filters.created_before is not None:
-        stmt = stmt.where(DeadLetterRow.created_at < filters.created_before)
-    if filters.before_id is not None:
-        stmt = stmt.where(DeadLetterRow.id < filters.before_id)
-    return stmt.order_by(DeadLetterRow.id.desc()).limit(max(1, min(filters.limit, MAX_LIST)))
-
-
 def list_dead_letters(rt: Runtime, filters: DeadLetterFilter | None = None) -> list[DeadLetter]:
     """Newest first; page with ``before_id`` = the last id of the previous page."""
     with rt.db.session() as session:
-        return [DeadLetter.of(r) for r in session.scalars(_query(filters or DeadLetterFilter()))]
+        rows = dead_letter_repo.matching(session, filters or DeadLetterFilter())
+        return [DeadLetter.of(r) for r in rows]
 
 
 def get(rt: Runtime, dead_letter_id: int, *, tenant: str | None = None) -> DeadLetter:
     with rt.db.session() as session:
-        row = session.get(DeadLetterRow, dead_letter_id)
+        row = dead_letter_repo.get(session, dead_letter_id)
         if row is None or (tenant is not None and row.tenant != tenant):
             raise NotFound(f"dead letter {dead_letter_id} not found")
         return DeadLetter.of(row)
@@ -217,31 +174,20 @@ def _replay_task(
         raise NotFound(f"task {task_id} of the dead letter no longer exists")
     if not TaskStatus(task.status).terminal:
         raise Conflict(f"task {task_id} is still {task.status}; replay it once it has finished")
-    steps = {
-        r.step_id: r.status
-        for r in session.scalars(select(StepRow).where(StepRow.task_id == task_id))
-    }
+    steps = {r.step_id: r.status for r in step_repo.for_task(session, task_id)}
     roots = {dl.step_id for dl in letters}
     done = sorted(s for s in roots if steps.get(s) == "succeeded")
     if done:
         raise Conflict(f"step(s) {', '.join(done)} of task {task_id} succeeded since")
     redriving.reopen(session, task)
     outbox = redriving.redrive_in(session, task, reset=roots)
-    session.execute(
-        update(DeadLetterRow)
-        .where(DeadLetterRow.id.in_([dl.id for dl in letters]))
-        .values(
-            replayed_at=text("now()"),
-            replay_count=DeadLetterRow.replay_count + 1,
-            replayed_by=by[:128],
-        )
-    )
+    dead_letter_repo.mark_replayed(session, [dl.id for dl in letters], by)
     return outbox
 
 
 def _request_id(session: Session, task_id: str) -> str | None:
     """The task's request id (the row ``_replay_task`` locked is in the session already)."""
-    task = session.get(TaskRow, task_id)
+    task = task_repo.get(session, task_id)
     return task.request_id if task is not None else None
 
 
@@ -253,15 +199,13 @@ def replay(
     Raises ``NotFound`` (unknown id, or another tenant's), ``Conflict`` (task still running,
     or the step has succeeded since)."""
     with rt.db.session() as session:
-        row = session.scalars(
-            select(DeadLetterRow).where(DeadLetterRow.id == dead_letter_id).with_for_update()
-        ).one_or_none()
+        locked = dead_letter_repo.lock(session, [dead_letter_id])
+        row = locked[0] if locked else None
         if row is None or (tenant is not None and row.tenant != tenant):
             raise NotFound(f"dead letter {dead_letter_id} not found")
         outbox = _replay_task(session, row.task_id, [row], by)
         request_id = _request_id(session, row.task_id)
-        session.flush()
-        session.refresh(row)
+        dead_letter_repo.reread(session, [row])
         result = DeadLetter.of(row)
     rt.emit(
         EventType.TASK_REPLAYED,
@@ -291,16 +235,10 @@ def replay_matching(
     for task_id, ids in by_task.items():
         try:
             with rt.db.session() as session:
-                rows = list(
-                    session.scalars(
-                        select(DeadLetterRow).where(DeadLetterRow.id.in_(ids)).with_for_update()
-                    )
-                )
+                rows = dead_letter_repo.lock(session, ids)
                 outbox = _replay_task(session, task_id, rows, by)
                 request_id = _request_id(session, task_id)
-                session.flush()
-                for row in rows:
-                    session.refresh(row)
+                dead_letter_repo.reread(session, rows)
                 done = [DeadLetter.of(r) for r in rows]
         except (Conflict, NotFound) as exc:
             report.skipped.extend((i, exc.message) for i in ids)

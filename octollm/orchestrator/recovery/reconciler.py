@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import text
 
 from octollm.contracts.arm import ErrorInfo
 from octollm.errors import StorageUnavailable
@@ -37,81 +36,11 @@ from octollm.orchestrator.engine import dispatch, lifecycle
 from octollm.orchestrator.recovery import backlog, deadletters, journal
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import claims
+from octollm.store import recovery as recovery_repo
 
 log = structlog.get_logger(__name__)
 
 OUTBOX_GRACE_SECONDS = 5.0
-
-_EXPIRED = text(
-    """
-    SELECT s.task_id, s.step_id, s.attempts, s.max_attempts
-      FROM steps s JOIN tasks t ON t.id = s.task_id
-     WHERE s.status = 'running'
-       AND s.lease_until < now() - make_interval(secs => :grace)
-       AND t.status IN ('queued', 'planning', 'processing')
-       -- Not while a co-resident's lease in a dead process has yet to cross the line: a
-       -- death is judged by the process's latest lease (attribute_deaths), and a step
-       -- claimed just before it may hold a lease up to one heartbeat later than this one's.
-       -- Re-driven now, this step's attempt would count before it is found a suspect. (In
-       -- a live process the others are renewed, far past that bound: no wait.)
-       AND NOT EXISTS (SELECT 1 FROM steps o
-                        WHERE o.lease_owner = s.lease_owner AND o.status = 'running'
-                          AND o.lease_until >= now() - make_interval(secs => :grace)
-                          AND o.lease_until <= s.lease_until
-                                               + make_interval(secs => :heartbeat))
-     LIMIT 200
-    """
-)
-
-#: Seconds since PostgreSQL started: right after a restart, no lease could be renewed.
-_DB_UPTIME = text("SELECT EXTRACT(EPOCH FROM (now() - pg_postmaster_start_time()))")
-
-_STALLED = text(
-    """
-    SELECT s.task_id, s.arm, s.suspect,
-           EXTRACT(EPOCH FROM (now() - GREATEST(
-             s.queued_at, s.not_before,
-             (SELECT max(p.finished_at) FROM steps p
-               WHERE p.task_id = s.task_id
-                 AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on)))
-           ))) AS waited
-      FROM steps s JOIN tasks t ON t.id = s.task_id
-     WHERE s.status = 'queued'
-       AND t.status IN ('queued', 'planning', 'processing') AND NOT t.cancel_requested
-       AND NOT EXISTS (SELECT 1 FROM steps p
-                        WHERE p.task_id = s.task_id
-                          AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on))
-                          AND p.status NOT IN ('succeeded', 'failed'))
-       AND GREATEST(
-             s.queued_at, s.not_before,
-             (SELECT max(p.finished_at) FROM steps p
-               WHERE p.task_id = s.task_id
-                 AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on)))
-           ) < now() - make_interval(secs => :stall)
-       AND t.updated_at < now() - make_interval(secs => :stall)
-     LIMIT 500
-    """
-)
-
-_UNFINALIZED = text(
-    """
-    SELECT t.id FROM tasks t
-     WHERE t.status = 'processing'
-       AND t.updated_at < now() - make_interval(secs => :grace)
-       AND NOT EXISTS (SELECT 1 FROM steps s
-                        WHERE s.task_id = t.id
-                          AND s.status NOT IN ('succeeded', 'failed', 'skipped', 'cancelled'))
-     LIMIT 100
-    """
-)
-
-_OVERDUE = text(
-    """
-    SELECT id FROM tasks
-     WHERE status IN ('queued', 'planning', 'processing') AND deadline < now()
-     LIMIT 100
-    """
-)
 
 
 @dataclass
@@ -175,7 +104,7 @@ def _reconcile(rt: Runtime) -> Report:
         # that lapsed while it was away: an expired lease proves nothing yet. Judging now
         # would make every worker with several steps a dead process (its steps suspects,
         # their finished outputs refused as "lease lost"). Wait one lease and heartbeat.
-        uptime = float(session.execute(_DB_UPTIME).scalar_one())
+        uptime = recovery_repo.database_uptime(session)
         judge = uptime >= cfg.lease_seconds + cfg.heartbeat_seconds
         if not judge:
             log.info("lease_checks_deferred", database_uptime=round(uptime, 1))
@@ -185,19 +114,19 @@ def _reconcile(rt: Runtime) -> Report:
         suspects = claims.attribute_deaths(session, grace) if judge else []
         if suspects:
             log.warning("worker_died_with_several_steps", suspects=len(suspects))
-        expiry = {"grace": grace, "heartbeat": cfg.heartbeat_seconds}
-        for row in session.execute(_EXPIRED, expiry).all() if judge else []:
+        expired = (
+            recovery_repo.expired_leases(session, grace, cfg.heartbeat_seconds) if judge else []
+        )
+        for row in expired:
             finished = journal.pending(rt, row.task_id, row.step_id, row.attempts + 1)
             if row.attempts >= row.max_attempts and (finished is None or not finished.final):
                 if deadletters.exhaust(rt, session, row.task_id, row.step_id):
                     report.dead_lettered.append(f"{row.task_id}/{row.step_id}")
             else:
                 to_redrive.add(row.task_id)
-        stalled = session.execute(_STALLED, {"stall": cfg.stall_seconds}).all()
-        unfinalized = list(
-            session.execute(_UNFINALIZED, {"grace": min(cfg.stall_seconds, 5.0)}).scalars()
-        )
-        overdue = list(session.execute(_OVERDUE).scalars())
+        stalled = recovery_repo.stalled_steps(session, cfg.stall_seconds)
+        unfinalized = recovery_repo.unfinalized_tasks(session, min(cfg.stall_seconds, 5.0))
+        overdue = recovery_repo.overdue_tasks(session)
 
     to_redrive.update(_lost(rt, stalled, report))
     for task_id in sorted(to_redrive):

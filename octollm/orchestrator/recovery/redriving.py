@@ -13,33 +13,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text, update
-from sqlalchemy.orm import Session
-
 from octollm.contracts.plan import PLAN_STEP_ID
-from octollm.contracts.status import TaskStatus
+from octollm.contracts.status import UNFINISHED_STEP_STATUSES, TaskStatus
 from octollm.orchestrator.engine import dispatch, expansion
 from octollm.store import steps as step_repo
+from octollm.store import tasks as task_repo
+from octollm.store.db import Session
 from octollm.store.models import StepRow, TaskRow
-
-UNFINISHED = ("pending", "queued", "running")
 
 
 def reopen(session: Session, task: TaskRow) -> None:
     """Make a terminal task live again (resume, replay), with a fresh deadline."""
     budget_seconds = int(task.contract["budget"]["max_time_seconds"])
-    session.execute(
-        update(TaskRow)
-        .where(TaskRow.id == task.id)
-        .values(
-            status=(TaskStatus.PROCESSING if task.plan is not None else TaskStatus.QUEUED).value,
-            cancel_requested=False,
-            error=None,
-            result=None,
-            finished_at=None,
-            deadline=datetime.now(UTC) + timedelta(seconds=budget_seconds),
-            updated_at=text("now()"),
-        )
+    task_repo.reopen(
+        session,
+        task.id,
+        TaskStatus.PROCESSING if task.plan is not None else TaskStatus.QUEUED,
+        datetime.now(UTC) + timedelta(seconds=budget_seconds),
     )
 
 
@@ -66,16 +56,14 @@ def redrive_in(
     adopted = [r for r in rows if alive(r) and r.step_id not in fresh]
     again = [r for r in rows if r.step_id in fresh and not alive(r)]
     unfinished = [
-        r for r in rows if r.status in UNFINISHED and not alive(r) and r.step_id not in fresh
+        r
+        for r in rows
+        if r.status in UNFINISHED_STEP_STATUSES and not alive(r) and r.step_id not in fresh
     ]
     if not (adopted or again or unfinished):
         return None
     generation = task.generation + 1
-    session.execute(
-        update(TaskRow)
-        .where(TaskRow.id == task.id)
-        .values(generation=generation, updated_at=text("now()"))
-    )
+    task_repo.set_generation(session, task.id, generation)
     step_repo.requeue_for_generation(
         session, task.id, [r.step_id for r in again], generation, fresh=True
     )

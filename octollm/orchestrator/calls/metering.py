@@ -18,7 +18,7 @@ from octollm.config import Settings
 from octollm.config.settings import LLMSettings
 from octollm.contracts.arm import TokenUsage
 from octollm.errors import BudgetExceeded
-from octollm.orchestrator.engine.budget import Ledger
+from octollm.orchestrator.calls.budget import Ledger
 
 CHARS_PER_TOKEN = 4
 
