@@ -47,7 +47,6 @@ from octollm.store.claims import Claim
 log = structlog.get_logger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Admission:
     """``refused`` (a kind) or ``duplicate``, else admitted with its ``capability`` (None when
