@@ -28,6 +28,7 @@ STEP_EVENTS = (
     "step.skipped",
     "step.cancelled",
     "step.dead_lettered",
+    "step.refused",
 )
 TERMINAL_EVENTS = frozenset({"task.completed", "task.failed", "task.cancelled"})
 
