@@ -140,6 +140,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "OCTOLLM_ORCHESTRATOR__RECONCILE_INTERVAL_SECONDS": "5",
             "PYTHONPATH": str(ROOT),
             "FLEET_API": f"http://{edge.addr}:8000",
+            "OCTOLLM_FLEET_FILE": str(ROOT / "workers" / "fleet.toml"),
+            "OCTOLLM_API__READY_ARMS": json.dumps(["orchestrator", *ARMS]),
         }
         fleet = Fleet(rig, env, prefix)
         cli = [sys.executable, "-c", "from octollm.cli.main import app; app()"]
