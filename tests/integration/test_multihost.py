@@ -240,3 +240,30 @@ def test_a_cancel_from_the_edge_stops_steps_on_both_worker_hosts(fleet: Fleet) -
     rows = fleet.drive("steps", stdin=stdin)
     assert not {r[2] for r in rows} & {"running", "queued"}, rows
     assert stopped < 45, f"the 60 s steps stopped {stopped:.0f} s after the cancel"
+
+
+BENCH_TASKS = int(os.environ.get("FLEET_BENCH_TASKS", "0"))
+
+
+@pytest.mark.skipif(not BENCH_TASKS, reason="a benchmark: set FLEET_BENCH_TASKS=<n> to run it")
+def test_throughput_of_single_step_noop_tasks_with_one_and_two_worker_hosts(
+    fleet: Fleet,
+) -> None:
+    """Submit (over the API, from the edge) to completed, for ``FLEET_BENCH_TASKS`` one-step
+    no-op tasks: first with w2 alone, then with w1 back."""
+    w1 = fleet.rig["w1"]
+    w1.stop_all()
+    results = {}
+    for hosts in (1, 2):
+        if hosts == 2:
+            fleet.arm_workers(w1, 3)
+        started = time.monotonic()
+        ids = fleet.drive("submit", str(BENCH_TASKS), "noop", timeout=1800)
+        submitted = time.monotonic() - started
+        statuses = fleet.drive("wait", "1800", stdin="\n".join(ids), timeout=1900)
+        elapsed = time.monotonic() - started
+        assert set(statuses.values()) == {"completed"}, statuses
+        results[hosts] = (BENCH_TASKS / elapsed, submitted, elapsed)
+        print(f"fleet bench: {hosts} worker host(s): {BENCH_TASKS} no-op tasks, submitted in "
+              f"{submitted:.1f} s, all completed after {elapsed:.1f} s = "
+              f"{BENCH_TASKS / elapsed:.1f} tasks/s")  # fmt: skip

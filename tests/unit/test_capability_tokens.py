@@ -199,3 +199,21 @@ def test_a_token_lives_until_the_task_deadline_within_its_bounds() -> None:
     past = datetime.fromtimestamp(now, UTC) - timedelta(seconds=10)
     assert expiry(past, 900, 60, now) == pytest.approx(now + 60)
     assert expiry(None, 900, 60, now) == pytest.approx(now + 900)
+
+
+def test_a_rotated_key_file_reaches_a_running_process_without_a_restart(tmp_path: Path) -> None:
+    from octollm.config import Settings
+    from octollm.orchestrator.capability import issuing
+
+    path = tmp_path / "capability.jwks"
+    first = Keyring.generate()
+    keyring.write(path, first.private_jwks(), private=True)
+    settings = Settings(data_dir=tmp_path, capability=CapabilitySettings(keys_file=path))
+    before = issuing.authority(settings)
+    assert before.keyring.current_kid == first.current_kid
+    rotated = keyring.read(path).rotated()
+    keyring.write(path, rotated.private_jwks(), private=True)
+    os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    after = issuing.authority(settings)
+    assert after.keyring.current_kid == rotated.current_kid
+    assert first.current_kid in after.keyring.kids
