@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import structlog
+from sqlalchemy.engine import make_url
 
 from octollm.config import Settings
 from octollm.orchestrator.capability import issuing
@@ -21,7 +22,7 @@ def check(settings: Settings, *, publishes: bool, process: str) -> str:
             f"the {process} mints capability tokens but holds only public keys "
             f"({ring.source}): set OCTOLLM_CAPABILITY__KEYS_FILE to the private keyring"
         )
-    if generated and settings.database.url is not None:
+    if generated and _remote_database(settings):
         log.warning(
             "capability_keys_generated_here",
             process=process,
@@ -34,3 +35,14 @@ def check(settings: Settings, *, publishes: bool, process: str) -> str:
     else:
         log.info("capability_keys", process=process, keys=ring.describe())
     return ring.describe()
+
+
+def _remote_database(settings: Settings) -> bool:
+    """Whether the database is reached over TCP (then processes on other hosts may share it,
+    or, as in the issue, processes with other data directories on this one); the embedded
+    default's unix socket is not."""
+    if settings.database.url is None:
+        return False
+    url = make_url(settings.database.url.get_secret_value())
+    host = url.host or str(url.query.get("host") or "")
+    return bool(host) and not host.startswith("/")
