@@ -7,6 +7,7 @@ step placement from the database, and prints one JSON document.
     wait SECONDS                 ids on stdin; waits until all finish; prints {id: status}
     cancel                       ids on stdin; POST /cancel for each
     steps                        ids on stdin; prints [[task_id, step_id, status, lease_owner]]
+    span                         ids on stdin; seconds from the first to the last finish
 
 Environment: ``FLEET_API`` (base URL), ``FLEET_KEY`` (API key), ``OCTOLLM_DATABASE__URL``.
 """
@@ -113,6 +114,17 @@ def steps() -> Any:
     return [list(r) for r in rows]
 
 
+def span() -> Any:
+    """Seconds between the first and the last of the tasks to finish (a drain's duration)."""
+    with psycopg.connect(_dsn(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT extract(epoch FROM max(finished_at) - min(finished_at)) FROM tasks"
+            " WHERE id = ANY(%s)",
+            (_ids(),),
+        ).fetchone()
+    return float(row[0]) if row and row[0] is not None else None
+
+
 def _dsn() -> str:
     return os.environ["OCTOLLM_DATABASE__URL"].replace("postgresql+psycopg://", "postgresql://")
 
@@ -130,6 +142,8 @@ def main(argv: list[str]) -> None:
         result = cancel()
     elif command == "steps":
         result = steps()
+    elif command == "span":
+        result = span()
     else:
         raise SystemExit(f"unknown command {command}")
     print(json.dumps(result))
