@@ -43,7 +43,7 @@ def _path(file: Path | None) -> Path:
     if file is not None:
         return file
     settings = get_settings()
-    return settings.capability.keys_file or settings.data_dir / "capability.jwks"
+    return settings.capability.keys_file or settings.data_dir / keyring.KEY_FILE
 
 
 def _read(path: Path) -> Keyring:

@@ -41,8 +41,6 @@ ISSUER = "octollm-orchestrator"
 ALGORITHM = "EdDSA"
 #: The Celery message header that carries a step's token.
 TOKEN_HEADER = "octollm_capability"  # noqa: S105 - a header name, not a secret
-#: The generated single-host keyring, in the data directory.
-KEY_FILE = "capability.jwks"
 #: What an operator does when a process lacks the publishers' keys (one line, in refusals).
 FIX = (
     "fix: on a publisher host run `octollm keys capability export-public -o capability.pub.jwks`"

@@ -39,6 +39,8 @@ from octollm.errors import InvalidInput
 
 #: How many keys a rotation keeps: the new current one and one previous.
 KEEP = 2
+#: The generated single-host keyring, in the data directory.
+KEY_FILE = "capability.jwks"
 
 
 class KeyringError(InvalidInput):
@@ -198,7 +200,7 @@ def load(
     adds verifying keys; neither: ``<data_dir>/capability.jwks``, generated once.
     """
     if keys_file is None and public_keys_file is None:
-        return generated(data_dir / "capability.jwks"), True
+        return generated(data_dir / KEY_FILE), True
     verifying: dict[str, Ed25519PublicKey] = {}
     signing: tuple[str, Ed25519PrivateKey] | None = None
     private: Mapping[str, Ed25519PrivateKey] = {}
