@@ -35,6 +35,9 @@ from octollm.config import Settings, get_settings
 from octollm.events import add_observer
 from octollm.logging import configure_logging
 from octollm.observability import metrics, tracing
+from octollm.orchestrator.capability import startup
+from octollm.security.capability import FIX
+from octollm.security.keyring import KeyringError
 from octollm.store import idempotency
 
 log = structlog.get_logger(__name__)
@@ -79,6 +82,11 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         configure_logging(resolved.log.level, json_output=resolved.log.json_output)
         tracing.install(otel=resolved.tracing.otel)
         add_observer(metrics.observe_event)
+        try:  # the API mints tokens (canvases, webhook deliveries): it needs the private keys
+            startup.check(resolved, publishes=True, process="api")
+        except KeyringError as exc:
+            log.error("capability_keys_unusable", process="api", reason=exc.message, fix=FIX)
+            raise
         state = ApiState.build(resolved, edge)
         app.state.octollm = state
         purger = asyncio.create_task(_purge_idempotency_keys(state))

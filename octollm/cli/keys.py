@@ -6,10 +6,16 @@ from typing import Annotated
 
 import typer
 
+from octollm.cli import capability_keys
 from octollm.cli.admin import database, err, print_json, show, when
 from octollm.security import apikeys
 
-app = typer.Typer(help="API keys: one tenant and a set of scopes each.", no_args_is_help=True)
+app = typer.Typer(
+    help="API keys (one tenant and a set of scopes each) and, under `capability`, the "
+    "capability-token signing keys.",
+    no_args_is_help=True,
+)
+app.add_typer(capability_keys.app, name="capability")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 

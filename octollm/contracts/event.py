@@ -35,6 +35,8 @@ class EventType(StrEnum):
     STEP_RETRYING = "step.retrying"
     STEP_CANCELLED = "step.cancelled"
     STEP_DEAD_LETTERED = "step.dead_lettered"
+    #: a delivery refused at admission (its capability token), surfaced on the task's stream
+    STEP_REFUSED = "step.refused"
     CODE_GENERATED = "code.generated"
     #: an event stream consumer gave up on an event (``events.stream``)
     EVENT_DEAD_LETTERED = "event.dead_lettered"

@@ -1,7 +1,8 @@
 """Capability tokens: the short-lived JWT the orchestrator issues for each step delivery.
 
-OctoLLM's capability-isolation design (HS256, the orchestrator the sole issuer, ``jti``
-required, minutes of life), with PyJWT and the algorithm pinned on both sides::
+OctoLLM's capability-isolation design (the orchestrator the sole issuer, ``jti`` required,
+minutes of life), with PyJWT, signed with Ed25519 (``EdDSA``, pinned on both sides) under a key
+id (``kid`` in the header) so that only the publishers hold the private key::
 
     iss  "octollm-orchestrator"          aud  the arm that may act (the step row's arm)
     sub  "<task_id>/<step_id>"           gen  the step's generation (a re-drive re-issues)
@@ -16,34 +17,36 @@ wrong_subject). Replay (``replayed``) needs shared state: ``ReplayGuard`` keeps 
 ``jti`` in Redis (``SET NX`` with the token's remaining lifetime as TTL) — when a ``jti`` may
 count as consumed is the orchestrator's decision (``orchestrator.admission``).
 
-The key: ``CapabilitySettings.secret`` (shared by every process that publishes or runs steps),
-or, unset, ``<data_dir>/capability.key``, created once (0600, ``O_EXCL`` so that processes
-starting together agree) — enough for the embedded default and a single machine.
+The keys: a ``Keyring`` (``security.keyring``): publishers hold the private keyring, arm
+workers the public one. A token whose ``kid`` this process does not know is refused as
+``unknown_key`` with the fix in its message; a process without a private key cannot ``issue``
+(``KeyringError``, naming the setting).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import jwt
 import redis
 
-from octollm.config.capability import CapabilitySettings
-from octollm.errors import Forbidden, InvalidInput, StorageUnavailable
+from octollm.errors import Forbidden, StorageUnavailable
+from octollm.security.keyring import Keyring, KeyringError
 
 ISSUER = "octollm-orchestrator"
-ALGORITHM = "HS256"
+ALGORITHM = "EdDSA"
 #: The Celery message header that carries a step's token.
 TOKEN_HEADER = "octollm_capability"  # noqa: S105 - a header name, not a secret
-KEY_FILE = "capability.key"
-MIN_KEY_BYTES = 32
+#: What an operator does when a process lacks the publishers' keys (one line, in refusals).
+FIX = (
+    "fix: on a publisher host run `octollm keys capability export-public -o capability.pub.jwks`"
+    ", copy the file here and set OCTOLLM_CAPABILITY__PUBLIC_KEYS_FILE to it "
+    "(publishers: OCTOLLM_CAPABILITY__KEYS_FILE; see docs/deployment.md)"
+)
 _REQUIRED = ["iss", "aud", "sub", "exp", "iat", "jti"]
 
 
@@ -78,66 +81,17 @@ class Capability:
         return self.expires_at - (time.time() if now is None else now)
 
 
-def load_key(settings: CapabilitySettings, data_dir: Path) -> bytes:
-    """The signing key: the configured secret, or the data directory's generated one."""
-    if settings.secret is not None:
-        key = settings.secret.get_secret_value().encode()
-        if len(key) < MIN_KEY_BYTES:
-            raise InvalidInput(
-                f"OCTOLLM_CAPABILITY__SECRET must be at least {MIN_KEY_BYTES} bytes long",
-                details={
-                    "setting": "capability.secret",
-                    "env": "OCTOLLM_CAPABILITY__SECRET",
-                    "min_bytes": MIN_KEY_BYTES,
-                },
-            )
-        return key
-    path = data_dir / KEY_FILE
-    try:
-        return _read_key(path)
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return _wait_for_key(path)
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_urlsafe(48))
-    return _read_key(path)
-
-
-def _read_key(path: Path) -> bytes:
-    key = path.read_bytes().strip()
-    if len(key) < MIN_KEY_BYTES:
-        raise FileNotFoundError(path)  # being written right now
-    return key
-
-
-def _wait_for_key(path: Path, timeout: float = 5.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return _read_key(path)
-        except FileNotFoundError:
-            if time.monotonic() > deadline:
-                raise InvalidInput(
-                    f"{path} holds no usable capability key", details={"path": str(path)}
-                ) from None
-            time.sleep(0.02)
-
-
 class CapabilityAuthority:
-    """Issues and verifies tokens with one key (every orchestrator process holds it)."""
+    """Issues (with the keyring's current private key) and verifies (with any of its public
+    keys, chosen by the token's ``kid``) capability tokens."""
 
-    def __init__(self, key: bytes, *, leeway_seconds: float = 5.0) -> None:
-        if len(key) < MIN_KEY_BYTES:
-            raise InvalidInput(
-                f"a capability key needs at least {MIN_KEY_BYTES} bytes",
-                details={"min_bytes": MIN_KEY_BYTES},
-            )
-        self._key = key
+    def __init__(self, keyring: Keyring, *, leeway_seconds: float = 5.0) -> None:
+        self.keyring = keyring
         self.leeway = leeway_seconds
+
+    @property
+    def can_issue(self) -> bool:
+        return self.keyring.signing is not None
 
     def issue(
         self,
@@ -163,7 +117,13 @@ class CapabilityAuthority:
             "scope": list(scopes),
             "constraints": dict(constraints or {}),
         }
-        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+        if self.keyring.signing is None:
+            raise KeyringError(
+                f"this process holds only public capability keys ({self.keyring.source}) and "
+                "cannot mint tokens: publishers need OCTOLLM_CAPABILITY__KEYS_FILE"
+            )
+        kid, key = self.keyring.signing
+        return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid})
 
     def verify(
         self,
@@ -177,9 +137,24 @@ class CapabilityAuthority:
         if not token:
             raise TokenRefused("missing", "the message carries no capability token")
         try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError as exc:
+            raise TokenRefused("malformed", f"the capability token is invalid: {exc}") from exc
+        if not isinstance(kid, str):
+            raise TokenRefused("malformed", "the capability token names no key id (kid)")
+        public = self.keyring.verifying.get(kid)
+        if public is None:
+            known = ", ".join(self.keyring.kids) or "none"
+            raise TokenRefused(
+                "unknown_key",
+                f"the capability token is signed with key {kid[:64]!r}, which this process does "
+                f"not know (it knows {known} from {self.keyring.source}); {FIX}",
+                token_kid=kid[:64],
+            )
+        try:
             claims = jwt.decode(
                 token,
-                self._key,
+                public,
                 algorithms=[ALGORITHM],
                 audience=audience,
                 issuer=ISSUER,
@@ -258,10 +233,7 @@ class ReplayGuard:
         try:
             raw = self._redis.get(self.key(jti))
         except redis.RedisError as exc:
-            raise StorageUnavailable(
-                f"cannot check the token's replay record: {exc}",
-                details={"service": "redis", "error": type(exc).__name__},
-            ) from exc
+            raise StorageUnavailable(f"cannot check the token's replay record: {exc}") from exc
         if raw is None:
             return None
         return raw.decode() if isinstance(raw, bytes) else str(raw)

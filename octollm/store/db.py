@@ -131,3 +131,13 @@ __all__ = [
     "after_commit",
     "get_database",
 ]
+
+
+def tcp_host(url: str) -> str | None:
+    """The host a database URL reaches over TCP, or None for a unix socket (a local-only
+    database: the embedded default)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    host = parsed.host or str(parsed.query.get("host") or "")
+    return host if host and not host.startswith("/") else None

@@ -325,3 +325,18 @@ def grant_fact(conn: Session | Connection, task_id: str, step_id: str) -> Any | 
     """``arm``, ``status``, ``input`` and the task's ``deadline`` of one step (admitting or
     re-issuing its token), None when there is no such step. One statement."""
     return conn.execute(_GRANT, {"task_id": task_id, "step_id": step_id}).one_or_none()
+
+
+_REDELIVERY = text(
+    """
+    SELECT s.arm, s.status, s.generation, t.priority
+      FROM steps AS s JOIN tasks AS t ON t.id = s.task_id
+     WHERE s.task_id = :task_id AND s.step_id = :step_id
+    """
+)
+
+
+def redelivery_fact(conn: Session | Connection, task_id: str, step_id: str) -> Any | None:
+    """``arm``, ``status``, ``generation`` and the task's ``priority`` of one step (re-sending
+    a delegated retry), None when there is no such step. One statement."""
+    return conn.execute(_REDELIVERY, {"task_id": task_id, "step_id": step_id}).one_or_none()

@@ -2,6 +2,7 @@
 
 from octollm.orchestrator.broker.app import app
 from octollm.worker import arm_tasks as _arm_tasks  # noqa: F401 - octollm.arm.call
+from octollm.worker import capability_keys as _keys  # noqa: F401 - key check at start
 from octollm.worker import registration as _registration  # noqa: F401 - heartbeats
 from octollm.worker import tasks as _tasks  # noqa: F401 - registers the tasks
 

@@ -57,11 +57,33 @@ def run_step(self: Task, task_id: str, step_id: str, generation: int) -> dict[st
         # The same message goes out again; after an attempt, with a fresh token (the attempt's
         # claim consumed this one): see orchestrator/admission.py.
         if admission.needs_fresh_token(outcome.kind, outcome.reason):
+            if not admission.can_issue(rt):  # public keys only: the orchestrator re-sends it
+                admission.delegate_retry(
+                    rt, token, task_id, step_id, int(generation), outcome.countdown
+                )
+                return {"step_id": step_id, "outcome": "retry", "detail": "delegated"}
             fresh = admission.reissue(rt, task_id, step_id, int(generation))
             if fresh is not None:
                 headers[TOKEN_HEADER] = fresh
         raise self.retry(countdown=outcome.countdown, max_retries=None, headers=headers)
     return {"step_id": step_id, "outcome": outcome.kind, "detail": outcome.detail}
+
+
+@app.task(name=admission.REDELIVER_TASK, bind=True, acks_late=True, max_retries=None)
+def redeliver_step(
+    self: Task, task_id: str, step_id: str, generation: int, countdown: float
+) -> str:
+    """A verify-only arm worker's retry, re-published with a fresh token (orchestrator pool)."""
+    token = dict(self.request.headers or {}).get(TOKEN_HEADER)
+    try:
+        return admission.redeliver(
+            get_runtime(app), token, task_id, step_id, int(generation), float(countdown),
+            message_id=self.request.id,
+        )  # fmt: skip
+    except StorageUnavailable as exc:
+        raise self.retry(
+            exc=exc, countdown=_storage_countdown(self.request.retries), max_retries=None
+        ) from exc
 
 
 @app.task(

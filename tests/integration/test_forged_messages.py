@@ -26,6 +26,7 @@ from octollm.orchestrator.calls.caller import CALL_TASK, call_subject, reply_key
 from octollm.orchestrator.capability import issuing, reactions
 from octollm.orchestrator.engine import lifecycle
 from octollm.security.capability import TOKEN_HEADER, CapabilityAuthority
+from octollm.security.keyring import Keyring
 from octollm.store import security_events
 from octollm.worker.event_tasks import REACT_TASK
 from tests.support.stack import LiveStack, live_stack, make_runtime, wait_for_task, wait_until
@@ -157,7 +158,7 @@ def test_a_tampered_reaction_is_refused_whatever_was_changed(
     refusal(rt, tasks["a"], "bad_signature")
     # A token minted with some other key entirely.
     # A token minted with a key of the attacker's own, claiming everything right.
-    forged = CapabilityAuthority(b"k" * 32).issue(
+    forged = CapabilityAuthority(Keyring.generate()).issue(
         arm="judge",
         task_id=tasks["a"],
         step_id=reactions.reaction_step(SPEC.name, legit["event_id"]),

@@ -17,6 +17,7 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from octollm.contracts.event import Event
@@ -92,10 +93,11 @@ def test_forged_webhook_delivery_messages_are_refused_recorded_and_send_nothing(
     retargeted = jwt.utils.base64url_encode(
         json.dumps({**claims, "sub": f"tenant-a/webhook-delivery-{victim}"}).encode()
     ).decode()
-    forged = jwt.encode(
+    forged = jwt.encode(  # an attacker's own Ed25519 key, under the fleet's key id
         {**claims, "sub": f"tenant-a/webhook-delivery-{victim}"},
-        "an attacker's own key, long enough for HS256",
-        algorithm="HS256",
+        Ed25519PrivateKey.generate(),
+        algorithm="EdDSA",
+        headers={"kid": jwt.get_unverified_header(b_token)["kid"]},
     )
     attempts = {
         "missing": None,

@@ -1,5 +1,6 @@
-"""Capability tokens: HS256 pinned, audience = the arm, bound to one step and generation, with
-the key generated once per data directory; and the grants the orchestrator puts in them."""
+"""Capability tokens: Ed25519 (EdDSA) pinned under a key id, audience = the arm, bound to one
+step and generation, with a keyring generated once per data directory or configured as files;
+and the grants the orchestrator puts in them."""
 
 from __future__ import annotations
 
@@ -12,18 +13,18 @@ import jwt
 import pytest
 
 from octollm.config.capability import CapabilitySettings
-from octollm.errors import InvalidInput
 from octollm.orchestrator.capability.grants import grant_for
 from octollm.orchestrator.capability.issuing import expiry
+from octollm.security import keyring
 from octollm.security.capability import (
     ALGORITHM,
     CapabilityAuthority,
     TokenRefused,
-    load_key,
     token_id,
 )
+from octollm.security.keyring import Keyring, KeyringError
 
-KEY = b"k" * 40
+KEY = Keyring.generate()
 STEP = {"task_id": "task-1", "step_id": "run", "generation": 2}
 
 
@@ -80,17 +81,55 @@ def test_a_token_for_another_step_task_or_generation_is_refused(other: dict[str,
     assert refusal(authority, issue(authority), **other).kind == "wrong_subject"
 
 
-def test_a_token_signed_with_another_key_is_refused() -> None:
-    forged = issue(CapabilityAuthority(b"x" * 40))
+def test_a_token_signed_with_another_key_under_a_known_kid_is_refused() -> None:
+    attacker = Keyring.generate()
+    kid, key = attacker.signing  # type: ignore[misc]
+    stolen_kid = Keyring({KEY.current_kid: attacker.verifying[kid]}, (KEY.current_kid, key))  # type: ignore[dict-item]
+    forged = issue(CapabilityAuthority(stolen_kid))
     assert refusal(CapabilityAuthority(KEY), forged).kind == "bad_signature"
 
 
-@pytest.mark.parametrize("algorithm", ["HS512", "none"])
-def test_only_hs256_is_accepted(algorithm: str) -> None:
-    claims = jwt.decode(issue(CapabilityAuthority(KEY)), options={"verify_signature": False})
-    other = jwt.encode(claims, KEY * 2 if algorithm != "none" else None, algorithm=algorithm)
+def test_a_token_under_an_unknown_kid_is_refused_with_the_fix_in_one_line() -> None:
+    exc = refusal(CapabilityAuthority(KEY), issue(CapabilityAuthority(Keyring.generate())))
+    assert exc.kind == "unknown_key"
+    assert "\n" not in exc.message
+    assert "OCTOLLM_CAPABILITY__PUBLIC_KEYS_FILE" in exc.message
+    assert "export-public" in exc.message
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS512", "none"])
+def test_only_eddsa_is_accepted(algorithm: str) -> None:
+    token = issue(CapabilityAuthority(KEY))
+    claims = jwt.decode(token, options={"verify_signature": False})
+    header = {"kid": KEY.current_kid}
+    other = jwt.encode(
+        claims, b"k" * 64 if algorithm != "none" else None, algorithm=algorithm, headers=header
+    )
     assert refusal(CapabilityAuthority(KEY), other).kind == "malformed"
-    assert jwt.get_unverified_header(issue(CapabilityAuthority(KEY)))["alg"] == ALGORITHM
+    assert jwt.get_unverified_header(token) == {
+        "alg": ALGORITHM,
+        "kid": KEY.current_kid,
+        "typ": "JWT",
+    }
+
+
+def test_a_verify_only_keyring_checks_tokens_but_cannot_mint_them() -> None:
+    public = CapabilityAuthority(Keyring(KEY.verifying, source="public.jwks"))
+    public.verify(issue(CapabilityAuthority(KEY)), audience="executor", **STEP)  # type: ignore[arg-type]
+    assert not public.can_issue
+    with pytest.raises(KeyringError, match="only public capability keys"):
+        issue(public)
+
+
+def test_a_rotation_signs_with_the_new_key_and_still_verifies_the_previous_one() -> None:
+    before = issue(CapabilityAuthority(KEY))
+    rotated = KEY.rotated()
+    assert rotated.kids[1:] == [KEY.current_kid]
+    after = CapabilityAuthority(rotated)
+    after.verify(before, audience="executor", **STEP)  # type: ignore[arg-type]
+    assert jwt.get_unverified_header(issue(after))["kid"] == rotated.current_kid
+    twice = rotated.rotated().rotated()
+    assert len(twice.kids) == 2, "current + previous only"
 
 
 def test_garbage_is_a_malformed_token_and_has_no_id() -> None:
@@ -98,21 +137,37 @@ def test_garbage_is_a_malformed_token_and_has_no_id() -> None:
     assert token_id("not.a.jwt") is None
 
 
-def test_the_key_is_generated_once_per_data_dir_private_and_shared(tmp_path: Path) -> None:
-    first = load_key(CapabilitySettings(), tmp_path)
-    second = load_key(CapabilitySettings(), tmp_path)
-    assert first == second
-    assert len(first) >= 32
-    mode = stat.S_IMODE(os.stat(tmp_path / "capability.key").st_mode)
+def test_the_keyring_is_generated_once_per_data_dir_private_and_shared(tmp_path: Path) -> None:
+    first, generated = keyring.load(None, None, tmp_path)
+    second, _ = keyring.load(None, None, tmp_path)
+    assert generated
+    assert first.current_kid == second.current_kid
+    assert first.current_kid is not None
+    mode = stat.S_IMODE(os.stat(tmp_path / "capability.jwks").st_mode)
     assert mode == 0o600
 
 
-def test_a_configured_secret_wins_and_must_be_long_enough(tmp_path: Path) -> None:
-    configured = CapabilitySettings(secret="s" * 32)  # type: ignore[arg-type]
-    assert load_key(configured, tmp_path) == b"s" * 32
-    assert not (tmp_path / "capability.key").exists()
-    with pytest.raises(InvalidInput, match="at least 32 bytes"):
-        load_key(CapabilitySettings(secret="short"), tmp_path)  # type: ignore[arg-type]
+def test_configured_key_files_win_and_a_public_file_gives_a_verify_only_keyring(
+    tmp_path: Path,
+) -> None:
+    ring = Keyring.generate()
+    keyring.write(tmp_path / "private.jwks", ring.private_jwks(), private=True)
+    keyring.write(tmp_path / "public.jwks", ring.public_jwks(), private=False)
+    assert '"d"' not in (tmp_path / "public.jwks").read_text()
+    own, generated = keyring.load(tmp_path / "private.jwks", None, tmp_path)
+    assert (own.current_kid, generated) == (ring.current_kid, False)
+    public, _ = keyring.load(None, tmp_path / "public.jwks", tmp_path)
+    assert (public.signing, public.kids) == (None, ring.kids)
+    assert not (tmp_path / "capability.jwks").exists()
+    with pytest.raises(KeyringError, match="holds no private key"):
+        keyring.load(tmp_path / "public.jwks", None, tmp_path)
+    with pytest.raises(KeyringError, match="does not exist"):
+        keyring.load(None, tmp_path / "missing.jwks", tmp_path)
+
+
+def test_the_old_shared_secret_setting_is_refused_with_the_way_forward() -> None:
+    with pytest.raises(ValueError, match="octollm keys capability rotate"):
+        CapabilitySettings(secret="s" * 32)  # type: ignore[arg-type]
 
 
 def test_the_executor_grant_names_the_one_command_its_step_runs() -> None:
@@ -144,3 +199,21 @@ def test_a_token_lives_until_the_task_deadline_within_its_bounds() -> None:
     past = datetime.fromtimestamp(now, UTC) - timedelta(seconds=10)
     assert expiry(past, 900, 60, now) == pytest.approx(now + 60)
     assert expiry(None, 900, 60, now) == pytest.approx(now + 900)
+
+
+def test_a_rotated_key_file_reaches_a_running_process_without_a_restart(tmp_path: Path) -> None:
+    from octollm.config import Settings
+    from octollm.orchestrator.capability import issuing
+
+    path = tmp_path / "capability.jwks"
+    first = Keyring.generate()
+    keyring.write(path, first.private_jwks(), private=True)
+    settings = Settings(data_dir=tmp_path, capability=CapabilitySettings(keys_file=path))
+    before = issuing.authority(settings)
+    assert before.keyring.current_kid == first.current_kid
+    rotated = keyring.read(path).rotated()
+    keyring.write(path, rotated.private_jwks(), private=True)
+    os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    after = issuing.authority(settings)
+    assert after.keyring.current_kid == rotated.current_kid
+    assert first.current_kid in after.keyring.kids

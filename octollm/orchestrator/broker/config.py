@@ -106,7 +106,11 @@ def capability_entries(settings: Settings) -> dict[str, Any]:
     """The capability settings as Celery configuration keys (plain values only)."""
     cfg = settings.capability
     return {
-        "octollm_capability_secret": cfg.secret.get_secret_value() if cfg.secret else None,
+        # Key file paths, never keys.
+        "octollm_capability_keys_file": str(cfg.keys_file) if cfg.keys_file else None,
+        "octollm_capability_public_keys_file": (
+            str(cfg.public_keys_file) if cfg.public_keys_file else None
+        ),
         "octollm_capability_dir": str(settings.data_dir),
         "octollm_capability_leeway": cfg.leeway_seconds,
         "octollm_capability_max_ttl": cfg.max_ttl_seconds,

@@ -20,11 +20,23 @@ Order, for one message ``(task_id, step_id, generation)`` carrying token ``T``:
 A refused message does not touch the step: it stays ``queued`` (an attacker's message cannot
 fail a legitimate step) and, if no valid message comes, the reconciler's stall detection
 re-drives it under a new generation with fresh issuing. Each refusal is logged
-(``capability_refused``) and appended to ``security_events`` with its kind.
+(``capability_refused``, one line; an ``unknown_key`` one names the fix) and appended to
+``security_events`` with its kind. A refusal that means the fleet's keys disagree
+(``unknown_key``: the worker lacks the publisher's key id) is also published on the task's
+event stream as ``step.refused``: the task does not fail (a forged message could then fail
+it), but it does not hang silently either — its events (SSE, WebSocket, webhooks) say why,
+until the keys are fixed (the next re-drive runs) or its deadline fails it.
 
 Retries: ``self.retry`` re-sends the same message. After an attempt that failed transiently
 (the step is queued again) the adapter asks ``reissue`` for a fresh token: the consumed one
 would be refused. A ``busy`` retry keeps its token (see 3.; ``needs_fresh_token``).
+
+An arm worker that holds only public keys cannot mint that token: it hands the retry to the
+orchestrator pool instead (``delegate_retry``: an ``octollm.step.redeliver`` message carrying
+the consumed token as its proof), whose ``redeliver`` checks the token against the step row
+(its arm, step and generation; the step queued again), lets one redelivery through per token
+(``<jti>:retry`` in the replay guard), and publishes the step with a fresh token after the
+retry's countdown.
 """
 
 from __future__ import annotations
@@ -33,18 +45,31 @@ from dataclasses import dataclass
 
 import structlog
 
+from octollm.contracts.event import EventType
 from octollm.contracts.outcome import OutcomeReason
 from octollm.contracts.status import StepStatus
 from octollm.errors import StorageUnavailable
+from octollm.orchestrator.broker import queues
+from octollm.orchestrator.calls import tenancy
 from octollm.orchestrator.calls.providers import redis_client
 from octollm.orchestrator.capability import issuing
 from octollm.orchestrator.runtime import Runtime
-from octollm.security.capability import Capability, ReplayGuard, TokenRefused, token_id
+from octollm.security.capability import (
+    TOKEN_HEADER,
+    Capability,
+    ReplayGuard,
+    TokenRefused,
+    token_id,
+)
 from octollm.store import security_events
 from octollm.store import steps as step_repo
 from octollm.store.claims import Claim
 
 log = structlog.get_logger(__name__)
+
+#: The orchestrator-pool task that re-publishes a verify-only worker's retry.
+REDELIVER_TASK = "octollm.step.redeliver"
+STEP_TASK = "octollm.step.run"
 
 
 @dataclass(frozen=True)
@@ -124,7 +149,7 @@ def refuse(
     message_id: str | None,
 ) -> None:
     jti = token_id(token)
-    log.warning("capability_refused", kind=exc.kind, arm=arm, jti=jti, reason=exc.message[:300])
+    log.warning("capability_refused", kind=exc.kind, arm=arm, jti=jti, reason=exc.message[:400])
     with rt.db.autocommit() as conn:
         security_events.record(
             conn,
@@ -138,6 +163,35 @@ def refuse(
             worker=rt.owner,
             details={"message": exc.message[:1000], **_details(exc)},
         )
+    if exc.kind in KEY_MISMATCH:
+        _surface(rt, exc, task_id, step_id, generation, arm)
+
+
+#: Refusals that mean the fleet's keys disagree (not an attack on one step): the task's own
+#: event stream hears of them (``step.refused``), so its owner sees why it is not moving.
+KEY_MISMATCH = frozenset({"unknown_key"})
+
+
+def _surface(
+    rt: Runtime, exc: TokenRefused, task_id: str, step_id: str, generation: int, arm: str | None
+) -> None:
+    tenant = tenancy.task_tenant(rt, task_id)
+    if tenant is None:
+        return
+    try:
+        rt.emit(
+            EventType.STEP_REFUSED,
+            task_id,
+            tenant,
+            step_id=step_id,
+            generation=generation,
+            arm=arm,
+            kind=exc.kind,
+            worker=rt.owner,
+            reason=exc.message[:600],
+        )
+    except Exception:  # noqa: BLE001 - the security event row is the record
+        log.warning("step_refused_event_not_published", step_id=step_id)
 
 
 def _details(exc: TokenRefused) -> dict[str, object]:
@@ -165,3 +219,68 @@ def reissue(rt: Runtime, task_id: str, step_id: str, generation: int) -> str | N
         step_input=dict(row.input or {}),
         deadline=row.deadline,
     )
+
+
+def can_issue(rt: Runtime) -> bool:
+    return issuing.authority(rt.settings).can_issue
+
+
+def delegate_retry(
+    rt: Runtime, token: str | None, task_id: str, step_id: str, generation: int, countdown: float
+) -> None:
+    """Hand a retry to the orchestrator pool (this worker holds only public keys)."""
+    settings = rt.settings
+    rt.app.send_task(
+        REDELIVER_TASK,
+        args=(task_id, step_id, int(generation), float(countdown)),
+        headers={TOKEN_HEADER: token} if token else None,
+        ignore_result=True,
+        **queues.route(
+            settings.queue_prefix, queues.CONTROL_ARM, "high", settings.require_broker_url()
+        ),
+    )
+
+
+def redeliver(
+    rt: Runtime,
+    token: str | None,
+    task_id: str,
+    step_id: str,
+    generation: int,
+    countdown: float,
+    *,
+    message_id: str | None = None,
+) -> str:
+    """Publish a delegated retry with a fresh token; returns ``redelivered``, ``stale`` (the
+    step moved on: nothing to do) or ``refused:<kind>``."""
+    with rt.db.autocommit() as conn:
+        row = step_repo.redelivery_fact(conn, task_id, step_id)
+    if (
+        row is None
+        or row.status != StepStatus.QUEUED.value
+        or int(row.generation) != int(generation)
+    ):
+        return "stale"
+    try:
+        capability = issuing.authority(rt.settings).verify(
+            token, audience=row.arm, task_id=task_id, step_id=step_id, generation=generation
+        )
+        guard = replay_guard(rt)
+        if guard.consumed_by(capability.jti) is None:
+            raise TokenRefused("unused", "a retry needs a token an attempt has used")
+        if not guard.consume(f"{capability.jti}:retry", rt.owner, capability.seconds_left()):
+            raise TokenRefused("replayed", "this token's retry was already redelivered")
+    except TokenRefused as exc:
+        refuse(rt, exc, token, task_id, step_id, generation, row.arm, message_id)
+        return f"refused:{exc.kind}"
+    fresh = reissue(rt, task_id, step_id, generation)
+    settings = rt.settings
+    rt.app.send_task(
+        STEP_TASK,
+        args=(task_id, step_id, int(generation)),
+        headers={TOKEN_HEADER: fresh},
+        countdown=max(0.0, float(countdown)),
+        ignore_result=True,
+        **queues.route(settings.queue_prefix, row.arm, row.priority, settings.require_broker_url()),
+    )
+    return "redelivered"

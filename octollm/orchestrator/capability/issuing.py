@@ -12,10 +12,11 @@ A step delivered after its token expired (a task with a budget longer than the c
 backlog) is refused and recorded, stays queued, and the reconciler's stall detection re-drives
 it under a new generation with fresh tokens.
 
-**Where the key comes from.** Publishers have a Celery app but not always the settings the app
+**Where the keys come from.** Publishers have a Celery app but not always the settings the app
 was built from (tests, the API), so ``celery_config`` puts the capability settings into the
-app's configuration (``octollm_capability_*``; Celery censors ``*secret*`` keys when it shows
-its configuration) and the publisher reads them back from ``app.conf``.
+app's configuration (``octollm_capability_*``: key file paths, never keys) and the publisher
+reads them back from ``app.conf``. Keyrings are cached per process and keyed on the files'
+modification times, so ``octollm keys capability rotate`` reaches running publishers.
 """
 
 from __future__ import annotations
@@ -30,42 +31,55 @@ from typing import Any
 import structlog
 
 from octollm.config import Settings
-from octollm.config.capability import CapabilitySettings
 from octollm.orchestrator.capability.grants import grant_for
-from octollm.security.capability import CapabilityAuthority, load_key
+from octollm.security import keyring
+from octollm.security.capability import CapabilityAuthority
 from octollm.store import steps as step_repo
 from octollm.store.db import Connection, Session
 
 log = structlog.get_logger(__name__)
 
-_authorities: dict[tuple[str | None, str, float], CapabilityAuthority] = {}
+_authorities: dict[tuple[Any, ...], CapabilityAuthority] = {}
 _lock = threading.Lock()
 
 
 def authority(settings: Settings) -> CapabilityAuthority:
-    """The process's authority for ``settings`` (key loaded or generated once)."""
+    """The process's authority for ``settings`` (keyring loaded or generated once, reloaded
+    when a key file changes)."""
     cfg = settings.capability
-    secret = cfg.secret.get_secret_value() if cfg.secret else None
-    return _authority(secret, str(settings.data_dir), cfg.leeway_seconds)
+    return _authority(cfg.keys_file, cfg.public_keys_file, settings.data_dir, cfg.leeway_seconds)
 
 
 def authority_from_conf(conf: Mapping[str, Any]) -> CapabilityAuthority:
+    private = conf.get("octollm_capability_keys_file")
+    public = conf.get("octollm_capability_public_keys_file")
     return _authority(
-        conf.get("octollm_capability_secret"),
-        str(conf["octollm_capability_dir"]),
+        Path(private) if private else None,
+        Path(public) if public else None,
+        Path(str(conf["octollm_capability_dir"])),
         float(conf.get("octollm_capability_leeway", 5.0)),
     )
 
 
-def _authority(secret: str | None, data_dir: str, leeway: float) -> CapabilityAuthority:
-    key = (secret, data_dir, leeway)
+def _authority(
+    keys_file: Path | None, public_keys_file: Path | None, data_dir: Path, leeway: float
+) -> CapabilityAuthority:
+    stamp = keyring.mtimes(keys_file, public_keys_file)
+    key = (keys_file, public_keys_file, data_dir, leeway, stamp)
     with _lock:
         found = _authorities.get(key)
         if found is None:
-            settings = CapabilitySettings(secret=secret)
-            found = CapabilityAuthority(load_key(settings, Path(data_dir)), leeway_seconds=leeway)
+            ring, _generated = keyring.load(keys_file, public_keys_file, data_dir)
+            found = CapabilityAuthority(ring, leeway_seconds=leeway)
             _authorities[key] = found
         return found
+
+
+def describe(settings: Settings) -> tuple[CapabilityAuthority, bool]:
+    """The authority and whether its keyring was generated on this host (not configured)."""
+    cfg = settings.capability
+    generated = cfg.keys_file is None and cfg.public_keys_file is None
+    return authority(settings), generated
 
 
 def expiry(
