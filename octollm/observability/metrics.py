@@ -21,6 +21,9 @@ from octollm.contracts.event import Event
 
 STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
+#: Transitions this process saw (through its event bus): in the API process mostly
+#: ``status="queued"`` (what it submitted), in ``octollm metrics`` every worker's
+#: (docs/metrics.md).
 TASKS = Counter("octollm_tasks", "Task lifecycle transitions, by status.", ["status"])
 STEPS = Counter(
     "octollm_steps", "Step lifecycle transitions, by arm and status.", ["arm", "status"]
@@ -34,8 +37,8 @@ STEP_SECONDS = Histogram(
 RETRIES = Counter("octollm_step_retries", "Step attempts that will be retried, by arm.", ["arm"])
 DEAD_LETTERS = Counter(
     "octollm_dead_letters",
-    "Work that exhausted its attempts, by kind (step, event, webhook).",
-    ["kind"],
+    "Work that exhausted its attempts, by kind (step, event, webhook) and arm (a step's; else -).",
+    ["kind", "arm"],
 )
 BREAKER_STATE = Gauge(
     "octollm_breaker_state",
@@ -76,7 +79,7 @@ def record_llm_usage(model: str | None, tokens: int, cost_usd: float = 0.0) -> N
 def record_webhook(outcome: str) -> None:
     WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()
     if outcome == "dead":
-        DEAD_LETTERS.labels(kind="webhook").inc()
+        DEAD_LETTERS.labels(kind="webhook", arm="-").inc()
 
 
 def _remember(key: tuple[str, str], arm: str) -> None:
@@ -101,7 +104,7 @@ def observe_event(event: Event) -> None:
     elif family == "step":
         _observe_step(event, status, data)
     elif event.event_type == "event.dead_lettered":
-        DEAD_LETTERS.labels(kind="event").inc()
+        DEAD_LETTERS.labels(kind="event", arm="-").inc()
 
 
 def _observe_step(event: Event, status: str, data: dict[str, Any]) -> None:
@@ -115,7 +118,7 @@ def _observe_step(event: Event, status: str, data: dict[str, Any]) -> None:
     if status == "retrying":
         RETRIES.labels(arm=arm).inc()
     elif status == "dead_lettered":
-        DEAD_LETTERS.labels(kind="step").inc()
+        DEAD_LETTERS.labels(kind="step", arm=arm).inc()
     if status in ("succeeded", "failed", "retrying"):
         if isinstance(data.get("duration_ms"), int | float):
             seconds = float(data["duration_ms"]) / 1000

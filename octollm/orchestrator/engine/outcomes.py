@@ -299,6 +299,7 @@ def fail(
                 session=session,
                 request_id=claim.request_id,
                 step_id=claim.step_id,
+                arm=claim.arm,
                 reason=dead_letter,
             )
         if claim.critical:

@@ -134,6 +134,7 @@ def exhaust(rt: Runtime, session: Session, task_id: str, step_id: str) -> bool:
         session=session,
         request_id=task.request_id,
         step_id=step_id,
+        arm=claim.arm,
         reason="poison",
     )
     if claim.critical:
