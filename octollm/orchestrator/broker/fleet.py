@@ -12,7 +12,7 @@ from octollm.config import Settings
 from octollm.errors import InvalidInput
 from octollm.orchestrator.broker import queues as routing
 
-DEFAULT_FLEET = Path(__file__).resolve().parents[2] / "workers" / "fleet.toml"
+DEFAULT_FLEET = Path(__file__).resolve().parents[3] / "workers" / "fleet.toml"
 
 
 @dataclass(frozen=True)
