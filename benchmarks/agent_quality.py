@@ -320,16 +320,36 @@ def ingest(rt: Runtime, tenant: str, timeout: float = 600.0) -> dict[str, str]:
         time.sleep(0.5)
 
 
+def rules_plan(goal: str) -> dict[str, Any]:
+    """The plan the planner falls back to (its keyword rules), with its integrate step."""
+    from octollm.arms import integration
+    from octollm.arms.plan_rules import fallback_plan
+    from octollm.contracts.plan import BUILTIN_ARMS
+
+    plan = integration.with_integration(fallback_plan(goal, frozenset(BUILTIN_ARMS)))
+    return plan.model_dump(mode="json")
+
+
 def run_goal(
-    rt: Runtime, goal: Goal, max_repair_rounds: int, tenant: str, timeout: float
+    rt: Runtime,
+    goal: Goal,
+    max_repair_rounds: int,
+    tenant: str,
+    timeout: float,
+    plan_mode: str = "llm",
 ) -> Outcome:
-    """Submit ``goal`` as a task, wait for it (driving the reconciler), grade its result."""
+    """Submit ``goal`` as a task, wait for it (driving the reconciler), grade its result.
+
+    ``plan_mode``: ``llm`` lets the planner arm plan (the normal path); ``rules`` submits the
+    planner's rule-based plan explicitly, saving one model call per task.
+    """
     from octollm.cli.record import task_record
     from octollm.orchestrator.engine import lifecycle
     from octollm.orchestrator.recovery import reconciler
 
     contract = TaskContract.model_validate(
         {
+            **({"plan": rules_plan(goal.goal)} if plan_mode == "rules" else {}),
             "goal": goal.goal,
             "budget": {"max_repair_rounds": max_repair_rounds, "max_time_seconds": int(timeout)},
             "metadata": {"benchmark": "agent_quality", "goal": goal.id},
@@ -385,13 +405,14 @@ def run_suite(
     *,
     tenant: str,
     timeout: float,
+    plan_mode: str = "llm",
     progress: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Every goal under every round setting, one task at a time (per-goal times stay clean)."""
     outcomes = []
     for setting in rounds:
         for goal in goals:
-            outcome = run_goal(rt, goal, setting, tenant, timeout)
+            outcome = run_goal(rt, goal, setting, tenant, timeout, plan_mode)
             outcomes.append(outcome)
             if progress is not None:
                 progress(outcome)
@@ -427,7 +448,8 @@ def summary(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [
-        f"Model: **{report['label']}** ({report['llm']}) · command: `{report['command']}`",
+        f"Model: **{report['label']}** ({report['llm']}) · plans: {report.get('plan', 'llm')} · "
+        f"command: `{report['command']}`",
         f"Machine: {report['machine']}",
         "",
         "| max_repair_rounds | pass rate | code | questions | completed | claimed (completed "
@@ -504,7 +526,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY"))
     parser.add_argument("--model-path", type=Path, help="embedded: another GGUF file")
     parser.add_argument("--label", help="name of the model in the report")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per task")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per task")
+    parser.add_argument(
+        "--plan",
+        choices=("llm", "rules"),
+        default="llm",
+        help="llm: the planner arm plans each goal (default); rules: submit the planner's "
+        "rule-based plan, one model call less per task (for a slow CPU)",
+    )
+    parser.add_argument(
+        "--llm-timeout",
+        type=float,
+        default=600.0,
+        help="seconds per model call (OCTOLLM_LLM__TIMEOUT_SECONDS); a small model on a "
+        "shared CPU needs minutes for one completion",
+    )
     parser.add_argument("--data-dir", type=Path, help="embedded services' data (default: temp)")
     parser.add_argument("--json", type=Path, dest="json_path", help="where to write the JSON")
     parser.add_argument("--markdown", type=Path, help="where to write the markdown table")
@@ -513,6 +549,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from octollm.embedded import EmbeddedStack
+
+    EmbeddedStack.install_signal_handlers()  # SIGTERM stops workers and services too
     if args.list:
         for g in select(GOALS, None, None):
             print(f"{g.id:24} {g.kind:9} {g.goal}")
@@ -537,10 +576,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
 
-        outcomes = run_suite(rt, goals, rounds, tenant=tenant, timeout=args.timeout, progress=show)
+        outcomes = run_suite(
+            rt,
+            goals,
+            rounds,
+            tenant=tenant,
+            timeout=args.timeout,
+            plan_mode=args.plan,
+            progress=show,
+        )
         report = {
             "label": label,
             "llm": llm,
+            "plan": args.plan,
             "command": "python benchmarks/agent_quality.py " + " ".join(argv or sys.argv[1:]),
             "machine": machine(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -569,7 +617,7 @@ def _start(args: argparse.Namespace, data_dir: Path, stack: ExitStack) -> tuple[
     from octollm.store.migrate import upgrade
 
     settings = get_settings().model_copy(update={"data_dir": data_dir})
-    llm = settings.llm
+    llm = settings.llm.model_copy(update={"timeout_seconds": args.llm_timeout})
     if args.base_url:
         update: dict[str, Any] = {"base_url": args.base_url}
         if args.model:
@@ -584,7 +632,12 @@ def _start(args: argparse.Namespace, data_dir: Path, stack: ExitStack) -> tuple[
     print("starting services and workers ...", file=sys.stderr)
     embedded = stack.enter_context(EmbeddedStack(settings))
     settings = embedded.settings
-    env = {**os.environ, **embedded.env(), "OCTOLLM_LOG__JSON_OUTPUT": "true"}
+    env = {
+        **os.environ,
+        **embedded.env(),
+        "OCTOLLM_LOG__JSON_OUTPUT": "true",
+        "OCTOLLM_LLM__TIMEOUT_SECONDS": str(args.llm_timeout),
+    }
     if args.api_key and args.base_url:
         env["OCTOLLM_LLM__API_KEY"] = args.api_key
     os.environ.update({k: v for k, v in env.items() if k.startswith("OCTOLLM_")})
