@@ -46,7 +46,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -176,13 +176,16 @@ DOCUMENTS: dict[str, str] = {
 # -- grading ---------------------------------------------------------------------------------
 
 _RUNNER = r"""
-import builtins, json, sys
+import builtins, contextlib, io, json, sys
 job = json.loads(sys.stdin.read())
+real_stdout = sys.stdout
 def _no_input(*a, **k):
     raise EOFError("input() is not available")
 builtins.input = _no_input
 out = {"error": None, "cases": []}
 ns = {"__name__": "solution"}
+printed = contextlib.redirect_stdout(io.StringIO())  # the code's own prints stay out
+printed.__enter__()
 try:
     exec(compile(job["code"], "solution.py", "exec"), ns)
 except BaseException as exc:
@@ -199,7 +202,7 @@ else:
             except BaseException as exc:
                 got, ok = "raised %s: %s" % (type(exc).__name__, exc), False
             out["cases"].append({"args": args, "expected": expected, "got": repr(got), "ok": ok})
-sys.stdout.write(json.dumps(out))
+real_stdout.write(json.dumps(out))
 """
 _CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
@@ -337,7 +340,8 @@ def run_goal(
     tenant: str,
     timeout: float,
     plan_mode: str = "llm",
-) -> Outcome:
+    derive: Sequence[int] = (),
+) -> list[Outcome]:
     """Submit ``goal`` as a task, wait for it (driving the reconciler), grade its result.
 
     ``plan_mode``: ``llm`` lets the planner arm plan (the normal path); ``rules`` submits the
@@ -377,11 +381,31 @@ def run_goal(
     result = record.get("result") or {}
     graded = grade(goal, result)
     verdict_rounds = [r for r in record.get("rounds") or [] if r.get("kind") == "verdict"]
+    own = _final(goal, record, result, graded, verdict_rounds, max_repair_rounds, seconds)
+    derived = []
+    for setting in sorted(set(derive) - {max_repair_rounds}):
+        if setting + 1 < len(verdict_rounds):
+            derived.append(_prefix(rt, goal, record, verdict_rounds, setting))
+        else:  # the run ended before it needed more rounds than ``setting`` allows
+            derived.append(replace(own, max_repair_rounds=setting,
+                                   detail={**own.detail, "derived": "same run"}))  # fmt: skip
+    return sorted([*derived, own], key=lambda o: o.max_repair_rounds)
+
+
+def _final(
+    goal: Goal,
+    record: dict[str, Any],
+    result: dict[str, Any],
+    graded: dict[str, Any],
+    verdict_rounds: list[dict[str, Any]],
+    max_repair_rounds: int,
+    seconds: float,
+) -> Outcome:
     return Outcome(
         goal=goal.id,
         kind=goal.kind,
         max_repair_rounds=max_repair_rounds,
-        task_id=task.id,
+        task_id=record["task_id"],
         status=record["status"],
         verdict=record.get("verdict"),
         rounds=len(verdict_rounds),
@@ -398,6 +422,69 @@ def run_goal(
     )
 
 
+_ROUND = re.compile(r"\.r(\d+)$")
+
+
+def _round_of(step_id: str) -> int:
+    found = _ROUND.search(step_id)
+    return int(found.group(1)) if found else 1
+
+
+def _prefix(
+    rt: Runtime,
+    goal: Goal,
+    record: dict[str, Any],
+    verdict_rounds: list[dict[str, Any]],
+    setting: int,
+) -> Outcome:
+    """What the task would have ended with under ``max_repair_rounds = setting``: the same
+    run cut after verdict round ``setting + 1`` (that verdict was invalid, or there would be no
+    later round), graded on that round's steps. Tokens: the steps up to that round; time: up to
+    that round's judge step."""
+    from datetime import datetime
+
+    from octollm.orchestrator.answering.integration import integrate
+    from octollm.store import steps as step_repo
+
+    last = setting + 1
+    with rt.db.session() as session:
+        rows = step_repo.for_task(session, record["task_id"])
+        outputs = step_repo.outputs(session, record["task_id"], [r.step_id for r in rows])
+    latest: dict[str, Any] = {}
+    for row in sorted(rows, key=lambda r: _round_of(r.step_id)):
+        if _round_of(row.step_id) <= last:
+            latest[_ROUND.sub("", row.step_id)] = row
+    result = integrate(list(latest.values()), outputs)
+    graded = grade(goal, result)
+    used = [r for r in rows if _round_of(r.step_id) <= last]
+    judged = [r.finished_at for r in used if r.arm == "judge" and r.finished_at is not None]
+    created = record.get("created_at")
+    seconds = (
+        (max(judged) - datetime.fromisoformat(created)).total_seconds()
+        if judged and created
+        else 0.0
+    )
+    return Outcome(
+        goal=goal.id,
+        kind=goal.kind,
+        max_repair_rounds=setting,
+        task_id=record["task_id"],
+        status="failed",  # the verdict of round ``last`` was invalid: no round left to repair
+        verdict="invalid",
+        rounds=last,
+        passed=bool(graded["passed"]),
+        why=str(graded.get("why") or ""),
+        tokens=sum(int(r.tokens_used) for r in used),
+        seconds=round(seconds, 1),
+        error_code="VERDICT_INVALID",
+        detail={
+            "derived": f"cut after verdict round {last} of {len(verdict_rounds)}",
+            "answer": str(result.get("answer") or "")[:600],
+            **{k: v for k, v in graded.items() if k not in ("passed", "why")},
+        },
+    )
+
+
 def run_suite(
     rt: Runtime,
     goals: Sequence[Goal],
@@ -406,16 +493,25 @@ def run_suite(
     tenant: str,
     timeout: float,
     plan_mode: str = "llm",
+    derive: bool = False,
     progress: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Every goal under every round setting, one task at a time (per-goal times stay clean)."""
+    """Every goal under every round setting, one task at a time (per-goal times stay clean).
+
+    ``derive``: one task per goal, under the largest setting; the smaller settings are read
+    off the same run (cut after round ``setting + 1``; see ``_prefix``), a third of the CPU.
+    """
     outcomes = []
-    for setting in rounds:
+    settings = [max(rounds)] if derive else list(rounds)
+    for setting in settings:
         for goal in goals:
-            outcome = run_goal(rt, goal, setting, tenant, timeout, plan_mode)
-            outcomes.append(outcome)
+            made = run_goal(
+                rt, goal, setting, tenant, timeout, plan_mode, derive=rounds if derive else ()
+            )
+            outcomes += made
             if progress is not None:
-                progress(outcome)
+                for outcome in made:
+                    progress(outcome)
     return outcomes
 
 
@@ -449,6 +545,7 @@ def summary(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"Model: **{report['label']}** ({report['llm']}) · plans: {report.get('plan', 'llm')} · "
+        f"{'settings derived from one run per goal · ' if report.get('derived') else ''}"
         f"command: `{report['command']}`",
         f"Machine: {report['machine']}",
         "",
@@ -521,6 +618,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rounds", default="0,1,2", help="max_repair_rounds settings, e.g. 0,1,2 (default)"
     )
+    parser.add_argument(
+        "--derive",
+        action="store_true",
+        help="run each goal once under the largest --rounds setting and read the smaller "
+        "settings off the same run (cut after each verdict round): a third of the CPU",
+    )
     parser.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of embedded")
     parser.add_argument("--model", help="model name sent to --base-url")
     parser.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY"))
@@ -567,7 +670,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         docs = ingest(rt, tenant) if any(g.kind == "question" for g in goals) else {}
         print(f"documents: {docs}", file=sys.stderr)
 
+        partial = (args.json_path or Path(f"agent_quality-{label}.json")).with_suffix(
+            ".partial.jsonl"
+        )
+
         def show(o: Outcome) -> None:
+            with partial.open("a") as out:  # what ran so far survives an interrupted run
+                out.write(json.dumps({**asdict(o), "claimed": o.claimed}, default=str) + "\n")
             mark = "PASS" if o.passed else "fail"
             print(
                 f"r={o.max_repair_rounds} {o.goal:22} {mark} {o.status:9} rounds={o.rounds} "
@@ -583,12 +692,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             tenant=tenant,
             timeout=args.timeout,
             plan_mode=args.plan,
+            derive=args.derive,
             progress=show,
         )
         report = {
             "label": label,
             "llm": llm,
             "plan": args.plan,
+            "derived": args.derive,
             "command": "python benchmarks/agent_quality.py " + " ".join(argv or sys.argv[1:]),
             "machine": machine(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

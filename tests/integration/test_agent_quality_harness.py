@@ -52,7 +52,9 @@ def test_the_harness_grades_goals_with_its_hidden_checks_under_each_round_settin
     try:
         docs = bench.ingest(rt, "bench-test", timeout=180)
         assert set(docs.values()) == {"ready"}, docs
-        outcomes = bench.run_suite(rt, goals, [0, 1], tenant="bench-test", timeout=180)
+        outcomes = bench.run_suite(
+            rt, goals, [0, 1], tenant="bench-test", timeout=180, plan_mode="rules", derive=True
+        )
     finally:
         rt.db.dispose()
     by = {(o.goal, o.max_repair_rounds): o for o in outcomes}
@@ -63,6 +65,8 @@ def test_the_harness_grades_goals_with_its_hidden_checks_under_each_round_settin
     repaired = by[("code-factorial", 1)]
     assert (repaired.status, repaired.passed, repaired.rounds) == ("completed", True, 2)
     assert repaired.detail["cases"] == "4/4"
+    assert no_repair.task_id == repaired.task_id, "r=0 is read off the r=1 run"
+    assert no_repair.detail["derived"] == "cut after verdict round 1 of 2"
     for setting in (0, 1):
         question = by[("q-cafe-open", setting)]
         assert question.passed, question.why
