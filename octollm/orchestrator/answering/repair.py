@@ -94,8 +94,9 @@ def _order(row: StepRow) -> tuple[int, int]:
     return (row.level, row.position)
 
 
-def _wrote_text(out: dict[str, Any] | None) -> bool:
-    return bool(out) and any(isinstance(out.get(k), str) and out[k].strip() for k in _TEXT_KEYS)
+def _wrote_text(out: Mapping[str, Any] | None) -> bool:
+    texts = [(out or {}).get(k) for k in _TEXT_KEYS]
+    return any(isinstance(t, str) and t.strip() for t in texts)
 
 
 def _run_failed(row: StepRow, out: Mapping[str, Any] | None) -> bool:
