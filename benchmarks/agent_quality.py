@@ -384,7 +384,8 @@ def run_goal(
     own = _final(goal, record, result, graded, verdict_rounds, max_repair_rounds, seconds)
     derived = []
     for setting in sorted(set(derive) - {max_repair_rounds}):
-        if setting + 1 < len(verdict_rounds):
+        cut = verdict_rounds[setting] if setting < len(verdict_rounds) else None
+        if cut is not None and cut.get("decision") == "repair":  # the run went on past it
             derived.append(_prefix(rt, goal, record, verdict_rounds, setting))
         else:  # the run ended before it needed more rounds than ``setting`` allows
             derived.append(replace(own, max_repair_rounds=setting,
