@@ -155,7 +155,7 @@ def _repair(
         record["_why"] = f"no repair round: {spent}"
         return None
     generation = task.generation + 1
-    planned = repair.plan_round(round_no + 1, generation, current, outputs, verdict)
+    planned = repair.plan_round(round_no + 1, generation, current, outputs, verdict, goal=task.goal)
     if planned is None:
         record["_why"] = "no step can repair what the verdict found"
         return None

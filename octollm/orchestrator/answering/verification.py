@@ -42,7 +42,7 @@ class Verdict:
 
     @property
     def only_missing_sources(self) -> bool:
-        """Every error is a search that found nothing: no producer can repair that."""
+        """Every error is a search that found nothing (only a broader search can repair that)."""
         return bool(self.errors) and all(e.get("type") == "no_sources" for e in self.errors)
 
     def view(self) -> dict[str, Any]:
