@@ -86,6 +86,19 @@ def test_a_check_that_raised_fails_runs_without_errors() -> None:
     assert out["valid"] is False
 
 
+def test_a_check_that_returned_none_is_no_evidence_and_fails() -> None:
+    code = "def fibonacci(n):\n    print(n)\n"
+    run = {"exit_code": 0, "stdout": "10\n", "stderr": "", "checks": [
+        {"call": "fibonacci(10)", "result": "None"}]}  # fmt: skip
+    out = judge({}, {"code": {"code": code}, "run": run}, ["runs without errors"])
+    assert statuses(out) == {"runs without errors": "failed"}
+    assert "fibonacci(10)" in out["criteria"][0]["why"]
+    returned = [i for i in out["issues"] if "returned None" in i["message"]]
+    assert returned
+    assert returned[0]["severity"] == "error"
+    assert out["valid"] is False
+
+
 def test_an_empty_retrieval_for_a_question_fails_no_sources_found() -> None:
     search = {"results": [], "query": "vacation days", "total_results": 0}
     out = judge({}, {"search": search, "integrate": {"answer": "I do not know."}})

@@ -26,8 +26,14 @@ class Execution:
 
     @property
     def failed_checks(self) -> list[str]:
-        """The call checks that raised (their calls)."""
-        return [str(c.get("call")) for c in self.checks if "error" in c]
+        """The call checks that raised or returned nothing (their calls): a check asks the
+        function for a value, and ``None`` (typically printed instead of returned) is no
+        evidence that it computes one."""
+        return [str(c.get("call")) for c in self.checks if "error" in c or returned_none(c)]
+
+
+def returned_none(check: dict[str, Any]) -> bool:
+    return "error" not in check and check.get("result") == "None"
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ def _runs(ev: Evidence, _: str) -> Outcome:
             if e.timed_out
             else f"exited with code {e.exit_code}"
             if not e.ok
-            else f"raised in check {e.failed_checks[0]}"
+            else f"failed check {e.failed_checks[0]} (raised or returned None)"
         )
         return "failed", f"step {e.step_id} {why}"
     return "passed", "every execution exited with code 0"

@@ -5,7 +5,7 @@ what it produced, and it produced nothing); a retrieval that found nothing is ``
 
 from __future__ import annotations
 
-from octollm.arms.judging.artefact import Execution, Gap, Retrieval
+from octollm.arms.judging.artefact import Execution, Gap, Retrieval, returned_none
 from octollm.arms.judging.issues import Issue
 from octollm.arms.safety.screening import redact
 
@@ -21,6 +21,16 @@ def execution_issues(executions: list[Execution]) -> list[Issue]:
     issues: list[Issue] = []
     for run in executions:
         for check in run.checks:
+            if returned_none(check):
+                issues.append(
+                    Issue(
+                        "error",
+                        "execution_failed",
+                        f"check {check.get('call')} in step {run.step_id} returned None",
+                        location={"step_id": run.step_id, "call": check.get("call")},
+                        suggestion="return the result instead of printing it",
+                    )
+                )
             if "error" in check:
                 issues.append(
                     Issue(
