@@ -138,6 +138,8 @@ class LiveStack:
                 "OCTOLLM_ORCHESTRATOR__RETRY_BACKOFF_MAX_SECONDS": "1",
                 "OCTOLLM_DATA_DIR": str(self.tmp / "data"),
                 "PYTHONPATH": str(ROOT),
+                # a borrowed worker outlives the test: its log must not wait for its exit
+                "PYTHONUNBUFFERED": "1",
             }
         )
         if self.client_url:
