@@ -150,7 +150,7 @@ def api_server(
         )
     server = ApiServer(proc, port, log_path)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # uvicorn on a loaded 2-core machine
         while True:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"API {name} did not start:\n{server.log()[-3000:]}")
