@@ -81,8 +81,29 @@ class SharedFleet:
         elif key not in self.consuming:
             for queue in self.stack.queues(list(arms)):
                 self._control("add_consumer", worker, queue=queue)
+            self.announce(worker, arms)
             self.consuming.add(key)
         return worker
+
+    def announce(self, worker: Worker, arms: list[str]) -> None:
+        """What the worker did when it started (octollm.worker.registration), done again for
+        a borrowed one after the reset wiped it: its registration row and first heartbeat."""
+        from octollm.arms.registry import known_arms
+        from octollm.orchestrator.broker.queues import CONTROL_ARM
+        from octollm.orchestrator.registry import directory as arm_directory
+        from octollm.orchestrator.registry.catalog import capability_of
+        from octollm.store.db import Database
+
+        served = [a for a in arms if a in known_arms() and a != CONTROL_ARM]
+        caps = [capability_of(arm) for arm in served]
+        db = Database(self.stack.database_url)
+        try:
+            arm_directory.register(db, caps, worker.name)
+        finally:
+            db.dispose()
+        directory = arm_directory.directory_for(self.stack.settings())
+        if directory is not None:
+            directory.heartbeat(f"{worker.name}@{self._host}", caps)
 
     def _control(self, command: str, worker: Worker, **arguments: Any) -> None:
         replies = self.app().control.broadcast(

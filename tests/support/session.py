@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import socket
@@ -137,6 +138,8 @@ def template() -> str:
                 conn.execute(f'CREATE DATABASE "{name}"')
             upgrade(services.database_url(name))
             _template = name
+            # also dropped when used outside pytest (benchmarks/redundant_deliveries.py)
+            atexit.register(drop_database, name)
         return _template
 
 
