@@ -116,7 +116,7 @@ def test_the_plugin_arm_example_runs_on_workers_named_by_octollm_arm_plugins(
         finally:
             rt.db.dispose()
     assert row.status == "completed", row.error
-    assert row.result["steps"]["a"]["input"] == {"text": "hi"}
+    assert row.result["steps"]["a"]["input"]["text"] == "hi"
     assert row.result["steps"]["b"]["received"]["a"]["step"] == "a"
     assert failed.status == "failed"
     assert "always fails" in str(failed.error)

@@ -33,7 +33,7 @@ from tests.support.stack import LiveStack, Worker, stop_all, wait_ready
 #: The shared fleet's Redis DB on the session's redis-server (``live_stack`` defaults to 8).
 FLEET_REDIS_DB = 9
 
-Key = tuple[tuple[str, ...], str, int]
+Key = tuple[tuple[str, ...], str, int, int]
 
 
 class SharedFleet:
@@ -62,18 +62,21 @@ class SharedFleet:
             self._app = make_app(self.stack.settings())
         return self._app
 
-    def worker(self, arms: list[str], pool: str, concurrency: int, wait: bool) -> Worker:
-        """The session's worker for this configuration, consuming its queues."""
-        key: Key = (tuple(arms), pool, concurrency)
+    def worker(
+        self, arms: list[str], pool: str, concurrency: int, wait: bool, index: int = 0
+    ) -> Worker:
+        """The session's ``index``-th worker for this configuration, consuming its queues."""
+        key: Key = (tuple(arms), pool, concurrency, index)
         worker = self.workers.get(key)
         if worker is not None and worker.proc.poll() is not None:
             worker = None  # a test killed it: start another
         if worker is None:
-            name = f"shared{len(self.stack.workers)}-{'-'.join(arms)}"
+            name = f"{'-'.join(arms)}-shared{len(self.stack.workers)}"
             worker = LiveStack.start_worker(
                 self.stack, arms, pool=pool, concurrency=concurrency, name=name, wait=False
             )
             worker.shared = True
+            worker.config = (list(arms), pool, concurrency)
             self.workers[key] = worker
             self.consuming.add(key)
             if wait:
@@ -83,6 +86,7 @@ class SharedFleet:
                 self._control("add_consumer", worker, queue=queue)
             self.announce(worker, arms)
             self.consuming.add(key)
+            worker.log_offset = len(worker.full_log())  # this test's part of the log
         return worker
 
     def announce(self, worker: Worker, arms: list[str]) -> None:

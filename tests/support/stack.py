@@ -48,6 +48,8 @@ class Worker:
     log_path: Path
     #: Owned by the session's shared fleet (tests/support/fleet.py): outlives the test.
     shared: bool = False
+    #: (arms, pool, concurrency) of a shared worker.
+    config: tuple[list[str], str, int] | None = None
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc.poll() is None:
@@ -62,7 +64,14 @@ class Worker:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
 
+    #: Where this test's part of a shared worker's log starts (tests/support/fleet.py).
+    log_offset: int = 0
+
     def log(self) -> str:
+        """The worker's output (for a borrowed worker: since this test borrowed it)."""
+        return self.full_log()[self.log_offset :]
+
+    def full_log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
@@ -72,7 +81,7 @@ def wait_ready(workers: list[Worker], timeout: float = 60.0) -> None:
     pending = list(workers)
     while pending:
         for worker in list(pending):
-            if "ready." in worker.log():
+            if "ready." in worker.full_log():
                 pending.remove(worker)
             elif worker.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"worker {worker.name} did not start:\n{worker.log()[-3000:]}")
@@ -191,7 +200,12 @@ class LiveStack:
     ) -> Worker:
         borrow = self.fleet is not None and self.fleet.stack is not self
         if borrow and extra_args is None and not self.extra_env:
-            worker: Worker = self.fleet.worker(arms, pool, concurrency, wait)
+            # the n-th worker this test asks for with this configuration (two echo workers
+            # of concurrency 1 are two processes, as with a stack of its own)
+            same = sum(
+                1 for w in self.workers if w.shared and w.config == (arms, pool, concurrency)
+            )
+            worker: Worker = self.fleet.worker(arms, pool, concurrency, wait, same)
             self.workers.append(worker)
             return worker
         name = name or f"{'-'.join(arms)}-{len(self.workers)}"
