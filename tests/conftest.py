@@ -14,6 +14,8 @@ from tests.support.arms import PLUGINS
 # The test process must know the test arms too (plans are validated against the registry).
 os.environ.setdefault("OCTOLLM_ARM_PLUGINS", PLUGINS)
 
+from tests.support import session
+from tests.support.fleet import SharedFleet
 from tests.support.stack import (
     LiveStack,
     live_stack,
@@ -21,10 +23,32 @@ from tests.support.stack import (
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # this session's own redis-server and template database (tests/support/session.py)
+    session.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedFleet]:
+    fleet = SharedFleet(tmp_path_factory.mktemp("fleet"))
+    yield fleet
+    fleet.close()
+
+
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[LiveStack]:
-    with live_stack(tmp_path) as s:
-        yield s
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveStack]:
+    """The default stack: borrows the session's shared fleet (tests/support/fleet.py).
+    ``@pytest.mark.own_stack`` gives the test a fresh database and its own workers instead."""
+    if request.node.get_closest_marker("own_stack"):
+        with live_stack(tmp_path) as own:
+            yield own
+        return
+    fleet: SharedFleet = request.getfixturevalue("shared_fleet")
+    yield from fleet.lend()
 
 
 @pytest.fixture

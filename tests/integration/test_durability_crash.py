@@ -33,6 +33,9 @@ from tests.support.apiserver import api_server, echo_plan, headers, make_key
 from tests.support.arms import tallied
 from tests.support.stack import LiveStack, reconciling, steps_of, wait_for_task, wait_until
 
+# these tests kill workers (and start replacements under the same name): their own stack
+pytestmark = pytest.mark.own_stack
+
 
 def _running(rt: Any, task_id: str, step_id: str) -> Any:
     row = steps_of(rt, task_id)[step_id]

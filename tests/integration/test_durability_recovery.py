@@ -171,7 +171,11 @@ def test_cancelling_a_running_task_stops_it_and_cancels_its_queued_steps(
     # the running step stops at its next cancellation check, long before its 20 s
     wait_until(lambda: steps_of(runtime, task.id)["long"].status == "cancelled", 5, "long stopped")
     assert time.monotonic() - began < 5
-    time.sleep(1.5)  # give any stray message time to start a step: none may
+    # Any stray message would have been queued before this probe on the same queues: once the
+    # probe's echo step has run, a stray one would have started too (no wait on the clock).
+    probe = {"steps": [{"step_id": "p", "arm": "echo", "action": "probe", "input": {}}]}
+    after = lifecycle.submit(runtime, TaskContract(goal="a probe after the cancel", plan=probe))
+    assert wait_for_task(runtime, after.id).status == "completed"
     steps = steps_of(runtime, task.id)
     assert {s: r.status for s, r in steps.items()} == {
         "long": "cancelled",

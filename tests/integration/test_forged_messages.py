@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,17 +28,11 @@ from octollm.security.capability import TOKEN_HEADER, CapabilityAuthority
 from octollm.security.keyring import Keyring
 from octollm.store import security_events
 from octollm.worker.event_tasks import REACT_TASK
-from tests.support.stack import LiveStack, live_stack, make_runtime, wait_for_task, wait_until
+from tests.support.stack import LiveStack, make_runtime, wait_for_task, wait_until
 from tests.support.streams import stream_entries
 
 SPEC = SubscriptionSpec(event_type="code.generated", arm="judge", emits="validation.complete")
 MARKER = "MARKER_tenant_a_secret_9f2c"
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[LiveStack]:
-    with live_stack(tmp_path) as live:
-        yield live
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -21,10 +20,15 @@ from octollm.memory.vectors import (
     arm_collection,
     close_local_clients,
 )
+from tests.support import services, session
 from tests.support.services import database_url, require
+from tests.support.stack import wait_until
 
-REDIS_URL = os.environ.get("OCTOLLM_TEST_MEMORY_REDIS_URL", "redis://127.0.0.1:6379/5")
-DATABASE = "octollm_memory_test"
+# DB 5 of the session's private Redis; the database is this session's own (two runs at once)
+REDIS_URL = os.environ.get("OCTOLLM_TEST_MEMORY_REDIS_URL") or (
+    services.REDIS_URL.rsplit("/", 1)[0] + "/5"
+)
+DATABASE = session.database_name("memory")
 
 # -- Redis cache --------------------------------------------------------------------------
 
@@ -70,8 +74,7 @@ def test_a_value_expires_after_its_ttl(cache):
     key = cache_key("task", "status", "t-expiring")
     cache.set(key, "running", ttl=1)
     assert cache.get(key) == "running"
-    time.sleep(1.2)
-    assert cache.get(key) is None
+    wait_until(lambda: cache.get(key) is None, 5, "the key's expiry")  # Redis expires it
     assert cache.ttl(key) is None
 
 
@@ -112,12 +115,13 @@ TENANCY = "0007_h_tenancy"  # the graph's tenant column
 
 
 @pytest.fixture(scope="module")
-def db_url() -> str:
+def db_url() -> Iterator[str]:
     from octollm.store.migrate import upgrade
 
     url = database_url(DATABASE)
     upgrade(url, TENANCY)
-    return url
+    yield url
+    session.drop_database(DATABASE)
 
 
 @pytest.fixture(scope="module")

@@ -102,3 +102,32 @@ def test_an_entry_point_arm_runs_on_a_real_worker_and_registers_itself(
     assert shout.capabilities == ["shouting"]
     assert shout.description == "Shouts its text back."
     assert shout.details["cost_tier"] == 1
+
+
+def test_the_plugin_arm_example_runs_on_workers_named_by_octollm_arm_plugins(
+    tmp_path: Path,
+) -> None:
+    """examples/plugin_arm as its docstring says to use it: named in OCTOLLM_ARM_PLUGINS."""
+    plugins = "examples.plugin_arm.arms:EchoArm,examples.plugin_arm.arms:FailArm"
+    with live_stack(tmp_path, OCTOLLM_ARM_PLUGINS=plugins) as stack:
+        stack.start_fleet(["orchestrator", "echo", "fail"])
+        rt: Any = make_runtime(stack)
+        try:
+            plan = {
+                "steps": [
+                    {"step_id": "a", "arm": "echo", "action": "say", "input": {"text": "hi"}},
+                    {"step_id": "b", "arm": "echo", "action": "pass", "depends_on": ["a"]},
+                ]
+            }
+            done = lifecycle.submit(rt, TaskContract(goal="echo through the example", plan=plan))
+            failing = {"steps": [{"step_id": "f", "arm": "fail", "action": "fail", "input": {}}]}
+            refused = lifecycle.submit(rt, TaskContract(goal="fail on purpose", plan=failing))
+            row = wait_for_task(rt, done.id, timeout=60)
+            failed = wait_for_task(rt, refused.id, timeout=60)
+        finally:
+            rt.db.dispose()
+    assert row.status == "completed", row.error
+    assert row.result["steps"]["a"]["input"]["text"] == "hi"
+    assert row.result["steps"]["b"]["received"]["a"]["step"] == "a"
+    assert failed.status == "failed"
+    assert "always fails" in str(failed.error)

@@ -1,8 +1,8 @@
 """The API under test: in-process (Starlette's TestClient, lifespan included) or as real
 uvicorn processes, against a ``LiveStack``'s Postgres and Redis.
 
-The API tests use their own Redis DB index, so a concurrent test run that flushes the
-default one cannot wipe their streams and buckets.
+The API tests borrow the session's shared fleet like every default stack (tests/conftest.py):
+its Redis is this session's private server, so no concurrent run can wipe their streams.
 """
 
 from __future__ import annotations
@@ -28,10 +28,8 @@ from octollm.api.app import create_app
 from octollm.api.config import ApiSettings
 from octollm.security import apikeys
 from octollm.store.db import Database
-from tests.support.stack import ROOT, LiveStack, live_stack
+from tests.support.stack import ROOT, LiveStack
 
-#: The API tests' Redis DB; ``TEST_REDIS_DB`` moves it (two suites on one machine).
-API_REDIS_DB = int(os.environ.get("TEST_REDIS_DB") or 6)
 ALL_SCOPES = sorted(apikeys.ALL_SCOPES - {"admin"})
 
 #: Generous limits so that only the rate-limit tests meet them.
@@ -61,9 +59,9 @@ def make_key(stack: LiveStack, tenant: str, scopes: list[str] | None = None) -> 
 
 
 @pytest.fixture
-def api_stack(tmp_path: Path) -> Iterator[LiveStack]:
-    with live_stack(tmp_path, redis_db=API_REDIS_DB) as s:
-        yield s
+def api_stack(stack: LiveStack) -> LiveStack:
+    """The default ``stack`` (the shared fleet unless the test is marked ``own_stack``)."""
+    return stack
 
 
 @contextmanager
@@ -152,7 +150,7 @@ def api_server(
         )
     server = ApiServer(proc, port, log_path)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # uvicorn on a loaded 2-core machine
         while True:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"API {name} did not start:\n{server.log()[-3000:]}")

@@ -25,29 +25,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import redis
 
 from octollm.config import Settings
-from tests.support import services
+from tests.support import services, session
 from tests.support.arms import PLUGINS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def fresh_database(name: str) -> str:
+    """A migrated database ``name``: a copy of the session's template (tests/support/session.py)."""
     services.require_postgres()
-    with psycopg.connect(services.PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-        )
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = services.database_url(name)
-    from octollm.store.migrate import upgrade
-
-    upgrade(url)
-    return url
+    session.drop_database(name)
+    return session.create_database(name)
 
 
 @dataclass
@@ -55,6 +46,10 @@ class Worker:
     name: str
     proc: subprocess.Popen[bytes]
     log_path: Path
+    #: Owned by the session's shared fleet (tests/support/fleet.py): outlives the test.
+    shared: bool = False
+    #: (arms, pool, concurrency) of a shared worker.
+    config: tuple[list[str], str, int] | None = None
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc.poll() is None:
@@ -69,8 +64,43 @@ class Worker:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
 
+    #: Where this test's part of a shared worker's log starts (tests/support/fleet.py).
+    log_offset: int = 0
+
     def log(self) -> str:
+        """The worker's output (for a borrowed worker: since this test borrowed it)."""
+        return self.full_log()[self.log_offset :]
+
+    def full_log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_ready(workers: list[Worker], timeout: float = 60.0) -> None:
+    """Wait until every worker has logged ``ready.`` (they start in parallel)."""
+    deadline = time.monotonic() + timeout
+    pending = list(workers)
+    while pending:
+        for worker in list(pending):
+            if "ready." in worker.full_log():
+                pending.remove(worker)
+            elif worker.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker {worker.name} did not start:\n{worker.log()[-3000:]}")
+        if pending:
+            time.sleep(0.05)
+
+
+def stop_all(workers: list[Worker], grace: float = 0.0) -> None:
+    """SIGTERM every worker at once, then SIGKILL whatever is still up after ``grace``."""
+    running = [w for w in workers if w.proc.poll() is None]
+    for worker in running:
+        worker.kill(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for worker in running:
+        try:
+            worker.proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.proc.wait(5)
 
 
 @dataclass
@@ -86,6 +116,8 @@ class LiveStack:
     #: The private PostgreSQL (an ``EmbeddedPostgres``) when the stack owns one.
     postgres: Any = None
     services: list[Any] = field(default_factory=list)
+    #: The session's shared fleet (a ``SharedFleet``) this stack borrows workers from.
+    fleet: Any = None
 
     def stop_postgres(self) -> None:
         """Fast shutdown of the private PostgreSQL (clients are disconnected)."""
@@ -115,6 +147,8 @@ class LiveStack:
                 "OCTOLLM_ORCHESTRATOR__RETRY_BACKOFF_MAX_SECONDS": "1",
                 "OCTOLLM_DATA_DIR": str(self.tmp / "data"),
                 "PYTHONPATH": str(ROOT),
+                # a borrowed worker outlives the test: its log must not wait for its exit
+                "PYTHONUNBUFFERED": "1",
             }
         )
         if self.client_url:
@@ -164,6 +198,16 @@ class LiveStack:
         extra_args: list[str] | None = None,
         wait: bool = True,
     ) -> Worker:
+        borrow = self.fleet is not None and self.fleet.stack is not self
+        if borrow and extra_args is None and not self.extra_env:
+            # the n-th worker this test asks for with this configuration (two echo workers
+            # of concurrency 1 are two processes, as with a stack of its own)
+            same = sum(
+                1 for w in self.workers if w.shared and w.config == (arms, pool, concurrency)
+            )
+            worker: Worker = self.fleet.worker(arms, pool, concurrency, wait, same)
+            self.workers.append(worker)
+            return worker
         name = name or f"{'-'.join(arms)}-{len(self.workers)}"
         log_path = self.tmp / f"worker-{name}.log"
         argv = [
@@ -202,23 +246,23 @@ class LiveStack:
         worker = Worker(name, proc, log_path)
         self.workers.append(worker)
         if wait:
-            deadline = time.monotonic() + 30
-            while "ready." not in worker.log():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"worker {name} did not start:\n{worker.log()[-3000:]}")
-                time.sleep(0.1)
+            wait_ready([worker])
         return worker
 
     def start_fleet(self, arms: list[str] | None = None, **kwargs: Any) -> list[Worker]:
+        """One worker per arm, all spawned at once, then waited for together."""
         arms = arms or ["orchestrator", "echo", "noop", "sleep", "flaky", "fail"]
-        return [self.start_worker([arm], **kwargs) for arm in arms]
+        wait = kwargs.pop("wait", True)
+        workers = [self.start_worker([arm], wait=False, **kwargs) for arm in arms]
+        if wait:
+            wait_ready(workers)
+        return workers
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.client_url or self.redis_url)
 
     def stop(self) -> None:
-        for worker in self.workers:
-            worker.stop()
+        stop_all([w for w in self.workers if not w.shared])
         self.workers.clear()
         if self.postgres is not None:
             self.postgres.stop(10)
@@ -237,7 +281,7 @@ def live_stack(
 ) -> Iterator[LiveStack]:
     """A fresh database and a flushed Redis DB for one test (or private servers, see above)."""
     prefix = f"t{uuid.uuid4().hex[:6]}"
-    name = f"octollm_t_{uuid.uuid4().hex[:8]}"
+    name = session.database_name()
     owned: list[Any] = []
     try:
         if private_postgres:
@@ -261,10 +305,10 @@ def live_stack(
         else:
             services.require_redis()
             base = services.REDIS_URL.rsplit("/", 1)[0]
-            # One DB per test process (8-11), so concurrent runs on one machine don't flush
-            # each other's queues; other suites use DBs 3, 5, 6, 7 and 13. TEST_REDIS_DB pins it.
+            # The session's private redis-server (tests/support/session.py), so DB numbers are
+            # ours alone; TEST_REDIS_DB only matters when the machine's Redis is used instead.
             pinned = os.environ.get("TEST_REDIS_DB")
-            db = redis_db if redis_db is not None else int(pinned or 8 + os.getpid() % 4)
+            db = redis_db if redis_db is not None else int(pinned or 8)
             redis_url, client_url = f"{base}/{db}", None
     except BaseException:
         for service in owned:
@@ -284,12 +328,7 @@ def live_stack(
             client.flushdb()
         client.close()
         if not private_postgres:
-            with psycopg.connect(services.PG_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                    (name,),
-                )
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            session.drop_database(name)
 
 
 def make_app(settings: Settings) -> Any:

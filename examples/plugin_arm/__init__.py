@@ -1,0 +1,1 @@
+"""An example plugin-arm package (see ``arms.py``)."""
