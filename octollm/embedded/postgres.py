@@ -27,12 +27,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psutil  # type: ignore[import-untyped]  # no stubs in the dev deps
-import psycopg
 import structlog
 
 from octollm.embedded.processes import ManagedProcess, spawn
 from octollm.embedded.sockets import socket_dir
 from octollm.errors import Conflict, InvalidInput, ServiceUnavailable
+from octollm.store.db import ensure_database
 
 __all__ = ["DATABASE", "EmbeddedPostgres", "launch_postgres"]
 
@@ -73,23 +73,7 @@ class EmbeddedPostgres:
         self.process.stop(timeout)
 
     def _try_create_database(self) -> bool:
-        try:
-            with psycopg.connect(
-                host=str(self.socket_dir),
-                port=PORT,
-                user=SUPERUSER,
-                dbname="postgres",
-                autocommit=True,
-                connect_timeout=5,
-            ) as conn:
-                found = conn.execute(
-                    "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
-                ).fetchone()
-                if found is None:
-                    conn.execute(f'CREATE DATABASE "{DATABASE}"')
-        except psycopg.OperationalError:  # still starting up
-            return False
-        return True
+        return ensure_database(str(self.socket_dir), PORT, SUPERUSER, DATABASE)
 
 
 def launch_postgres(data_dir: Path, *, log_dir: Path) -> EmbeddedPostgres:

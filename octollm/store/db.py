@@ -141,3 +141,20 @@ def tcp_host(url: str) -> str | None:
     parsed = make_url(url)
     host = parsed.host or str(parsed.query.get("host") or "")
     return host if host and not host.startswith("/") else None
+
+
+def ensure_database(host: str, port: int, user: str, name: str) -> bool:
+    """Create database ``name`` if it is missing; False while the server is not accepting
+    connections yet (a starting embedded PostgreSQL: call again)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            host=host, port=port, user=user, dbname="postgres", autocommit=True, connect_timeout=5
+        ) as conn:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if found is None:
+                conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError:  # still starting up
+        return False
+    return True

@@ -126,8 +126,8 @@ def db_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def graph(db_url):
-    from octollm.memory.graph import KnowledgeGraph
     from octollm.store.db import Database
+    from octollm.store.graph import KnowledgeGraph
 
     db = Database(db_url)
     yield KnowledgeGraph(db, tenant="tenant-a")
@@ -153,7 +153,7 @@ def test_the_memory_migration_matches_the_models_and_downgrades_cleanly(db_url):
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine, inspect
 
-    import octollm.memory.graph_models  # noqa: F401 - registers the graph tables
+    import octollm.store.graph_models  # noqa: F401 - registers the graph tables
     from octollm.store.migrate import alembic_config, upgrade
     from octollm.store.models import Base
 
@@ -174,7 +174,7 @@ def test_the_memory_migration_matches_the_models_and_downgrades_cleanly(db_url):
 
 
 def test_a_batch_with_a_bad_relationship_writes_nothing(graph, db_url):
-    from octollm.memory.graph import NewEntity, NewRelationship
+    from octollm.store.graph import NewEntity, NewRelationship
 
     marker = f"atomic-{uuid.uuid4().hex[:8]}"
     entities = [NewEntity("tool", f"{marker}-a"), NewEntity("tool", f"{marker}-b")]
@@ -198,7 +198,7 @@ def test_a_batch_with_a_bad_relationship_writes_nothing(graph, db_url):
 @pytest.fixture
 def small_graph(graph):
     """library -uses-> tool -depends_on-> concept -uses-> file -uses-> library (a cycle)."""
-    from octollm.memory.graph import NewEntity, NewRelationship
+    from octollm.store.graph import NewEntity, NewRelationship
 
     tag = uuid.uuid4().hex[:8]
     entities = [
@@ -256,8 +256,8 @@ def test_deleting_an_entity_cascades_to_its_relationships(graph, small_graph):
 
 
 def test_another_tenants_graph_is_invisible_and_cannot_be_linked_to(graph, db_url):
-    from octollm.memory.graph import KnowledgeGraph, NewEntity, NewRelationship
     from octollm.store.db import Database
+    from octollm.store.graph import KnowledgeGraph, NewEntity, NewRelationship
 
     secret = graph.add_entity("project", "MARKER_graph_tenant_a")
     db = Database(db_url)

@@ -26,8 +26,8 @@ import pytest
 from octollm.config.observability import WebhookSettings
 from octollm.contracts import TaskContract
 from octollm.memory.cache import Cache
-from octollm.memory.graph import KnowledgeGraph
 from octollm.orchestrator.engine import lifecycle
+from octollm.store.graph import KnowledgeGraph
 from octollm.webhooks import registry as webhook_registry
 from octollm.webhooks.signing import new_secret
 from tests.support.apiserver import headers, inproc_client, make_key

@@ -5,10 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-# Every module that declares tables on the shared Base, so autogenerate sees them all.
-import octollm.memory.graph_models
 import octollm.store.api_models
 import octollm.store.documents
+
+# Every module that declares tables on the shared Base, so autogenerate sees them all.
+import octollm.store.graph_models
 import octollm.store.rounds
 import octollm.store.webhook_models  # noqa: F401
 from octollm.store.models import Base

@@ -27,8 +27,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from octollm.errors import InvalidInput, NotFound
-from octollm.memory.graph_models import EntityRow, RelationshipRow
 from octollm.store.db import Database
+from octollm.store.graph_models import EntityRow, RelationshipRow
 
 MAX_DEPTH = 6
 Direction = Literal["out", "in", "both"]
