@@ -153,7 +153,7 @@ def fleet() -> Iterator[Fleet]:
             "OCTOLLM_ORCHESTRATOR__RECONCILE_INTERVAL_SECONDS": "5",
             "PYTHONPATH": str(ROOT),
             "FLEET_API": f"http://{edge.addr}:8000",
-            "OCTOLLM_FLEET_FILE": str(ROOT / "workers" / "fleet.toml"),
+            "OCTOLLM_FLEET_FILE": str(ROOT / "octollm" / "orchestrator" / "broker" / "fleet.toml"),
             "OCTOLLM_API__READY_ARMS": json.dumps(["orchestrator", *ARMS]),
         }
         fleet = Fleet(rig, env, prefix)
@@ -254,6 +254,19 @@ def test_a_cancel_from_the_edge_stops_steps_on_both_worker_hosts(fleet: Fleet) -
     rows = fleet.drive("steps", stdin=stdin)
     assert not {r[2] for r in rows} & {"running", "queued"}, rows
     assert stopped < 45, f"the 60 s steps stopped {stopped:.0f} s after the cancel"
+
+
+def test_octollm_workers_on_the_edge_lists_the_workers_of_both_worker_hosts(fleet: Fleet) -> None:
+    w1, w2 = fleet.rig["w1"], fleet.rig["w2"]
+    if not any(p.poll() is None for p in w1.procs):
+        fleet.arm_workers(w1, 3)
+    cli = [sys.executable, "-c", "from octollm.cli.main import app; app()"]
+    out = fleet.rig["edge"].run([*cli, "workers", "--json", "--timeout", "10"], fleet.env)
+    workers = json.loads(out)
+    hosts = {w["host"] for w in workers}
+    assert {w1.ns, w2.ns} <= hosts, workers
+    on_w2 = next(w for w in workers if w["host"] == w2.ns)
+    assert any(".noop." in q for q in on_w2["queues"]), on_w2
 
 
 BENCH_TASKS = int(os.environ.get("FLEET_BENCH_TASKS", "0"))
