@@ -61,12 +61,19 @@ class Fleet:
         return host.spawn(name, [sys.executable, *args], {**self.env, **env})
 
     def worker(
-        self, host: Host, name: str, arms: list[str], *, wait: bool = True, **env: str
+        self,
+        host: Host,
+        name: str,
+        arms: list[str],
+        *,
+        wait: bool = True,
+        pool: tuple[str, str] = ("threads", "4"),
+        **env: str,
     ) -> None:
         names = ",".join(queues.queue_names_for(self.prefix, arms, self.env["OCTOLLM_BROKER__URL"]))
         self.python(
             host, name, "-m", "celery", "-A", "octollm.worker.app", "worker", "-Q", names,
-            "-P", "threads", "-c", "4", "--prefetch-multiplier", "1", "-n", f"{name}@{host.ns}",
+            "-P", pool[0], "-c", pool[1], "--prefetch-multiplier", "1", "-n", f"{name}@{host.ns}",
             "--without-gossip", "--without-mingle", "-l", "INFO", **env,
         )  # fmt: skip
         if wait:
@@ -181,6 +188,9 @@ def fleet() -> Iterator[Fleet]:
         fleet.python(edge, "beat", "-m", "celery", "-A", "octollm.worker.app", "beat",
                      "-s", str(edge.root / "beat-schedule"))  # fmt: skip
         fleet.worker(edge, "orchestrator", ["orchestrator"])
+        # The quarantine lane (one prefork child), as the Procfile runs it: the steps that were
+        # in a worker process killed with others re-run there, one at a time.
+        fleet.worker(edge, "quarantine", ["quarantine"], pool=("prefork", "1"))
         del env["OCTOLLM_CAPABILITY__KEYS_FILE"]
         for name in ("w1", "w2"):
             fleet.arm_workers(rig[name], 1)
