@@ -279,6 +279,36 @@ def test_octollm_workers_on_the_edge_lists_the_workers_of_both_worker_hosts(flee
     assert any(".noop." in q for q in on_w2["queues"]), on_w2
 
 
+def test_flower_on_the_edge_shows_the_workers_of_both_worker_hosts(fleet: Fleet) -> None:
+    w1, w2, edge = fleet.rig["w1"], fleet.rig["w2"], fleet.rig["edge"]
+    if not any(p.poll() is None for p in w1.procs):
+        fleet.arm_workers(w1, 4)
+    user, password, port = "ops", "flower-rig-password", "5555"
+    fleet.python(edge, "flower", "-c", "from octollm.cli.main import app; app()", "flower",
+                 OCTOLLM_FLOWER__USER=user, OCTOLLM_FLOWER__PASSWORD=password,
+                 OCTOLLM_FLOWER__ADDRESS=edge.addr, OCTOLLM_FLOWER__PORT=port)  # fmt: skip
+    probe = (
+        "import httpx, json, sys, time\n"
+        f"base, auth = 'http://{edge.addr}:{port}', ({user!r}, {password!r})\n"
+        "deadline = time.monotonic() + 90\n"
+        "while True:\n"
+        "    try:\n"
+        "        r = httpx.get(base + '/api/workers?refresh=1', auth=auth, timeout=20)\n"
+        "        if r.status_code == 200 and len(r.json()) >= 3:\n"
+        "            print(json.dumps(sorted(r.json())))\n"
+        "            break\n"
+        "    except httpx.HTTPError:\n"
+        "        pass\n"
+        "    if time.monotonic() > deadline:\n"
+        "        sys.exit('flower did not list the workers')\n"
+        "    time.sleep(1)\n"
+    )
+    out = edge.run([sys.executable, "-c", probe], fleet.env, timeout=150)
+    names = json.loads(out.strip().splitlines()[-1])
+    hosts = {name.split("@", 1)[1] for name in names}
+    assert {w1.ns, w2.ns, edge.ns} <= hosts, names
+
+
 BENCH_TASKS = int(os.environ.get("FLEET_BENCH_TASKS", "0"))
 
 
