@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from octollm.arms.base import ArmContext
+from octollm.arms.boundary import call
 from octollm.arms.executor import ExecutorArm
 from octollm.errors import ArmRefused
 from octollm.security.sandbox import Isolation, Sandbox, SandboxLimits, SandboxResult
@@ -145,8 +146,8 @@ def test_an_infinite_loop_is_killed_at_the_time_limit_as_a_result_not_an_error(
     sandbox: Sandbox, healthy: list[SandboxResult]
 ) -> None:
     arm = ExecutorArm(sandbox)
-    out = arm.run(
-        {"language": "python", "code": "while True:\n    pass", "timeout_seconds": 1}, ctx()
+    out = call(
+        arm, {"language": "python", "code": "while True:\n    pass", "timeout_seconds": 1}, ctx()
     )
     assert out.output["timed_out"] is True
     assert out.output["signal"] == "SIGKILL"
@@ -159,8 +160,8 @@ def test_the_time_limit_never_exceeds_what_is_left_of_the_step(
     sandbox: Sandbox, healthy: list[SandboxResult]
 ) -> None:
     step = ctx(deadline=time.monotonic() + 1.0)
-    out = ExecutorArm(sandbox).run(
-        {"language": "python", "code": "import time; time.sleep(20)"}, step
+    out = call(
+        ExecutorArm(sandbox), {"language": "python", "code": "import time; time.sleep(20)"}, step
     )
     assert out.output["timed_out"] is True
     assert out.output["duration_ms"] < 2500
@@ -287,9 +288,11 @@ def test_a_command_off_the_allowlist_is_refused_and_nothing_runs(
 ) -> None:
     arm = ExecutorArm(sandbox)
     with pytest.raises(ArmRefused, match=r"command 'rm' is not on the allowlist \(allowed: cat,"):
-        arm.run({"language": "shell", "command": "rm", "args": ["-rf", "/"]}, ctx())
-    out = arm.run(
-        {"language": "shell", "command": "grep", "args": ["-c", "b"], "stdin": "a\nb\nbb\n"}, ctx()
+        call(arm, {"language": "shell", "command": "rm", "args": ["-rf", "/"]}, ctx())
+    out = call(
+        arm,
+        {"language": "shell", "command": "grep", "args": ["-c", "b"], "stdin": "a\nb\nbb\n"},
+        ctx(),
     )
     assert (out.output["stdout"], out.output["exit_code"], out.output["refused"]) == (
         "2\n",
