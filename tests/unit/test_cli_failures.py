@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from octollm.errors import InvalidPlan, NotFound
 
 def octollm(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("OCTOLLM_")}
+    # An empty data directory: no embedded PostgreSQL left by an earlier `octollm run` here.
+    base["OCTOLLM_DATA_DIR"] = tempfile.mkdtemp(prefix="octollm-cli-")
     return subprocess.run(
         [sys.executable, "-m", "octollm.cli.main", *args],
         capture_output=True,
