@@ -21,22 +21,13 @@ err = Console(stderr=True, highlight=False)
 
 
 def _depths(arms: list[str] | None = None) -> list[tuple[Any, int | None]]:
-    import redis
-
-    from octollm.observability.queues import amqp_depths, octollm_queues, redis_depths
-    from octollm.orchestrator.broker import queues as routing
+    from octollm.observability.queues import depths, octollm_queues
 
     settings = get_settings()
     broker = settings.require_broker_url()
     refs = octollm_queues(settings.queue_prefix, broker, arms)
-    names = [r.name for r in refs]
-    if routing.is_amqp(broker):
-        depths = amqp_depths(broker, names)
-    else:
-        url = broker.replace("redis+socket://", "unix://", 1)
-        with redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5) as client:
-            depths = redis_depths(client, names)
-    return [(r, depths.get(r.name)) for r in refs]
+    found = depths(broker, [r.name for r in refs])
+    return [(r, found.get(r.name)) for r in refs]
 
 
 @queues_app.callback()

@@ -55,6 +55,7 @@ def task_record(rt: Runtime, task_id: str) -> dict[str, Any] | None:
     result = task.result or {}
     return {
         "task_id": task.id,
+        "tenant": task.tenant,
         "status": task.status,
         "goal": task.goal,
         "answer": result.get("answer"),

@@ -43,20 +43,10 @@ def _load(task_id: str, tenant: str | None) -> dict[str, Any]:
 
     with operator_runtime(read_only=True) as rt:
         record = task_record(rt, task_id)
-        owner = _tenant_of(rt, task_id) if record is not None else None
-    if record is None or (tenant is not None and owner != tenant):
+    if record is None or (tenant is not None and record["tenant"] != tenant):
         err.print(f"error: task {task_id} not found")
         raise typer.Exit(1)
-    record["tenant"] = owner
     return record
-
-
-def _tenant_of(rt: Any, task_id: str) -> str | None:
-    from octollm.store import tasks as task_repo
-
-    with rt.db.session() as session:
-        row = task_repo.get(session, task_id)
-        return None if row is None else str(row.tenant)
 
 
 @app.command("list")

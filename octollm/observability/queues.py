@@ -76,6 +76,18 @@ def amqp_depths(broker_url: str, names: list[str]) -> dict[str, int]:
     return depths
 
 
+def depths(broker_url: str, names: list[str], client: redis.Redis | None = None) -> dict[str, int]:
+    """Messages waiting in each named queue, asked the way the broker can answer (``client``:
+    a Redis connection to reuse; one is opened and closed otherwise)."""
+    if routing.is_amqp(broker_url):
+        return amqp_depths(broker_url, names)
+    if client is not None:
+        return redis_depths(client, names)
+    url = broker_url.replace("redis+socket://", "unix://", 1)
+    with redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3) as own:
+        return redis_depths(own, names)
+
+
 class QueueDepthCollector(Collector):
     """``octollm_queue_depth{queue, arm, urgency}`` for every octollm queue."""
 
@@ -103,16 +115,14 @@ class QueueDepthCollector(Collector):
         )
         refs = self.queues()
         try:
-            if routing.is_amqp(self.broker_url):
-                depths = amqp_depths(self.broker_url, [r.name for r in refs])
-            else:
-                depths = redis_depths(self._redis(), [r.name for r in refs])
+            client = None if routing.is_amqp(self.broker_url) else self._redis()
+            found = depths(self.broker_url, [r.name for r in refs], client)
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the broker is down
             log.warning("queue_depth_failed", error=str(exc))
-            depths = {}
+            found = {}
         for ref in refs:
-            if ref.name in depths:
-                family.add_metric([ref.name, ref.arm, ref.urgency], depths[ref.name])
+            if ref.name in found:
+                family.add_metric([ref.name, ref.arm, ref.urgency], found[ref.name])
         yield family
 
     def describe(self) -> Iterator[Any]:
