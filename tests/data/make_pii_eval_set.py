@@ -32,10 +32,12 @@ sys.path.insert(0, str(HERE.parents[1]))
 from make_pii_set import card_digits, group_card, iban_compact, ipv6, spaced  # noqa: E402
 from pii_heldout_templates import HELDOUT_TEMPLATES  # noqa: E402
 from pii_round3_templates import ROUND3_TEMPLATES  # noqa: E402
+from pii_round4_templates import ROUND4_TEMPLATES  # noqa: E402
 
 SEED = 20261203
 OUT = HERE / "pii_eval_set.jsonl"
 PER_TEMPLATE = 5
+ROUND4_PER_TEMPLATE = 3
 R = random.Random
 
 NAMES = ["Ana Silva", "Tom Brown", "Yuki Tanaka", "Omar Haddad", "Priya Nair", "Lena Vogel",
@@ -396,6 +398,12 @@ def build() -> list[dict[str, object]]:
         r = random.Random(SEED * 9000 + index)
         for _ in range(PER_TEMPLATE):
             rows.append({"split": "heldout3", "origin": "v3-heldout",
+                         "labels": [x for x in labels.split(",") if x],
+                         "note": note, "format": fmt, "text": make(r)})  # fmt: skip
+    for index, (labels, note, fmt, make) in enumerate(ROUND4_TEMPLATES):
+        r = random.Random(SEED * 11000 + index)
+        for _ in range(ROUND4_PER_TEMPLATE):
+            rows.append({"split": "heldout4", "origin": "v4-heldout",
                          "labels": [x for x in labels.split(",") if x],
                          "note": note, "format": fmt, "text": make(r)})  # fmt: skip
     return rows
