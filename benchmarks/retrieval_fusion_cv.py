@@ -47,7 +47,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from retrieval_quality import MRR_DEPTH, K, load_corpus, load_queries  # noqa: E402
 
-from octollm.arms.retriever import HYBRID_KEYWORD_FLOOR, HYBRID_RRF_K, _fuse  # noqa: E402
+from octollm.arms.retriever import (  # noqa: E402
+    HYBRID_KEYWORD_COVERAGE,
+    HYBRID_KEYWORD_FLOOR,
+    HYBRID_RRF_K,
+    _fuse,
+)
 from octollm.contracts.arm_io import DEFAULT_COLLECTION  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
@@ -55,6 +60,7 @@ CACHE = DATA / "retrieval_candidates.json"
 CORPORA = {
     "prose": (DATA / "retrieval_corpus.jsonl", DATA / "retrieval_queries.jsonl"),
     "api": (DATA / "retrieval_api_corpus.jsonl", DATA / "retrieval_api_queries.jsonl"),
+    "faq": (DATA / "retrieval_faq_corpus.jsonl", DATA / "retrieval_faq_queries.jsonl"),
 }
 CANDIDATES = 20
 FOLDS = 5
@@ -68,6 +74,7 @@ class Hit:
     source: str
     score: float
     relevance: float
+    coverage: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,8 @@ def refresh() -> None:
                     }
                     rows.append({"id": q.id, "kind": q.kind, "relevant": sorted(q.relevant)} | {
                         method: [{"id": h.id, "source": h.source, "score": round(h.score, 6),
-                                  "relevance": round(h.relevance, 6)} for h in hits]
+                                  "relevance": round(h.relevance, 6),
+                                  "coverage": round(h.coverage, 6)} for h in hits]
                         for method, hits in found.items()
                     })  # fmt: skip
     CACHE.write_text(json.dumps(out, indent=0) + "\n", encoding="utf-8")
@@ -178,9 +186,13 @@ def key(data: Data, ranker: Ranker) -> tuple[float, float]:
 # --- fusion families ------------------------------------------------------------------------
 
 
-def arm_fuse(floor: float, k: int) -> Ranker:
-    """The retriever arm's own ``_fuse``: RRF over keyword hits at or above ``floor``."""
-    return lambda c: [hit for hit, _, _ in _fuse(c.vector, c.keyword, floor=floor, k=k)]  # type: ignore[arg-type,misc]
+def arm_fuse(floor: float, k: int, coverage: float = 0.0) -> Ranker:
+    """The retriever arm's own ``_fuse``: RRF over keyword hits at or above ``floor`` whose
+    query coverage is at least ``coverage``."""
+    return lambda c: [
+        hit
+        for hit, _, _ in _fuse(c.vector, c.keyword, floor=floor, k=k, coverage=coverage)  # type: ignore[arg-type]
+    ]
 
 
 def weighted_sum(w: float, norm: str, floor: float) -> Ranker:
@@ -237,8 +249,13 @@ _NORMS = ("max", "minmax", "zscore")
 _BETAS_V = (0, 2, 5, 10, 15, 20)
 _BETAS_K = (0, 1, 2, 5)
 
+_COVERAGES = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6)
+
 FAMILIES: dict[str, Grid] = {
     "arm RRF (floor, k)": [((f, k), arm_fuse(f, k)) for f, k in itertools.product(_FLOORS, _KS)],
+    "arm RRF with coverage gate (floor, k, coverage)": [
+        ((f, k, c), arm_fuse(f, k, c)) for f, k, c in itertools.product(_FLOORS, _KS, _COVERAGES)
+    ],
     "weighted sum (w, norm, floor)": [
         ((w, n, f), weighted_sum(w, n, f))
         for w, n, f in itertools.product(_WEIGHTS, _NORMS, (0.0, 0.1, 0.2, 0.3))
@@ -267,7 +284,7 @@ def cross_validate(data: Data, grid: Grid) -> dict[str, Any]:
     for held in data:
         train = {n: c for n, c in data.items() if n != held}
         params, ranker = choose(train, grid)
-        report[f"choose on {next(iter(train))}, score {held}"] = {
+        report[f"choose on {'+'.join(train)}, score {held}"] = {
             "params": params, "held": scores({held: data[held]}, ranker)[held]
         }  # fmt: skip
     out_of_fold: dict[str, list[tuple[Case, Ranker]]] = {n: [] for n in data}
@@ -299,13 +316,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.refresh or not CACHE.exists():
         refresh()
     data = load()
+    shipped = arm_fuse(HYBRID_KEYWORD_FLOOR, HYBRID_RRF_K, HYBRID_KEYWORD_COVERAGE)
     report: dict[str, Any] = {
         "vector": scores(data, vector),
         "keyword": scores(data, keyword),
         "current": {
-            "params": (HYBRID_KEYWORD_FLOOR, HYBRID_RRF_K),
-            "scores": scores(data, arm_fuse(HYBRID_KEYWORD_FLOOR, HYBRID_RRF_K)),
-            "margin": key(data, arm_fuse(HYBRID_KEYWORD_FLOOR, HYBRID_RRF_K))[0],
+            "params": (HYBRID_KEYWORD_FLOOR, HYBRID_RRF_K, HYBRID_KEYWORD_COVERAGE),
+            "scores": scores(data, shipped),
+            "margin": key(data, shipped)[0],
         },
         "families": {name: cross_validate(data, grid) for name, grid in FAMILIES.items()},
     }

@@ -34,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from octollm.arms.base import ArmContext  # noqa: E402
 from octollm.arms.boundary import call  # noqa: E402
@@ -89,13 +90,14 @@ def documents(corpus: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 @contextmanager
 def retriever(workdir: Path) -> Iterator[tuple[RetrieverArm, ArmContext]]:
     """The arm with a real knowledge base over a fresh local-mode Qdrant in ``workdir``."""
+    from embedding_cache import CachedEmbedder
+
     from octollm.memory.embeddings import MiniLMEmbedder
     from octollm.memory.knowledge import QdrantKnowledgeBase
     from octollm.memory.vectors import VectorStore, close_local_clients
 
-    kb = QdrantKnowledgeBase(MiniLMEmbedder(), VectorStore(path=workdir / "qdrant")).for_tenant(
-        "benchmark"
-    )
+    embedder = CachedEmbedder(MiniLMEmbedder())
+    kb = QdrantKnowledgeBase(embedder, VectorStore(path=workdir / "qdrant")).for_tenant("benchmark")
     ctx = ArmContext(task_id="bench", step_id="retrieval", attempt=1, goal="benchmark")
     ctx.services = {"knowledge": kb}
     try:

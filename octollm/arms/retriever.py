@@ -60,6 +60,7 @@ from octollm.errors import PermanentError
 _CHUNK_NAMESPACE = uuid.UUID("9b0b3c4e-2f57-4d35-9f5e-6a2f1c0de0a1")
 MIN_CANDIDATES = 20
 HYBRID_KEYWORD_FLOOR = 0.2
+HYBRID_KEYWORD_COVERAGE = 0.0
 HYBRID_RRF_K = 10
 
 
@@ -246,10 +247,12 @@ def _fuse(
     *,
     floor: float = HYBRID_KEYWORD_FLOOR,
     k: int = HYBRID_RRF_K,
+    coverage: float = HYBRID_KEYWORD_COVERAGE,
 ) -> list[tuple[ScoredChunk, float, dict[str, Any]]]:
-    """RRF over chunk ids; each result says where each method ranked it. ``floor`` and ``k``
-    are parameters so the benchmark can cross-validate them (benchmarks/retrieval_fusion_cv.py)."""
-    keyword = [hit for hit in keyword if hit.relevance >= floor]
+    """RRF over chunk ids; each result says where each method ranked it. ``floor``, ``k`` and
+    ``coverage`` are parameters so the benchmark can cross-validate them
+    (benchmarks/retrieval_fusion_cv.py)."""
+    keyword = [hit for hit in keyword if hit.relevance >= floor and hit.coverage >= coverage]
     by_id: dict[str, ScoredChunk] = {}
     for hit in (*vector, *keyword):
         by_id.setdefault(hit.id, hit)

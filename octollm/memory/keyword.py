@@ -9,6 +9,11 @@ The idf is Lucene's form of the Robertson/Sparck Jones weight: it stays positive
 more than half the documents (the classic form goes negative there; rank-bm25 patches that with
 an epsilon floor). A query term repeated counts once per repetition, as in BM25's qtf=1 form.
 
+``coverage`` is the share of the query's information a document contains: the idf of the
+distinct query terms it has over the idf of all distinct query terms (0..1). A document that
+repeats one common query word ("House") many times can reach a fair relevance with a low
+coverage; hybrid search uses it to keep such hits out of the fusion (octollm/arms/retriever.py).
+
 ``relevance`` maps a raw score to 0..1 without looking at other hits: the score divided by the
 largest score the query could reach, ``sum_t idf(t) * (k1 + 1)`` (every term saturated in a
 short document). So 0.3 means "as strong as three tenths of a perfect match", in any query.
@@ -74,6 +79,7 @@ class KeywordHit:
     doc_id: str
     score: float  # raw BM25
     relevance: float  # score / the query's maximum attainable score, 0..1
+    coverage: float = 1.0  # idf share of the distinct query terms the document contains, 0..1
 
 
 class BM25Index:
@@ -155,11 +161,22 @@ class BM25Index:
                 norm = self.k1 * (1 - self.b + self.b * self._len[doc_id] / avgdl)
                 scores[doc_id] = scores.get(doc_id, 0.0) + idf * tf * (self.k1 + 1) / (tf + norm)
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+        weights = {term: self.idf(term) for term in set(terms)}
+        information = sum(weights.values())
         hits: list[KeywordHit] = []
         for doc_id, score in ranked:
             if accept is not None and not accept(doc_id):
                 continue
-            hits.append(KeywordHit(doc_id, score, min(1.0, score / ceiling) if ceiling else 0.0))
+            has = self._tf[doc_id]
+            covered = sum(w for term, w in weights.items() if term in has)
+            hits.append(
+                KeywordHit(
+                    doc_id,
+                    score,
+                    min(1.0, score / ceiling) if ceiling else 0.0,
+                    min(1.0, covered / information) if information else 0.0,
+                )
+            )
             if len(hits) >= limit:
                 break
         return hits

@@ -90,6 +90,7 @@ class SearchHit:
     metadata: dict[str, Any]
     score: float
     relevance: float
+    coverage: float = 1.0  # keyword hits: idf share of the query terms the chunk has
 
 
 def payload_filters(filters: Mapping[str, Any] | None) -> Filters:
@@ -118,7 +119,13 @@ def _payload(tenant: str, chunk: ChunkInput) -> dict[str, Any]:
     }
 
 
-def _hit(point_id: str, payload: Mapping[str, Any], score: float, relevance: float) -> SearchHit:
+def _hit(
+    point_id: str,
+    payload: Mapping[str, Any],
+    score: float,
+    relevance: float,
+    coverage: float = 1.0,
+) -> SearchHit:
     return SearchHit(
         id=point_id,
         text=str(payload.get("text", "")),
@@ -129,6 +136,7 @@ def _hit(point_id: str, payload: Mapping[str, Any], score: float, relevance: flo
         metadata=dict(payload.get("metadata") or {}),
         score=score,
         relevance=relevance,
+        coverage=coverage,
     )
 
 
@@ -285,7 +293,10 @@ class QdrantKnowledgeBase:
                     return matches(payloads[pid], checked)
 
                 hits = keywords.bm25.search(query, limit=limit, accept=accept if checked else None)
-                found.extend(_hit(h.doc_id, payloads[h.doc_id], h.score, h.relevance) for h in hits)
+                found.extend(
+                    _hit(h.doc_id, payloads[h.doc_id], h.score, h.relevance, h.coverage)
+                    for h in hits
+                )
         found.sort(key=lambda h: (-h.relevance, h.id))
         return found[:limit]
 

@@ -103,6 +103,24 @@ def test_bm25_relevance_stays_between_zero_and_one():
         assert 0 < hit.relevance <= 1
 
 
+def test_bm25_coverage_is_the_idf_share_of_the_query_terms_a_document_has():
+    index = _index(
+        {
+            "one-common": "house house house house",
+            "both": "house quorum",
+            "rare": "quorum",
+            "x": "house",
+            "y": "house senate",
+        }
+    )
+    hits = {h.doc_id: h for h in index.search("house quorum")}
+    share = index.idf("quorum") / (index.idf("quorum") + index.idf("house"))
+    assert hits["both"].coverage == pytest.approx(1.0)
+    assert hits["rare"].coverage == pytest.approx(share)
+    assert hits["one-common"].coverage == pytest.approx(1 - share)
+    assert hits["rare"].coverage > hits["one-common"].coverage  # the rare term carries more
+
+
 def test_removing_and_replacing_documents_updates_the_statistics():
     index = _index({"a": "alpha beta", "b": "beta gamma"})
     index.add("a", "delta")  # replace

@@ -47,6 +47,8 @@ class ScoredChunk(Protocol):
     def score(self) -> float: ...  # the method's raw score (cosine, BM25)
     @property
     def relevance(self) -> float: ...  # the method's score mapped to 0..1
+    @property
+    def coverage(self) -> float: ...  # keyword: idf share of the query terms it has (vector: 1)
 
 
 @runtime_checkable
