@@ -284,7 +284,9 @@ ROUND4_TEMPLATES: list[Template] = [
         ),
     ),
     (
-        "ipv4",
+        # Labelled "ipv4" alone when written; the row also holds an e-mail address. Corrected
+        # after the one evaluation (docs/benchmarks-screening.md, round 4).
+        "ipv4,email",
         "pii",
         "csv",
         lambda r: f"2026-11-{r.randint(10, 28)},{mailbox(r)},192.0.2.{r.randint(2, 250)},Chrome",
