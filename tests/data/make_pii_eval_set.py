@@ -373,6 +373,42 @@ TEMPLATES: list[Template] = [
 ]
 
 
+#: Development templates written after round 4 was evaluated, for the error classes it showed
+#: (``origin: v4-dev``); different wording and values from the round-4 lines.
+DEV4_TEMPLATES: list[Template] = [
+    ("ssn", "pii", "json", lambda r: json.dumps({"employee": r.choice(NAMES), "SSN": ssn_bare(r)})),
+    ("ssn", "pii", "yaml", lambda r: f'patient:\n  ssn: "{ssn_bare(r)}"'),
+    (
+        "",
+        "lookalike:netmask",
+        "config",
+        lambda r: f"ifconfig eth1 netmask 255.255.{r.choice([0, 128, 192, 224])}.0 up",
+    ),
+    (
+        "",
+        "lookalike:scp-remote",
+        "shell",
+        lambda r: f"scp build.tar.gz deploy@ci{r.randint(1, 9)}.example.org:/srv/releases/",
+    ),
+    (
+        "",
+        "lookalike:section-number",
+        "prose",
+        lambda r: (
+            f"As required by section {r.randint(1, 9)}.{r.randint(1, 9)}.{r.randint(1, 9)}.{r.randint(1, 9)} of the policy."
+        ),
+    ),
+    (
+        "",
+        "lookalike:section-number",
+        "markdown",
+        lambda r: (
+            f"§ {r.randint(1, 9)}.{r.randint(1, 9)}.{r.randint(1, 9)}.{r.randint(1, 9)} Retention of records"
+        ),
+    ),
+]
+
+
 def build() -> list[dict[str, object]]:
     """``dev``: every template above, including the first held-out half (``origin``
     ``v1-heldout``), which was evaluated once and then looked at, so it became development
@@ -398,6 +434,12 @@ def build() -> list[dict[str, object]]:
         r = random.Random(SEED * 9000 + index)
         for _ in range(PER_TEMPLATE):
             rows.append({"split": "heldout3", "origin": "v3-heldout",
+                         "labels": [x for x in labels.split(",") if x],
+                         "note": note, "format": fmt, "text": make(r)})  # fmt: skip
+    for index, (labels, note, fmt, make) in enumerate(DEV4_TEMPLATES):
+        r = random.Random(SEED * 13000 + index)
+        for _ in range(ROUND4_PER_TEMPLATE):
+            rows.append({"split": "dev", "origin": "v4-dev",
                          "labels": [x for x in labels.split(",") if x],
                          "note": note, "format": fmt, "text": make(r)})  # fmt: skip
     for index, (labels, note, fmt, make) in enumerate(ROUND4_TEMPLATES):

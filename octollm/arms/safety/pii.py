@@ -45,6 +45,10 @@ _FILE_SUFFIXES = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "
 _USERINFO_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s/@]*$")
 
 
+#: ``user@host:path`` is scp/SSH syntax (a colon straight after the host, then a path)
+_SCP_PATH = re.compile(r":[\w~/.-]")
+
+
 def detect_email(text: str) -> Iterator[Finding]:
     for m in _EMAIL.finditer(text):
         local, tld = m.group(1), m.group(3).lower()
@@ -52,6 +56,8 @@ def detect_email(text: str) -> Iterator[Finding]:
             continue
         if _USERINFO_BEFORE.search(text[max(0, m.start() - 80) : m.start()]):
             continue
+        if _SCP_PATH.match(text, m.end()):
+            continue  # "git@github.com:org/repo.git": an SSH login and a path, not a mailbox
         yield _finding("email", Risk.MEDIUM, text, m.start(), m.end(), 0.9, "email address")
 
 
@@ -131,10 +137,11 @@ def _valid(raw: str, region: str) -> bool:
 
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-])")
 _SSN_BARE = re.compile(r"(?<![\w-])(\d{3})(\d{2})(\d{4})(?![\w-])")
-# the keyword, then up to eight short words ("number is", "as written on the W-2, is")
+# the keyword, then up to eight short words ("number is", "as written on the W-2, is"); the
+# last separator may be a JSON or YAML one ('"ssn": "123456789"')
 _SSN_CONTEXT = re.compile(
     r"(?i)\b(?:ssn|ss\#|social\s+security(?:\s+(?:number|no\.?|num|\#))?|soc\.?\s*sec\.?)"
-    r"(?:\W{1,3}[A-Za-z0-9]{1,12}){0,8}\W{1,3}$"
+    r"(?:\W{1,3}[A-Za-z0-9]{1,12}){0,8}\W{1,5}$"
 )
 
 
@@ -225,10 +232,11 @@ def detect_iban(text: str) -> Iterator[Finding]:
 # --- IP addresses ------------------------------------------------------------------------
 
 _IPV4 = re.compile(r"(?<![\w.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?!\.?\d|\w)")
-_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
-# "Python 3.11.4.1", "Chrome 120.0.0.1", "Chrome/120.0.0.1", "v1.2.3.4": versions, not hosts
+# "Python 3.11.4.1", "Chrome 120.0.0.1", "Chrome/120.0.0.1", "v1.2.3.4": versions, not hosts;
+# "clause 5.2.7.4", "§ 3.1.2.4": numbered parts of a document
 _VERSION_BEFORE = re.compile(
     r"(?i)(?:\bv|\bversion\s*|\bver\.?\s*|\brelease\s*|\bbuild\s*|\bupdate\s*|\bpatch\s*"
+    r"|\b(?:clause|section|sect?\.|article|art\.|paragraph|para\.|chapter|appendix|annex)\s*|§\s*"
     r"|\b(?:python|chrome|chromium|firefox|safari|edge|opera|node(?:js)?|java|jdk|jre|openssl|nginx"
     r"|apache|ubuntu|debian|windows|macos|ios|android|kernel|linux|gcc|clang|llvm|rust|rustc|go"
     r"|golang|ruby|php|perl|postgres(?:ql)?|mysql|redis|docker|kubernetes|terraform|npm|pip|sdk"
@@ -258,8 +266,8 @@ def detect_ipv4(text: str) -> Iterator[Finding]:
             address = ipaddress.IPv4Address(m.group(0))
         except ValueError:
             continue  # an octet above 255, or a leading zero
-        if address.is_loopback or address.is_unspecified or address == _BROADCAST:
-            continue  # 127.0.0.1, 0.0.0.0, 255.255.255.255 identify no one
+        if address.is_loopback or address.is_unspecified or address.is_reserved:
+            continue  # 127.0.0.1, 0.0.0.0, 240.0.0.0/4 (netmasks 255.255.252.0) identify no one
         yield _finding("ipv4", Risk.LOW, text, m.start(), m.end(), 1.0, "IPv4 address")
 
 
