@@ -33,11 +33,13 @@ from make_pii_set import card_digits, group_card, iban_compact, ipv6, spaced  # 
 from pii_heldout_templates import HELDOUT_TEMPLATES  # noqa: E402
 from pii_round3_templates import ROUND3_TEMPLATES  # noqa: E402
 from pii_round4_templates import ROUND4_TEMPLATES  # noqa: E402
+from pii_round5_templates import ROUND5_TEMPLATES  # noqa: E402
 
 SEED = 20261203
 OUT = HERE / "pii_eval_set.jsonl"
 PER_TEMPLATE = 5
 ROUND4_PER_TEMPLATE = 3
+ROUND5_PER_TEMPLATE = 4
 R = random.Random
 
 NAMES = ["Ana Silva", "Tom Brown", "Yuki Tanaka", "Omar Haddad", "Priya Nair", "Lena Vogel",
@@ -446,6 +448,12 @@ def build() -> list[dict[str, object]]:
         r = random.Random(SEED * 11000 + index)
         for _ in range(ROUND4_PER_TEMPLATE):
             rows.append({"split": "heldout4", "origin": "v4-heldout",
+                         "labels": [x for x in labels.split(",") if x],
+                         "note": note, "format": fmt, "text": make(r)})  # fmt: skip
+    for index, (labels, note, fmt, make) in enumerate(ROUND5_TEMPLATES):
+        r = random.Random(SEED * 17000 + index)
+        for _ in range(ROUND5_PER_TEMPLATE):
+            rows.append({"split": "heldout5", "origin": "v5-heldout",
                          "labels": [x for x in labels.split(",") if x],
                          "note": note, "format": fmt, "text": make(r)})  # fmt: skip
     return rows
