@@ -1,0 +1,53 @@
+// The dashboard's shell: ask for a key once, then route #/tasks, #/task/<id>, #/fleet, #/dead-letters.
+import { key } from "./api.js";
+import { me } from "./session.js";
+import { tasksView } from "./tasks.js";
+import { taskView } from "./task.js";
+import { fleetView } from "./fleet.js";
+import { deadLettersView } from "./deadletters.js";
+
+const $ = (id) => document.getElementById(id);
+let current = null; // {stop()} of the view on screen
+
+export function showError(exc) {
+  const box = $("error");
+  if (!exc) { box.hidden = true; return; }
+  box.textContent = exc.message || String(exc);
+  box.hidden = false;
+  if (exc.status === 401) signOut();
+}
+
+function signOut() {
+  key.clear();
+  route();
+}
+
+async function route() {
+  if (current) current.stop();
+  current = null;
+  const signedIn = Boolean(key.get());
+  $("login").hidden = signedIn;
+  $("sign-out").hidden = !signedIn;
+  const view = $("view");
+  view.replaceChildren();
+  if (!signedIn) { $("who").textContent = ""; $("api-key").focus(); return; }
+  try {
+    const who = await me.load();
+    $("who").textContent = `tenant ${who.tenant} · ${who.scopes.join(", ")}`;
+  } catch (exc) { showError(exc); return; }
+  const [, page = "tasks", arg] = location.hash.match(/^#\/([^/]*)\/?(.*)$/) || [];
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("here", a.id === `nav-${page}`);
+  const views = { tasks: tasksView, task: taskView, fleet: fleetView, "dead-letters": deadLettersView };
+  current = (views[page] || tasksView)(view, decodeURIComponent(arg || ""), showError);
+}
+
+$("login").addEventListener("submit", (e) => {
+  e.preventDefault();
+  key.set($("api-key").value);
+  $("api-key").value = "";
+  showError(null);
+  route();
+});
+$("sign-out").addEventListener("click", signOut);
+window.addEventListener("hashchange", () => { showError(null); route(); });
+route();
