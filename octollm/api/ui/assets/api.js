@@ -4,7 +4,7 @@ const KEY = "octollm.apiKey";
 export const key = {
   get: () => sessionStorage.getItem(KEY),
   set: (value) => sessionStorage.setItem(KEY, value.trim()),
-  clear: () => sessionStorage.removeItem(KEY),
+  clear: () => sessionStorage.clear(), // the key and what was filtered with it
 };
 
 export class ApiError extends Error {
