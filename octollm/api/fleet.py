@@ -9,8 +9,6 @@ unavailable (``errors``), never as zero.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
 from octollm.api.state import ApiState
@@ -112,7 +110,9 @@ def view(state: ApiState) -> FleetView:
                     )
                 )
             for arm, series in directory.per_minute(arm_names, THROUGHPUT_MINUTES).items():
-                throughput[arm] = [Minute(minute=m * 60, succeeded=o, failed=f) for m, o, f in series]
+                throughput[arm] = [
+                    Minute(minute=m * 60, succeeded=o, failed=f) for m, o, f in series
+                ]
         except Exception as exc:  # noqa: BLE001
             errors["arms"] = _short(exc)
 
@@ -124,7 +124,10 @@ def view(state: ApiState) -> FleetView:
         found = depths(broker, [r.name for r in refs])
     except Exception as exc:  # noqa: BLE001
         errors["queues"] = _short(exc)
-    queues = [QueueDepth(queue=r.name, arm=r.arm, urgency=r.urgency, depth=found.get(r.name)) for r in refs]
+    queues = [
+        QueueDepth(queue=r.name, arm=r.arm, urgency=r.urgency, depth=found.get(r.name))
+        for r in refs
+    ]
 
     return FleetView(
         pools=pools,
@@ -137,7 +140,7 @@ def view(state: ApiState) -> FleetView:
     )
 
 
-def _breaker(state: ApiState, errors: dict[str, Any]) -> BreakerView:
+def _breaker(state: ApiState, errors: dict[str, str]) -> BreakerView:
     breaker = llm_breaker(state.settings)
     if breaker is None:
         return BreakerView(name="llm", state="disabled")

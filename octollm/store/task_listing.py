@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnElement
 
 from octollm.store.models import StepResultRow, StepRow, TaskRow
 
@@ -42,7 +42,7 @@ def page(
     session: Session, where: TaskFilter, limit: int, after: Position | None = None
 ) -> tuple[list[TaskRow], Position | None]:
     """Up to ``limit`` tasks, newest first, and the position to continue from (None: done)."""
-    stmt = _filtered(select(TaskRow), where)
+    stmt = select(TaskRow).where(*_conditions(where))
     if where.statuses:
         stmt = stmt.where(TaskRow.status.in_(where.statuses))
     if after is not None:
@@ -60,30 +60,28 @@ def page(
     return rows, Position(rows[-1].created_at, rows[-1].id)
 
 
-def _filtered(stmt: Select[Any], where: TaskFilter) -> Select[Any]:
-    """``stmt`` narrowed by every filter but the statuses."""
+def _conditions(where: TaskFilter) -> list[ColumnElement[bool]]:
+    """Every filter but the statuses, as WHERE conditions."""
+    found: list[ColumnElement[bool]] = []
     if where.tenant is not None:
-        stmt = stmt.where(TaskRow.tenant == where.tenant)
+        found.append(TaskRow.tenant == where.tenant)
     if where.priorities:
-        stmt = stmt.where(TaskRow.priority.in_(where.priorities))
+        found.append(TaskRow.priority.in_(where.priorities))
     if where.created_after is not None:
-        stmt = stmt.where(TaskRow.created_at > where.created_after)
+        found.append(TaskRow.created_at > where.created_after)
     if where.created_before is not None:
-        stmt = stmt.where(TaskRow.created_at < where.created_before)
+        found.append(TaskRow.created_at < where.created_before)
     if where.arm:
-        on_arm = (StepRow.task_id == TaskRow.id) & (StepRow.arm == where.arm)
-        stmt = stmt.where(exists().where(on_arm))
+        found.append(exists().where(StepRow.task_id == TaskRow.id, StepRow.arm == where.arm))
     if where.search:
         words = where.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(
-            or_(TaskRow.id == where.search, TaskRow.goal.ilike(f"%{words}%", escape="\\"))
-        )
-    return stmt
+        found.append(or_(TaskRow.id == where.search, TaskRow.goal.ilike(f"%{words}%", escape="\\")))
+    return found
 
 
 def counts(session: Session, where: TaskFilter) -> dict[str, int]:
     """How many tasks match ``where`` (its statuses ignored), per status."""
-    stmt = _filtered(select(TaskRow.status, func.count()), where).group_by(TaskRow.status)
+    stmt = select(TaskRow.status, func.count()).where(*_conditions(where)).group_by(TaskRow.status)
     return {status: int(n) for status, n in session.execute(stmt).tuples()}
 
 

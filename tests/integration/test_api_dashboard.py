@@ -86,9 +86,9 @@ def test_counts_are_per_status_within_the_tenant_and_its_filters(s: Setup) -> No
 
 
 def test_a_step_shows_its_generation_and_input(s: Setup) -> None:
-    (step,) = s.client.get(
-        f"/api/v1/tasks/{s.ids['echo']}/steps", headers=headers(s.key)
-    ).json()["steps"]
+    (step,) = s.client.get(f"/api/v1/tasks/{s.ids['echo']}/steps", headers=headers(s.key)).json()[
+        "steps"
+    ]
     assert step["generation"] == 1
     assert step["input"]["sleep"] == 0.25
     assert "worker" in step
@@ -127,10 +127,13 @@ def test_the_dashboard_is_served_with_a_strict_csp_and_no_inline_script(
         missing = client.get("/ui/assets/nothing.js")
     assert page.status_code == 200
     csp = page.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
-    assert "<script type=\"module\" src=" in page.text
-    assert "<script>" not in page.text and "style=" not in page.text
-    assert redirect.status_code == 307 and redirect.headers["location"] == "/ui/"
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert '<script type="module" src=' in page.text
+    assert "<script>" not in page.text
+    assert "style=" not in page.text
+    assert redirect.status_code == 307
+    assert redirect.headers["location"] == "/ui/"
     assert script.status_code == 200
     assert "javascript" in script.headers["content-type"]
     assert missing.status_code == 404

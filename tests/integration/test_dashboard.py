@@ -116,7 +116,7 @@ def test_a_fan_out_tasks_dag_renders_and_its_nodes_change_colour_live(
         time.sleep(0.05)
     assert browser.execute_script("return window.__kept") == 1, "the page reloaded"
     assert browser.execute_script("return document.getElementById('dag').dataset.kept") == "1"
-    for step in fan + ["join"]:
+    for step in [*fan, "join"]:
         assert len(seen[step]) >= 2, f"{step} showed only {seen[step]}: no live change"
     wait_for(
         lambda: browser.find_element("id", "task-status").text == "completed",
@@ -196,9 +196,7 @@ def test_replaying_a_dead_letter_from_the_page_runs_the_step_again(
     done = wait_for_task(rt, task.id, timeout=30)
     assert done.status == "completed", done.error
     browser.get(f"{api.url}/ui/#/task/{task.id}")
-    wait_for(
-        lambda: set(nodes(browser).values()) == {"succeeded"}, what="the replayed task's DAG"
-    )
+    wait_for(lambda: set(nodes(browser).values()) == {"succeeded"}, what="the replayed task's DAG")
 
 
 def test_tenant_bs_key_sees_none_of_tenant_as_tasks(
@@ -281,10 +279,7 @@ def test_a_page_of_500_tasks_and_a_50_step_dag_render_within_two_seconds(
     }
     dag_task = lifecycle.submit(rt, TaskContract(goal="fifty steps", plan=big), tenant="bulk")
 
-    sign_in(browser, api.url, key)
-    browser.get(f"{api.url}/ui/#/fleet")  # leave the task list, then come back to it afresh
-    browser.refresh()
-    browser.get(f"{api.url}/ui/#/tasks")
+    sign_in(browser, api.url, key)  # on #/tasks: reload it, and time the fresh document
     browser.refresh()
     list_ms = _render_ms(browser, "#task-rows tr", 500)
     browser.get(f"{api.url}/ui/#/task/{dag_task.id}")
@@ -310,14 +305,12 @@ def test_the_fleet_view_shows_pools_arms_queues_and_the_breaker(
         lambda: browser.find_elements("css selector", '#fleet-arms tr[data-arm="echo"]'),
         what="the echo arm's row",
     )
-    row = wait_for(
-        lambda: (
-            r
-            if "healthy" in (r := browser.find_element("css selector", '#fleet-arms tr[data-arm="echo"]')).text
-            else None
-        ),
-        what="a healthy echo arm",
-    )
+
+    def echo_row() -> Any:
+        row = browser.find_element("css selector", '#fleet-arms tr[data-arm="echo"]')
+        return row if "healthy" in row.text else None
+
+    row = wait_for(echo_row, what="a healthy echo arm")
     assert "s ago" in row.text, "the heartbeat's age is shown"
     assert browser.find_element("id", "breaker").text in {"closed", "disabled", "open", "half_open"}
     assert "echo" in browser.find_element("id", "fleet-queues").text

@@ -25,7 +25,8 @@ T = TypeVar("T")
 def require_chromium() -> None:
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
     if missing or shutil.which("chromium") is None:
-        message = f"{', '.join(missing) or 'chromium'} not installed (apt-get install chromium chromium-driver)"
+        what = ", ".join(missing) or "chromium"
+        message = f"{what} not installed (apt-get install chromium chromium-driver)"
         if services.in_ci():
             pytest.fail(message)
         pytest.skip(message)
@@ -75,7 +76,7 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 30.0, what: str = "
     while True:
         try:
             value = probe()
-        except Exception:  # noqa: BLE001 - the page is mid-render: poll again
+        except Exception:
             value = None
         if value:
             return value

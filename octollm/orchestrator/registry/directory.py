@@ -125,7 +125,9 @@ class ArmDirectory:
             out[arm] = (ok, failed)
         return out
 
-    def per_minute(self, arms: Sequence[str], minutes: int) -> dict[str, list[tuple[int, int, int]]]:
+    def per_minute(
+        self, arms: Sequence[str], minutes: int
+    ) -> dict[str, list[tuple[int, int, int]]]:
         """Each arm's ``(minute, succeeded, failed)`` attempts over the last ``minutes`` minutes
         (oldest first; ``minute`` is a Unix minute; counters outlive the stats window by 2)."""
         now = int(time.time() // 60)

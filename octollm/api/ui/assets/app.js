@@ -8,6 +8,7 @@ import { deadLettersView } from "./deadletters.js";
 
 const $ = (id) => document.getElementById(id);
 let current = null; // {stop()} of the view on screen
+let routing = 0; // the latest navigation; an older one still awaiting gives way
 
 export function showError(exc) {
   const box = $("error");
@@ -23,6 +24,7 @@ function signOut() {
 }
 
 async function route() {
+  const turn = ++routing;
   if (current) current.stop();
   current = null;
   const signedIn = Boolean(key.get());
@@ -35,6 +37,7 @@ async function route() {
     const who = await me.load();
     $("who").textContent = `tenant ${who.tenant} · ${who.scopes.join(", ")}`;
   } catch (exc) { showError(exc); return; }
+  if (turn !== routing) return;
   const [, page = "tasks", arg] = location.hash.match(/^#\/([^/]*)\/?(.*)$/) || [];
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("here", a.id === `nav-${page}`);
   const views = { tasks: tasksView, task: taskView, fleet: fleetView, "dead-letters": deadLettersView };
