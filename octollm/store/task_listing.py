@@ -82,7 +82,7 @@ def _conditions(where: TaskFilter) -> list[ColumnElement[bool]]:
 def counts(session: Session, where: TaskFilter) -> dict[str, int]:
     """How many tasks match ``where`` (its statuses ignored), per status."""
     stmt = select(TaskRow.status, func.count()).where(*_conditions(where)).group_by(TaskRow.status)
-    return {status: int(n) for status, n in session.execute(stmt).tuples()}
+    return {status: int(n) for status, n in session.execute(stmt)}
 
 
 def steps(session: Session, task_id: str) -> list[StepRow]:
