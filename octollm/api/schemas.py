@@ -207,7 +207,9 @@ class StepView(BaseModel):
     attempts: int
     max_attempts: int
     input: dict[str, Any] | None = None
-    worker: str | None = Field(default=None, description="The worker holding (or last held) it.")
+    worker: str | None = Field(
+        default=None, description="The worker running it, or the one that produced its output."
+    )
     error: dict[str, Any] | None = None
     output: dict[str, Any] | None = None
     provenance: dict[str, Any] | None = None

@@ -87,7 +87,7 @@ def step_view(step: StepRow, result: StepResultRow | None) -> StepView:
         attempts=step.attempts,
         max_attempts=step.max_attempts,
         input=step.input,
-        worker=step.lease_owner,
+        worker=step.lease_owner or ((result.provenance or {}).get("worker") if result else None),
         error=step.error,
         output=result.output if result is not None else None,
         provenance=result.provenance if result is not None else None,

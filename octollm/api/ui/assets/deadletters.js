@@ -1,6 +1,6 @@
 // Dead letters: the steps that used up their attempts; inspect one, replay it (admin).
 import { api } from "./api.js";
-import { el, json, when } from "./dom.js";
+import { el, fill, json, when } from "./dom.js";
 
 export function deadLettersView(root, _arg, showError) {
   const rows = el("tbody#dead-letter-rows");
@@ -13,7 +13,7 @@ export function deadLettersView(root, _arg, showError) {
   async function load() {
     try {
       const page = await api("/api/v1/dead-letters", { query: { replayed: onlyOpen.checked ? "false" : null, limit: 200 } });
-      rows.replaceChildren(...page.items.map(row));
+      fill(rows, ...page.items.map(row));
       showError(null);
     } catch (exc) { showError(exc); }
   }
@@ -28,7 +28,7 @@ export function deadLettersView(root, _arg, showError) {
   }
 
   function inspect(d) {
-    detail.replaceChildren(el("h2", {}, `Dead letter ${d.id}`),
+    fill(detail, el("h2", {}, `Dead letter ${d.id}`),
       el("p", {}, `${d.task_id} / ${d.step_id} (${d.arm}) · ${d.reason} · ${d.attempts} attempt(s)`),
       el("p", {}, `replayed ${d.replay_count}× ${d.replayed_at ? `(last ${when(d.replayed_at)} by ${d.replayed_by})` : ""}`),
       el("h3", {}, "Error"), el("pre#dead-letter-error", {}, json(d.error)));

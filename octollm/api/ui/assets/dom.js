@@ -24,6 +24,12 @@ export function append(node, children) {
   return node;
 }
 
+// Replace node's children; like append, skips null/false and flattens arrays.
+export function fill(node, ...children) {
+  node.replaceChildren();
+  return append(node, children);
+}
+
 export function svg(tag, attrs = {}, ...children) {
   const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);

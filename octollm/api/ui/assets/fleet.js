@@ -1,6 +1,6 @@
 // Fleet: pools, workers, arm heartbeats, queue depth per arm × urgency, attempts per minute, breaker.
 import { api } from "./api.js";
-import { el } from "./dom.js";
+import { el, fill } from "./dom.js";
 
 const REFRESH_MS = 3000;
 
@@ -15,7 +15,7 @@ export function fleetView(root, _arg, showError) {
     const owners = [...new Set(f.queues.map((q) => q.arm))];
     const depth = new Map(f.queues.map((q) => [`${q.arm}|${q.urgency}`, q.depth]));
     const table = (id, head, rows) => el(`table.grid#${id}`, {}, el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))), el("tbody", {}, rows));
-    box.replaceChildren(
+    fill(box,
       el("p", {}, "LLM breaker: ", el("span", { class: `badge b-${f.breaker.state}`, id: "breaker" }, f.breaker.state)),
       Object.keys(f.errors).length ? el("p.error-box", {}, Object.entries(f.errors).map(([k, v]) => `${k}: ${v}`).join(" · ")) : null,
       el("h2", {}, "Arms"),

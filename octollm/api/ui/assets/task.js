@@ -3,7 +3,7 @@
 import { api, follow } from "./api.js";
 import { me } from "./session.js";
 import { drawDag, recolour } from "./dag.js";
-import { el, json, seconds, when } from "./dom.js";
+import { el, fill, json, seconds, when } from "./dom.js";
 
 const TERMINAL = ["completed", "failed", "cancelled"];
 
@@ -27,7 +27,7 @@ export function taskView(root, taskId, showError) {
     const nextShape = steps.map((s) => `${s.step_id}<${s.depends_on.join(",")}>${s.generation}`).join("|");
     if (nextShape !== shape) {
       shape = nextShape;
-      graph.replaceChildren(drawDag(steps, pick), legend());
+      fill(graph, drawDag(steps, pick), legend());
     } else {
       recolour(graph, steps);
     }
@@ -46,7 +46,7 @@ export function taskView(root, taskId, showError) {
     const s = steps.find((x) => x.step_id === stepId);
     if (!s) return;
     const row = (k, v) => el("tr", {}, el("th", {}, k), el("td", {}, v));
-    panel.replaceChildren(
+    fill(panel,
       el("h2", {}, s.step_id),
       el("table.kv", {},
         row("arm · action", `${s.arm} · ${s.action}`),
@@ -66,7 +66,8 @@ export function taskView(root, taskId, showError) {
 
   function header() {
     const t = task;
-    const verdict = t.result?.verdict;
+    const raw = t.result?.verdict;
+    const verdict = typeof raw === "string" ? { status: raw } : raw;
     const budget = t.budget || {};
     const criteria = verdict?.criteria || [];
     const actions = el("div.actions");
@@ -74,7 +75,7 @@ export function taskView(root, taskId, showError) {
     const can = (scope) => scopes.includes("admin") || scopes.includes(scope);
     if (!TERMINAL.includes(t.status) && can("task:cancel")) actions.append(button("Cancel", "cancel", `/api/v1/tasks/${t.task_id}/cancel`));
     if (["failed", "cancelled"].includes(t.status) && can("task:submit")) actions.append(button("Resume", "resume", `/api/v1/tasks/${t.task_id}/resume`));
-    head.replaceChildren(
+    fill(head,
       el("p", {}, el("span", { class: `badge s-${t.status}`, id: "task-status" }, t.status), ` ${t.priority} · `,
         `${t.progress.completed_steps}/${t.progress.total_steps} steps · round(s) ${t.rounds} · created ${when(t.created_at)}`),
       el("p.goal", {}, t.goal),
@@ -83,8 +84,9 @@ export function taskView(root, taskId, showError) {
         use("cost $", t.cost_usd.toFixed(4), budget.max_cost_usd), " · ",
         use("seconds", t.started_at ? Math.round(((t.finished_at ? new Date(t.finished_at) : new Date()) - new Date(t.started_at)) / 1000) : 0, budget.max_time_seconds)),
       t.answer !== null && t.answer !== undefined ? el("div.answer#answer", {}, el("h3", {}, "Answer"), el("pre", {}, typeof t.answer === "string" ? t.answer : json(t.answer))) : null,
-      verdict ? el("div.verdict", {}, el("h3", {}, `Verdict: ${verdict.status}`),
-        el("ul", {}, criteria.map((c) => el("li", { class: `v-${c.status}` }, `${c.status} — ${c.criterion}${c.why ? `: ${c.why}` : ""}`)))) : null,
+      verdict ? el("div.verdict#verdict", {}, el("h3", {}, `Verdict: ${verdict.status}`),
+        el("ul", {}, criteria.map((c) => el("li", { class: `v-${c.status}` }, `${c.status} — ${c.criterion}${c.why ? `: ${c.why}` : ""}`))),
+        (verdict.reasons || []).length ? el("p.hint", {}, verdict.reasons.join("; ")) : null) : null,
       t.error ? el("div.error-box#task-error", {}, el("pre", {}, json(t.error))) : null,
       actions);
   }

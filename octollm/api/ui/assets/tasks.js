@@ -1,6 +1,6 @@
 // Tasks: filters (status, priority, arm, time, id or goal words), live counters, newest first.
 import { api } from "./api.js";
-import { el, when } from "./dom.js";
+import { el, fill, when } from "./dom.js";
 
 const STATUSES = ["queued", "planning", "processing", "completed", "failed", "cancelled"];
 const PRIORITIES = ["critical", "high", "medium", "low"];
@@ -58,10 +58,10 @@ export function tasksView(root, _arg, showError) {
         api("/api/v1/tasks/counts", { query: filters }),
       ]);
       const rows = page.items.map(row);
-      if (append) body.append(...rows); else body.replaceChildren(...rows);
+      if (append) body.append(...rows); else fill(body, ...rows);
       cursor = page.next_cursor;
       more.hidden = !cursor;
-      counters.replaceChildren(
+      fill(counters, 
         el("span.counter", { dataset: { status: "total" } }, `total ${counts.total}`),
         STATUSES.map((s) => el(`span.counter.s-${s}`, { dataset: { status: s } }, `${s} ${counts.by_status[s] || 0}`)));
       counters.dataset.q = filters.q; // what the list on screen answers (tests wait on it)
