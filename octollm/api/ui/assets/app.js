@@ -23,7 +23,7 @@ function signOut() {
   route();
 }
 
-async function route() {
+function route() {
   const turn = ++routing;
   if (current) current.stop();
   current = null;
@@ -33,11 +33,9 @@ async function route() {
   const view = $("view");
   view.replaceChildren();
   if (!signedIn) { $("who").textContent = ""; $("api-key").focus(); return; }
-  try {
-    const who = await me.load();
-    $("who").textContent = `tenant ${who.tenant} · ${who.scopes.join(", ")}`;
-  } catch (exc) { showError(exc); return; }
-  if (turn !== routing) return;
+  me.load().then((who) => {
+    if (turn === routing) $("who").textContent = `tenant ${who.tenant} · ${who.scopes.join(", ")}`;
+  }, showError); // in parallel with the view's first reads
   const [, page = "tasks", arg] = location.hash.match(/^#\/([^/]*)\/?(.*)$/) || [];
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("here", a.id === `nav-${page}`);
   const views = { tasks: tasksView, task: taskView, fleet: fleetView, "dead-letters": deadLettersView };

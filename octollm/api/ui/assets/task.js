@@ -22,6 +22,7 @@ export function taskView(root, taskId, showError) {
       [task, { steps }] = await Promise.all([
         api(`/api/v1/tasks/${encodeURIComponent(taskId)}`),
         api(`/api/v1/tasks/${encodeURIComponent(taskId)}/steps`),
+        me.load(), // the scopes decide which buttons show
       ]);
     } catch (exc) { showError(exc); return; }
     const nextShape = steps.map((s) => `${s.step_id}<${s.depends_on.join(",")}>${s.generation}`).join("|");
