@@ -291,6 +291,12 @@ def test_a_page_of_500_tasks_and_a_50_step_dag_render_within_two_seconds(
     sign_in(browser, api.url, key)  # on #/tasks: reload it, and time the fresh document
     browser.refresh()
     list_ms = _render_ms(browser, "#task-rows tr", 500)
+    timings = browser.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".map(r => `${new URL(r.name).pathname} ${r.startTime.toFixed(0)}`"
+        " + `+${r.duration.toFixed(0)}`)"
+    )
+    print("resources (start+duration ms):", "; ".join(timings))
     browser.get(f"{api.url}/ui/#/task/{dag_task.id}")
     browser.refresh()
     dag_ms = _render_ms(browser, "#dag g.node", 50)
