@@ -22,11 +22,13 @@ from octollm.api.routes import (
     arms,
     batches,
     deadletters,
+    fleet,
     keys,
     knowledge,
     ops,
     streams,
     tasks,
+    ui,
     webhooks,
 )
 from octollm.api.shedding import LoadSheddingMiddleware
@@ -109,6 +111,19 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.add_middleware(BodyLimitMiddleware, max_bytes=edge.max_body_bytes)
     app.add_middleware(LoadSheddingMiddleware, max_in_flight=edge.max_in_flight)
     app.add_middleware(RequestContextMiddleware)
-    for module in (tasks, batches, streams, arms, keys, webhooks, deadletters, ops, knowledge):
+    for module in (
+        tasks,
+        batches,
+        streams,
+        arms,
+        keys,
+        webhooks,
+        deadletters,
+        fleet,
+        ops,
+        knowledge,
+        ui,
+    ):
         app.include_router(module.router)
+    app.mount("/ui/assets", ui.assets(), name="ui-assets")
     return app

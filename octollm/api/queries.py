@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 
 from octollm.api import views
-from octollm.api.schemas import StepList, TaskPage, TaskView
+from octollm.api.schemas import StepList, TaskCounts, TaskPage, TaskView
 from octollm.errors import InvalidInput, NotFound
 from octollm.store import task_listing
 from octollm.store import tasks as task_repo
@@ -80,3 +80,9 @@ def page(db: Database, where: task_listing.TaskFilter, limit: int, cursor: str |
         items=[views.summary(r) for r in rows],
         next_cursor=encode_cursor(nxt) if nxt is not None else None,
     )
+
+
+def counts(db: Database, where: task_listing.TaskFilter) -> TaskCounts:
+    with db.session() as session:
+        by_status = task_listing.counts(session, where)
+    return TaskCounts(total=sum(by_status.values()), by_status=by_status)

@@ -147,6 +147,9 @@ class TaskView(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     links: Links
+    budget: dict[str, Any] | None = Field(
+        default=None, description="The task's limits (tokens, time, cost, retries) as submitted."
+    )
     screening: dict[str, Any] | None = Field(
         default=None, description="The edge's flag, when screening flagged this task's input."
     )
@@ -180,6 +183,11 @@ class TaskSummary(BaseModel):
     links: Links
 
 
+class TaskCounts(BaseModel):
+    total: int
+    by_status: dict[str, int] = Field(description="Statuses with no task are left out.")
+
+
 class TaskPage(BaseModel):
     items: list[TaskSummary]
     next_cursor: str | None = Field(
@@ -195,8 +203,13 @@ class StepView(BaseModel):
     critical: bool
     depends_on: list[str]
     level: int
+    generation: int = Field(default=1, description="1, then one more per repair round.")
     attempts: int
     max_attempts: int
+    input: dict[str, Any] | None = None
+    worker: str | None = Field(
+        default=None, description="The worker running it, or the one that produced its output."
+    )
     error: dict[str, Any] | None = None
     output: dict[str, Any] | None = None
     provenance: dict[str, Any] | None = None

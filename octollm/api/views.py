@@ -54,6 +54,7 @@ def task_view(
         started_at=task.started_at,
         finished_at=task.finished_at,
         links=links(task.id),
+        budget=(task.contract or {}).get("budget"),
         screening=((task.contract or {}).get("metadata") or {}).get("screening"),
     )
 
@@ -82,8 +83,11 @@ def step_view(step: StepRow, result: StepResultRow | None) -> StepView:
         critical=step.critical,
         depends_on=list(step.depends_on),
         level=step.level,
+        generation=step.generation,
         attempts=step.attempts,
         max_attempts=step.max_attempts,
+        input=step.input,
+        worker=step.lease_owner or ((result.provenance or {}).get("worker") if result else None),
         error=step.error,
         output=result.output if result is not None else None,
         provenance=result.provenance if result is not None else None,

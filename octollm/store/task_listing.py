@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from octollm.store.models import StepResultRow, StepRow, TaskRow
 
@@ -23,6 +24,10 @@ class TaskFilter:
     priorities: tuple[str, ...] = ()
     created_after: datetime | None = None
     created_before: datetime | None = None
+    #: Only tasks with a step on this arm.
+    arm: str | None = None
+    #: A task id, or words of the goal (case-insensitive substring).
+    search: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,17 +42,9 @@ def page(
     session: Session, where: TaskFilter, limit: int, after: Position | None = None
 ) -> tuple[list[TaskRow], Position | None]:
     """Up to ``limit`` tasks, newest first, and the position to continue from (None: done)."""
-    stmt = select(TaskRow)
-    if where.tenant is not None:
-        stmt = stmt.where(TaskRow.tenant == where.tenant)
+    stmt = select(TaskRow).where(*_conditions(where))
     if where.statuses:
         stmt = stmt.where(TaskRow.status.in_(where.statuses))
-    if where.priorities:
-        stmt = stmt.where(TaskRow.priority.in_(where.priorities))
-    if where.created_after is not None:
-        stmt = stmt.where(TaskRow.created_at > where.created_after)
-    if where.created_before is not None:
-        stmt = stmt.where(TaskRow.created_at < where.created_before)
     if after is not None:
         stmt = stmt.where(
             or_(
@@ -61,6 +58,31 @@ def page(
         return rows, None
     rows = rows[:limit]
     return rows, Position(rows[-1].created_at, rows[-1].id)
+
+
+def _conditions(where: TaskFilter) -> list[ColumnElement[bool]]:
+    """Every filter but the statuses, as WHERE conditions."""
+    found: list[ColumnElement[bool]] = []
+    if where.tenant is not None:
+        found.append(TaskRow.tenant == where.tenant)
+    if where.priorities:
+        found.append(TaskRow.priority.in_(where.priorities))
+    if where.created_after is not None:
+        found.append(TaskRow.created_at > where.created_after)
+    if where.created_before is not None:
+        found.append(TaskRow.created_at < where.created_before)
+    if where.arm:
+        found.append(exists().where(StepRow.task_id == TaskRow.id, StepRow.arm == where.arm))
+    if where.search:
+        words = where.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        found.append(or_(TaskRow.id == where.search, TaskRow.goal.ilike(f"%{words}%", escape="\\")))
+    return found
+
+
+def counts(session: Session, where: TaskFilter) -> dict[str, int]:
+    """How many tasks match ``where`` (its statuses ignored), per status."""
+    stmt = select(TaskRow.status, func.count()).where(*_conditions(where)).group_by(TaskRow.status)
+    return {status: int(n) for status, n in session.execute(stmt)}
 
 
 def steps(session: Session, task_id: str) -> list[StepRow]:

@@ -1,7 +1,7 @@
 """A built wheel runs without the source tree: it is installed into a fresh virtualenv outside
 the checkout (dependencies come from the test venv's site-packages, octollm only from the
 wheel), and ``octollm migrate``, ``octollm fleet`` and one ``octollm worker`` work from there —
-the migrations and the default fleet file ship as package data."""
+the migrations, the default fleet file and the dashboard's assets ship as package data."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import site
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,11 @@ def test_the_wheel_migrates_lists_the_fleet_and_starts_a_worker_outside_the_chec
         check=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
     (wheel,) = dist.glob("octollm-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    ui = ROOT / "octollm" / "api" / "ui"
+    for asset in [ui / "index.html", *sorted((ui / "assets").iterdir())]:
+        name = asset.relative_to(ROOT).as_posix()
+        assert name in shipped, f"the dashboard's {name} is not in the wheel"
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"

@@ -1,12 +1,13 @@
-"""``/api/v1/keys``: an admin manages its own tenant's API keys."""
+"""``/api/v1/keys``: an admin manages its own tenant's API keys; any key may ask who it is."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel
 
-from octollm.api.auth import require
+from octollm.api.auth import authenticated, require
 from octollm.api.routes.documented import errors
 from octollm.api.schemas import KeyCreate, KeyCreated, KeyList, KeyView
 from octollm.api.state import ApiState, get_state
@@ -29,6 +30,17 @@ def _view(info: KeyInfo) -> KeyView:
         created_at=info.created_at,
         revoked_at=info.revoked_at,
     )
+
+
+class Me(BaseModel):
+    key_id: str
+    tenant: str
+    scopes: list[str]
+
+
+@router.get("/me", response_model=Me, responses=errors(), summary="The calling key: tenant, scopes")
+def whoami(principal: Annotated[Principal, Depends(authenticated)]) -> Me:
+    return Me(key_id=principal.key_id, tenant=principal.tenant, scopes=sorted(principal.scopes))
 
 
 @router.post(

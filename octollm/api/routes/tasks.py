@@ -14,6 +14,7 @@ from octollm.api.routes.documented import errors
 from octollm.api.schemas import (
     StepList,
     TaskAccepted,
+    TaskCounts,
     TaskPage,
     TaskResultView,
     TaskSubmission,
@@ -32,6 +33,11 @@ TaskId = Annotated[str, Path(min_length=1, max_length=64)]
 Reader = Annotated[Principal, Depends(require(Scope.TASK_READ))]
 Canceller = Annotated[Principal, Depends(require(Scope.TASK_CANCEL))]
 Submitter = Annotated[Principal, Depends(require(Scope.TASK_SUBMIT, rate="submit"))]
+Arm = Annotated[str | None, Query(max_length=32, description="Only tasks with a step on this arm.")]
+Search = Annotated[
+    str | None,
+    Query(min_length=1, max_length=200, description="A task id, or words of its goal."),
+]
 
 
 @router.post(
@@ -84,7 +90,9 @@ def list_tasks(
     priority: Annotated[list[Priority] | None, Query()] = None,
     created_after: Annotated[datetime | None, Query()] = None,
     created_before: Annotated[datetime | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    arm: Arm = None,
+    q: Search = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> TaskPage:
     where = TaskFilter(
@@ -93,8 +101,36 @@ def list_tasks(
         priorities=tuple(p.value for p in priority or ()),
         created_after=queries.aware(created_after),
         created_before=queries.aware(created_before),
+        arm=arm,
+        search=q,
     )
     return queries.page(state.db, where, limit, cursor)
+
+
+@router.get(
+    "/counts",
+    response_model=TaskCounts,
+    responses=errors(),
+    summary="How many of this tenant's tasks are in each status",
+)
+def count_tasks(
+    state: State,
+    principal: Reader,
+    priority: Annotated[list[Priority] | None, Query()] = None,
+    created_after: Annotated[datetime | None, Query()] = None,
+    created_before: Annotated[datetime | None, Query()] = None,
+    arm: Arm = None,
+    q: Search = None,
+) -> TaskCounts:
+    where = TaskFilter(
+        tenant=principal.tenant,
+        priorities=tuple(p.value for p in priority or ()),
+        created_after=queries.aware(created_after),
+        created_before=queries.aware(created_before),
+        arm=arm,
+        search=q,
+    )
+    return queries.counts(state.db, where)
 
 
 @router.get("/{task_id}", response_model=TaskView, responses=errors(404), summary="Get a task")

@@ -125,6 +125,26 @@ class ArmDirectory:
             out[arm] = (ok, failed)
         return out
 
+    def per_minute(
+        self, arms: Sequence[str], minutes: int
+    ) -> dict[str, list[tuple[int, int, int]]]:
+        """Each arm's ``(minute, succeeded, failed)`` attempts over the last ``minutes`` minutes
+        (oldest first; ``minute`` is a Unix minute; counters outlive the stats window by 2)."""
+        now = int(time.time() // 60)
+        buckets = range(now - minutes + 1, now + 1)
+        pipe = self._redis.pipeline(transaction=False)
+        for arm in arms:
+            for bucket in buckets:
+                pipe.hmget(f"{OUTCOMES}:{arm}:{bucket}", "ok", "failed")
+        replies = iter(pipe.execute())
+        return {
+            arm: [
+                (bucket, int(got[0] or 0), int(got[1] or 0))
+                for bucket, got in ((b, next(replies)) for b in buckets)
+            ]
+            for arm in arms
+        }
+
     def heartbeats(self) -> dict[str, Beat]:
         """The freshest heartbeat of each arm, with the number of live workers behind it."""
         keys = list(self._redis.scan_iter(match=f"{HEARTBEAT}:*", count=500))
