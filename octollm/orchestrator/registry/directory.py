@@ -48,6 +48,8 @@ from octollm.store.db import Database
 log = structlog.get_logger(__name__)
 
 HEARTBEAT = "octollm:registry:heartbeat"
+#: Pseudo-arm lanes (``quarantine``) beat here: ``{LANE}:{lane}:{worker}``, same TTL as arms.
+LANE = "octollm:registry:lane"
 OUTCOMES = "octollm:registry:outcomes"
 
 
@@ -93,10 +95,18 @@ class ArmDirectory:
             pipe.set(f"{HEARTBEAT}:{cap.arm}:{worker}", value, px=self.ttl_ms)
         pipe.execute()
 
-    def withdraw(self, worker: str, arms: Iterable[str]) -> None:
+    def withdraw(self, worker: str, arms: Iterable[str], lanes: Iterable[str] = ()) -> None:
         keys = [f"{HEARTBEAT}:{arm}:{worker}" for arm in arms]
+        keys += [f"{LANE}:{lane}:{worker}" for lane in lanes]
         if keys:
             self._redis.delete(*keys)
+
+    def lane_heartbeat(self, worker: str, lanes: Sequence[str]) -> None:
+        """A pseudo-arm lane's worker (``quarantine``) is alive: refreshed like an arm's."""
+        pipe = self._redis.pipeline(transaction=False)
+        for lane in lanes:
+            pipe.set(f"{LANE}:{lane}:{worker}", self.cfg.heartbeat_seconds, px=self.ttl_ms)
+        pipe.execute()
 
     def record_outcome(self, arm: str, ok: bool) -> None:
         key = f"{OUTCOMES}:{arm}:{int(time.time() // 60)}"
@@ -124,6 +134,11 @@ class ArmDirectory:
                 failed += int(got[1] or 0)
             out[arm] = (ok, failed)
         return out
+
+    def lane_workers(self, lane: str) -> int:
+        """How many workers of ``lane`` have a live heartbeat (not expired: TTL
+        ``expire_after_heartbeats`` intervals)."""
+        return sum(1 for _ in self._redis.scan_iter(match=f"{LANE}:{lane}:*", count=500))
 
     def heartbeats(self) -> dict[str, Beat]:
         """The freshest heartbeat of each arm, with the number of live workers behind it."""
