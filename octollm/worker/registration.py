@@ -48,10 +48,11 @@ def served_arms(queue_names: list[str], prefix: str) -> list[str]:
 
 
 def served_lanes(queue_names: list[str], prefix: str) -> list[str]:
-    """The pseudo-arm lanes behind a worker's queues: ``quarantine``, or nothing."""
-    lane = f"{prefix}.{routing.QUARANTINE_ARM}"
+    """The pseudo-arm lanes behind a worker's queues: ``<prefix>.quarantine``, or nothing
+    (named with the prefix: deployments sharing a Redis have their own lanes)."""
+    lane = routing.quarantine_lane(prefix)
     if any(name == lane or name.startswith(f"{lane}.") for name in queue_names):
-        return [routing.QUARANTINE_ARM]
+        return [lane]
     return []
 
 

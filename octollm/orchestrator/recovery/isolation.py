@@ -60,7 +60,7 @@ def lane_open(settings: Settings) -> bool:
     if directory is None:
         return True
     try:
-        alive = directory.lane_workers(routing.QUARANTINE_ARM)
+        alive = directory.lane_workers(routing.quarantine_lane(settings.queue_prefix))
     except Exception as exc:  # noqa: BLE001 - registry unreachable: the arm's pool is safe
         log.warning("quarantine_lane_unknown", error=str(exc)[:200])
         return False

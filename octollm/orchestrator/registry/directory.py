@@ -48,7 +48,8 @@ from octollm.store.db import Database
 log = structlog.get_logger(__name__)
 
 HEARTBEAT = "octollm:registry:heartbeat"
-#: Pseudo-arm lanes (``quarantine``) beat here: ``{LANE}:{lane}:{worker}``, same TTL as arms.
+#: Pseudo-arm lanes beat here: ``{LANE}:{lane}:{worker}`` (lane ``<prefix>.quarantine``),
+#: with the arms' TTL.
 LANE = "octollm:registry:lane"
 OUTCOMES = "octollm:registry:outcomes"
 
