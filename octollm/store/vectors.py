@@ -16,7 +16,11 @@ SQL/JSON path predicates with their values bound as path variables, never splice
 text: ``jsonb_path_exists(payload, '$."metadata"."year" ? (@ >= $gte && @ < $lt)', vars)``.
 Lax mode makes an array value match when any element does, as in Qdrant; a value of another
 JSON type never matches (a string is not a number, a boolean not an integer). A query's
-filters are ANDed with the collection, so a tenant condition holds on every statement.
+filters are ANDed with the collection, so a tenant condition holds on every statement. One
+deliberate difference: an equality on ``tenant`` also goes through the indexed ``tenant``
+column, so a point whose stored tenant is not that string (an array holding it, say) is not
+selected, where Qdrant would match the element: stricter, never looser (octollm writes the
+tenant as a string).
 
 **Schema**: migration ``0009_h_fleet`` runs ``SCHEMA`` when the database offers the
 ``vector`` extension; ``ensure_schema`` runs the same idempotent statements on a backend's
@@ -132,9 +136,10 @@ def search(
     """The ``limit`` nearest points by cosine among those matching ``filters``, best first."""
     dim = len(vector)
     where, params = _where(collection, filters)
-    # The index's expression, so the planner can use it for 384 dimensions.
+    # The index's expression and its partial condition as literals (``dim`` is an int), so
+    # the planner can use the index for 384 dimensions.
     distance = f"(embedding::vector({dim}) <=> CAST(:q AS vector({dim})))"
-    params.update(q=_vector(vector), k=int(limit), dim=dim)
+    params.update(q=_vector(vector), k=int(limit))
     with db.session() as session:
         # Keep walking the HNSW graph until ``limit`` rows pass the filters (pgvector 0.8):
         # a tenant's few points among many are still found.
@@ -143,7 +148,7 @@ def search(
         rows = session.execute(
             text(
                 f"SELECT id, payload, 1 - {distance} AS score FROM {TABLE} "
-                f"WHERE {where} AND dim = :dim ORDER BY {distance} LIMIT :k"
+                f"WHERE {where} AND dim = {dim} ORDER BY {distance} LIMIT :k"
             ),
             params,
         ).all()

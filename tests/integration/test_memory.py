@@ -367,7 +367,7 @@ PAYLOADS: list[dict[str, object]] = [
     {"tenant": "a", "source": "y", "metadata": {"year": 1799.5, "flag": True}},
     {"tenant": "b", "source": "x", "metadata": {"year": "1789", "tags": "red", "n": 1}},
     {"tenant": "a-b", "source": "z", "metadata": {"flag": 1, "n": [1, 2]}},
-    {"tenant": ["a"], "source": "w", "metadata": {}},
+    {"tenant": "c", "source": ["w", "x"], "metadata": {}},
     {"source": "x"},
 ]
 FILTERS: list[dict[str, object]] = [
@@ -375,6 +375,8 @@ FILTERS: list[dict[str, object]] = [
     {"tenant": "b"},
     {"tenant": ["a", "b"]},
     {"tenant": "a", "source": "x"},
+    {"source": "x"},
+    {"source": ["w"]},
     {"metadata.year": 1789},
     {"metadata.year": {"gte": 1789, "lt": 1800}},
     {"metadata.year": 1799.5},

@@ -39,6 +39,7 @@ without an attempt counted.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -64,13 +65,24 @@ def lane_open(settings: Settings) -> bool:
     except Exception as exc:  # noqa: BLE001 - registry unreachable: the arm's pool is safe
         log.warning("quarantine_lane_unknown", error=str(exc)[:200])
         return False
-    if not alive:
+    if not alive and _say_once_a_minute(settings.queue_prefix):
         log.warning(
             "quarantine_lane_unavailable",
             detail="no live quarantine worker: suspect steps run on their arm's own pool "
             "(start `octollm worker quarantine` to isolate them)",
         )
     return alive > 0
+
+
+_warned: dict[str, float] = {}
+
+
+def _say_once_a_minute(key: str) -> bool:
+    now = time.monotonic()
+    if now - _warned.get(key, -60.0) < 60.0:
+        return False
+    _warned[key] = now
+    return True
 
 
 class Gate:
