@@ -23,9 +23,9 @@ from octollm.memory.vectors import (
     close_local_clients,
 )
 from tests.support import services, session
-from tests.support.vectors import pgvector_store
 from tests.support.services import database_url, require
 from tests.support.stack import wait_until
+from tests.support.vectors import pgvector_store
 
 # DB 5 of the session's private Redis; the database is this session's own (two runs at once)
 REDIS_URL = os.environ.get("OCTOLLM_TEST_MEMORY_REDIS_URL") or (
@@ -399,10 +399,8 @@ def test_a_filter_selects_exactly_what_filters_matches_selects(vectors, filters)
 
     checked = check_filters(filters)
     ids = [str(uuid.uuid4()) for _ in PAYLOADS]
-    vectors.upsert(
-        "knowledge_base",
-        [VectorPoint(i, _unit(1, n, 0, 1), p) for n, (i, p) in enumerate(zip(ids, PAYLOADS))],
-    )
+    pairs = enumerate(zip(ids, PAYLOADS, strict=True))
+    vectors.upsert("knowledge_base", [VectorPoint(i, _unit(1, n, 0, 1), p) for n, (i, p) in pairs])
     expected = {i for i, p in zip(ids, PAYLOADS, strict=True) if matches(p, checked)}
     assert {h.id for h in vectors.scroll("knowledge_base", filters=checked)} == expected
     found = vectors.search("knowledge_base", _unit(1, 0, 0, 1), limit=10, filters=checked)

@@ -128,11 +128,8 @@ def span() -> Any:
 
 
 def retriever(step_input: str) -> Any:
-    plan = {
-        "steps": [
-            {"step_id": "r", "arm": "retriever", "action": "memory", "input": json.loads(step_input)}
-        ]
-    }
+    step = {"step_id": "r", "arm": "retriever", "action": "memory"}
+    plan = {"steps": [{**step, "input": json.loads(step_input)}]}
     with _client() as client:
         response = client.post("/api/v1/tasks", json={"goal": "fleet memory", "plan": plan})
         response.raise_for_status()
