@@ -79,7 +79,8 @@ _warned: dict[str, float] = {}
 
 def _say_once_a_minute(key: str) -> bool:
     now = time.monotonic()
-    if now - _warned.get(key, -60.0) < 60.0:
+    last = _warned.get(key)
+    if last is not None and now - last < 60.0:
         return False
     _warned[key] = now
     return True
