@@ -5,6 +5,12 @@ Mounted on ``Settings`` as ``memory``: ``OCTOLLM_MEMORY__QDRANT_URL``, ... In **
 open: the retriever pool owns ``qdrant_path`` (default ``<data_dir>/qdrant``) and the coder pool
 its own ``<qdrant_path>-coder``; run each as a single (threads) process. With a Qdrant server,
 any number of processes share the collections.
+
+``vector_backend = "pgvector"`` keeps the vectors in the database instead (table
+``memory_vectors``, needs the pgvector extension in PostgreSQL): the fleet's choice, since
+every worker host already reaches the database and no other service is needed. It is not the
+default: the embedded PostgreSQL has no pgvector, and a process cannot tell an embedded run
+from a fleet (the embedded stack hands its URLs to its children), so a deployment names it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,13 @@ from pydantic import BaseModel, Field, SecretStr
 
 
 class MemorySettings(BaseModel):
+    vector_backend: str = Field(
+        default="qdrant",
+        pattern="^(qdrant|pgvector)$",
+        description="Where the arms' vectors live. qdrant: a Qdrant server (qdrant_url) or "
+        "local mode (one process per directory); pgvector: the memory_vectors table in the "
+        "database (needs the pgvector extension), shared by every host: the fleet's choice.",
+    )
     qdrant_url: str | None = Field(
         default=None, description="Qdrant server URL. Unset: local mode under qdrant_path."
     )

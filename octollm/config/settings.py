@@ -163,7 +163,8 @@ class OrchestratorSettings(BaseModel):
         description="Re-run suspects (steps that were in a worker process that died with "
         "other steps in it) on the quarantine queue <prefix>.quarantine.<urgency>, served by "
         "the concurrency-1 `quarantine` pool of the fleet file, so a death there is "
-        "attributable to one step. Off: suspects go back to their arm's pool and run alone "
+        "attributable to one step. Only while a quarantine worker's heartbeat is live: "
+        "without one (and when off) suspects go back to their arm's pool and run alone "
         "in their process behind the in-process gate (recovery/isolation.py).",
     )
 

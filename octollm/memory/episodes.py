@@ -28,7 +28,7 @@ from typing import Any
 from octollm.errors import InvalidInput
 from octollm.memory.embeddings import Embedder
 from octollm.memory.filters import Filters
-from octollm.memory.vectors import VectorPoint, VectorStore, arm_collection
+from octollm.memory.vectors import VectorPoint, Vectors, arm_collection
 
 COLLECTION = arm_collection("coder")
 CODE_PREFIX_CHARS = 500
@@ -53,7 +53,7 @@ class CoderMemory:
     def __init__(
         self,
         embedder: Embedder,
-        vectors: VectorStore,
+        vectors: Vectors,
         *,
         tenant: str,
         include_shared: bool = False,

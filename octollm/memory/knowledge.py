@@ -1,4 +1,8 @@
-"""The retriever's knowledge base: an Embedder, Qdrant, and a BM25 index over the same chunks.
+"""The retriever's knowledge base: an Embedder, a vector store, and a BM25 index over the same
+chunks. The vector store (``memory.vectors.Vectors``) is Qdrant (local mode or a server) or
+pgvector in the database (``memory.pgvectors``); what is said of a Qdrant **server** below holds
+for pgvector too: many processes on many hosts, one shared collection per name, an indexed
+``tenant`` condition on every statement.
 
 **Tenant-scoped by construction.** ``QdrantKnowledgeBase`` is the process-wide engine; it has
 no search or ingest method of its own. Its ``for_tenant(tenant)`` returns a ``TenantKnowledge``
@@ -50,7 +54,7 @@ from octollm.errors import InvalidInput
 from octollm.memory.embeddings import Embedder
 from octollm.memory.filters import Filters, check_filters, matches
 from octollm.memory.keyword import BM25Index
-from octollm.memory.vectors import VectorPoint, VectorStore
+from octollm.memory.vectors import VectorPoint, Vectors
 
 _TOP_LEVEL = frozenset({"source"})
 _MAX_SOURCES_PER_DELETE = 100
@@ -179,7 +183,7 @@ class QdrantKnowledgeBase:
     def __init__(
         self,
         embedder: Embedder,
-        vectors: VectorStore,
+        vectors: Vectors,
         *,
         shared_corpus_tenants: frozenset[str] = frozenset(),
     ) -> None:

@@ -1,5 +1,10 @@
-"""Qdrant vectors: collections created on first use, upsert with payload, filtered search.
+"""Vector memory: the ``Vectors`` interface, and its Qdrant backend (``VectorStore``).
 
+``Vectors`` is what the knowledge base and the coder's memory use; two backends offer it:
+``VectorStore`` here (Qdrant) and ``octollm.memory.pgvectors.PgVectorStore`` (pgvector in the
+database: the fleet's choice, ``memory.vector_backend = "pgvector"``).
+
+Qdrant: collections created on first use, upsert with payload, filtered search.
 Two deployments, one code path:
 
 * **local mode** (``VectorStore(path=...)``, the embedded default, under ``<data_dir>/qdrant``):
@@ -22,7 +27,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
@@ -55,6 +60,49 @@ class VectorHit:
     id: str
     score: float  # cosine similarity, -1..1
     payload: dict[str, Any]
+
+
+class Vectors(Protocol):
+    """Collections of ``dim``-dimensional cosine vectors with JSON payloads, filtered with
+    ``octollm.memory.filters`` (the same meaning in every backend). ``local``: one process
+    owns the store (Qdrant local mode); else any number of processes and hosts share it."""
+
+    dim: int
+    local: bool
+
+    def ensure_collection(self, name: str) -> None: ...
+
+    def upsert(self, collection: str, points: Sequence[VectorPoint]) -> None: ...
+
+    def search(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        *,
+        limit: int = 10,
+        filters: Filters | None = None,
+        score_threshold: float | None = None,
+    ) -> list[VectorHit]: ...
+
+    def scroll(
+        self, collection: str, *, filters: Filters | None = None, batch: int = 512
+    ) -> Iterator[VectorHit]: ...
+
+    def delete(self, collection: str, filters: Filters) -> None: ...
+
+    def count(self, collection: str, filters: Filters | None = None) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def check_points(dim: int, points: Sequence[VectorPoint]) -> None:
+    """Refuse a point of the wrong dimension before it reaches a backend."""
+    for point in points:
+        if len(point.vector) != dim:
+            raise InvalidInput(
+                "vector has the wrong dimension",
+                details={"expected": dim, "received": len(point.vector)},
+            )
 
 
 _local: dict[str, tuple[int, QdrantClient]] = {}
@@ -166,12 +214,7 @@ class VectorStore:
     def upsert(self, collection: str, points: Sequence[VectorPoint]) -> None:
         if not points:
             return
-        for point in points:
-            if len(point.vector) != self.dim:
-                raise InvalidInput(
-                    "vector has the wrong dimension",
-                    details={"expected": self.dim, "received": len(point.vector)},
-                )
+        check_points(self.dim, points)
         self.ensure_collection(collection)
         structs = [models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points]
         with self._lock, _wrapped(collection):

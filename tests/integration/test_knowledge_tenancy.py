@@ -1,8 +1,9 @@
 """The retriever's knowledge base is tenant-scoped by construction.
 
-In process (real all-MiniLM-L6-v2, Qdrant local mode, BM25): one engine, two tenant handles.
-On workers: tenant A's task ingests a document with a unique marker through a real retriever
-pool; tenant B's task searches for the marker there and gets nothing of it.
+In process (real all-MiniLM-L6-v2, BM25, and each vector backend: Qdrant local mode and
+pgvector): one engine, two tenant handles. On workers (each backend): tenant A's task ingests a
+document with a unique marker through a real retriever pool; tenant B's task searches for the
+marker there and gets nothing of it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from octollm.memory.vectors import VectorStore, close_local_clients
 from octollm.orchestrator.engine import lifecycle
 from octollm.store import steps as step_repo
 from tests.support.stack import live_stack, make_runtime, wait_for_task
+from tests.support.vectors import BACKENDS, pgvector_store
 
 MARKER = "zorblax" + uuid.uuid4().hex[:8]
 SECRET = f"Tenant A's launch code word is {MARKER}. Only tenant A may ever read it."
@@ -35,11 +37,21 @@ def _ctx(kb: object) -> ArmContext:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QdrantKnowledgeBase]:
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, embedder: Any
+) -> Iterator[QdrantKnowledgeBase]:
+    opted = frozenset({"opted"})
+    if request.param == "pgvector":
+        for store in pgvector_store():
+            yield QdrantKnowledgeBase(embedder, store, shared_corpus_tenants=opted)
+        return
     path = tmp_path_factory.mktemp("kb") / "qdrant"
-    yield QdrantKnowledgeBase(
-        MiniLMEmbedder(), VectorStore(path=path), shared_corpus_tenants=frozenset({"opted"})
-    )
+    yield QdrantKnowledgeBase(embedder, VectorStore(path=path), shared_corpus_tenants=opted)
     close_local_clients(path)
 
 
@@ -135,10 +147,13 @@ def _retriever_task(goal: str, step_input: dict[str, Any]) -> TaskContract:
     return TaskContract(goal=goal, plan=plan)
 
 
-def test_tenant_b_cannot_find_tenant_as_marker_through_the_retriever_pool(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tenant_b_cannot_find_tenant_as_marker_through_the_retriever_pool(
+    tmp_path: Path, backend: str
+) -> None:
     ingest = {"op": "ingest", "documents": [{"source": "a/secret.md", "text": SECRET}]}
     search = {"query": f"What is the launch code word {MARKER}?", "method": "hybrid"}
-    with live_stack(tmp_path) as stack:
+    with live_stack(tmp_path, OCTOLLM_MEMORY__VECTOR_BACKEND=backend) as stack:
         # B's empty search asks for a replan (planner); the new plan ends with a judge
         stack.start_fleet(["orchestrator", "retriever", "planner", "judge"])
         rt = make_runtime(stack)

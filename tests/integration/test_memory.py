@@ -1,4 +1,5 @@
-"""Shared memory against real services: Redis (DB 5), Postgres, Qdrant local mode."""
+"""Shared memory against real services: Redis (DB 5), Postgres, Qdrant local mode, pgvector
+(the vector tests run on both backends)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from octollm.memory.cache import Cache, arm_key, cache_key, stable_key
 from octollm.memory.vectors import (
     KNOWLEDGE_BASE,
     VectorPoint,
+    Vectors,
     VectorStore,
     arm_collection,
     close_local_clients,
@@ -23,6 +25,7 @@ from octollm.memory.vectors import (
 from tests.support import services, session
 from tests.support.services import database_url, require
 from tests.support.stack import wait_until
+from tests.support.vectors import pgvector_store
 
 # DB 5 of the session's private Redis; the database is this session's own (two runs at once)
 REDIS_URL = os.environ.get("OCTOLLM_TEST_MEMORY_REDIS_URL") or (
@@ -285,14 +288,22 @@ def test_another_tenants_graph_is_invisible_and_cannot_be_linked_to(graph, db_ur
         db.dispose()
 
 
-# -- Qdrant local mode --------------------------------------------------------------------
+# -- vectors: Qdrant local mode and pgvector --------------------------------------------
 
 
 @pytest.fixture
-def vectors(tmp_path) -> Iterator[VectorStore]:
+def qdrant(tmp_path) -> Iterator[VectorStore]:
     store = VectorStore(path=tmp_path / "qdrant", dim=4)
     yield store
     close_local_clients(tmp_path / "qdrant")
+
+
+@pytest.fixture(params=["qdrant", "pgvector"])
+def vectors(request, tmp_path) -> Iterator[Vectors]:
+    if request.param == "qdrant":
+        yield request.getfixturevalue("qdrant")
+        return
+    yield from pgvector_store(dim=4)
 
 
 def _unit(*xs: float) -> list[float]:
@@ -335,8 +346,8 @@ def test_a_wrong_dimension_is_refused_before_reaching_qdrant(vectors):
         vectors.upsert("coder_memory", [VectorPoint(str(uuid.uuid4()), [1.0, 0.0], {})])
 
 
-def test_a_second_process_cannot_open_a_local_mode_directory_in_use(vectors, tmp_path):
-    vectors.count(KNOWLEDGE_BASE)
+def test_a_second_process_cannot_open_a_local_mode_directory_in_use(qdrant, tmp_path):
+    qdrant.count(KNOWLEDGE_BASE)
     script = (
         "from octollm.memory.vectors import VectorStore\n"
         "from octollm.errors import PermanentError\n"
@@ -349,3 +360,49 @@ def test_a_second_process_cannot_open_a_local_mode_directory_in_use(vectors, tmp
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert "refused: another process holds the Qdrant local-mode directory" in done.stdout
+
+
+PAYLOADS: list[dict[str, object]] = [
+    {"tenant": "a", "source": "x", "metadata": {"year": 1789, "tags": ["red", "blue"]}},
+    {"tenant": "a", "source": "y", "metadata": {"year": 1799.5, "flag": True}},
+    {"tenant": "b", "source": "x", "metadata": {"year": "1789", "tags": "red", "n": 1}},
+    {"tenant": "a-b", "source": "z", "metadata": {"flag": 1, "n": [1, 2]}},
+    {"tenant": "c", "source": ["w", "x"], "metadata": {}},
+    {"source": "x"},
+]
+FILTERS: list[dict[str, object]] = [
+    {"tenant": "a"},
+    {"tenant": "b"},
+    {"tenant": ["a", "b"]},
+    {"tenant": "a", "source": "x"},
+    {"source": "x"},
+    {"source": ["w"]},
+    {"metadata.year": 1789},
+    {"metadata.year": {"gte": 1789, "lt": 1800}},
+    {"metadata.year": 1799.5},
+    {"metadata.tags": "red"},
+    {"metadata.tags": ["blue", "green"]},
+    {"metadata.flag": True},
+    {"metadata.flag": 1},
+    {"metadata.n": 2},
+    {"metadata.n": [1]},
+    {"metadata.missing": "x"},
+    {"tenant": "a", "metadata.year": {"gt": 1800}},
+]
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=[repr(f) for f in FILTERS])
+def test_a_filter_selects_exactly_what_filters_matches_selects(vectors, filters):
+    """Every backend gives a filter the one meaning of ``filters.matches``: the tenant walls
+    of the knowledge base are these conditions, so no backend may be looser (or stricter)."""
+    from octollm.memory.filters import check_filters, matches
+
+    checked = check_filters(filters)
+    ids = [str(uuid.uuid4()) for _ in PAYLOADS]
+    pairs = enumerate(zip(ids, PAYLOADS, strict=True))
+    vectors.upsert("knowledge_base", [VectorPoint(i, _unit(1, n, 0, 1), p) for n, (i, p) in pairs])
+    expected = {i for i, p in zip(ids, PAYLOADS, strict=True) if matches(p, checked)}
+    assert {h.id for h in vectors.scroll("knowledge_base", filters=checked)} == expected
+    found = vectors.search("knowledge_base", _unit(1, 0, 0, 1), limit=10, filters=checked)
+    assert {h.id for h in found} == expected
+    assert vectors.count("knowledge_base", checked) == len(expected)

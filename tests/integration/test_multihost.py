@@ -1,8 +1,10 @@
 """octollm across hosts: network namespaces stand in for machines (``tests/support/netns.py``).
 
-    data   PostgreSQL and Redis (AOF on), listening on 10.231.0.1 only
-    edge   API (10.231.0.2:8000), beat, the orchestrator pool; the private capability keyring
-    w1/w2  arm workers (noop, sleep) with the public keyring only
+    data   PostgreSQL (with pgvector) and Redis (AOF on), listening on 10.231.0.1 only
+    edge   API (10.231.0.2:8000), beat, the orchestrator and quarantine pools; the private
+           capability keyring
+    w1/w2  arm workers (noop, sleep) with the public keyring only; retrievers (pgvector memory)
+           when a test starts them
 
 Each host has its own data directory and HOME; they share nothing but the network. The test
 drives the fleet from the edge host (``tests/support/fleet_driver.py``, over the API).
@@ -17,10 +19,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,8 +110,18 @@ class Fleet:
         )
 
 
+def _pg_bin_dir() -> Path:
+    """The machine's PostgreSQL when it has pgvector (``scripts/pgvector`` installs it), else
+    the embedded wheel's (then the pgvector test fails, naming the fix)."""
+    for major in sorted(Path("/usr/lib/postgresql").glob("*"), reverse=True):
+        share = Path("/usr/share/postgresql") / major.name / "extension" / "vector.control"
+        if (major / "bin" / "postgres").exists() and share.exists():
+            return major / "bin"
+    return embedded_pg._bin_dir()
+
+
 def _start_data(host: Host) -> None:
-    bin_dir = embedded_pg._bin_dir()
+    bin_dir = _pg_bin_dir()
     uid = embedded_pg._prepare_user(embedded_pg.SYSTEM_USER, bin_dir)
     pgdata = (host.root / "postgres").resolve()
     embedded_pg._grant_traverse(pgdata)
@@ -162,6 +176,8 @@ def fleet() -> Iterator[Fleet]:
             "FLEET_API": f"http://{edge.addr}:8000",
             "OCTOLLM_FLEET_FILE": str(ROOT / "octollm" / "orchestrator" / "broker" / "fleet.toml"),
             "OCTOLLM_API__READY_ARMS": json.dumps(["orchestrator", *ARMS]),
+            # the fleet's vector memory: every retriever host reads and writes the same rows
+            "OCTOLLM_MEMORY__VECTOR_BACKEND": "pgvector",
         }
         fleet = Fleet(rig, env, prefix)
         cli = [sys.executable, "-c", "from octollm.cli.main import app; app()"]
@@ -336,3 +352,57 @@ def test_throughput_of_single_step_noop_tasks_with_one_and_two_worker_hosts(
         seconds = fleet.drive("span", stdin=stdin)
         print(f"fleet bench: {hosts} worker host(s): {BENCH_TASKS} queued no-op tasks drained "
               f"in {seconds:.1f} s = {BENCH_TASKS / seconds:.1f} tasks/s")  # fmt: skip
+
+
+def _retriever(fleet: Fleet, host: Host, name: str) -> subprocess.Popen[bytes]:
+    """A retriever pool on ``host`` (its own data directory and HOME, the public keyring)."""
+    fleet.worker(
+        host,
+        name,
+        ["retriever"],
+        pool=("threads", "2"),
+        OCTOLLM_CAPABILITY__PUBLIC_KEYS_FILE=str(host.root / "capability.pub.jwks"),
+    )
+    return host.procs[-1]
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(60)
+
+
+def test_retrievers_on_both_worker_hosts_share_the_pgvector_memory(fleet: Fleet) -> None:
+    """w1's retriever ingests, w2's finds it; w2's ingests, w1's finds that. Only one retriever
+    runs at a time, so each step's host is known; nothing but the database carries the
+    vectors from one host to the other."""
+    w1, w2 = fleet.rig["w1"], fleet.rig["w2"]
+    marks = {host: f"quokka{uuid.uuid4().hex[:8]}" for host in ("w1", "w2")}
+
+    def text(host: str) -> str:
+        return f"The {host} host's fleet note: the shared code word is {marks[host]}."
+
+    def run(step_input: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = fleet.drive("retriever", json.dumps(step_input), timeout=400)
+        assert out["status"] == "completed", out
+        return out
+
+    def ingest(host: str) -> None:
+        docs = [{"source": f"{host}/note.md", "text": text(host)}]
+        assert run({"op": "ingest", "documents": docs})["output"]["chunks"] >= 1
+
+    def found(host: str) -> str:
+        query = {"query": f"What is the shared code word {marks[host]}?", "method": "vector"}
+        return str(run(query)["output"]["results"])
+
+    first = _retriever(fleet, w1, "retriever-w1")
+    ingest("w1")
+    _stop(first)
+    second = _retriever(fleet, w2, "retriever-w2")
+    assert marks["w1"] in found("w1"), "w2's retriever does not see what w1's wrote"
+    ingest("w2")
+    _stop(second)
+    third = _retriever(fleet, w1, "retriever-w1b")
+    assert marks["w2"] in found("w2"), "w1's retriever does not see what w2's wrote"
+    _stop(third)
+    logs = w1.log("retriever-w1") + w2.log("retriever-w2") + w1.log("retriever-w1b")
+    assert "knowledge_base_unavailable" not in logs

@@ -1,4 +1,5 @@
-"""The retriever arm end to end: real all-MiniLM-L6-v2, Qdrant local mode, BM25."""
+"""The retriever arm end to end: real all-MiniLM-L6-v2, BM25, and each vector backend (Qdrant
+local mode, pgvector in PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from octollm.arms.retriever import RetrieverArm
 from octollm.errors import InvalidInput, PermanentError
 from octollm.memory.embeddings import MiniLMEmbedder
 from octollm.memory.knowledge import QdrantKnowledgeBase
-from octollm.memory.vectors import VectorStore, close_local_clients
+from octollm.memory.vectors import Vectors, VectorStore, close_local_clients
+from tests.support.vectors import BACKENDS, pgvector_store
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "retrieval_quality.py"
 
@@ -51,19 +53,30 @@ def _context(kb: object | None) -> ArmContext:
 
 
 @pytest.fixture(scope="module")
-def retriever(tmp_path_factory) -> Iterator[tuple[RetrieverArm, ArmContext]]:
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def vectors(request, tmp_path_factory) -> Iterator[Vectors]:
+    if request.param == "pgvector":
+        yield from pgvector_store()
+        return
     path = tmp_path_factory.mktemp("retriever") / "qdrant"
-    kb: KnowledgeBase = QdrantKnowledgeBase(MiniLMEmbedder(), VectorStore(path=path)).for_tenant(
-        "acme"
-    )
+    yield VectorStore(path=path)
+    close_local_clients(path)
+
+
+@pytest.fixture(scope="module")
+def retriever(embedder, vectors) -> tuple[RetrieverArm, ArmContext]:
+    kb: KnowledgeBase = QdrantKnowledgeBase(embedder, vectors).for_tenant("acme")
     arm, ctx = RetrieverArm(), _context(kb)
     out = call(
         arm, {"op": "ingest", "documents": DOCS, "chunk_chars": 200, "overlap_chars": 40}, ctx
     )
     assert out.output["documents"] == 3
     assert out.output["chunks"] >= 3
-    yield arm, ctx
-    close_local_clients(path)
+    return arm, ctx
 
 
 def search(retriever, **fields: Any) -> dict[str, Any]:

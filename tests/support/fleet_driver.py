@@ -8,6 +8,8 @@ step placement from the database, and prints one JSON document.
     cancel                       ids on stdin; POST /cancel for each
     steps                        ids on stdin; prints [[task_id, step_id, status, lease_owner]]
     span                         ids on stdin; seconds from the first to the last finish
+    retriever INPUT_JSON         one task with one retriever step; waits; prints its status and
+                                 the step's output
 
 Environment: ``FLEET_API`` (base URL), ``FLEET_KEY`` (API key), ``OCTOLLM_DATABASE__URL``.
 """
@@ -125,6 +127,29 @@ def span() -> Any:
     return float(row[0]) if row and row[0] is not None else None
 
 
+def retriever(step_input: str) -> Any:
+    step = {"step_id": "r", "arm": "retriever", "action": "memory"}
+    plan = {"steps": [{**step, "input": json.loads(step_input)}]}
+    with _client() as client:
+        response = client.post("/api/v1/tasks", json={"goal": "fleet memory", "plan": plan})
+        response.raise_for_status()
+        task_id = response.json()["task_id"]
+        deadline = time.monotonic() + 300
+        while True:
+            body = client.get(f"/api/v1/tasks/{task_id}").json()
+            if body.get("status") in ("completed", "failed", "cancelled"):
+                break
+            if time.monotonic() > deadline:
+                return {"status": body.get("status"), "task_id": task_id}
+            time.sleep(0.5)
+    result = body.get("result") or {}
+    return {
+        "status": body["status"],
+        "output": (result.get("steps") or {}).get("r"),
+        "error": body.get("error"),
+    }
+
+
 def _dsn() -> str:
     return os.environ["OCTOLLM_DATABASE__URL"].replace("postgresql+psycopg://", "postgresql://")
 
@@ -144,6 +169,8 @@ def main(argv: list[str]) -> None:
         result = steps()
     elif command == "span":
         result = span()
+    elif command == "retriever":
+        result = retriever(rest[0])
     else:
         raise SystemExit(f"unknown command {command}")
     print(json.dumps(result))

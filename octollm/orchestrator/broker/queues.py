@@ -32,6 +32,11 @@ AMQP_PRIORITY: dict[Priority, int] = {
 }
 
 
+def quarantine_lane(prefix: str) -> str:
+    """The quarantine lane's name (its queues' common stem): ``<prefix>.quarantine``."""
+    return f"{prefix}.{QUARANTINE_ARM}"
+
+
 @dataclass(frozen=True)
 class Target:
     """Where messages go: the queue prefix and the broker (for its routing rules)."""

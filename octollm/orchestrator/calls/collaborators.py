@@ -16,7 +16,8 @@ gives the arm the view of the task row's tenant for each step (``coder_memory``)
 retriever pool is the only user of ``memory.qdrant_path`` (default ``<data_dir>/qdrant``) and
 the coder pool of ``<qdrant_path>-coder``; run each as one threads-pool process. A second
 process that tries gets a clear error (the retriever step fails; the coder goes without
-memory and says so in its warnings). With a Qdrant server every process shares collections.
+memory and says so in its warnings). With a Qdrant server every process shares collections,
+and so they do with ``memory.vector_backend = "pgvector"`` (the database's ``memory_vectors``).
 """
 
 from __future__ import annotations
@@ -69,10 +70,15 @@ def qdrant_path(settings: Settings, owner: str = "") -> Path:
 
 
 def _vectors(settings: Settings, owner: str = "") -> Any:
-    from octollm.memory.vectors import VectorStore
-
     cfg = settings.memory
     dim = 384 if cfg.embedder == "minilm" else cfg.embedding_dim
+    if cfg.vector_backend == "pgvector":
+        from octollm.memory.pgvectors import PgVectorStore
+        from octollm.store.db import get_database
+
+        return PgVectorStore(get_database(settings), dim=dim)
+    from octollm.memory.vectors import VectorStore
+
     if cfg.qdrant_url:
         key = cfg.qdrant_api_key.get_secret_value() if cfg.qdrant_api_key else None
         return VectorStore(url=cfg.qdrant_url, api_key=key, dim=dim)

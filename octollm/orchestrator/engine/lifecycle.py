@@ -33,7 +33,7 @@ from octollm.errors import Conflict, InvalidPlan, NotFound
 from octollm.orchestrator.answering import conclusion
 from octollm.orchestrator.engine import dispatch, expansion
 from octollm.orchestrator.engine.compile import message_id
-from octollm.orchestrator.recovery import redriving
+from octollm.orchestrator.recovery import isolation, redriving
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import rounds as round_repo
 from octollm.store import steps as step_repo
@@ -307,7 +307,7 @@ def redrive(rt: Runtime, task_id: str, *, reason: str = "redrive") -> bool:
         if TaskStatus(task.status).terminal:
             return False
         outbox = redriving.redrive_in(
-            session, task, quarantine=rt.settings.orchestrator.quarantine_lane
+            session, task, quarantine=lambda: isolation.lane_open(rt.settings)
         )
         tenant, generation, request_id = task.tenant, task.generation + 1, task.request_id
     if outbox is None:

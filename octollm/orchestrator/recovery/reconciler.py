@@ -8,7 +8,8 @@
    that lapsed while it was away have not been renewed yet by the live workers.
    First, deaths are attributed (``claims.attribute_deaths``): the steps of a process that
    died with several steps in it are suspects, get their attempt back and are re-driven to
-   the quarantine lane (``isolation``), where each runs alone in a concurrency-1 worker.
+   the quarantine lane (``isolation``), where each runs alone in a concurrency-1 worker, if a
+   quarantine worker's heartbeat is live; else to their arm's own pool.
 3. Steps that are ready (every dependency finished) but nobody has picked up for
    ``stall_seconds`` (a lost chord, a flushed or restarted broker) are re-driven, unless their
    arm's queues still hold messages (``backlog``): then they are waiting their turn, not lost,
@@ -33,7 +34,7 @@ from octollm.contracts.arm import ErrorInfo
 from octollm.errors import StorageUnavailable
 from octollm.orchestrator.broker import queues as routing
 from octollm.orchestrator.engine import dispatch, lifecycle
-from octollm.orchestrator.recovery import backlog, deadletters, journal
+from octollm.orchestrator.recovery import backlog, deadletters, isolation, journal
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import claims
 from octollm.store import recovery as recovery_repo
@@ -66,7 +67,11 @@ def _lost(rt: Runtime, stalled: Sequence[Any], report: Report) -> set[str]:
     if not stalled:
         return set()
     patience = rt.settings.orchestrator.stall_patience_seconds
-    lanes = {id(row): _lane(rt, row) for row in stalled}
+    # A suspect waits in the quarantine queue only while a quarantine worker lives; without
+    # one, it is judged by its arm's queues: empty ones make it lost, and the re-drive sends
+    # it there (the quarantine queue's message turns stale with the new generation).
+    lane_open = any(row.suspect for row in stalled) and isolation.lane_open(rt.settings)
+    lanes = {id(row): _lane(row, lane_open) for row in stalled}
     depths = backlog.queued_messages(rt, set(lanes.values())) or {}
     lost: set[str] = set()
     for row in stalled:
@@ -77,9 +82,9 @@ def _lost(rt: Runtime, stalled: Sequence[Any], report: Report) -> set[str]:
     return lost
 
 
-def _lane(rt: Runtime, row: Any) -> str:
+def _lane(row: Any, lane_open: bool) -> str:
     """The queues a stalled step's message waits in: its arm's, or the quarantine lane's."""
-    if row.suspect and rt.settings.orchestrator.quarantine_lane:
+    if row.suspect and lane_open:
         return routing.QUARANTINE_ARM
     return str(row.arm)
 

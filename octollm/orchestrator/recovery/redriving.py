@@ -11,6 +11,7 @@ untouched; the new canvas waits for them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from octollm.contracts.plan import PLAN_STEP_ID
@@ -38,14 +39,15 @@ def redrive_in(
     task: TaskRow,
     *,
     reset: set[str] | None = None,
-    quarantine: bool = False,
+    quarantine: bool | Callable[[], bool] = False,
 ) -> dispatch.Outbox | None:
     """Queue the unfinished part of ``task`` under a new generation; returns its outbox.
 
     ``reset``: steps to run again from scratch, with everything that depends on them (their
     attempts, errors and outputs are cleared). Running steps whose lease is alive are adopted
     into the new generation untouched; the new canvas waits for them. ``quarantine``: suspect
-    steps are published to the quarantine lane (``recovery/isolation.py``)."""
+    steps are published to the quarantine lane (``recovery/isolation.py``); a callable is asked
+    only when a suspect is queued (``isolation.lane_open`` looks for a live quarantine worker)."""
     rows = step_repo.for_task(session, task.id)
     fresh = step_repo.dependants(rows, reset) if reset else set()
     now = datetime.now(UTC)
@@ -74,6 +76,8 @@ def redrive_in(
     chosen = {r.step_id for r in (*adopted, *again, *unfinished)}
     queued = [r for r in rows if r.step_id in chosen]
     planning = any(r.step_id == PLAN_STEP_ID for r in queued)
+    if callable(quarantine):
+        quarantine = any(r.suspect for r in queued) and quarantine()
     return dispatch.enqueue(
         session,
         task.id,

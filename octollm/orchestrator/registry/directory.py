@@ -48,6 +48,9 @@ from octollm.store.db import Database
 log = structlog.get_logger(__name__)
 
 HEARTBEAT = "octollm:registry:heartbeat"
+#: Pseudo-arm lanes beat here: ``{LANE}:{lane}:{worker}`` (lane ``<prefix>.quarantine``),
+#: with the arms' TTL.
+LANE = "octollm:registry:lane"
 OUTCOMES = "octollm:registry:outcomes"
 
 
@@ -93,10 +96,18 @@ class ArmDirectory:
             pipe.set(f"{HEARTBEAT}:{cap.arm}:{worker}", value, px=self.ttl_ms)
         pipe.execute()
 
-    def withdraw(self, worker: str, arms: Iterable[str]) -> None:
+    def withdraw(self, worker: str, arms: Iterable[str], lanes: Iterable[str] = ()) -> None:
         keys = [f"{HEARTBEAT}:{arm}:{worker}" for arm in arms]
+        keys += [f"{LANE}:{lane}:{worker}" for lane in lanes]
         if keys:
             self._redis.delete(*keys)
+
+    def lane_heartbeat(self, worker: str, lanes: Sequence[str]) -> None:
+        """A pseudo-arm lane's worker (``quarantine``) is alive: refreshed like an arm's."""
+        pipe = self._redis.pipeline(transaction=False)
+        for lane in lanes:
+            pipe.set(f"{LANE}:{lane}:{worker}", self.cfg.heartbeat_seconds, px=self.ttl_ms)
+        pipe.execute()
 
     def record_outcome(self, arm: str, ok: bool) -> None:
         key = f"{OUTCOMES}:{arm}:{int(time.time() // 60)}"
@@ -144,6 +155,11 @@ class ArmDirectory:
             ]
             for arm in arms
         }
+
+    def lane_workers(self, lane: str) -> int:
+        """How many workers of ``lane`` have a live heartbeat (not expired: TTL
+        ``expire_after_heartbeats`` intervals)."""
+        return sum(1 for _ in self._redis.scan_iter(match=f"{LANE}:{lane}:*", count=500))
 
     def heartbeats(self) -> dict[str, Beat]:
         """The freshest heartbeat of each arm, with the number of live workers behind it."""
