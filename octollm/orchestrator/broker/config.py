@@ -52,6 +52,9 @@ def build(settings: Settings) -> dict[str, Any]:
         # Delivery: acknowledge after the step ran; requeue when the worker process dies.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        # A step whose failure is recorded ends in FAILURE (Flower counts it); its message is
+        # acknowledged like a success, never redelivered (orchestrator/broker/step_failure.py).
+        "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": 1,
         # Redis only: fetch a new message only when a slot is free (so urgency order holds).
         "worker_disable_prefetch": not routing.is_amqp(broker),
