@@ -83,9 +83,10 @@ def build(settings: Settings) -> dict[str, Any]:
         },
         # Event, webhook and monitoring tasks and worker hooks (dispatcher, /metrics, traces).
         "imports": ["octollm.worker.event_tasks"],
-        # Monitoring: Flower needs task events.
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Monitoring: Flower's task views need task events; opt-in (flower.task_events), since
+        # they cost broker publishes on every step (docs/benchmarks.md).
+        "worker_send_task_events": settings.flower.task_events,
+        "task_send_sent_event": settings.flower.task_events,
         "worker_hijack_root_logger": False,
         "worker_max_tasks_per_child": 1000,
         "enable_utc": True,

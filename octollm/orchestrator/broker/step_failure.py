@@ -20,7 +20,7 @@ from celery import Task, group
 from celery.canvas import maybe_signature
 
 
-class StepFailed(Exception):  # noqa: N818  # the Celery state's name for it
+class StepFailed(Exception):
     """The step's failure is recorded in Postgres; its Celery task ends in FAILURE."""
 
     def __init__(self, detail: str) -> None:
