@@ -100,6 +100,8 @@ def main() -> int:
                 rows.append(summarise(f"{label}, single-step task", single, n))
                 chain = monitor.count(lambda o=octo: o.run(plan_for("chain3"), n))
                 rows.append(summarise(f"{label}, 3-step chain", chain, 3 * n))
+                if events == "false":
+                    footprint = storage(db_url, 2 * n + 5)
             finally:
                 octo.stop()
                 os.environ.pop("OCTOLLM_FLOWER__TASK_EVENTS", None)
@@ -114,7 +116,29 @@ def main() -> int:
     finally:
         raw.stop()
     print("\n".join(rows))
+    print()
+    print(footprint)
     return 0
+
+
+def storage(db_url: str, tasks: int) -> str:
+    """Postgres rows and bytes (tables with their indexes and TOAST) per task, after the runs."""
+    import psycopg
+
+    url = db_url.replace("postgresql+psycopg://", "postgresql://")
+    tables = ("tasks", "steps", "step_results", "outbox", "task_rounds", "security_events")
+    lines = ["| table | rows per task | bytes per task (with indexes) |", "|---|---|---|"]
+    with psycopg.connect(url) as conn:
+        for table in tables:
+            found = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+            if not found or found[0] is None:
+                continue
+            count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+            size = conn.execute("SELECT pg_total_relation_size(%s)", (table,)).fetchone()
+            assert count is not None
+            assert size is not None
+            lines.append(f"| {table} | {count[0] / tasks:.2f} | {size[0] / tasks:.0f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
