@@ -245,7 +245,7 @@ class Octollm:
         import httpx
 
         assert self.completions is not None
-        body = {"goal": "benchmark no-op plan", "plan": plan_for("single")}
+        plan = plan_for("single")
         headers = {"X-API-Key": self.api_key}
         ids: list[str] = []
         errors: list[str] = []
@@ -253,6 +253,8 @@ class Octollm:
         def client(count: int) -> None:
             with httpx.Client(base_url=self.api_url, timeout=60) as http:
                 for _ in range(count):
+                    # a distinct goal each: the API answers a repeated submit with the first
+                    body = {"goal": f"benchmark no-op plan {uuid.uuid4().hex}", "plan": plan}
                     resp = http.post("/api/v1/tasks", json=body, headers=headers)
                     if resp.status_code != 202:
                         errors.append(f"{resp.status_code} {resp.text[:200]}")
