@@ -22,12 +22,16 @@ def start(
     log: Path,
     ready: Callable[[], bool],
     ready_timeout: float = 60.0,
+    *,
+    python: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start ``celery <argv>``; wait until ``ready()`` (e.g. the worker answers a ping)."""
+    """Start ``celery <argv>`` (``python <argv>`` with ``python``); wait until ``ready()``
+    (e.g. the worker answers a ping)."""
+    command = [sys.executable] if python else [sys.executable, "-m", "celery"]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", *argv],
+            [*command, *argv],
             cwd=ROOT,
             env={**env, "PYTHONPATH": str(ROOT)},
             stdout=out,

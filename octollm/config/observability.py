@@ -130,6 +130,12 @@ class FlowerSettings(BaseModel):
     password: SecretStr | None = Field(default=None, description="Basic-auth password.")
     url_prefix: str = Field(default="", description="When served behind a proxy at a sub-path.")
     max_tasks: int = Field(default=10_000, ge=100, description="Tasks kept in Flower's memory.")
+    task_events: bool = Field(
+        default=False,
+        description="Workers and publishers send Celery task events (sent, received, started, "
+        "succeeded/failed: four broker publishes per step), which Flower's task views and "
+        "counters need; set it on every worker host. Off: Flower lists workers and queues only.",
+    )
     broker_api: SecretStr | None = Field(
         default=None, description="RabbitMQ management API URL (queue lengths on AMQP brokers)."
     )

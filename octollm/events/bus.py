@@ -12,11 +12,15 @@ Each event goes to three places in one pipeline:
 
 Publishing is best effort: Postgres holds the truth, and a lost event never loses a task.
 In-process observers (metrics) are told about every event, published or not.
+
+A publisher may send other best-effort Redis writes of the same moment in the event's round
+trip (``also``: a ``Piggyback``): a step's start carries its capability token's use record, its
+success the arm's outcome counter. A bus that is not Redis runs them on their own.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 import structlog
@@ -42,13 +46,25 @@ def channel(event_type: str, tenant: str) -> str:
     return f"octollm:events:tenant:{tenant}:{event_type}"
 
 
+class Piggyback(Protocol):
+    """Best-effort Redis writes sent along with an event (same Redis as the bus)."""
+
+    def queue(self, pipe: Any) -> None:
+        """Add the writes to ``pipe`` (a non-transactional redis pipeline)."""
+
+    def run(self) -> None:
+        """Send the writes on their own (the bus is not Redis)."""
+
+
 class EventBus(Protocol):
-    def publish(self, event: Event) -> str | None: ...
+    def publish(self, event: Event, *, also: Piggyback | None = None) -> str | None: ...
 
 
 class NullEventBus:
-    def publish(self, event: Event) -> str | None:
+    def publish(self, event: Event, *, also: Piggyback | None = None) -> str | None:
         notify(event)
+        if also is not None:
+            also.run()
         return None
 
 
@@ -69,11 +85,14 @@ class RedisEventBus:
         client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         return cls(client, durable_maxlen=durable_maxlen)
 
-    def publish(self, event: Event) -> str | None:
+    def publish(self, event: Event, *, also: Piggyback | None = None) -> str | None:
         notify(event)
         body = event.model_dump_json()
         try:
             pipe = self.client.pipeline(transaction=False)
+            if also is not None:
+                also.queue(pipe)
+            extra = len(pipe)
             if event.task_id:
                 key = task_stream_key(event.tenant, event.task_id)
                 pipe.xadd(key, {"event": body}, maxlen=STREAM_MAXLEN, approximate=True)
@@ -87,6 +106,6 @@ class RedisEventBus:
             log.warning("event_publish_failed", event_type=event.event_type, error=str(exc))
             return None
         if event.task_id:
-            stream_id = replies[0]
+            stream_id = replies[extra]
             return stream_id.decode() if isinstance(stream_id, bytes) else str(stream_id)
         return None

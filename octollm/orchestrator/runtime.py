@@ -14,6 +14,7 @@ from octollm.config import Settings, get_settings
 from octollm.contracts.event import Event, EventType
 from octollm.errors import OctoError
 from octollm.events import EventBus, NullEventBus, RedisEventBus
+from octollm.events.bus import Piggyback
 from octollm.orchestrator.broker.queues import Target
 from octollm.store.db import Database, Session, after_commit, get_database
 
@@ -56,6 +57,7 @@ class Runtime:
         session: Session | None = None,
         request_id: str | None = None,
         source: str = "orchestrator",
+        also: Piggyback | None = None,
         **data: object,
     ) -> None:
         """Publish an event; inside a transaction (``session``), only once it has committed,
@@ -63,7 +65,9 @@ class Runtime:
 
         ``request_id`` is the ``X-Request-ID`` of the request that submitted the task (the
         task row's ``request_id``); when not given, the one bound to the current unit of work
-        is used if that unit of work is this task's (a step binds its task's on start)."""
+        is used if that unit of work is this task's (a step binds its task's on start).
+        ``also``: best-effort Redis writes sent in the event's round trip (not in a
+        transaction: those events wait for the commit)."""
         event = Event(
             event_type=EventType(event_type).value,
             source=source,
@@ -73,8 +77,9 @@ class Runtime:
             data=data,
         )
         if session is None:
-            self.events.publish(event)
+            self.events.publish(event, also=also)
             return
+        assert also is None, "no piggyback on an event that waits for a commit"
         after_commit(session, _PENDING, event, self._publish)
 
     def _publish(self, event: object) -> None:

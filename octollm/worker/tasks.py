@@ -14,6 +14,8 @@ from octollm.errors import StorageUnavailable
 from octollm.logging import configure_logging
 from octollm.orchestrator.broker.app import app
 from octollm.orchestrator.broker.config import STORAGE_RETRY_CAP_SECONDS
+from octollm.orchestrator.broker.result_backend import Backend as OctollmBackend
+from octollm.orchestrator.broker.step_failure import StepFailed, continue_canvas
 from octollm.orchestrator.capability import admission
 from octollm.orchestrator.engine import lifecycle, runner
 from octollm.orchestrator.recovery import reconciler
@@ -38,7 +40,12 @@ def _storage_countdown(retries: int) -> float:
 
 
 @app.task(
-    name="octollm.step.run", bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True
+    name="octollm.step.run",
+    bind=True,
+    max_retries=None,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    throws=(StepFailed,),  # an expected end: logged without a traceback
 )
 def run_step(self: Task, task_id: str, step_id: str, generation: int) -> dict[str, Any]:
     rt = get_runtime(app)
@@ -66,7 +73,13 @@ def run_step(self: Task, task_id: str, step_id: str, generation: int) -> dict[st
             if fresh is not None:
                 headers[TOKEN_HEADER] = fresh
         raise self.retry(countdown=outcome.countdown, max_retries=None, headers=headers)
-    return {"step_id": step_id, "outcome": outcome.kind, "detail": outcome.detail}
+    result = {"step_id": step_id, "outcome": outcome.kind, "detail": outcome.detail}
+    if outcome.kind == "failed" and isinstance(self.backend, OctollmBackend):
+        # Recorded in Postgres; the Celery task ends in FAILURE (Flower counts it) and the
+        # canvas moves on as after a success (orchestrator/broker/step_failure.py).
+        continue_canvas(self, result)
+        raise StepFailed(f"step {step_id} failed: {outcome.detail or 'error'}")
+    return result
 
 
 @app.task(name=admission.REDELIVER_TASK, bind=True, acks_late=True, max_retries=None)

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from octollm.config.observability import FlowerSettings
-from octollm.contracts import TaskContract
+from octollm.contracts import Budget, TaskContract
 from octollm.observability.flower import (
     FlowerCredentialsMissing,
     flower_argv,
@@ -26,8 +27,17 @@ from octollm.observability.flower import (
 )
 from octollm.orchestrator.broker.fleet import Pool, load_fleet, worker_argv
 from octollm.orchestrator.engine import lifecycle
+from octollm.orchestrator.engine.compile import control_id, message_id
 from tests.support import services
-from tests.support.stack import ROOT, LiveStack, live_stack, make_runtime, wait_for_task
+from tests.support.arms import tallied
+from tests.support.stack import (
+    ROOT,
+    LiveStack,
+    live_stack,
+    make_runtime,
+    steps_of,
+    wait_for_task,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 USER, PASSWORD = "ops", "flower-test-password"
@@ -86,12 +96,14 @@ def test_flower_refuses_to_start_without_credentials_unless_insecure() -> None:
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[tuple[LiveStack, list[subprocess.Popen[bytes]]]]:
     with live_stack(tmp_path, redis_db=int(os.environ.get("TEST_REDIS_DB") or 13)) as stack:
+        stack.extra_env["OCTOLLM_FLOWER__TASK_EVENTS"] = "true"  # Flower's task views need them
         settings = stack.settings()
         fleet_pools = load_fleet()
         pools = [
             fleet_pools["orchestrator"],
             fleet_pools["webhooks"],
             Pool("echo", ("echo",), concurrency=2),
+            Pool("fail", ("fail",), concurrency=1),
         ]
         procs = []
         for pool in pools:
@@ -126,11 +138,20 @@ def fleet(tmp_path: Path) -> Iterator[tuple[LiveStack, list[subprocess.Popen[byt
                     os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_the_flower_dashboard_shows_every_pool_online_and_a_finished_task(
+@dataclass
+class Flower:
+    stack: LiveStack
+    base: str  # no credentials
+    authed: str  # credentials in the URL, for the browser
+    auth: tuple[str, str]
+
+
+@pytest.fixture
+def flower(
     tmp_path: Path,
     fleet: tuple[LiveStack, list[subprocess.Popen[bytes]]],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> Iterator[Flower]:
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
         if services.in_ci():
             pytest.fail("chromium is not installed (apt-get install chromium)")
@@ -145,7 +166,7 @@ def test_the_flower_dashboard_shows_every_pool_online_and_a_finished_task(
         monkeypatch.setenv(key, value)
     settings = stack.settings()
     log = (tmp_path / "flower.log").open("wb")
-    flower = start_flower(
+    proc = start_flower(
         settings,
         env=stack.env(),
         cwd=ROOT,
@@ -154,7 +175,6 @@ def test_the_flower_dashboard_shows_every_pool_online_and_a_finished_task(
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    rt = make_runtime(stack)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -164,13 +184,25 @@ def test_the_flower_dashboard_shows_every_pool_online_and_a_finished_task(
             except httpx.HTTPError:
                 pass
             flower_log = (tmp_path / "flower.log").read_text()
-            assert flower.poll() is None, flower_log
+            assert proc.poll() is None, flower_log
             assert time.monotonic() < deadline, flower_log
             time.sleep(0.3)
+        yield Flower(stack, base, f"http://{USER}:{PASSWORD}@127.0.0.1:{port}", (USER, PASSWORD))
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+
+
+def test_the_flower_dashboard_shows_every_pool_online_and_a_finished_task(
+    tmp_path: Path, flower: Flower
+) -> None:
+    base, auth, authed = flower.base, flower.auth, flower.authed
+    rt = make_runtime(flower.stack)
+    try:
         assert httpx.get(f"{base}/", timeout=5).status_code == 401, (
             "the dashboard must require auth"
         )
-        auth = (USER, PASSWORD)
         assert httpx.get(f"{base}/", auth=auth, timeout=5).status_code == 200
 
         plan = {"steps": [{"step_id": "hello", "arm": "echo", "action": "greet the operators"}]}
@@ -186,7 +218,6 @@ def test_the_flower_dashboard_shows_every_pool_online_and_a_finished_task(
             assert time.monotonic() < deadline, f"Flower saw only {sorted(workers)}"
             time.sleep(0.5)
 
-        authed = f"http://{USER}:{PASSWORD}@127.0.0.1:{port}"
         dom = chromium(tmp_path, "--dump-dom", f"{authed}/workers")
         for pool in ("orchestrator@", "webhooks@", "echo@"):
             assert pool in dom, f"{pool} missing from the workers dashboard"
@@ -202,7 +233,80 @@ def test_the_flower_dashboard_shows_every_pool_online_and_a_finished_task(
         )
         assert SCREENSHOT.stat().st_size > 10_000
     finally:
-        if flower.poll() is None:
-            os.killpg(flower.pid, signal.SIGTERM)
-            flower.wait(10)
+        rt.db.dispose()
+
+
+def _flower_tasks(flower: Flower, state: str) -> dict[str, dict[str, Any]]:
+    url = f"{flower.base}/api/tasks?state={state}"
+    found: dict[str, dict[str, Any]] = httpx.get(url, auth=flower.auth, timeout=10).json()
+    return found
+
+
+def test_a_failed_step_is_a_failure_in_flower_and_its_canvas_moves_on(
+    tmp_path: Path, flower: Flower
+) -> None:
+    """Postgres records the failure; the step's Celery task ends in FAILURE (Flower's API and
+    its tasks page say so), once: no redelivery; and the canvas goes on: after an optional
+    step that failed as a chord header member, the chord body and the chain after it run; a
+    required failed step fails its task; the finalize message has its deterministic id."""
+    rt = make_runtime(flower.stack)
+    calls = tmp_path / "fail.calls"
+    failing = {"message": "refused on purpose", "tally": str(calls)}
+    try:
+        optional = lifecycle.submit(
+            rt,
+            TaskContract(
+                goal="an optional step fails, the rest goes on",
+                plan={
+                    "steps": [
+                        {"step_id": "gap", "arm": "fail", "action": "fails", "input": failing,
+                         "critical": False},
+                        {"step_id": "ok", "arm": "echo", "action": "works"},
+                        {"step_id": "after", "arm": "echo", "action": "follows",
+                         "depends_on": ["gap", "ok"]},
+                        {"step_id": "last", "arm": "echo", "action": "ends",
+                         "depends_on": ["after"]},
+                    ]
+                },
+            ),
+        )  # fmt: skip
+        required = lifecycle.submit(
+            rt,
+            TaskContract(
+                goal="a required step fails",
+                plan={"steps": [{"step_id": "must", "arm": "fail", "action": "fails",
+                                 "input": failing}]},
+                budget=Budget(max_repair_rounds=0),
+            ),
+        )  # fmt: skip
+        wait_for_task(rt, optional.id)  # failed: no judge vouches for the gap (not our point)
+        states = {sid: row.status for sid, row in steps_of(rt, optional.id).items()}
+        assert states == {"gap": "failed", "ok": "succeeded", "after": "succeeded",
+                          "last": "succeeded"}, "the canvas stopped at the failed step"  # fmt: skip
+        failed = wait_for_task(rt, required.id)
+        assert failed.status == "failed"
+        assert failed.error["step_id"] == "must"
+
+        gap_id = message_id(optional.id, "gap", 1)
+        must_id = message_id(required.id, "must", 1)
+        finalize_id = control_id(optional.id, "finalize", 1)
+        deadline = time.monotonic() + 30
+        while True:  # Flower learns task states from the workers' events
+            failures = _flower_tasks(flower, "FAILURE")
+            succeeded = _flower_tasks(flower, "SUCCESS")
+            if {gap_id, must_id} <= set(failures) and finalize_id in succeeded:
+                break
+            assert time.monotonic() < deadline, (sorted(failures), sorted(succeeded))
+            time.sleep(0.5)
+        assert failures[gap_id]["name"] == "octollm.step.run"
+        assert "StepFailed" in failures[gap_id]["exception"]
+        assert message_id(optional.id, "last", 1) in succeeded
+        time.sleep(2)  # a redelivered message would run the arm again
+        assert len(tallied(calls)) == 2, "each failed step ran once"
+
+        tasks_dom = chromium(tmp_path, "--dump-dom", f"{flower.authed}/tasks?state=FAILURE")
+        assert gap_id in tasks_dom, "the failed optional step is not listed"
+        assert must_id in tasks_dom, "the failed required step is not listed"
+        assert "FAILURE" in tasks_dom
+    finally:
         rt.db.dispose()

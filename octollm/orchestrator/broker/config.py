@@ -52,6 +52,9 @@ def build(settings: Settings) -> dict[str, Any]:
         # Delivery: acknowledge after the step ran; requeue when the worker process dies.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        # A step whose failure is recorded ends in FAILURE (Flower counts it); its message is
+        # acknowledged like a success, never redelivered (orchestrator/broker/step_failure.py).
+        "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": 1,
         # Redis only: fetch a new message only when a slot is free (so urgency order holds).
         "worker_disable_prefetch": not routing.is_amqp(broker),
@@ -80,9 +83,10 @@ def build(settings: Settings) -> dict[str, Any]:
         },
         # Event, webhook and monitoring tasks and worker hooks (dispatcher, /metrics, traces).
         "imports": ["octollm.worker.event_tasks"],
-        # Monitoring: Flower needs task events.
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Monitoring: Flower's task views need task events; opt-in (flower.task_events), since
+        # they cost broker publishes on every step (docs/benchmarks.md).
+        "worker_send_task_events": settings.flower.task_events,
+        "task_send_sent_event": settings.flower.task_events,
         "worker_hijack_root_logger": False,
         "worker_max_tasks_per_child": 1000,
         "enable_utc": True,

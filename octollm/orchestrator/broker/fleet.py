@@ -88,7 +88,7 @@ def worker_argv(
         str(pool.prefetch),
         "-n",
         hostname or f"{pool.name}@%h",
-        "-E",
+        *(["-E"] if settings.flower.task_events else []),
         "--without-gossip",
         "--without-mingle",
         "-l",

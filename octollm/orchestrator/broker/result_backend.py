@@ -8,6 +8,10 @@ such as the API, or a worker sending a chain's next chord, those entries would p
 every chord member ever sent. This backend keeps chord counting and result storage as they
 are and skips the pending-result tracking.
 
+A step whose failure is recorded ends in FAILURE (``step_failure.StepFailed``) without
+failing its canvas: as a chord member it counts as finished (the body runs), and the tasks
+chained after it are not marked failed (its task sent them on: ``step_failure``).
+
 Select it with ``backend_url(url)``: ``octollm.orchestrator.broker.result_backend:Backend+redis://...``.
 """
 
@@ -15,7 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import states
 from celery.backends.redis import RedisBackend
+
+from octollm.orchestrator.broker.step_failure import StepFailed
 
 _PATH = "octollm.orchestrator.broker.result_backend:Backend"
 
@@ -31,6 +38,27 @@ class Backend(RedisBackend):  # type: ignore[misc]  # celery is untyped
 
     def on_task_call(self, producer: Any, task_id: str) -> None:
         return None
+
+    def mark_as_failure(
+        self,
+        task_id: str,
+        exc: BaseException,
+        traceback: Any = None,
+        request: Any = None,
+        store_result: bool = True,
+        call_errbacks: bool = True,
+        state: str = states.FAILURE,
+    ) -> None:
+        if not isinstance(exc, StepFailed):
+            super().mark_as_failure(
+                task_id, exc, traceback, request, store_result, call_errbacks, state
+            )
+            return
+        if store_result:
+            self.store_result(task_id, exc, state, traceback=traceback, request=request)
+        if request is not None and request.chord:
+            # The chord counts a finished member: its body runs and reads Postgres.
+            self.on_chord_part_return(request, states.SUCCESS, None)
 
 
 def backend_url(url: str) -> str:

@@ -41,7 +41,8 @@ retry's countdown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -136,6 +137,35 @@ def consume(rt: Runtime, admission: Admission, claim: Claim) -> None:
             log.info("capability_token_reused_for_takeover", attempt=claim.attempt)
     except StorageUnavailable as exc:  # the claim is the guard; the record is defence in depth
         log.warning("capability_use_not_recorded", error=exc.message[:200])
+
+
+@dataclass
+class TokenUse:
+    """``consume``'s record as a piggyback (``events.bus.Piggyback``): sent in the round trip of
+    the step's ``step.started`` event, or on its own (``run``) when the step ends before it."""
+
+    rt: Runtime
+    admission: Admission
+    claim: Claim
+    sent: bool = field(default=False)
+
+    def queue(self, pipe: Any) -> None:
+        cap = self.admission.capability
+        assert cap is not None
+        self.sent = True
+        holder = f"{self.rt.owner}#{self.claim.attempt}"
+        ttl = max(1, int(max(1.0, cap.seconds_left())) + 1)
+        pipe.set(ReplayGuard.key(cap.jti), holder, nx=True, ex=ttl)
+
+    def run(self) -> None:
+        if not self.sent:
+            self.sent = True
+            consume(self.rt, self.admission, self.claim)
+
+
+def token_use(rt: Runtime, admission: Admission, claim: Claim) -> TokenUse | None:
+    """The admitted token's use record, to send with the step's start (None: no token)."""
+    return TokenUse(rt, admission, claim) if admission.capability is not None else None
 
 
 def refuse(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -93,15 +94,26 @@ def expiry(
     return max(until, now + min_ttl)
 
 
+@dataclass(frozen=True)
+class GrantFact:
+    """What a step's token derives from, when the publisher has it at hand (a submit that
+    just wrote the rows): saves ``grant_facts``'s read."""
+
+    input: dict[str, Any]
+    deadline: datetime | None
+
+
 def issue_for_canvas(
     conf: Mapping[str, Any],
-    conn: Session | Connection,
+    conn: Session | Connection | None,
     task_id: str,
     generation: int,
     arms: Mapping[str, str],
+    *,
+    known: Mapping[str, GrantFact] | None = None,
 ) -> dict[str, str]:
     """One token per step of a canvas about to be published (``arms``: each step's arm, by
-    step id), by step id."""
+    step id), by step id. ``known``: the steps' grant facts, else read through ``conn``."""
     if not arms:
         return {}
     # ``get``, not ``in``: Celery loads a lazily configured app's settings on item access only.
@@ -109,7 +121,11 @@ def issue_for_canvas(
         log.warning("capability_tokens_unconfigured", task_id=task_id, steps=len(arms))
         return {}
     issuer = authority_from_conf(conf)
-    found = step_repo.grant_facts(conn, task_id, list(arms))
+    if known is not None:
+        found: Mapping[str, Any] = known
+    else:
+        assert conn is not None
+        found = step_repo.grant_facts(conn, task_id, list(arms))
     limit = float(conf.get("octollm_step_time_limit", 900.0))
     now = time.time()
     tokens: dict[str, str] = {}

@@ -54,6 +54,13 @@ def message_id(task_id: str, step_id: str, generation: int) -> str:
     return f"{task_id}.{step_id}.g{generation}"
 
 
+def control_id(task_id: str, name: str, generation: int) -> str:
+    """Deterministic Celery task id of a control message (``finalize``, ``barrier1``...): Flower
+    shows it, and a re-sent canvas reuses it. ``:`` never occurs in a step id, so it never
+    collides with a step's message id."""
+    return f"{task_id}:{name}.g{generation}"
+
+
 def levels(steps: list[StepSpec]) -> list[list[StepSpec]]:
     """Topological levels (Kahn); dependencies outside ``steps`` count as done.
 
@@ -115,8 +122,16 @@ def compile_canvas(
             STEP_TASK, args=(task_id, spec.step_id, generation), immutable=True, **options
         )
 
+    barriers = 0
+
     def control_sig(name: str) -> Signature:
+        nonlocal barriers
         options = queues.route(target.prefix, queues.CONTROL_ARM, urgency, target.broker_url)
+        if name == BARRIER_TASK:
+            barriers += 1
+            options["task_id"] = control_id(task_id, f"barrier{barriers}", generation)
+        else:
+            options["task_id"] = control_id(task_id, "finalize", generation)
         return app.signature(
             name, args=(task_id, generation), immutable=True, ignore_result=True, **options
         )

@@ -13,6 +13,7 @@ re-published canvas carries new ones.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,8 @@ class Outbox:
     id: int
     task_id: str
     payload: dict[str, Any]
+    #: The steps' grant facts when the writer has them (a submit): publish reads nothing.
+    grants: Mapping[str, issuing.GrantFact] | None = None
 
 
 def enqueue(
@@ -65,7 +68,8 @@ def _canvas(
     target: Target,
     task_id: str,
     payload: dict[str, Any],
-    conn: Session | Connection,
+    conn: Session | Connection | None,
+    grants: Mapping[str, issuing.GrantFact] | None = None,
 ) -> Any:
     specs = [
         StepSpec(s["step_id"], s["arm"], tuple(s["depends_on"]), bool(s.get("quarantine")))
@@ -81,15 +85,18 @@ def _canvas(
         target,
         finalize=bool(payload["finalize"]),
         tokens=issuing.issue_for_canvas(
-            app.conf, conn, task_id, generation, {s.step_id: s.arm for s in specs}
+            app.conf, conn, task_id, generation, {s.step_id: s.arm for s in specs}, known=grants
         ),
     )
 
 
 def publish(db: Database, app: Celery, target: Target, outbox: Outbox) -> None:
     """Publish a committed outbox row (with fresh capability tokens), then mark it published."""
-    with db.autocommit() as conn:
-        canvas = _canvas(app, target, outbox.task_id, outbox.payload, conn)
+    if outbox.grants is not None:
+        canvas = _canvas(app, target, outbox.task_id, outbox.payload, None, outbox.grants)
+    else:
+        with db.autocommit() as conn:
+            canvas = _canvas(app, target, outbox.task_id, outbox.payload, conn)
     canvas.apply_async()
     with db.autocommit() as conn:
         outbox_repo.mark_published(conn, outbox.id)

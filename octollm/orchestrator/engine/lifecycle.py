@@ -9,6 +9,7 @@ under a new generation; ``redrive`` has the details.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -31,6 +32,7 @@ from octollm.contracts.status import (
 from octollm.contracts.task import TaskContract
 from octollm.errors import Conflict, InvalidPlan, NotFound
 from octollm.orchestrator.answering import conclusion
+from octollm.orchestrator.capability import issuing
 from octollm.orchestrator.engine import dispatch, expansion
 from octollm.orchestrator.engine.compile import message_id
 from octollm.orchestrator.recovery import isolation, redriving
@@ -130,6 +132,9 @@ def submit(
             contract.priority.value,
             finalize=plan is not None,
         )
+    # The rows were just written: the tokens' grant facts need no read back.
+    grants = {r["step_id"]: issuing.GrantFact(dict(r["input"]), deadline) for r in step_rows}
+    outbox = dataclasses.replace(outbox, grants=grants)
     row = TaskRow(**fields)
     rt.emit(
         EventType.TASK_QUEUED,

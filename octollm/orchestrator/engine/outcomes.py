@@ -34,6 +34,7 @@ from octollm.contracts.outcome import OutcomeReason
 from octollm.contracts.plan import PLAN_STEP_ID, Plan
 from octollm.contracts.status import StepStatus, TaskStatus
 from octollm.errors import InvalidPlan, OctoError, StorageUnavailable
+from octollm.events.bus import Piggyback
 from octollm.orchestrator.answering import replanning
 from octollm.orchestrator.calls.metering import MeteredLLM
 from octollm.orchestrator.engine import dispatch, lifecycle
@@ -108,7 +109,10 @@ def succeed(
     result: ArmResult[dict[str, Any]],
     provenance: ProvenanceMetadata,
     llm: MeteredLLM | None,
+    *,
+    also: Piggyback | None = None,
 ) -> Outcome:
+    """Record the output; ``also``: Redis writes to send with the ``step.succeeded`` event."""
     outbox: dispatch.Outbox | None = None
     tokens, cost = _usage(llm)
     is_replan = replanning.is_replan_step(claim.step_id, claim.arm)
@@ -152,6 +156,7 @@ def succeed(
         EventType.STEP_SUCCEEDED,
         claim.task_id,
         tenant,
+        also=also,
         request_id=claim.request_id,
         step_id=claim.step_id,
         arm=claim.arm,

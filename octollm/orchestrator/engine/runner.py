@@ -32,6 +32,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,17 +102,45 @@ def run_step(
         if claim is None:
             with rt.db.session() as session:
                 return _unclaimed(rt, session, task_id, step_id, generation)
-        admissions.consume(rt, admission, claim)
-        with lease.held(rt, task_id, step_id, claim.attempt):  # renewed while this attempt runs
-            outcome = replay.recorded_from_journal(rt, claim) if claim.attempt > 1 else None
-            if outcome is None and claim.suspect:
-                log.info("suspect_running_alone", attempt=claim.attempt)
-                with isolation.gate.alone():
-                    outcome = _run_claimed(rt, claim, admission.capability)
-            elif outcome is None:
-                outcome = _run_claimed(rt, claim, admission.capability)
-    _record_health(rt, claim.arm, outcome)
+        # The token's use record goes out with the step's start event (one Redis round trip).
+        use = admissions.token_use(rt, admission, claim)
+        counter = _SuccessCount(rt, claim.arm)
+        try:
+            with lease.held(rt, task_id, step_id, claim.attempt):  # renewed while it runs
+                if use is not None and claim.attempt > 1:
+                    use.run()
+                outcome = replay.recorded_from_journal(rt, claim) if claim.attempt > 1 else None
+                if outcome is None and claim.suspect:
+                    log.info("suspect_running_alone", attempt=claim.attempt)
+                    with isolation.gate.alone():
+                        outcome = _run_claimed(rt, claim, admission.capability, use, counter)
+                elif outcome is None:
+                    outcome = _run_claimed(rt, claim, admission.capability, use, counter)
+        finally:
+            if use is not None:
+                use.run()  # the step ended before its start event (no-op once sent)
+    if not counter.sent:
+        _record_health(rt, claim.arm, outcome)
     return outcome
+
+
+@dataclass
+class _SuccessCount:
+    """The arm's success counter as a piggyback on the ``step.succeeded`` event."""
+
+    rt: Runtime
+    arm: str
+    sent: bool = False
+
+    def queue(self, pipe: Any) -> None:
+        directory = arm_directory.directory_for(self.rt.settings)
+        if directory is not None:
+            directory.queue_outcome(pipe, self.arm, True)
+        self.sent = True
+
+    def run(self) -> None:
+        self.sent = True
+        _record_health(self.rt, self.arm, Outcome("done"))
 
 
 def _record_health(rt: Runtime, arm: str, outcome: Outcome) -> None:
@@ -127,7 +156,13 @@ def _record_health(rt: Runtime, arm: str, outcome: Outcome) -> None:
         log.warning("arm_outcome_not_recorded", error=str(exc)[:200])
 
 
-def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
+def _run_claimed(
+    rt: Runtime,
+    claim: claims.Claim,
+    capability: Any,
+    use: admissions.TokenUse | None = None,
+    counter: _SuccessCount | None = None,
+) -> Outcome:
     task_id, step_id = claim.task_id, claim.step_id
     cfg = rt.settings.orchestrator
     bind_unit_of_work(
@@ -156,6 +191,7 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         EventType.STEP_STARTED,
         task_id,
         tenant,
+        also=use if use is not None and not use.sent else None,
         step_id=step_id,
         arm=claim.arm,
         attempt=claim.attempt,
@@ -233,7 +269,7 @@ def _run_claimed(rt: Runtime, claim: claims.Claim, capability: Any) -> Outcome:
         worker=rt.owner,
     )
     try:
-        return outcomes.succeed(rt, claim, tenant, result, provenance, llm)
+        return outcomes.succeed(rt, claim, tenant, result, provenance, llm, also=counter)
     except StorageUnavailable:
         # Postgres stayed away for the whole recording window: keep the finished work in the
         # journal for the next claim of this step, and let this attempt's lease lapse.

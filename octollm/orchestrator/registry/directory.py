@@ -110,11 +110,15 @@ class ArmDirectory:
         pipe.execute()
 
     def record_outcome(self, arm: str, ok: bool) -> None:
-        key = f"{OUTCOMES}:{arm}:{int(time.time() // 60)}"
         pipe = self._redis.pipeline(transaction=False)
+        self.queue_outcome(pipe, arm, ok)
+        pipe.execute()
+
+    def queue_outcome(self, pipe: Any, arm: str, ok: bool) -> None:
+        """``record_outcome``'s writes, added to ``pipe`` (sent with a step's event)."""
+        key = f"{OUTCOMES}:{arm}:{int(time.time() // 60)}"
         pipe.hincrby(key, "ok" if ok else "failed", 1)
         pipe.expire(key, self.cfg.stats_window_seconds + 120)
-        pipe.execute()
 
     # -- readers -------------------------------------------------------------------------------
 
