@@ -145,7 +145,9 @@ def evaluate(split: str, policy: str | ScreeningPolicy = "default") -> Outcome:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--set", choices=["injection", "pii"], default="injection")
-    parser.add_argument("--split", choices=["dev", "heldout", "heldout3", "heldout4", "all"], default="dev")
+    parser.add_argument(
+        "--split", choices=["dev", "heldout", "heldout3", "heldout4", "all"], default="dev"
+    )
     parser.add_argument("--policy", default="default")
     parser.add_argument("--misses", action="store_true", help="list misses and false refusals")
     parser.add_argument("--flags", action="store_true", help="list flagged benign texts")

@@ -74,7 +74,9 @@ def _dot(parts: tuple[np.ndarray, np.ndarray, np.ndarray], w: np.ndarray) -> np.
     return sums
 
 
-def fit(parts: tuple[np.ndarray, np.ndarray, np.ndarray], y: np.ndarray) -> tuple[float, np.ndarray]:
+def fit(
+    parts: tuple[np.ndarray, np.ndarray, np.ndarray], y: np.ndarray
+) -> tuple[float, np.ndarray]:
     indptr, indices, data = parts
     dim = 1 << classifier.DIM_BITS
     w, b = np.zeros(dim), 0.0
@@ -111,7 +113,6 @@ def cv(data: list[dict[str, str]]) -> None:
     parts = matrix(texts)
     caught = np.array([rules_caught(t)[0] for t in texts])
     scores = np.zeros(len(y))
-    indptr, indices, values = parts
     for k in range(FOLDS):
         train = np.flatnonzero(folds != k)
         test = np.flatnonzero(folds == k)
@@ -121,11 +122,15 @@ def cv(data: list[dict[str, str]]) -> None:
         scores[test] = 1.0 / (1.0 + np.exp(-logits))
     attack, benign = y == 1, y == 0
     print(f"CV over {len(y)} dev texts ({int(attack.sum())} attacks, {int(benign.sum())} benign)")
-    print(f"rules only: detection {caught[attack].mean():.3f}, benign with injection finding {caught[benign].mean():.3f}")
+    print(
+        f"rules only: detection {caught[attack].mean():.3f},"
+        f" benign with injection finding {caught[benign].mean():.3f}"
+    )
     for t in (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95):
         hit = scores >= t
         print(
-            f"t={t:.2f}  classifier alone: detection {hit[attack].mean():.3f} benign flagged {hit[benign].mean():.3f}"
+            f"t={t:.2f}  classifier alone: detection {hit[attack].mean():.3f}"
+            f" benign flagged {hit[benign].mean():.3f}"
             f" | rules+classifier: detection {(hit | caught)[attack].mean():.3f}"
             f" benign with injection finding {(hit | caught)[benign].mean():.3f}"
         )
@@ -150,16 +155,21 @@ def by_origin(data: list[dict[str, str]], test_origin: str) -> None:
     caught = np.array([rules_caught(t)[0] for t in np.array(texts, dtype=object)[test]])
     yt = y[test]
     attack, benign = yt == 1, yt == 0
-    print(f"train on all but {test_origin}, test on it: rules detection {caught[attack].mean():.3f}")
+    print(
+        f"train on all but {test_origin}, test on it: rules detection {caught[attack].mean():.3f}"
+    )
     for t in (0.5, 0.6, 0.7, 0.8, 0.9):
         hit = scores >= t
         print(
-            f"  t={t:.2f} classifier alone {hit[attack].mean():.3f}, benign flagged {hit[benign].mean():.3f};"
+            f"  t={t:.2f} classifier alone {hit[attack].mean():.3f},"
+            f" benign flagged {hit[benign].mean():.3f};"
             f" rules+classifier {(hit | caught)[attack].mean():.3f}"
         )
 
 
-def _subset(parts: tuple[np.ndarray, np.ndarray, np.ndarray], rows_: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _subset(
+    parts: tuple[np.ndarray, np.ndarray, np.ndarray], rows_: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     indptr, indices, data = parts
     new_ptr, idx, val = [0], [], []
     for r in rows_:
@@ -173,7 +183,7 @@ def _subset(parts: tuple[np.ndarray, np.ndarray, np.ndarray], rows_: np.ndarray)
 def main() -> None:
     global L2
     # Rules only while training: the learned scorer (whose weights this writes) stays out.
-    injection._learned = lambda n, floor: []  # type: ignore[attr-defined]  # noqa: ARG005
+    injection._learned = lambda n, floor: []  # type: ignore[attr-defined]
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cv-only", action="store_true")
     parser.add_argument("--l2", type=float, default=L2)

@@ -20,6 +20,7 @@ import re
 import struct
 import zlib
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 
 DIM_BITS = 18
@@ -42,7 +43,7 @@ def features(text: str) -> dict[int, float]:
     padded = f" {lowered} ".encode()
     grams = [padded[i : i + n] for n in NGRAMS for i in range(len(padded) - n + 1)]
     words = _WORDS.findall(lowered)
-    grams += [f"w:{a} {b}".encode() for a, b in zip(words, words[1:], strict=False)]
+    grams += [f"w:{a} {b}".encode() for a, b in pairwise(words)]
     for gram in grams:
         h = zlib.crc32(gram) & _MASK
         counts[h] = counts.get(h, 0) + 1
