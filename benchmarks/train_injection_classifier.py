@@ -12,9 +12,12 @@ Model: logistic regression (L2, class-balanced) over ``classifier.features`` of 
 text, fitted by full-batch Adam with numpy (deterministic: fixed order, no sampling). CV:
 5 folds by group (a payload and all its wrappers stay in one fold). For each threshold the
 report gives, on the held-out folds, rules-only detection, rules+classifier detection and the
-share of benign texts the classifier alone would flag. The shipped threshold
-(``THRESHOLD`` in ``octollm/arms/safety/injection/classifier.py``) is the one chosen from this
-report.
+share of benign texts the classifier alone would flag; then it trains on every round but round 3
+and tests on round 3 (new wording, as a fresh set would be). The shipped threshold
+(``THRESHOLD`` in ``octollm/arms/safety/injection/classifier.py``, 0.7) is the one at which the
+classifier alone flags at most 5 % of benign texts in the 5-fold CV; L2 (1e-5) and the
+features were compared the same way (other n-gram ranges, word unigrams, word-bounded n-grams
+and training on benign texts under the dev wrappers were no better, within noise).
 """
 
 from __future__ import annotations
@@ -136,9 +139,9 @@ def cv(data: list[dict[str, str]]) -> None:
         )
     for origin in sorted({r["origin"] for r in data}):
         mask = np.array([r["origin"] == origin for r in data])
-        t = 0.8
+        t = classifier.THRESHOLD
         print(
-            f"  {origin:12} t=0.8 detection rules {caught[mask & attack].mean():.3f}"
+            f"  {origin:12} t={t} detection rules {caught[mask & attack].mean():.3f}"
             f" combined {((scores >= t) | caught)[mask & attack].mean():.3f}"
             f" benign flagged by classifier {(scores >= t)[mask & benign].mean():.3f}"
         )
