@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -47,6 +48,29 @@ STEPS = 400
 FOLDS = 5
 
 
+#: Benign technical prose: this repository's own documentation, cut into the chunks the scorer
+#: reads long texts in. Without it every long technical text looked like an attack (code-shaped
+#: payloads are attacks in the sets; 8 of 12 docs/*.md were flagged). The screening benchmark
+#: page quotes attacks, so it is left out, and so is any chunk that talks about injections.
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+_DOCS_SKIP = ("benchmarks-screening.md",)
+_QUOTES_ATTACKS = re.compile(r"inject|jailbreak|ignor|disregard|system prompt|exfiltrat", re.I)
+
+
+def doc_rows() -> list[dict[str, str]]:
+    out = []
+    for path in DOCS:
+        if path.name in _DOCS_SKIP:
+            continue
+        for chunk in classifier.chunks(path.read_text(encoding="utf-8")):
+            if chunk.strip() and not _QUOTES_ATTACKS.search(chunk):
+                out.append(
+                    {"text": chunk, "label": "benign", "group": f"doc:{path.name}",
+                     "origin": "docs", "split": "docs"}
+                )  # fmt: skip
+    return out
+
+
 def rows() -> list[dict[str, str]]:
     out = []
     for line in SET.read_text(encoding="utf-8").splitlines():
@@ -55,7 +79,7 @@ def rows() -> list[dict[str, str]]:
             if row["origin"].startswith("v4"):
                 raise SystemExit("refusing to train on round-4 held-out data")
             out.append(row)
-    return out
+    return out + doc_rows()
 
 
 def matrix(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -123,7 +147,8 @@ def cv(data: list[dict[str, str]]) -> None:
         b, w = fit(sub, y[train])
         logits = _dot(_subset(parts, test), w) + b
         scores[test] = 1.0 / (1.0 + np.exp(-logits))
-    attack, benign = y == 1, y == 0
+    docs = np.array([r["origin"] == "docs" for r in data])
+    attack, benign = y == 1, (y == 0) & ~docs
     print(f"CV over {len(y)} dev texts ({int(attack.sum())} attacks, {int(benign.sum())} benign)")
     print(
         f"rules only: detection {caught[attack].mean():.3f},"
@@ -137,7 +162,11 @@ def cv(data: list[dict[str, str]]) -> None:
             f" | rules+classifier: detection {(hit | caught)[attack].mean():.3f}"
             f" benign with injection finding {(hit | caught)[benign].mean():.3f}"
         )
-    for origin in sorted({r["origin"] for r in data}):
+    print(
+        f"docs chunks (benign, CV by file): {int(docs.sum())},"
+        f" flagged at t={classifier.THRESHOLD}: {(scores >= classifier.THRESHOLD)[docs].mean():.3f}"
+    )
+    for origin in sorted({r["origin"] for r in data} - {"docs"}):
         mask = np.array([r["origin"] == origin for r in data])
         t = classifier.THRESHOLD
         print(
@@ -157,7 +186,7 @@ def by_origin(data: list[dict[str, str]], test_origin: str) -> None:
     scores = 1.0 / (1.0 + np.exp(-(_dot(_subset(parts, np.flatnonzero(test)), w) + b)))
     caught = np.array([rules_caught(t)[0] for t in np.array(texts, dtype=object)[test]])
     yt = y[test]
-    attack, benign = yt == 1, yt == 0
+    attack, benign = yt == 1, yt == 0  # (no docs in the test origin)
     print(
         f"train on all but {test_origin}, test on it: rules detection {caught[attack].mean():.3f}"
     )

@@ -78,7 +78,7 @@ def _logit(text: str) -> float:
     return bias + sum(weights.get(h, 0.0) * v for h, v in features(text).items())
 
 
-def _chunks(text: str) -> list[str]:
+def chunks(text: str) -> list[str]:
     if len(text) <= _CHUNK:
         return [text]
     out: list[str] = []
@@ -100,8 +100,18 @@ def score(text: str) -> float:
     """Probability-like score in [0, 1] that ``text`` carries an instruction to the model."""
     if not text.strip():
         return 0.0
-    logit = max(_logit(chunk) for chunk in _chunks(text))
+    logit = max(_logit(chunk) for chunk in chunks(text))
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
 
 
-__all__ = ["DIM_BITS", "RULE", "THRESHOLD", "WEIGHTS", "features", "model", "save", "score"]
+__all__ = [
+    "DIM_BITS",
+    "RULE",
+    "THRESHOLD",
+    "WEIGHTS",
+    "chunks",
+    "features",
+    "model",
+    "save",
+    "score",
+]
