@@ -215,7 +215,7 @@ def _subset(
 def main() -> None:
     global L2
     # Rules only while training: the learned scorer (whose weights this writes) stays out.
-    injection._learned = lambda n, floor: []  # type: ignore[attr-defined]
+    injection._learned = lambda n, floor: []
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cv-only", action="store_true")
     parser.add_argument("--l2", type=float, default=L2)
