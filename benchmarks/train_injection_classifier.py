@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -52,20 +53,29 @@ FOLDS = 5
 #: reads long texts in. Without it every long technical text looked like an attack (code-shaped
 #: payloads are attacks in the sets; 8 of 12 docs/*.md were flagged). The screening benchmark
 #: page quotes attacks, so it is left out, and so is any chunk that talks about injections.
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-_DOCS_SKIP = ("benchmarks-screening.md",)
+#: Read at a pinned commit (the round-4 base), so later doc edits do not change the weights.
+DOCS_AT = "767b5f4c564d1accd24b779523c32c7e3f33bf42"
+_DOCS_SKIP = ("docs/benchmarks-screening.md",)
 _QUOTES_ATTACKS = re.compile(r"inject|jailbreak|ignor|disregard|system prompt|exfiltrat", re.I)
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
 def doc_rows() -> list[dict[str, str]]:
+    names = _git("ls-tree", "--name-only", DOCS_AT, "docs/").split()
+    paths = ["README.md", *sorted(n for n in names if n.endswith(".md"))]
     out = []
-    for path in DOCS:
-        if path.name in _DOCS_SKIP:
+    for path in paths:
+        if path in _DOCS_SKIP:
             continue
-        for chunk in classifier.chunks(path.read_text(encoding="utf-8")):
+        for chunk in classifier.chunks(_git("show", f"{DOCS_AT}:{path}")):
             if chunk.strip() and not _QUOTES_ATTACKS.search(chunk):
                 out.append(
-                    {"text": chunk, "label": "benign", "group": f"doc:{path.name}",
+                    {"text": chunk, "label": "benign", "group": f"doc:{path}",
                      "origin": "docs", "split": "docs"}
                 )  # fmt: skip
     return out
