@@ -154,7 +154,14 @@ def main() -> None:
     parser.add_argument("--misses", action="store_true", help="list misses and false refusals")
     parser.add_argument("--flags", action="store_true", help="list flagged benign texts")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--rules-only", action="store_true", help="leave the learned scorer out (comparison)"
+    )
     args = parser.parse_args()
+    if args.rules_only:
+        from octollm.arms.safety import injection
+
+        injection._learned = lambda n, floor: []
     if args.set == "pii":
         pii = evaluate_pii(args.split)
         print(json.dumps(pii.summary()))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from octollm.arms.safety.finding import Finding, Risk
-from octollm.arms.safety.injection import context
+from octollm.arms.safety.injection import classifier, context
 from octollm.arms.safety.injection.decode import decoded_runs
 from octollm.arms.safety.injection.generic import GENERIC, GENERIC_INTL
 from octollm.arms.safety.injection.normalise import Normalised, deleet, normalise
@@ -52,6 +52,8 @@ _MODE_FLOOR: dict[str, Risk] = {"strict": Risk.CRITICAL, "standard": Risk.HIGH, 
 _MAX_DEPTH = 2
 #: Invisible characters that may carry text; zero-width joiners in emoji carry none.
 _SMUGGLING = frozenset({"tag", "bidi"})
+#: Subtype of the learned scorer's findings (not a rule family).
+LEARNED = "learned"
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,23 @@ def _scan(text: str, floor: Risk, depth: int) -> list[Finding]:
     if depth < _MAX_DEPTH:
         findings += _decoded(n, floor, depth, framing)
     findings += _smuggled(n, findings)
-    return findings
+    return findings + _learned(n, floor)
+
+
+def _learned(n: Normalised, floor: Risk) -> list[Finding]:
+    """The learned scorer's view of the whole (normalised) text: medium at most, so under
+    the default policy it flags and never refuses on its own."""
+    if floor > Risk.MEDIUM:
+        return []
+    score = classifier.score(n.text)
+    if score < classifier.THRESHOLD:
+        return []
+    message = f"possible prompt injection: learned classifier score {score:.2f}"
+    return [
+        Finding(
+            "injection", LEARNED, Risk.MEDIUM, 0, len(n.source), score, message, classifier.RULE
+        )
+    ]
 
 
 def _leet_matches(text: str, floor: Risk) -> list[_Match]:
@@ -211,7 +229,8 @@ def _rtl_script(text: str) -> bool:
 def detect_injection(text: str, mode: Mode = "relaxed") -> list[Finding]:
     """Injection findings, most severe and most confident first."""
     findings = _scan(text, _MODE_FLOOR[mode], 0)
-    boost = min(0.05 * (len({f.subtype for f in findings}) - 1), 0.1)
+    # Agreement between rule families raises confidence; the learned score is not a family.
+    boost = min(0.05 * (len({f.subtype for f in findings if f.subtype != LEARNED}) - 1), 0.1)
     findings = [
         Finding(
             f.kind,
@@ -229,4 +248,4 @@ def detect_injection(text: str, mode: Mode = "relaxed") -> list[Finding]:
     return findings
 
 
-__all__ = ["FAMILY_NAMES", "Mode", "detect_injection"]
+__all__ = ["FAMILY_NAMES", "LEARNED", "Mode", "detect_injection"]
