@@ -27,6 +27,7 @@ from octollm.api.routes import (
     ops,
     streams,
     tasks,
+    tenants,
     webhooks,
 )
 from octollm.api.shedding import LoadSheddingMiddleware
@@ -109,6 +110,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.add_middleware(BodyLimitMiddleware, max_bytes=edge.max_body_bytes)
     app.add_middleware(LoadSheddingMiddleware, max_in_flight=edge.max_in_flight)
     app.add_middleware(RequestContextMiddleware)
-    for module in (tasks, batches, streams, arms, keys, webhooks, deadletters, ops, knowledge):
+    for module in (
+        tasks, batches, streams, arms, keys, webhooks, deadletters, ops, knowledge, tenants
+    ):
         app.include_router(module.router)
     return app
