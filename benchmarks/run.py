@@ -1,6 +1,7 @@
 """octollm vs raw Celery, same shapes, same Redis, same run.
 
     .venv/bin/python -m benchmarks.run [--runs 50] [--tasks 1000] [--output docs/benchmarks.md]
+    .venv/bin/python -m benchmarks.run --fair-compare [--tasks 1000] [--rounds 3] [--output ...]
 
 Measures, for each side:
 * end-to-end latency of a 3-step chain (p50/p95 over ``--runs`` runs);
@@ -12,6 +13,10 @@ outbox, claims, leases, outputs, events), completion observed on the ``task.comp
 channel. Raw Celery: the same canvas of a no-op task on its own queue, completion observed
 with ``AsyncResult.get()``. Both sides use the same broker and transport settings, their own
 queue names, and workers this script starts and stops itself (threads pool, same concurrency).
+
+``--fair-compare`` measures only the throughput, of octollm with fair dispatch off and on
+(``orchestrator.fair_dispatch``; each side its own database, queues and workers), round by
+round alternately, and reports the median of each side and their ratio.
 
 Services: the machine's Redis (``BENCH_REDIS_URL``, default DB 9; nothing is flushed) and
 Postgres (``OCTOLLM_TEST_PG_ADMIN_URL``; a throwaway database is created and dropped).
@@ -128,6 +133,8 @@ class Octollm:
     rt: Any = None
     completions: Completions | None = None
     procs: list[Any] = field(default_factory=list)
+    #: With fair dispatch: a dispatcher pass every ``fair_tick_seconds``, as celery beat would.
+    ticker: threading.Event | None = None
 
     def start(self, logs: Path) -> None:
         from celery import Celery
@@ -150,6 +157,8 @@ class Octollm:
             settings, Database(self.database_url), app, RedisEventBus.from_url(REDIS_URL)
         )
         self.completions = Completions(REDIS_URL)
+        if settings.orchestrator.fair_dispatch:
+            self._tick(settings.orchestrator.fair_tick_seconds)
         for arm, concurrency in (("orchestrator", 4), ("noop", CONCURRENCY)):
             name = f"{self.prefix}-{arm}@bench"
             queues = ",".join(routing.queue_names_for(self.prefix, [arm], REDIS_URL))
@@ -159,6 +168,17 @@ class Octollm:
             self.procs.append(
                 workers.start(argv, self.env, logs / f"octollm-{arm}.log", _pinger(app, name))
             )
+
+    def _tick(self, interval: float) -> None:
+        from octollm.orchestrator.fairness import dispatcher
+
+        stop = self.ticker = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                dispatcher.kick(self.rt)
+
+        threading.Thread(target=loop, daemon=True, name="fair-tick").start()
 
     def run(self, plan: dict[str, Any], n: int = 1) -> float:
         """Submit ``n`` tasks of ``plan``; seconds until the last completed."""
@@ -174,6 +194,8 @@ class Octollm:
     def stop(self) -> None:
         from benchmarks import workers
 
+        if self.ticker:
+            self.ticker.set()
         for proc in self.procs:
             workers.stop(proc)
         if self.completions:
@@ -348,6 +370,57 @@ def measure(runs: int, tasks: int, logs: Path) -> dict[str, Any]:
     return results
 
 
+def measure_fair(tasks: int, rounds: int, logs: Path) -> dict[str, Any]:
+    """Throughput of single-step tasks with fair dispatch off and on, alternating rounds."""
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OCTOLLM_", "BENCH_"))}
+    samples: dict[str, list[float]] = {"off": [], "on": []}
+    with throwaway_database() as off_db, throwaway_database() as on_db:
+        sides: dict[str, Octollm] = {}
+        try:
+            for mode, db_url in (("off", off_db), ("on", on_db)):
+                prefix = f"bench{mode}{uuid.uuid4().hex[:6]}"
+                env = {
+                    **base_env,
+                    "OCTOLLM_DATABASE__URL": db_url,
+                    "OCTOLLM_BROKER__URL": REDIS_URL,
+                    "OCTOLLM_QUEUE_PREFIX": prefix,
+                    "OCTOLLM_ARM_PLUGINS": "benchmarks.noop_arm:NoopArm",
+                    "OCTOLLM_LOG__LEVEL": "WARNING",
+                    "OCTOLLM_LOG__JSON_OUTPUT": "true",
+                    "OCTOLLM_ORCHESTRATOR__FAIR_DISPATCH": "true" if mode == "on" else "false",
+                }
+                sides[mode] = Octollm(prefix, db_url, env)
+                sides[mode].start(logs / mode)
+            for side in sides.values():
+                side.run(single(), 50)  # warm-up
+            for _ in range(rounds):
+                for mode, side in sides.items():
+                    samples[mode].append(tasks / side.run(single(), tasks))
+                    print("throughput", mode, round(samples[mode][-1], 1), flush=True)
+        finally:
+            for side in sides.values():
+                side.stop()
+    return {mode: statistics.median(values) for mode, values in samples.items()} | {
+        "samples": samples
+    }
+
+
+def fair_report(results: dict[str, Any], info: dict[str, str], command: str, tasks: int) -> str:
+    off, on = results["off"], results["on"]
+    pairs = zip(results["samples"]["off"], results["samples"]["on"], strict=True)
+    rounds = ", ".join(f"{a:.0f}/{b:.0f}" for a, b in pairs)
+    machine_line = ", ".join(f"{k} {v}" for k, v in info.items())
+    head = f"| {tasks} single-step tasks | fair dispatch off | fair dispatch on | on / off |"
+    return f"""{head}
+|---|---|---|---|
+| throughput (median of rounds) | {off:.0f} tasks/s | {on:.0f} tasks/s | {on / off:.2f} |
+
+Rounds (off/on tasks/s): {rounds}.
+Command: `{command}`.
+Machine: {machine_line}.
+"""
+
+
 def report(
     results: dict[str, Any], info: dict[str, str], command: str, runs: int, tasks: int
 ) -> str:
@@ -381,9 +454,24 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=None, help="update the results section of this markdown file"
     )
     parser.add_argument("--logs", type=Path, default=Path("/tmp") / "octollm-bench")  # noqa: S108
+    parser.add_argument(
+        "--fair-compare",
+        action="store_true",
+        help="measure only the throughput, with fair dispatch off and on",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per side (--fair-compare)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     info = machine()
+    if args.fair_compare:
+        command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
+        table = fair_report(
+            measure_fair(args.tasks, args.rounds, args.logs), info, command.strip(), args.tasks
+        )
+        print(table)
+        if args.output:
+            write_results(args.output, table, FAIR_BEGIN, FAIR_END)
+        return 0
     results = measure(args.runs, args.tasks, args.logs)
     command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
     table = report(results, info, command.strip(), args.runs, args.tasks)
@@ -394,17 +482,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 BEGIN, END = "<!-- results: written by benchmarks/run.py -->", "<!-- /results -->"
+FAIR_BEGIN = "<!-- fair results: written by benchmarks/run.py --fair-compare -->"
+FAIR_END = "<!-- /fair results -->"
 
 
-def write_results(path: Path, table: str) -> None:
-    """Replace the marked results section of ``path`` (or write the table alone)."""
+def write_results(path: Path, table: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the marked results section of ``path`` (or append the table, marked)."""
     text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        path.write_text(f"{head}{BEGIN}\n{table}{END}{tail}")
+    if begin in text and end in text:
+        head, _, rest = text.partition(begin)
+        _, _, tail = rest.partition(end)
+        path.write_text(f"{head}{begin}\n{table}{end}{tail}")
     else:
-        path.write_text(f"{BEGIN}\n{table}{END}\n")
+        path.write_text(f"{text}{begin}\n{table}{end}\n")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,16 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.add_middleware(LoadSheddingMiddleware, max_in_flight=edge.max_in_flight)
     app.add_middleware(RequestContextMiddleware)
     for module in (
-        tasks, batches, streams, arms, keys, webhooks, deadletters, ops, knowledge, tenants
+        tasks,
+        batches,
+        streams,
+        arms,
+        keys,
+        webhooks,
+        deadletters,
+        ops,
+        knowledge,
+        tenants,
     ):
         app.include_router(module.router)
     return app

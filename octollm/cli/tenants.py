@@ -63,7 +63,7 @@ def set_limits(
         "daily_cost_usd": daily_cost,
     }
     changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    changes.update({name: None for name in clear or []})
+    changes.update(dict.fromkeys(clear or []))
     with database() as db:
         view = tenant_views.set_limits(db, tenant, changes)
     if as_json:

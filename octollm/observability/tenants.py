@@ -54,9 +54,7 @@ class TenantCollector(Collector):
         for view in views:
             name = view.limits.tenant
             limit = view.limits.max_running
-            throttled = (
-                view.held_canvases > 0 and limit is not None and view.running_steps >= limit
-            )
+            throttled = view.held_canvases > 0 and limit is not None and view.running_steps >= limit
             families["unfinished"].add_metric([name], view.unfinished_tasks)
             families["queued"].add_metric([name], view.held_canvases)
             families["running"].add_metric([name], view.running_steps)

@@ -106,7 +106,10 @@ def settle_ended(session: Session) -> int:
 
 
 def passes(session: Session, urgency: str) -> dict[str, float]:
-    return {row.tenant: float(row._mapping["pass"]) for row in session.execute(_PASSES, {"urgency": urgency})}
+    return {
+        row.tenant: float(row._mapping["pass"])
+        for row in session.execute(_PASSES, {"urgency": urgency})
+    }
 
 
 def save_passes(session: Session, urgency: str, values: dict[str, float]) -> None:

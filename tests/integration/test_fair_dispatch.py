@@ -192,7 +192,8 @@ def test_the_queued_limit_answers_429_and_the_daily_quota_quota_exceeded(
     with pytest.raises(RateLimited) as refused:
         submit(rt, "small", 1)
     assert refused.value.http_status == 429
-    assert refused.value.retry_after is not None and refused.value.retry_after > 0
+    assert refused.value.retry_after is not None
+    assert refused.value.retry_after > 0
     submit(rt, "other", 5)  # another tenant is not held to it
 
     tenants.set_limits(rt.db, "spender", {"daily_tokens": 100})
@@ -202,8 +203,10 @@ def test_the_queued_limit_answers_429_and_the_daily_quota_quota_exceeded(
         session.execute(text("UPDATE tasks SET tokens_used = 150 WHERE id = :id"), {"id": spent})
     with pytest.raises(QuotaExceeded) as over:
         submit(rt, "spender", 1)
-    assert over.value.code == "QUOTA_EXCEEDED" and over.value.http_status == 429
-    assert over.value.retry_after is not None and over.value.retry_after > 0
+    assert over.value.code == "QUOTA_EXCEEDED"
+    assert over.value.http_status == 429
+    assert over.value.retry_after is not None
+    assert over.value.retry_after > 0
     # A step of the tenant's running task fails at its next LLM call (the ledger refuses).
     with pytest.raises(QuotaExceeded):
         TaskLedger(rt.db, still_running).remaining()

@@ -67,7 +67,11 @@ def kick(rt: Runtime) -> int:
 
 
 def stride_order(
-    counts: dict[str, int], weights: dict[str, float], passes: dict[str, float], clock: float, n: int
+    counts: dict[str, int],
+    weights: dict[str, float],
+    passes: dict[str, float],
+    clock: float,
+    n: int,
 ) -> tuple[list[str], dict[str, float], float]:
     """Pick up to ``n`` tenants' turns (a tenant at most ``counts[t]`` times) by stride
     scheduling; returns the picks in order, the new passes and the new clock."""
