@@ -109,8 +109,8 @@ def test_a_second_tenant_is_served_while_the_first_ones_flood_drains(
 ) -> None:
     stack, rt = fair
     stack.start_worker(["orchestrator"], concurrency=2)
+    submit(rt, "flood", 300)  # the backlog is there before the arm's worker starts draining it
     stack.start_worker(["echo"], concurrency=4)
-    submit(rt, "flood", 400)
     time.sleep(2)
     late = submit(rt, "late", 20)
     for task_id in late:
@@ -141,11 +141,11 @@ def test_weights_three_to_one_share_the_arm_three_to_one(
     tenants.set_limits(rt.db, "heavy", {"weight": 3.0})
     stack.start_worker(["orchestrator"], concurrency=2)
     # Both backlogs exist before any echo worker starts: every release is a choice.
-    submit(rt, "heavy", 240, sleep=0.02)
-    submit(rt, "light", 120, sleep=0.02)
+    submit(rt, "heavy", 160, sleep=0.02)
+    submit(rt, "light", 80, sleep=0.02)
     stack.start_worker(["echo"], concurrency=4)
-    wait_until(lambda: len(start_order(rt)) >= 200, 60, "200 steps started")
-    order = start_order(rt)[:200]
+    wait_until(lambda: len(start_order(rt)) >= 160, 60, "160 steps started")
+    order = start_order(rt)[:160]
     share = order.count("light") / len(order)
     assert abs(share - 0.25) <= 0.10 * 0.25 + 0.02, f"light share {share:.3f}, expected 0.25"
 
@@ -220,7 +220,7 @@ def test_critical_overtakes_a_low_backlog_with_fair_dispatch(
 ) -> None:
     stack, rt = fair
     stack.start_worker(["orchestrator"], concurrency=2)
-    submit(rt, "bulk", 300, priority=Priority.LOW, sleep=0.02)
+    submit(rt, "bulk", 150, priority=Priority.LOW, sleep=0.02)
     stack.start_worker(["echo"], concurrency=1)
     wait_until(lambda: len(start_order(rt)) >= 20, 30, "the low backlog draining")
     before = len(start_order(rt))
@@ -231,7 +231,7 @@ def test_critical_overtakes_a_low_backlog_with_fair_dispatch(
     # At most the low steps already prefetched by the worker (concurrency 1) and the one
     # running when it was submitted start first; the window of 4 in the low queue waits.
     assert overtaken_by <= 2, f"{overtaken_by} low steps started before the critical one"
-    assert order.count("bulk") <= 150, "the low backlog was not deep any more"
+    assert order.count("bulk") <= 100, "the low backlog was not deep any more"
 
 
 def test_a_dispatcher_dying_mid_release_loses_and_doubles_nothing(
@@ -242,7 +242,7 @@ def test_a_dispatcher_dying_mid_release_loses_and_doubles_nothing(
     ids = [
         lifecycle.submit(
             rt,
-            TaskContract(goal=f"once {i}", plan=echo_plan(f"e{i}", 0.02, str(counter))),
+            TaskContract(goal=f"exactly once {i}", plan=echo_plan(f"e{i}", 0.02, str(counter))),
             tenant=f"t{i % 3}",
         ).id
         for i in range(60)

@@ -154,29 +154,25 @@ def release(rt: Runtime) -> int:
             if lim.max_running is not None or lim.max_running_per_arm is not None
         }
         budget = _Budget(limited, limits_repo.in_flight(session, sorted(limited)))
-        try:
-            for urgency in (u.value for u in URGENCY_ORDER):
-                if urgency not in work:
+        for urgency in (u.value for u in URGENCY_ORDER):
+            if urgency not in work:
+                continue
+            passes = fair_queue.passes(session, urgency)
+            clock = passes.get(CLOCK, 0.0)
+            changed: dict[str, float] = {}
+            for lane, by_tenant in sorted(work[urgency].items()):
+                room = window - depths.get((lane, urgency), 0)
+                if room <= 0:
                     continue
-                passes = fair_queue.passes(session, urgency)
-                clock = passes.get(CLOCK, 0.0)
-                changed: dict[str, float] = {}
-                for lane, by_tenant in sorted(work[urgency].items()):
-                    room = window - depths.get((lane, urgency), 0)
-                    if room <= 0:
-                        continue
-                    open_ = {t: n for t, n in by_tenant.items() if not budget.blocked(t, lane)}
-                    order, after, clock = stride_order(
-                        open_, weights, {**passes, **changed}, clock, room
-                    )
-                    for tenant in set(order):
-                        changed[tenant] = after[tenant]
-                    released += _publish(rt, session, urgency, lane, order, budget)
-                changed[CLOCK] = clock
-                fair_queue.save_passes(session, urgency, changed)
-        finally:
-            if released:
-                log.debug("fair_released", canvases=released)
+                open_ = {t: n for t, n in by_tenant.items() if not budget.blocked(t, lane)}
+                order, after, clock = stride_order(
+                    open_, weights, {**passes, **changed}, clock, room
+                )
+                for tenant in set(order):
+                    changed[tenant] = after[tenant]
+                released += _publish(rt, session, urgency, lane, order, budget)
+            changed[CLOCK] = clock
+            fair_queue.save_passes(session, urgency, changed)
     return released
 
 
