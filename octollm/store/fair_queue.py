@@ -67,6 +67,19 @@ _HELD_BY_TENANT = text(
     """  # noqa: S608 - status literals from the enums
 )
 
+#: Can a just-committed row go out at once? Only when it is the only held row and no tenant
+#: has a running limit (then there is no turn to take); the row is locked for the caller.
+_ALONE = text(
+    """
+    SELECT (SELECT id FROM outbox WHERE id = :id AND published_at IS NULL
+              FOR UPDATE SKIP LOCKED) AS mine,
+           EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL AND id <> :id) AS others,
+           EXISTS (SELECT 1 FROM tenant_limits
+                    WHERE max_running IS NOT NULL OR max_running_per_arm IS NOT NULL) AS limited
+    """
+)
+_ANY_HELD = text("SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)")
+
 _PASSES = text("SELECT tenant, pass FROM fair_passes WHERE urgency = :urgency")
 _SAVE_PASS = text(
     "INSERT INTO fair_passes (tenant, urgency, pass) VALUES (:tenant, :urgency, :pass) "
@@ -78,6 +91,16 @@ _MARK = text("UPDATE outbox SET published_at = now() WHERE id = :id AND publishe
 def try_lock(session: Session) -> bool:
     """Become the dispatcher for this transaction, unless another one is (then ``False``)."""
     return bool(session.execute(_TRY_LOCK, {"key": _LOCK_KEY}).scalar_one())
+
+
+def alone(session: Session, outbox_id: int) -> bool:
+    """Lock the row and say whether it may be published without a turn (see ``_ALONE``)."""
+    row = session.execute(_ALONE, {"id": outbox_id}).one()
+    return row.mine is not None and not row.others and not row.limited
+
+
+def any_held(session: Session) -> bool:
+    return bool(session.execute(_ANY_HELD).scalar_one())
 
 
 def held(session: Session) -> Sequence[Any]:
@@ -113,5 +136,8 @@ def passes(session: Session, urgency: str) -> dict[str, float]:
 
 
 def save_passes(session: Session, urgency: str, values: dict[str, float]) -> None:
-    for tenant, value in values.items():
-        session.execute(_SAVE_PASS, {"tenant": tenant, "urgency": urgency, "pass": value})
+    if values:
+        session.execute(
+            _SAVE_PASS,
+            [{"tenant": t, "urgency": urgency, "pass": v} for t, v in values.items()],
+        )

@@ -111,7 +111,7 @@ def barrier(task_id: str, generation: int) -> None:
 def dispatch_fairly() -> int:
     """A fair dispatcher pass (celery beat, with ``orchestrator.fair_dispatch``)."""
     rt = get_runtime(app)
-    return fair.kick(rt) if fair.enabled(rt) else 0
+    return fair.kick(rt, periodic=True) if fair.enabled(rt) else 0
 
 
 @app.task(name="octollm.reconcile", acks_late=True)

@@ -157,7 +157,7 @@ def publish_quietly(rt: Runtime, outbox: dispatch.Outbox | None) -> None:
     if outbox is None:
         return
     if fair.enabled(rt):
-        fair.kick(rt)
+        fair.after_commit(rt, outbox)
         return
     try:
         dispatch.publish(rt.db, rt.app, rt.target, outbox)

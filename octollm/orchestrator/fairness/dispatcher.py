@@ -40,6 +40,7 @@ from typing import Any
 import structlog
 
 from octollm.contracts.status import URGENCY_ORDER
+from octollm.orchestrator.broker.queues import CONTROL_ARM, QUARANTINE_ARM
 from octollm.orchestrator.engine import dispatch
 from octollm.orchestrator.recovery import backlog
 from octollm.orchestrator.runtime import Runtime
@@ -57,13 +58,44 @@ def enabled(rt: Runtime) -> bool:
     return bool(rt.settings.orchestrator.fair_dispatch)
 
 
-def kick(rt: Runtime) -> int:
-    """A dispatcher pass that never raises (a trigger: the periodic pass catches up)."""
+def kick(rt: Runtime, *, periodic: bool = False) -> int:
+    """A dispatcher pass that never raises (a trigger: the periodic pass catches up).
+    ``periodic``: also settle the held rows of tasks that ended meanwhile."""
     try:
-        return release(rt)
+        return release(rt, settle=periodic)
     except Exception as exc:  # noqa: BLE001 - held rows stay held; the next pass releases them
         log.warning("fair_dispatch_failed", error=str(exc)[:300])
         return 0
+
+
+def lane_of(payload: dict[str, Any]) -> str:
+    """The queues a canvas's first message goes to (as ``store.fair_queue``'s ``_LANE``)."""
+    steps = payload.get("steps") or []
+    if not steps:
+        return CONTROL_ARM
+    return QUARANTINE_ARM if steps[0].get("quarantine") else str(steps[0]["arm"])
+
+
+def after_commit(rt: Runtime, outbox: dispatch.Outbox) -> None:
+    """Release a just-committed canvas: at once when no tenant is waiting for a turn (it is
+    the only held row, its lane has room, no running limits are set), else by a pass. Never
+    raises: the row stays held for the next pass."""
+    try:
+        urgency, lane = str(outbox.payload["urgency"]), lane_of(outbox.payload)
+        depths = backlog.lane_depths(rt, [lane])
+        if depths is None:
+            return
+        if depths.get((lane, urgency), 0) >= rt.settings.orchestrator.fair_window:
+            return  # the lane is full: a step that finishes there makes room and a pass
+        with rt.db.session() as session:
+            if fair_queue.alone(session, outbox.id):
+                dispatch.publish_in(session, rt.app, rt.target, outbox)
+                fair_queue.mark_released(session, outbox.id)
+                return
+    except Exception as exc:  # noqa: BLE001 - held rows stay held; the next pass releases them
+        log.warning("fair_dispatch_failed", error=str(exc)[:300])
+        return
+    kick(rt)
 
 
 def stride_order(
@@ -129,14 +161,18 @@ class _Budget:
         return True
 
 
-def release(rt: Runtime) -> int:
-    """One dispatcher pass; returns how many canvases it released."""
+def release(rt: Runtime, *, settle: bool = True) -> int:
+    """One dispatcher pass; returns how many canvases it released. ``settle``: first mark the
+    held rows of tasks that ended as released (they would never run)."""
     window = rt.settings.orchestrator.fair_window
     released = 0
     with rt.db.session() as session:
         if not fair_queue.try_lock(session):
             return 0
-        fair_queue.settle_ended(session)
+        if settle:
+            fair_queue.settle_ended(session)
+        elif not fair_queue.any_held(session):
+            return 0
         held = fair_queue.held(session)
         if not held:
             return 0

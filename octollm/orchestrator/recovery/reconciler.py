@@ -98,7 +98,7 @@ def _reconcile(rt: Runtime) -> Report:
     cfg = rt.settings.orchestrator
     report = Report()
     if fair.enabled(rt):  # held rows are the fair dispatcher's: a pass, not the relay
-        report.relayed = fair.kick(rt)
+        report.relayed = fair.kick(rt, periodic=True)
     else:
         report.relayed = dispatch.relay(rt.db, rt.app, rt.target, OUTBOX_GRACE_SECONDS)
 
