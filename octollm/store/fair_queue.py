@@ -68,14 +68,12 @@ _HELD_BY_TENANT = text(
 )
 
 #: Can a just-committed row go out at once? Only when it is the only held row and no tenant
-#: has a running limit (then there is no turn to take); the row is locked for the caller.
+#: has a running limit (then there is no turn to take).
 _ALONE = text(
     """
-    SELECT (SELECT id FROM outbox WHERE id = :id AND published_at IS NULL
-              FOR UPDATE SKIP LOCKED) AS mine,
-           EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL AND id <> :id) AS others,
-           EXISTS (SELECT 1 FROM tenant_limits
-                    WHERE max_running IS NOT NULL OR max_running_per_arm IS NOT NULL) AS limited
+    SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL AND id <> :id)
+       AND NOT EXISTS (SELECT 1 FROM tenant_limits
+                        WHERE max_running IS NOT NULL OR max_running_per_arm IS NOT NULL)
     """
 )
 _ANY_HELD = text("SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)")
@@ -93,14 +91,13 @@ def try_lock(session: Session) -> bool:
     return bool(session.execute(_TRY_LOCK, {"key": _LOCK_KEY}).scalar_one())
 
 
-def alone(session: Session, outbox_id: int) -> bool:
-    """Lock the row and say whether it may be published without a turn (see ``_ALONE``)."""
-    row = session.execute(_ALONE, {"id": outbox_id}).one()
-    return row.mine is not None and not row.others and not row.limited
+def alone(conn: Session | Connection, outbox_id: int) -> bool:
+    """May the row be published without a turn (see ``_ALONE``)?"""
+    return bool(conn.execute(_ALONE, {"id": outbox_id}).scalar_one())
 
 
-def any_held(session: Session) -> bool:
-    return bool(session.execute(_ANY_HELD).scalar_one())
+def any_held(conn: Session | Connection) -> bool:
+    return bool(conn.execute(_ANY_HELD).scalar_one())
 
 
 def held(session: Session) -> Sequence[Any]:

@@ -79,19 +79,22 @@ def lane_of(payload: dict[str, Any]) -> str:
 def after_commit(rt: Runtime, outbox: dispatch.Outbox) -> None:
     """Release a just-committed canvas: at once when no tenant is waiting for a turn (it is
     the only held row, its lane has room, no running limits are set), else by a pass. Never
-    raises: the row stays held for the next pass."""
+    raises: the row stays held for the next pass.
+
+    Published at once, the row is marked after the publish (as without fair dispatch): a pass
+    that picks it up in between publishes it a second time, which its claim makes harmless."""
     try:
         urgency, lane = str(outbox.payload["urgency"]), lane_of(outbox.payload)
-        depths = backlog.lane_depths(rt, [lane])
+        depths = backlog.lane_depths(rt, [lane], urgency)
         if depths is None:
             return
         if depths.get((lane, urgency), 0) >= rt.settings.orchestrator.fair_window:
             return  # the lane is full: a step that finishes there makes room and a pass
-        with rt.db.session() as session:
-            if fair_queue.alone(session, outbox.id):
-                dispatch.publish_in(session, rt.app, rt.target, outbox)
-                fair_queue.mark_released(session, outbox.id)
-                return
+        with rt.db.autocommit() as conn:
+            alone = fair_queue.alone(conn, outbox.id)
+        if alone:
+            dispatch.publish(rt.db, rt.app, rt.target, outbox)
+            return
     except Exception as exc:  # noqa: BLE001 - held rows stay held; the next pass releases them
         log.warning("fair_dispatch_failed", error=str(exc)[:300])
         return
@@ -166,13 +169,15 @@ def release(rt: Runtime, *, settle: bool = True) -> int:
     held rows of tasks that ended as released (they would never run)."""
     window = rt.settings.orchestrator.fair_window
     released = 0
+    if not settle:
+        with rt.db.autocommit() as conn:  # the common case after a step: nothing is held
+            if not fair_queue.any_held(conn):
+                return 0
     with rt.db.session() as session:
         if not fair_queue.try_lock(session):
             return 0
         if settle:
             fair_queue.settle_ended(session)
-        elif not fair_queue.any_held(session):
-            return 0
         held = fair_queue.held(session)
         if not held:
             return 0

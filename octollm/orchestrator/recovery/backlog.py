@@ -78,10 +78,12 @@ def _amqp(rt: Runtime, prefix: str, arms: list[str], broker: str) -> dict[str, i
     return depths
 
 
-def lane_depths(rt: Runtime, lanes: Iterable[str]) -> dict[tuple[str, str], int] | None:
-    """Messages waiting per ``(lane, urgency)`` (the fair dispatcher's window), or None when
-    the broker cannot be asked. RabbitMQ has one queue per lane: its count stands for every
-    urgency of that lane."""
+def lane_depths(
+    rt: Runtime, lanes: Iterable[str], urgency: str | None = None
+) -> dict[tuple[str, str], int] | None:
+    """Messages waiting per ``(lane, urgency)`` (the fair dispatcher's window; ``urgency``:
+    only that one), or None when the broker cannot be asked. RabbitMQ has one queue per lane:
+    its count stands for every urgency of that lane."""
     lanes = sorted(set(lanes))
     if not lanes:
         return {}
@@ -93,7 +95,8 @@ def lane_depths(rt: Runtime, lanes: Iterable[str]) -> dict[tuple[str, str], int]
             return {(lane, u.value): n for lane, n in per_lane.items() for u in URGENCY_ORDER}
         client = redis_client(broker.replace("redis+socket://", "unix://", 1))
         pipe = client.pipeline(transaction=False)
-        keys = [(lane, u.value) for lane in lanes for u in URGENCY_ORDER]
+        urgencies = [urgency] if urgency is not None else [u.value for u in URGENCY_ORDER]
+        keys = [(lane, u) for lane in lanes for u in urgencies]
         for lane, urgency in keys:
             name = routing.queue_name(prefix, lane, urgency, broker_url=broker)
             for step in _PRIORITY_STEPS:
