@@ -54,8 +54,8 @@ def run_step(self: Task, task_id: str, step_id: str, generation: int) -> dict[st
         raise self.retry(
             exc=exc, countdown=_storage_countdown(self.request.retries), max_retries=None
         ) from exc
-    if fair.enabled(rt):  # a slot in the arm's queue is free: let the next turn in
-        fair.kick(rt)
+    if fair.enabled(rt):  # a slot in the arm's queue is free: let the next turns in
+        fair.after_step(rt)
     if outcome.kind == "retry":
         # The same message goes out again; after an attempt, with a fresh token (the attempt's
         # claim consumed this one): see orchestrator/admission.py.

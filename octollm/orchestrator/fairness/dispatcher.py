@@ -21,7 +21,9 @@ pass releases it. A pass:
    released, in the pass's transaction.
 
 Passes are triggered after every commit that writes an outbox row (submit, plan expansion,
-repair, re-drive: ``lifecycle.publish_quietly``), after every step delivery on a worker, and
+repair, re-drive: ``lifecycle.publish_quietly``; a canvas with no other held row and room in
+its queue goes out at once), after a step delivery on a worker when a queue with held work
+behind it fell to half its window (``after_step``: one pass refills it in a batch), and
 periodically (celery beat ``octollm.dispatch``, and each reconciler pass). Durability is the
 outbox's: a pass that dies before its commit leaves its rows held, and the next pass releases
 them again; one that dies between publish and commit publishes a canvas twice, which the
@@ -34,6 +36,7 @@ released multi-level canvas follow by Celery's own chaining, not through the dis
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict, deque
 from typing import Any
 
@@ -66,6 +69,24 @@ def kick(rt: Runtime, *, periodic: bool = False) -> int:
     except Exception as exc:  # noqa: BLE001 - held rows stay held; the next pass releases them
         log.warning("fair_dispatch_failed", error=str(exc)[:300])
         return 0
+
+
+#: The queues (lane, urgency) this process's last pass saw held work for, and when.
+_seen: tuple[float, frozenset[tuple[str, str]]] = (0.0, frozenset())
+SEEN_FRESH_SECONDS = 1.0
+
+
+def after_step(rt: Runtime) -> int:
+    """The trigger after a step delivery on a worker: a pass only when a queue with held work
+    behind it has fallen to half its window (or this process has not looked for a second),
+    so that a pass refills it in one batch instead of one pass per step."""
+    at, lanes = _seen
+    if lanes and time.monotonic() - at < SEEN_FRESH_SECONDS:
+        low = max(1, rt.settings.orchestrator.fair_window // 2)
+        depths = backlog.lane_depths(rt, {lane for lane, _ in lanes})
+        if depths is not None and all(depths.get(key, 0) >= low for key in lanes):
+            return 0
+    return kick(rt)
 
 
 def lane_of(payload: dict[str, Any]) -> str:
@@ -179,6 +200,8 @@ def release(rt: Runtime, *, settle: bool = True) -> int:
         if settle:
             fair_queue.settle_ended(session)
         held = fair_queue.held(session)
+        global _seen  # a per-process hint for ``after_step``, nothing more
+        _seen = (time.monotonic(), frozenset((row.lane, row.urgency) for row in held))
         if not held:
             return 0
         work: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
