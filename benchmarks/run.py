@@ -408,12 +408,12 @@ def measure_fair(tasks: int, rounds: int, logs: Path) -> dict[str, Any]:
 def fair_report(results: dict[str, Any], info: dict[str, str], command: str, tasks: int) -> str:
     off, on = results["off"], results["on"]
     pairs = zip(results["samples"]["off"], results["samples"]["on"], strict=True)
-    rounds = ", ".join(f"{a:.0f}/{b:.0f}" for a, b in pairs)
+    rounds = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in pairs)
     machine_line = ", ".join(f"{k} {v}" for k, v in info.items())
     head = f"| {tasks} single-step tasks | fair dispatch off | fair dispatch on | on / off |"
     return f"""{head}
 |---|---|---|---|
-| throughput (median of rounds) | {off:.0f} tasks/s | {on:.0f} tasks/s | {on / off:.2f} |
+| throughput (median of rounds) | {off:.1f} tasks/s | {on:.1f} tasks/s | {on / off:.2f} |
 
 Rounds (off/on tasks/s): {rounds}.
 Command: `{command}`.
