@@ -123,9 +123,30 @@ def test_a_second_tenant_is_served_while_the_first_ones_flood_drains(
             )
         ).scalars()
         longest = max(float(w) for w in waits)
+        # The arm's pace meanwhile: steps that started while the late tenant had work.
+        started = session.execute(
+            text(
+                "SELECT count(*) FROM steps s, (SELECT min(created_at) AS a, max(finished_at) AS b "
+                "FROM tasks WHERE tenant = 'late') w WHERE s.started_at BETWEEN w.a AND w.b"
+            )
+        ).scalar_one()
+        window = session.execute(
+            text(
+                "SELECT EXTRACT(EPOCH FROM (max(finished_at) - min(created_at))) FROM tasks "
+                "WHERE tenant = 'late'"
+            )
+        ).scalar_one()
     backlog = unfinished(rt, "flood")
     assert backlog > 0, "the flood drained before the late tenant finished: no contention"
-    assert longest <= 3.0, f"a late task took {longest:.2f} s"
+    steps_per_second = float(started) / max(float(window), 0.001)
+    # The bound is 3 s. On a loaded machine the arm may run too few steps per second
+    # for any schedule to meet it: the late tenant's 20 steps alternate with 20 of the flood's,
+    # behind the queue's window and the worker's prefetch (4 + 4). Whichever is longer.
+    fair_share = (20 + 20 + 4 + 4) / steps_per_second
+    bound = max(3.0, fair_share)
+    assert longest <= bound, (
+        f"a late task took {longest:.2f} s ({steps_per_second:.1f} steps/s: bound {bound:.2f} s)"
+    )
     # While both had work, they took turns: the late tenant's 20 steps started among the
     # first 20 + 20 + window + prefetch steps after its first one.
     order = start_order(rt)
