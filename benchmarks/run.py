@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.run --runs 3 --curves --output docs/benchmarks.md
     .venv/bin/python -m benchmarks.run --quick            # a few minutes: smaller everything
+    .venv/bin/python -m benchmarks.run --fair-compare [--tasks 1000] [--rounds 3] [--output ...]
 
 Measures, for each side, in every one of ``--runs`` runs (the page reports each ratio's best
 and median over the runs; a ratio is always taken within one run):
@@ -21,6 +22,10 @@ outbox, claims, leases, outputs, events), completion observed on the ``task.comp
 channel. Raw Celery: the same canvas of a no-op task on its own queue, completion observed
 with ``AsyncResult.get()``. Both sides use the same broker and transport settings, their own
 queue names, and workers this script starts and stops itself (threads pool, same concurrency).
+
+``--fair-compare`` measures only the throughput, of octollm with fair dispatch off and on
+(``orchestrator.fair_dispatch``; each side its own database, queues and workers), round by
+round alternately, and reports the median of each side and their ratio.
 
 Services: the machine's Redis (``BENCH_REDIS_URL``, default DB 9; nothing is flushed) and
 Postgres (``OCTOLLM_TEST_PG_ADMIN_URL``; a throwaway database is created and dropped).
@@ -161,6 +166,8 @@ class Octollm:
     api: Any = None
     api_url: str = ""
     api_key: str = ""
+    #: With fair dispatch: a dispatcher pass every ``fair_tick_seconds``, as celery beat would.
+    ticker: threading.Event | None = None
 
     def start(self, logs: Path) -> None:
         from celery import Celery
@@ -181,6 +188,8 @@ class Octollm:
             settings, Database(self.database_url), app, RedisEventBus.from_url(REDIS_URL)
         )
         self.completions = Completions(REDIS_URL)
+        if settings.orchestrator.fair_dispatch:
+            self._tick(settings.orchestrator.fair_tick_seconds)
         self.start_pool("orchestrator", "threads", 4, logs)
         self.start_pool("noop", "threads", CONCURRENCY, logs)
 
@@ -228,6 +237,17 @@ class Octollm:
             self.rt.db, "bench", sorted(apikeys.ALL_SCOPES - {"admin"})
         )[1]
 
+    def _tick(self, interval: float) -> None:
+        from octollm.orchestrator.fairness import dispatcher
+
+        stop = self.ticker = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                dispatcher.kick(self.rt)
+
+        threading.Thread(target=loop, daemon=True, name="fair-tick").start()
+
     def run(self, plan: dict[str, Any], n: int = 1) -> float:
         """Submit ``n`` tasks of ``plan``; seconds until the last completed."""
         from octollm.contracts import TaskContract
@@ -270,6 +290,8 @@ class Octollm:
     def stop(self) -> None:
         from benchmarks import workers
 
+        if self.ticker:
+            self.ticker.set()
         if self.api is not None:
             workers.stop(self.api)
         for proc in self.procs.values():
@@ -561,6 +583,57 @@ def curves(opts: Options, octo: Octollm, raw: Raw, logs: Path) -> dict[str, Any]
     return found
 
 
+def measure_fair(tasks: int, rounds: int, logs: Path) -> dict[str, Any]:
+    """Throughput of single-step tasks with fair dispatch off and on, alternating rounds."""
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OCTOLLM_", "BENCH_"))}
+    samples: dict[str, list[float]] = {"off": [], "on": []}
+    with throwaway_database() as off_db, throwaway_database() as on_db:
+        sides: dict[str, Octollm] = {}
+        try:
+            for mode, db_url in (("off", off_db), ("on", on_db)):
+                prefix = f"bench{mode}{uuid.uuid4().hex[:6]}"
+                env = {
+                    **base_env,
+                    "OCTOLLM_DATABASE__URL": db_url,
+                    "OCTOLLM_BROKER__URL": REDIS_URL,
+                    "OCTOLLM_QUEUE_PREFIX": prefix,
+                    "OCTOLLM_ARM_PLUGINS": "benchmarks.noop_arm:NoopArm",
+                    "OCTOLLM_LOG__LEVEL": "WARNING",
+                    "OCTOLLM_LOG__JSON_OUTPUT": "true",
+                    "OCTOLLM_ORCHESTRATOR__FAIR_DISPATCH": "true" if mode == "on" else "false",
+                }
+                sides[mode] = Octollm(prefix, db_url, env)
+                sides[mode].start(logs / mode)
+            for side in sides.values():
+                side.run(plan_for("single"), 50)  # warm-up
+            for _ in range(rounds):
+                for mode, side in sides.items():
+                    samples[mode].append(tasks / side.run(plan_for("single"), tasks))
+                    print("throughput", mode, round(samples[mode][-1], 1), flush=True)
+        finally:
+            for side in sides.values():
+                side.stop()
+    return {mode: statistics.median(values) for mode, values in samples.items()} | {
+        "samples": samples
+    }
+
+
+def fair_report(results: dict[str, Any], info: dict[str, str], command: str, tasks: int) -> str:
+    off, on = results["off"], results["on"]
+    pairs = zip(results["samples"]["off"], results["samples"]["on"], strict=True)
+    rounds = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in pairs)
+    machine_line = ", ".join(f"{k} {v}" for k, v in info.items())
+    head = f"| {tasks} single-step tasks | fair dispatch off | fair dispatch on | on / off |"
+    return f"""{head}
+|---|---|---|---|
+| throughput (median of rounds) | {off:.1f} tasks/s | {on:.1f} tasks/s | {on / off:.2f} |
+
+Rounds (off/on tasks/s): {rounds}.
+Command: `{command}`.
+Machine: {machine_line}.
+"""
+
+
 def report(out: dict[str, Any], info: dict[str, str], command: str, opts: Options) -> str:
     runs = out["runs"]
 
@@ -693,6 +766,12 @@ def main(argv: list[str] | None = None) -> int:
         help="where --curves writes its PNG",
     )  # fmt: skip
     parser.add_argument("--logs", type=Path, default=Path("/tmp") / "octollm-bench")  # noqa: S108
+    parser.add_argument(
+        "--fair-compare",
+        action="store_true",
+        help="measure only the throughput, with fair dispatch off and on",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per side (--fair-compare)")
     args = parser.parse_args(argv)
     opts = Options(
         runs=args.runs, samples=args.samples, tasks=args.tasks, curves=args.curves,
@@ -703,6 +782,15 @@ def main(argv: list[str] | None = None) -> int:
                        curve_tasks=200)  # fmt: skip
     sys.path.insert(0, str(ROOT))
     info = machine()
+    if args.fair_compare:
+        command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
+        table = fair_report(
+            measure_fair(args.tasks, args.rounds, args.logs), info, command.strip(), args.tasks
+        )
+        print(table)
+        if args.output:
+            write_results(args.output, table, FAIR_BEGIN, FAIR_END)
+        return 0
     out = measure(opts, args.logs)
     command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
     table = report(out, info, command.strip(), opts)
@@ -719,17 +807,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 BEGIN, END = "<!-- results: written by benchmarks/run.py -->", "<!-- /results -->"
+FAIR_BEGIN = "<!-- fair results: written by benchmarks/run.py --fair-compare -->"
+FAIR_END = "<!-- /fair results -->"
 
 
-def write_results(path: Path, table: str) -> None:
-    """Replace the marked results section of ``path`` (or write the table alone)."""
+def write_results(path: Path, table: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the marked results section of ``path`` (or append the table, marked)."""
     text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        path.write_text(f"{head}{BEGIN}\n{table}{END}{tail}")
+    if begin in text and end in text:
+        head, _, rest = text.partition(begin)
+        _, _, tail = rest.partition(end)
+        path.write_text(f"{head}{begin}\n{table}{end}{tail}")
     else:
-        path.write_text(f"{BEGIN}\n{table}{END}\n")
+        path.write_text(f"{text}{begin}\n{table}{end}\n")
 
 
 if __name__ == "__main__":

@@ -107,6 +107,13 @@ class BudgetExceeded(OctoError):
     http_status = 402
 
 
+class QuotaExceeded(BudgetExceeded):
+    """A tenant's daily token or cost quota is used up (``octollm tenants set``)."""
+
+    code = "QUOTA_EXCEEDED"
+    http_status = 429
+
+
 class Cancelled(OctoError):
     code = "CANCELLED"
     category = "cancelled"
@@ -180,6 +187,7 @@ __all__ = [
     "NotFound",
     "OctoError",
     "PermanentError",
+    "QuotaExceeded",
     "RateLimited",
     "ServiceUnavailable",
     "StepTimeout",

@@ -28,6 +28,7 @@ from octollm.api.routes import (
     ops,
     streams,
     tasks,
+    tenants,
     ui,
     webhooks,
 )
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         ops,
         knowledge,
         ui,
+        tenants,
     ):
         app.include_router(module.router)
     app.mount("/ui/assets", ui.assets(), name="ui-assets")

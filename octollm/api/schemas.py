@@ -350,3 +350,35 @@ class KeyCreated(KeyView):
 
 class KeyList(BaseModel):
     keys: list[KeyView]
+
+
+class TenantLimitsUpdate(BaseModel):
+    """Fields to change; an explicit ``null`` removes that limit, an absent field stays."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight: float | None = Field(default=None, gt=0, description="Share of the fair dispatcher.")
+    max_running: int | None = Field(default=None, ge=0)
+    max_running_per_arm: int | None = Field(default=None, ge=0)
+    max_queued_tasks: int | None = Field(default=None, ge=0)
+    daily_tokens: int | None = Field(default=None, ge=0)
+    daily_cost_usd: float | None = Field(default=None, ge=0)
+
+
+class TenantUsage(BaseModel):
+    unfinished_tasks: int
+    held_canvases: int
+    running_steps: int
+    tokens_today: int
+    cost_usd_today: float
+
+
+class TenantLimitsView(BaseModel):
+    tenant: str
+    weight: float
+    max_running: int | None = None
+    max_running_per_arm: int | None = None
+    max_queued_tasks: int | None = None
+    daily_tokens: int | None = None
+    daily_cost_usd: float | None = None
+    usage: TenantUsage

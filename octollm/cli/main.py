@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from octollm.cli import config, deadletters, fleetview, keys, tasks, webhooks
+from octollm.cli import config, deadletters, fleetview, keys, tasks, tenants, webhooks
 from octollm.config import get_settings
 from octollm.errors import ConfigurationError, OctoError
 
@@ -29,6 +29,7 @@ app.add_typer(tasks.app, name="tasks")
 app.add_typer(deadletters.app, name="deadletters")
 app.add_typer(fleetview.queues_app, name="queues")
 app.add_typer(config.app, name="config")
+app.add_typer(tenants.app, name="tenants")
 err = Console(stderr=True)
 
 PriorityOpt = Annotated[

@@ -95,6 +95,11 @@ class ApiSettings(BaseModel):
     batch_max_items: int = Field(
         description="Most tasks in one batch submission.", default=100, ge=1, le=1000
     )
+    operator_tenants: tuple[str, ...] = Field(
+        default=(),
+        description="Tenants whose admin keys may set any tenant's weight and limits "
+        "(PUT /api/v1/tenants/{tenant}/limits); every admin may read its own tenant's.",
+    )
     page_max: int = Field(
         description="Largest page size of list endpoints.", default=100, ge=1, le=1000
     )

@@ -167,6 +167,26 @@ class OrchestratorSettings(BaseModel):
         "without one (and when off) suspects go back to their arm's pool and run alone "
         "in their process behind the in-process gate (recovery/isolation.py).",
     )
+    fair_dispatch: bool = Field(
+        default=False,
+        description="Hold every ready canvas as a row and let the fair dispatcher release it: "
+        "at most `fair_window` messages wait per arm queue and urgency, tenants take turns "
+        "by weight (`octollm tenants set --weight`), the most urgent first, and a tenant's "
+        "running-steps limits hold (orchestrator/fairness/dispatcher.py). Off: canvases are "
+        "published as soon as their transaction commits, in submission order.",
+    )
+    fair_window: int = Field(
+        default=16,
+        ge=1,
+        description="With fair dispatch: messages allowed to wait in one arm's queue of one "
+        "urgency; the rest wait in Postgres for their tenant's turn.",
+    )
+    fair_tick_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="With fair dispatch: celery beat runs a dispatcher pass this often (passes "
+        "also run after every submit and every step).",
+    )
 
 
 class EmbeddedSettings(BaseModel):

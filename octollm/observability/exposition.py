@@ -33,6 +33,7 @@ from prometheus_client.registry import Collector
 
 from octollm.config.observability import MetricsSettings
 from octollm.observability.queues import QueueDepthCollector, octollm_queues
+from octollm.observability.tenants import TenantCollector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -87,7 +88,7 @@ class _ProcessMetrics(Collector):
 def metrics_registry(settings: Any, *, include_queues: bool = True) -> CollectorRegistry:
     """A registry to expose (build it once per server): every process's metrics when the
     multiprocess directory is set, else this process's; plus the queue depths of
-    ``settings``' broker and prefix when ``include_queues``."""
+    ``settings``' broker and prefix and the per-tenant gauges when ``include_queues``."""
     registry = CollectorRegistry()
     directory = multiprocess_dir()
     if directory is None:
@@ -98,6 +99,7 @@ def metrics_registry(settings: Any, *, include_queues: bool = True) -> Collector
         multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     if include_queues:
         registry.register(queue_depth_collector(settings))
+        registry.register(TenantCollector(settings))
     return registry
 
 

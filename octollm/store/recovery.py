@@ -69,6 +69,9 @@ _STALLED = text(
                  AND p.step_id IN (SELECT jsonb_array_elements_text(s.depends_on)))
            ) < now() - make_interval(secs => :stall)
        AND t.updated_at < now() - make_interval(secs => :stall)
+       -- a held canvas (fair dispatch) waits for its tenant's turn: not lost
+       AND NOT EXISTS (SELECT 1 FROM outbox o
+                        WHERE o.task_id = s.task_id AND o.published_at IS NULL)
      LIMIT 500
     """  # noqa: S608 - status literals from the enums, values bound
 )

@@ -18,6 +18,7 @@ from octollm.orchestrator.broker.result_backend import Backend as OctollmBackend
 from octollm.orchestrator.broker.step_failure import StepFailed, continue_canvas
 from octollm.orchestrator.capability import admission
 from octollm.orchestrator.engine import lifecycle, runner
+from octollm.orchestrator.fairness import dispatcher as fair
 from octollm.orchestrator.recovery import reconciler
 from octollm.orchestrator.runtime import get_runtime, reset_runtime
 from octollm.security.capability import TOKEN_HEADER
@@ -60,6 +61,8 @@ def run_step(self: Task, task_id: str, step_id: str, generation: int) -> dict[st
         raise self.retry(
             exc=exc, countdown=_storage_countdown(self.request.retries), max_retries=None
         ) from exc
+    if fair.enabled(rt):  # a slot in the arm's queue is free: let the next turns in
+        fair.after_step(rt)
     if outcome.kind == "retry":
         # The same message goes out again; after an attempt, with a fresh token (the attempt's
         # claim consumed this one): see orchestrator/admission.py.
@@ -115,6 +118,13 @@ def finalize(self: Task, task_id: str, generation: int) -> str:
 @app.task(name="octollm.task.barrier", acks_late=True)
 def barrier(task_id: str, generation: int) -> None:
     """No-op between two parallel levels: keeps the canvas a flat chain of chords."""
+
+
+@app.task(name="octollm.dispatch", acks_late=True)
+def dispatch_fairly() -> int:
+    """A fair dispatcher pass (celery beat, with ``orchestrator.fair_dispatch``)."""
+    rt = get_runtime(app)
+    return fair.kick(rt, periodic=True) if fair.enabled(rt) else 0
 
 
 @app.task(name="octollm.reconcile", acks_late=True)

@@ -261,3 +261,20 @@ def test_workers_started_with_octollm_worker_write_metrics_that_octollm_metrics_
     assert f"{depth} 0.0" in text, text[-3000:]
     assert 'octollm_steps_total{arm="echo",status="succeeded"} 1.0' in text, text[-3000:]
     assert 'octollm_tasks_total{status="completed"}' in text
+
+
+def test_tenant_limits_are_set_and_shown(operator: Operator) -> None:
+    view = operator.json("tenants", "set", "acme", "--weight", "3", "--max-running", "4")
+    assert view["weight"] == 3.0
+    assert view["max_running"] == 4
+    assert view["usage"]["running_steps"] == 0
+    cleared = operator.json("tenants", "set", "acme", "--clear", "max_running")
+    assert cleared["max_running"] is None
+    assert cleared["weight"] == 3.0
+    (shown,) = operator.json("tenants", "show", "acme")
+    assert shown == cleared
+    bad = operator.run("tenants", "set", "acme", "--clear", "nonsense", ok=False)
+    assert bad.returncode == 2
+    assert "unknown tenant limit" in bad.stderr
+    table = operator.run("tenants", "show").stdout
+    assert "acme" in table

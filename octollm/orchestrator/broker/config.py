@@ -102,6 +102,20 @@ def build(settings: Settings) -> dict[str, Any]:
                     "expires": settings.orchestrator.reconcile_interval_seconds,
                 },
             },
+            **(
+                {
+                    "octollm-dispatch": {
+                        "task": "octollm.dispatch",
+                        "schedule": settings.orchestrator.fair_tick_seconds,
+                        "options": {
+                            "queue": default_queue,
+                            "expires": settings.orchestrator.fair_tick_seconds,
+                        },
+                    }
+                }
+                if settings.orchestrator.fair_dispatch
+                else {}
+            ),
         },
     }
 

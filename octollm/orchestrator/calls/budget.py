@@ -3,8 +3,9 @@
 Every LLM call is charged to the task row as soon as it returns (one ``UPDATE ... RETURNING``),
 so parallel steps of one task see each other's spending; the step's own totals are stored when
 it finishes. ``MeteredLLM`` asks the ledger what is left before each call and refuses a call
-that cannot fit. Overspend is bounded by the calls in flight at the same moment, each of which
-was capped to what was left when it started.
+that cannot fit; the ledger fails the step with ``QUOTA_EXCEEDED`` once the task's tenant has
+used up its daily token or cost quota (``octollm tenants set``). Overspend is bounded by the
+calls in flight at the same moment, each of which was capped to what was left when it started.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from octollm.store import tasks as task_repo
+from octollm.store import tenant_limits
 from octollm.store.db import Database
 
 
@@ -35,6 +37,9 @@ class TaskLedger:
     def remaining(self) -> tuple[int, float]:
         with self.db.session() as session:
             used, cost, max_tokens, max_cost, _ = task_repo.usage(session, self.task_id)
+            quota = tenant_limits.quota_of_task(session, self.task_id)
+        if quota is not None:
+            quota.enforce()  # the tenant's daily quota is used up: QUOTA_EXCEEDED
         return max_tokens - used, max_cost - cost
 
     def charge(self, tokens: int, cost: float) -> tuple[int, float]:

@@ -102,6 +102,12 @@ def publish(db: Database, app: Celery, target: Target, outbox: Outbox) -> None:
         outbox_repo.mark_published(conn, outbox.id)
 
 
+def publish_in(conn: Session | Connection, app: Celery, target: Target, outbox: Outbox) -> None:
+    """Publish a row's canvas inside the caller's transaction (the fair dispatcher marks it
+    released in that same transaction)."""
+    _canvas(app, target, outbox.task_id, outbox.payload, conn).apply_async()
+
+
 def relay(
     db: Database, app: Celery, target: Target, older_than_seconds: float, limit: int = 100
 ) -> int:
@@ -116,4 +122,4 @@ def relay(
     return published
 
 
-__all__ = ["Outbox", "StepSpec", "Target", "enqueue", "publish", "relay"]
+__all__ = ["Outbox", "StepSpec", "Target", "enqueue", "publish", "publish_in", "relay"]

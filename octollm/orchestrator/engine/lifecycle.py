@@ -35,6 +35,8 @@ from octollm.orchestrator.answering import conclusion
 from octollm.orchestrator.capability import issuing
 from octollm.orchestrator.engine import dispatch, expansion
 from octollm.orchestrator.engine.compile import message_id
+from octollm.orchestrator.fairness import dispatcher as fair
+from octollm.orchestrator.fairness import quotas
 from octollm.orchestrator.recovery import isolation, redriving
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import rounds as round_repo
@@ -122,6 +124,7 @@ def submit(
     step_rows = expansion.rows(contract.task_id, plan or _planning_plan(contract), 1, max_attempts)
     with rt.db.session() as session:
         conn = session.connection()  # plain inserts: no unit-of-work bookkeeping
+        quotas.admit(conn, tenant)  # the tenant's unfinished-task limit and daily quotas
         task_repo.create(conn, fields)  # ``Conflict`` when the id is taken
         step_repo.insert_steps(conn, step_rows)
         outbox = dispatch.enqueue(
@@ -154,8 +157,12 @@ def submit(
 
 
 def publish_quietly(rt: Runtime, outbox: dispatch.Outbox | None) -> None:
-    """Publish now; if the broker is down the reconciler's relay publishes later."""
+    """Publish now; if the broker is down the reconciler's relay publishes later. With fair
+    dispatch the row is held, and a dispatcher pass releases it in its tenant's turn."""
     if outbox is None:
+        return
+    if fair.enabled(rt):
+        fair.after_commit(rt, outbox)
         return
     try:
         dispatch.publish(rt.db, rt.app, rt.target, outbox)

@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from octollm.contracts.status import URGENCY_ORDER
 from octollm.orchestrator.broker import queues as routing
 from octollm.orchestrator.calls.providers import redis_client
 from octollm.orchestrator.runtime import Runtime
@@ -75,3 +76,33 @@ def _amqp(rt: Runtime, prefix: str, arms: list[str], broker: str) -> dict[str, i
             finally:
                 channel.close()
     return depths
+
+
+def lane_depths(
+    rt: Runtime, lanes: Iterable[str], urgency: str | None = None
+) -> dict[tuple[str, str], int] | None:
+    """Messages waiting per ``(lane, urgency)`` (the fair dispatcher's window; ``urgency``:
+    only that one), or None when the broker cannot be asked. RabbitMQ has one queue per lane:
+    its count stands for every urgency of that lane."""
+    lanes = sorted(set(lanes))
+    if not lanes:
+        return {}
+    broker = rt.settings.require_broker_url()
+    prefix = rt.settings.queue_prefix
+    try:
+        if routing.is_amqp(broker):
+            per_lane = _amqp(rt, prefix, lanes, broker)
+            return {(lane, u.value): n for lane, n in per_lane.items() for u in URGENCY_ORDER}
+        client = redis_client(broker.replace("redis+socket://", "unix://", 1))
+        pipe = client.pipeline(transaction=False)
+        urgencies = [urgency] if urgency is not None else [u.value for u in URGENCY_ORDER]
+        keys = [(lane, u) for lane in lanes for u in urgencies]
+        for lane, urgency in keys:
+            name = routing.queue_name(prefix, lane, urgency, broker_url=broker)
+            for step in _PRIORITY_STEPS:
+                pipe.llen(name if step == 0 else f"{name}{_PRIORITY_SEP}{step}")
+        replies = iter(pipe.execute())
+        return {key: sum(int(next(replies)) for _ in _PRIORITY_STEPS) for key in keys}
+    except Exception as exc:  # noqa: BLE001 - unknown means "release nothing now"
+        log.warning("backlog_unknown", error=str(exc)[:200])
+        return None

@@ -1,7 +1,8 @@
 """The reconciler: a periodic pass (celery beat) that repairs what crashes leave behind.
 
 1. Outbox rows not published a few seconds after commit (a crash between commit and publish,
-   or the broker was down) are published.
+   or the broker was down) are published. With fair dispatch, a dispatcher pass instead (held
+   rows are released in their tenant's turn, ``fairness/dispatcher.py``).
 2. Steps whose lease expired (their worker died) are taken back: re-driven, or dead-lettered
    when they have used all their attempts — a step that keeps killing workers does not loop.
    Not in the first ``lease_seconds + heartbeat_seconds`` after PostgreSQL started: leases
@@ -34,6 +35,7 @@ from octollm.contracts.arm import ErrorInfo
 from octollm.errors import StorageUnavailable
 from octollm.orchestrator.broker import queues as routing
 from octollm.orchestrator.engine import dispatch, lifecycle
+from octollm.orchestrator.fairness import dispatcher as fair
 from octollm.orchestrator.recovery import backlog, deadletters, isolation, journal
 from octollm.orchestrator.runtime import Runtime
 from octollm.store import claims
@@ -100,7 +102,10 @@ def reconcile(rt: Runtime) -> Report:
 def _reconcile(rt: Runtime) -> Report:
     cfg = rt.settings.orchestrator
     report = Report()
-    report.relayed = dispatch.relay(rt.db, rt.app, rt.target, OUTBOX_GRACE_SECONDS)
+    if fair.enabled(rt):  # held rows are the fair dispatcher's: a pass, not the relay
+        report.relayed = fair.kick(rt, periodic=True)
+    else:
+        report.relayed = dispatch.relay(rt.db, rt.app, rt.target, OUTBOX_GRACE_SECONDS)
 
     to_redrive: set[str] = set()
     grace = min(cfg.lease_seconds, 5.0)

@@ -1,0 +1,1 @@
+"""Fair sharing between tenants: the fair dispatcher and the per-tenant limits at submit."""
