@@ -36,6 +36,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_run_embedded import GOAL as EMBEDDED_GOAL
 from tests.support.stack import ROOT, LiveStack, live_stack
 from tests.support.webhook_receiver import webhook_receiver
 
@@ -193,6 +194,8 @@ class Walk:
     def line(self, line: str) -> None:
         for prefix in (*ELSEWHERE, *NOT_RUN):
             if line.startswith(prefix):
+                if prefix.endswith("octollm run "):  # the other test runs this very goal
+                    assert shlex.split(line)[2] == EMBEDDED_GOAL, line
                 return
         loop = re.fullmatch(r"for (\w+) in ([\w ]+); do (.+) & done", line)
         if loop:
@@ -241,7 +244,8 @@ class Walk:
             self.values["task-…"] = out.strip().splitlines()[-1]
         if words[1:3] == ["keys", "create"]:
             tenant = words[words.index("--tenant") + 1]
-            listed = self.run("keys list", [words[0], "keys", "list", "--tenant", tenant, "--json"], env)
+            argv = [words[0], "keys", "list", "--tenant", tenant, "--json"]
+            listed = self.run("keys list", argv, env)
             self.values["key_0123456789ab"] = json.loads(listed)[0]["key_id"]  # newest first
 
 
@@ -249,8 +253,9 @@ class Walk:
 def walk(tmp_path: Path) -> Iterator[Walk]:
     with webhook_receiver() as receiver, live_stack(tmp_path) as stack:
         env = {k: v for k, v in stack.env().items() if not k.startswith("OCTOLLM_")}
-        # The stack's test-only settings (its queue prefix, data dir, test arms), not services:
-        for name in ("OCTOLLM_QUEUE_PREFIX", "OCTOLLM_DATA_DIR", "OCTOLLM_ARM_PLUGINS"):
+        # The stack's isolation (its queue prefix and data dir); the services come from the
+        # README's own export lines, pointed at the stack:
+        for name in ("OCTOLLM_QUEUE_PREFIX", "OCTOLLM_DATA_DIR"):
             env[name] = stack.env()[name]
         env["COLUMNS"] = "200"
         env["OCTOLLM_WEBHOOKS__ALLOWLIST"] = json.dumps([receiver.host_port])

@@ -117,10 +117,11 @@ def test_a_thread_pool_step_past_the_pool_time_limit_is_stopped_and_every_line_i
     logs = [*pools.start_worker("orchestrator"), *pools.start_worker("sleep")]
     rt = make_runtime(pools.stack)
     try:
-        plan = {"steps": [{"step_id": "s", "arm": "sleep", "action": "nap", "input": {"seconds": 8}}]}
-        task = lifecycle.submit(
-            rt, TaskContract(goal="sleep past the pool limit", plan=plan, budget=Budget(max_retries=0))
+        nap = {"step_id": "s", "arm": "sleep", "action": "nap", "input": {"seconds": 8}}
+        contract = TaskContract(
+            goal="sleep past the pool limit", plan={"steps": [nap]}, budget=Budget(max_retries=0)
         )
+        task = lifecycle.submit(rt, contract)
         row = wait_for_task(rt, task.id, timeout=90)
         assert row.status == "failed"
         step = steps_of(rt, task.id)["s"]

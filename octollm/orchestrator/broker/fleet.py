@@ -52,8 +52,9 @@ class Pool:
 
 
 def step_time_limit(conf: Mapping[str, Any], configured: float) -> float:
-    """A step's time limit in this worker: ``configured`` (``orchestrator.step_time_limit_seconds``),
-    lowered to the pool's ``time_limit`` when the worker was started for a pool."""
+    """A step's time limit in this worker: ``configured``
+    (``orchestrator.step_time_limit_seconds``), lowered to the pool's ``time_limit`` when the
+    worker was started for a pool."""
     # ``get``: Celery loads a lazily configured app's settings on item access only.
     pool_limit = conf.get(POOL_TIME_LIMIT_CONF)
     return min(configured, float(pool_limit)) if pool_limit else configured
