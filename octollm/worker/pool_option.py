@@ -26,7 +26,7 @@ from octollm.orchestrator.broker.fleet import (
 log = structlog.get_logger(__name__)
 
 
-class PoolTimeLimit(bootsteps.Step):
+class PoolTimeLimit(bootsteps.Step):  # type: ignore[misc]  # Celery is untyped
     """Puts the served pool's name and time limit into the app's config."""
 
     def __init__(self, parent: Any, octollm_pool: str | None = None, **options: Any) -> None:
