@@ -463,9 +463,10 @@ def _configure(
 def main() -> None:
     """The console script: a failing command prints one line (``--debug``: the traceback)."""
     from octollm.cli.failures import describe
+    from octollm.cli.flags import plain_flags
 
     try:
-        app(standalone_mode=True)
+        plain_flags(typer.main.get_command(app))(standalone_mode=True)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
