@@ -1,9 +1,9 @@
-"""The pool a ``celery worker`` serves: ``--octollm-pool NAME`` (``octollm worker`` passes it).
+"""The pool a ``celery worker`` serves: ``--octollm-pool NAME --octollm-time-limit SECONDS``
+(``octollm worker`` passes both, from the fleet file: ``orchestrator/broker/fleet.py``).
 
-A bootstep reads the pool from the fleet file and puts its ``time_limit`` into the app's
-config (``octollm_pool_time_limit``) before any pool child forks, so the step runner bounds
-every step of this worker by it on every pool kind (threads and solo have no Celery time
-limits; see ``octollm/orchestrator/broker/fleet.py``).
+A bootstep puts them into the app's config (``octollm_pool``, ``octollm_pool_time_limit``)
+before any pool child forks, so the step runner bounds every step of this worker by the pool's
+limit on every pool kind (threads and solo have no Celery time limits).
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ from typing import Any
 
 import structlog
 from celery import bootsteps
-from click import Option
+from click import FloatRange, Option
 
-from octollm.errors import InvalidInput
 from octollm.orchestrator.broker.app import app
 from octollm.orchestrator.broker.fleet import (
     POOL_CONF,
     POOL_OPTION,
     POOL_TIME_LIMIT_CONF,
-    load_fleet,
+    POOL_TIME_LIMIT_OPTION,
 )
 
 log = structlog.get_logger(__name__)
@@ -29,33 +28,31 @@ log = structlog.get_logger(__name__)
 class PoolTimeLimit(bootsteps.Step):  # type: ignore[misc]  # Celery is untyped
     """Puts the served pool's name and time limit into the app's config."""
 
-    def __init__(self, parent: Any, octollm_pool: str | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        parent: Any,
+        octollm_pool: str | None = None,
+        octollm_time_limit: float | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(parent, **options)
-        if not octollm_pool:
-            return
-        pools = load_fleet()
-        if octollm_pool not in pools:
-            raise InvalidInput(
-                f"unknown pool {octollm_pool!r}; pools: {', '.join(pools)}",
-                details={"pool": octollm_pool},
-            )
-        pool = pools[octollm_pool]
-        parent.app.conf[POOL_CONF] = pool.name
-        parent.app.conf[POOL_TIME_LIMIT_CONF] = pool.time_limit
-        log.info(
-            "worker_pool",
-            pool=pool.name,
-            kind=pool.pool,
-            time_limit_seconds=pool.time_limit,
-            hard_time_limit_seconds=pool.hard_time_limit,
-        )
+        if octollm_pool:
+            parent.app.conf[POOL_CONF] = octollm_pool
+        if octollm_time_limit:
+            parent.app.conf[POOL_TIME_LIMIT_CONF] = octollm_time_limit
+        if octollm_pool or octollm_time_limit:
+            log.info("worker_pool", pool=octollm_pool, time_limit_seconds=octollm_time_limit)
 
 
 app.user_options["worker"].add(
+    Option((POOL_OPTION,), default=None, help="Fleet pool this worker serves (octollm worker).")
+)
+app.user_options["worker"].add(
     Option(
-        (POOL_OPTION,),
+        (POOL_TIME_LIMIT_OPTION,),
+        type=FloatRange(min=0, min_open=True),
         default=None,
-        help="Fleet pool this worker serves: its time_limit bounds every step (any pool kind).",
+        help="Seconds one step may run in this pool, on every pool kind (the step stops itself).",
     )
 )
 app.steps["worker"].add(PoolTimeLimit)

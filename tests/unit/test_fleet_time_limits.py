@@ -10,6 +10,7 @@ from octollm.orchestrator.broker.fleet import (
     HARD_LIMIT_GRACE_SECONDS,
     POOL_OPTION,
     POOL_TIME_LIMIT_CONF,
+    POOL_TIME_LIMIT_OPTION,
     Pool,
     step_time_limit,
     worker_argv,
@@ -21,6 +22,7 @@ SETTINGS = Settings(broker={"url": "redis://127.0.0.1:6379/0"})  # type: ignore[
 def test_a_thread_pool_worker_is_started_for_its_pool_without_celery_time_limits() -> None:
     argv = worker_argv(Pool("coder", ("coder",), pool="threads", time_limit=30), SETTINGS)
     assert argv[argv.index(POOL_OPTION) + 1] == "coder"
+    assert argv[argv.index(POOL_TIME_LIMIT_OPTION) + 1] == "30"
     assert "--time-limit" not in argv
     assert argv.index("--quiet") < argv.index("worker")  # the banner is a log line instead
 

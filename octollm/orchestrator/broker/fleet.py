@@ -1,8 +1,8 @@
 """Reads the fleet file (default: ``fleet.toml`` next to this module, shipped in the wheel)
 and turns a pool into a ``celery worker`` command line.
 
-A pool's ``time_limit`` holds on every pool kind: the worker command names its pool
-(``--octollm-pool``), the worker puts the pool's limit into its Celery config
+A pool's ``time_limit`` holds on every pool kind: the worker command names its pool and limit
+(``--octollm-pool``, ``--octollm-time-limit``), the worker puts them into its Celery config
 (``octollm_pool_time_limit``, see ``octollm/worker/pool_option.py``) and the step runner stops
 waiting for an arm at the lower of it and ``orchestrator.step_time_limit_seconds``
 (:func:`step_time_limit`), then records the step as timed out. Prefork pools also get Celery's
@@ -25,6 +25,7 @@ from octollm.orchestrator.broker import queues as routing
 DEFAULT_FLEET = Path(__file__).resolve().parent / "fleet.toml"  # shipped in the wheel
 #: The worker option naming the pool a ``celery worker`` serves (registered by octollm.worker).
 POOL_OPTION = "--octollm-pool"
+POOL_TIME_LIMIT_OPTION = "--octollm-time-limit"
 #: Celery config keys the worker sets from its pool (read by the step runner).
 POOL_CONF = "octollm_pool"
 POOL_TIME_LIMIT_CONF = "octollm_pool_time_limit"
@@ -131,6 +132,8 @@ def worker_argv(
         POOL_OPTION,
         pool.name,
     ]
+    if pool.time_limit:
+        argv += [POOL_TIME_LIMIT_OPTION, str(pool.time_limit)]
     if pool.hard_time_limit:
         argv += ["--time-limit", str(pool.hard_time_limit)]
     if pool.max_tasks_per_child and pool.pool == "prefork":
