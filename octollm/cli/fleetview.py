@@ -82,23 +82,41 @@ def purge(
     out.print(f"purged {purged} message(s) from {len(names)} queue(s)")
 
 
-def arms(as_json: bool) -> None:
-    """Every arm this installation knows: capabilities, and (with Redis) live health."""
+def _registered(tenant: str) -> dict[str, list[str]]:
+    """The arms registered through the API that ``tenant`` sees (its own and everyone's)."""
+    from octollm.cli.admin import database
+    from octollm.store import arm_registry
+
+    with database() as db, db.session() as session:
+        return {
+            name: [str(c) for c in row.capabilities]
+            for name, row in arm_registry.visible(session, tenant).items()
+        }
+
+
+def arms(as_json: bool, tenant: str | None = None) -> None:
+    """Every arm this installation knows: capabilities, and (with Redis) live health; with
+    ``tenant``, also the arms registered through the API that this tenant sees."""
     from octollm.arms.registry import known_arms
     from octollm.orchestrator.registry.catalog import capability_of
     from octollm.orchestrator.registry.directory import directory_for
 
-    names = sorted(known_arms())
+    installed = known_arms()
+    registered = _registered(tenant) if tenant is not None else {}
+    names = sorted(set(installed) | set(registered))
     settings = get_settings()
     directory = directory_for(settings) if settings.broker.url is not None else None
     live = directory.statuses(names) if directory is not None else {}
     rows: list[dict[str, Any]] = []
     for name in names:
         status = live.get(name)
+        caps = set(capability_of(name).capabilities) if name in installed else set()
         rows.append(
             {
                 "arm": name,
-                "capabilities": list(capability_of(name).capabilities),
+                "installed": name in installed,
+                "registered": name in registered,
+                "capabilities": sorted(caps | set(registered.get(name, []))),
                 "health": str(status.health) if status else None,
                 "workers": status.workers if status else None,
                 "heartbeat_age_s": status.heartbeat_age if status else None,
@@ -156,3 +174,14 @@ def workers(as_json: bool, timeout: float) -> int:
                           f"{r['uptime_s']} s", "\n".join(r["queues"]))  # fmt: skip
         out.print(table)
     return 0 if rows else 1
+
+
+def time_limit_text(pool: Any, step_limit: float) -> str:
+    """The limit a step of ``pool`` runs under: the lower of the pool's ``time_limit`` and
+    ``orchestrator.step_time_limit_seconds``, on every pool kind (the step stops itself);
+    prefork pools also hard-kill the child a grace later."""
+    effective = min(step_limit, float(pool.time_limit)) if pool.time_limit else step_limit
+    text = f"time limit {effective:g} s per step"
+    if pool.hard_time_limit:
+        text += f" (hard kill at {pool.hard_time_limit} s)"
+    return text

@@ -218,9 +218,19 @@ def show(
 
 
 @app.command()
-def arms(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """The arms this installation knows, their capabilities and live health."""
-    fleetview.arms(as_json)
+def arms(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            "--tenant", "-t", help="Also the arms registered through the API that it sees."
+        ),
+    ] = None,
+) -> None:
+    """The arms this installation knows, their capabilities and live health (from the
+    workers' heartbeats); `--tenant` adds the API registrations that tenant sees, as
+    `GET /api/v1/arms` shows them to its keys."""
+    fleetview.arms(as_json, tenant)
 
 
 @app.command()
@@ -270,9 +280,9 @@ def fleet() -> None:
     out.print(f"worker fleet ({fleet_path()})", style="bold")
     for p in load_fleet().values():
         queues = routing.queue_names_for(settings.queue_prefix, list(p.arms), broker)
-        limit = f"{p.time_limit} s" if p.time_limit else "none"
         out.print(
-            f"{p.name}: {p.pool} x{p.concurrency}, prefetch {p.prefetch}, time limit {limit}"
+            f"{p.name}: {p.pool} x{p.concurrency}, prefetch {p.prefetch}, "
+            f"{fleetview.time_limit_text(p, settings.orchestrator.step_time_limit_seconds)}"
             f" — start with `octollm worker {p.name}`"
         )
         # Whole queue names, one per line: operators copy them (never cut to "octollm…").
@@ -454,9 +464,10 @@ def _configure(
 def main() -> None:
     """The console script: a failing command prints one line (``--debug``: the traceback)."""
     from octollm.cli.failures import describe
+    from octollm.cli.flags import plain_flags
 
     try:
-        app(standalone_mode=True)
+        plain_flags(typer.main.get_command(app))(standalone_mode=True)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

@@ -54,6 +54,10 @@ Two files sit beside the settings on purpose, because deployments edit them as f
   prefetch, time limit). Read by `octollm worker POOL`, `octollm fleet`, `octollm run` and the
   API's readiness check; no logic. Another file is chosen with `OCTOLLM_FLEET_FILE`
   (`fleet_file` below). `octollm config show` lists its pools with the file as their source.
+  A pool's `time_limit` bounds each of its steps on every pool kind (the lower of it and
+  `OCTOLLM_ORCHESTRATOR__STEP_TIME_LIMIT_SECONDS`: `octollm worker POOL` passes it to Celery as
+  `--octollm-time-limit` and the step stops itself); prefork pools also hard-kill a child
+  15 s later. `octollm fleet` prints the limit a step runs under.
 - **`celeryconfig.py`**: Celery's own settings, derived from these by
   `octollm.orchestrator.broker.config.build(get_settings())`; Celery-level overrides (e.g.
   `worker_max_tasks_per_child`) go below its `globals().update` line. JSON stays the only

@@ -62,6 +62,7 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)  # warnings.warn (e.g. Celery's root warning) as log lines
     for noisy in ("sqlalchemy.engine", "httpx", "httpcore", "kombu", "amqp", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     _configured = True

@@ -23,6 +23,7 @@ from octollm.orchestrator.capability.startup import check
 from octollm.security.capability import FIX
 from octollm.security.keyring import KeyringError
 from octollm.webhooks.registry import WEBHOOKS_QUEUE_ARM
+from octollm.worker import logs as _logs  # noqa: F401 - its celeryd_init receiver runs first
 
 log = structlog.get_logger(__name__)
 

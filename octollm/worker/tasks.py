@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import worker_process_init
 
 from octollm.config import get_settings
 from octollm.errors import StorageUnavailable
-from octollm.logging import configure_logging
 from octollm.orchestrator.broker.app import app
 from octollm.orchestrator.broker.config import STORAGE_RETRY_CAP_SECONDS
 from octollm.orchestrator.broker.result_backend import Backend as OctollmBackend
@@ -22,12 +21,6 @@ from octollm.orchestrator.fairness import dispatcher as fair
 from octollm.orchestrator.recovery import reconciler
 from octollm.orchestrator.runtime import get_runtime, reset_runtime
 from octollm.security.capability import TOKEN_HEADER
-
-
-@setup_logging.connect
-def _setup_logging(**_: Any) -> None:
-    settings = get_settings()
-    configure_logging(settings.log.level, json_output=settings.log.json_output)
 
 
 @worker_process_init.connect

@@ -14,6 +14,7 @@ import pytest
 
 from octollm.contracts.task import Budget, TaskContract
 from octollm.orchestrator.engine import lifecycle
+from octollm.store import arm_registry
 from tests.support.stack import LiveStack, step_status, wait_for_task, wait_until
 
 # About twenty CLI processes, each importing octollm: slow on a loaded 2-core machine.
@@ -96,5 +97,14 @@ def test_the_operator_commands_against_a_live_fleet(
     arms = json.loads(cli(stack, "arms", "--json").stdout)
     echo = next(a for a in arms if a["arm"] == "echo")
     assert echo["health"] == "healthy"
+    # an arm registered through the API for one tenant: listed for that tenant only
+    with runtime.db.session() as session:
+        arm_registry.upsert(session, "acme-ocr", ["ocr"], tenant="acme")
+    assert "acme-ocr" not in {a["arm"] for a in arms}
+    mine = json.loads(cli(stack, "arms", "--tenant", "acme", "--json").stdout)
+    ocr = next(a for a in mine if a["arm"] == "acme-ocr")
+    assert (ocr["registered"], ocr["installed"], ocr["capabilities"]) == (True, False, ["ocr"])
+    theirs = json.loads(cli(stack, "arms", "--tenant", "other", "--json").stdout)
+    assert "acme-ocr" not in {a["arm"] for a in theirs}
     workers = json.loads(cli(stack, "workers", "--json", "--timeout", "5").stdout)
     assert any("echo" in " ".join(w["queues"]) for w in workers)

@@ -1,18 +1,37 @@
 """Reads the fleet file (default: ``fleet.toml`` next to this module, shipped in the wheel)
-and turns a pool into a ``celery worker`` command line."""
+and turns a pool into a ``celery worker`` command line.
+
+A pool's ``time_limit`` holds on every pool kind: the worker command names its pool and limit
+(``--octollm-pool``, ``--octollm-time-limit``), the worker puts them into its Celery config
+(``octollm_pool_time_limit``, see ``octollm/worker/pool_option.py``) and the step runner stops
+waiting for an arm at the lower of it and ``orchestrator.step_time_limit_seconds``
+(:func:`step_time_limit`), then records the step as timed out. Prefork pools also get Celery's
+hard ``--time-limit``, :data:`HARD_LIMIT_GRACE_SECONDS` later, as a backstop that kills the
+child should the step not return."""
 
 from __future__ import annotations
 
 import sys
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from octollm.config import Settings, get_settings
 from octollm.errors import InvalidInput
 from octollm.orchestrator.broker import queues as routing
 
 DEFAULT_FLEET = Path(__file__).resolve().parent / "fleet.toml"  # shipped in the wheel
+#: The worker option naming the pool a ``celery worker`` serves (registered by octollm.worker).
+POOL_OPTION = "--octollm-pool"
+POOL_TIME_LIMIT_OPTION = "--octollm-time-limit"
+#: Celery config keys the worker sets from its pool (read by the step runner).
+POOL_CONF = "octollm_pool"
+POOL_TIME_LIMIT_CONF = "octollm_pool_time_limit"
+#: Prefork's hard kill comes this long after the step's own limit, so the step records its
+#: timeout first and the kill only catches a step that did not return.
+HARD_LIMIT_GRACE_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -24,6 +43,22 @@ class Pool:
     prefetch: int = 1
     time_limit: int | None = None
     max_tasks_per_child: int | None = None
+
+    @property
+    def hard_time_limit(self) -> int | None:
+        """Celery's ``--time-limit`` (prefork only): the pool's limit plus a grace."""
+        if self.time_limit and self.pool == "prefork":
+            return int(self.time_limit) + HARD_LIMIT_GRACE_SECONDS
+        return None
+
+
+def step_time_limit(conf: Mapping[str, Any], configured: float) -> float:
+    """A step's time limit in this worker: ``configured``
+    (``orchestrator.step_time_limit_seconds``), lowered to the pool's ``time_limit`` when the
+    worker was started for a pool."""
+    # ``get``: Celery loads a lazily configured app's settings on item access only.
+    pool_limit = conf.get(POOL_TIME_LIMIT_CONF)
+    return min(configured, float(pool_limit)) if pool_limit else configured
 
 
 def fleet_path(settings: Settings | None = None) -> Path:
@@ -77,6 +112,7 @@ def worker_argv(
         "celery",
         "-A",
         "octollm.worker.app",
+        "--quiet",  # no banner: the worker logs it as one JSON line (octollm/worker/banner.py)
         "worker",
         "-Q",
         ",".join(queues),
@@ -93,9 +129,13 @@ def worker_argv(
         "--without-mingle",
         "-l",
         loglevel,
+        POOL_OPTION,
+        pool.name,
     ]
-    if pool.time_limit and pool.pool == "prefork":
-        argv += ["--time-limit", str(pool.time_limit)]
+    if pool.time_limit:
+        argv += [POOL_TIME_LIMIT_OPTION, str(pool.time_limit)]
+    if pool.hard_time_limit:
+        argv += ["--time-limit", str(pool.hard_time_limit)]
     if pool.max_tasks_per_child and pool.pool == "prefork":
         argv += ["--max-tasks-per-child", str(pool.max_tasks_per_child)]
     return argv

@@ -57,6 +57,7 @@ from octollm.errors import (
 )
 from octollm.llm import idempotency as llm_idempotency
 from octollm.logging import bind_unit_of_work
+from octollm.orchestrator.broker import fleet
 from octollm.orchestrator.calls import tenancy
 from octollm.orchestrator.calls.budget import TaskLedger
 from octollm.orchestrator.calls.collaborators import services_for
@@ -205,7 +206,8 @@ def _run_claimed(
             f"task passed its deadline ({budget} s budget)", details={"max_time_seconds": budget}
         )
         return outcomes.fail(rt, claim, tenant, late, None, started=t0)
-    limit = min(cfg.step_time_limit_seconds, seconds_left)
+    step_limit = fleet.step_time_limit(rt.app.conf, cfg.step_time_limit_seconds)  # pool's limit
+    limit = min(step_limit, seconds_left)
 
     def check() -> None:
         _check_cancelled(rt, task_id)
@@ -234,7 +236,7 @@ def _run_claimed(
         if getattr(arm, "enforces_own_limits", False):
             produced = _keyed_run(arm, request, ctx)
         else:
-            produced = _run_bounded(arm, request, ctx, limit, cfg, contract, step_id)
+            produced = _run_bounded(arm, request, ctx, limit, step_limit, contract, step_id)
         result = boundary.encode_output(arm, produced)  # InvalidOutput: fails, never retried
     except Cancelled:
         return outcomes.cancelled(rt, claim, tenant)
@@ -376,7 +378,7 @@ def _run_bounded(
     request: Any,
     ctx: ArmContext,
     limit: float,
-    cfg: Any,
+    step_limit: float,
     contract: dict[str, Any],
     step_id: str,
 ) -> ArmResult[Any]:
@@ -386,7 +388,7 @@ def _run_bounded(
         return future.result(timeout=limit)
     except FutureTimeout:
         future.cancel()
-        if limit < cfg.step_time_limit_seconds:  # the task's deadline, not the step's limit
+        if limit < step_limit:  # the task's deadline, not the step's limit
             budget = contract["budget"]["max_time_seconds"]
             raise BudgetExceeded(
                 f"the task reached its deadline while the step ran ({budget} s budget)",
