@@ -14,6 +14,7 @@ process, so a killed session never leaves the lock held.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import tempfile
@@ -30,10 +31,8 @@ def _lock_dir() -> Path:
 
 def _open(name: str) -> int:
     fd = os.open(_lock_dir() / name, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
+    with contextlib.suppress(PermissionError):
         os.fchmod(fd, 0o666)  # another user's suite may share the lock
-    except PermissionError:
-        pass
     return fd
 
 
