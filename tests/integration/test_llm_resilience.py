@@ -276,6 +276,7 @@ def breaker_gauge(directory: Path) -> dict[str, float]:
     }
 
 
+@pytest.mark.exclusive  # the breaker's open window must outlast a worker's start
 def test_a_burst_of_500s_opens_the_breaker_for_every_worker_and_a_probe_closes_it(
     llm_stack: LiveStack, fake_llm: FakeLLM, tmp_path: Path
 ) -> None:
