@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from tests.support.arms import PLUGINS
 # The test process must know the test arms too (plans are validated against the registry).
 os.environ.setdefault("OCTOLLM_ARM_PLUGINS", PLUGINS)
 
-from tests.support import session
+from tests.support import exclusive, session
 from tests.support.fleet import SharedFleet
 from tests.support.stack import (
     LiveStack,
@@ -23,13 +23,28 @@ from tests.support.stack import (
 )
 
 
+def _xdist_controller(config: pytest.Config) -> bool:
+    """The ``pytest -n N`` process that only hands tests to its workers (it runs none)."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", 0))
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    # this session's own redis-server and template database (tests/support/session.py)
-    session.start()
+    # this session's own redis-server and template database (tests/support/session.py); under
+    # pytest-xdist every worker is a session of its own, with its own Redis, database and fleet
+    if not _xdist_controller(config):
+        session.start()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     session.stop()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    """Every test holds the machine's test lock (tests/support/exclusive.py): shared, or
+    exclusive with ``@pytest.mark.exclusive``. Taken outside pytest-timeout's clock."""
+    with exclusive.holding(item.get_closest_marker("exclusive") is not None):
+        yield
 
 
 @pytest.fixture(scope="session")

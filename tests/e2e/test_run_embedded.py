@@ -24,6 +24,7 @@ def _clean_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.exclusive  # the real local model: CPU-bound, its time limits assume a quiet machine
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_octollm_run_completes_the_is_prime_goal_on_the_embedded_stack(tmp_path: Path) -> None:
@@ -152,6 +153,7 @@ def test_octollm_run_fails_fast_when_a_worker_pool_cannot_start(tmp_path: Path) 
     assert "worker-planner" in record["worker_failure"]
 
 
+@pytest.mark.exclusive  # the real local model: CPU-bound, its time limits assume a quiet machine
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_ctrl_c_says_at_once_that_it_is_stopping_and_leaves_nothing_running(

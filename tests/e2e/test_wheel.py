@@ -6,6 +6,7 @@ the migrations, the default fleet file and the dashboard's assets ship as packag
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import site
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import services
+from tests.support import services, session
 from tests.support.stack import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -28,7 +29,7 @@ def test_the_wheel_migrates_lists_the_fleet_and_starts_a_worker_outside_the_chec
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(dist), str(ROOT)],
+         "-w", str(dist), str(source_copy(tmp_path / "src"))],
         check=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
     (wheel,) = dist.glob("octollm-*.whl")
@@ -55,9 +56,11 @@ def test_the_wheel_migrates_lists_the_fleet_and_starts_a_worker_outside_the_chec
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OCTOLLM_")}
     env.pop("PYTHONPATH", None)
+    database = session.database_name("wheel")
     env.update(
-        OCTOLLM_DATABASE__URL=fresh_database_url(),
-        OCTOLLM_BROKER__URL="redis://127.0.0.1:6379/15",
+        OCTOLLM_DATABASE__URL=fresh_database_url(database),
+        # the session's own redis-server (tests/support/session.py), never the machine's
+        OCTOLLM_BROKER__URL=services.REDIS_URL.rsplit("/", 1)[0] + "/15",
         OCTOLLM_DATA_DIR=str(tmp_path / "data"),
         OCTOLLM_QUEUE_PREFIX=f"w{os.getpid()}",
     )
@@ -93,13 +96,20 @@ def test_the_wheel_migrates_lists_the_fleet_and_starts_a_worker_outside_the_chec
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(60)
+        session.drop_database(database)
 
 
-def fresh_database_url() -> str:
+def source_copy(dest: Path) -> Path:
+    """What the wheel is built from, copied: setuptools builds in the tree (``build/``,
+    ``*.egg-info``), and another suite on the machine may be building the same checkout."""
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "octollm", dest / "octollm", ignore=skip)
+    for name in ("pyproject.toml", "README.md", "celeryconfig.py"):
+        shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
+def fresh_database_url(name: str) -> str:
     """An empty database: ``octollm migrate`` must find the migrations in the wheel."""
-    import psycopg
-
-    name = f"octollm_wheel_{os.getpid()}"
-    with psycopg.connect(services.PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    session.drop_database(name)
     return services.database_url(name)

@@ -192,6 +192,7 @@ def test_the_guardian_redacts_pii_in_its_own_pool(tmp_path: Path) -> None:
     assert {i.subtype for i in out.issues} >= {"email", "credit_card"}
 
 
+@pytest.mark.exclusive  # the real local model: CPU-bound, its time limits assume a quiet machine
 @pytest.mark.slow
 def test_the_llm_arms_run_on_workers_against_the_real_local_model(
     real_model_url: str, tmp_path: Path

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from octollm.contracts import TaskContract
 from octollm.contracts.task import Budget
 from octollm.orchestrator.engine import lifecycle
@@ -81,6 +83,7 @@ def test_a_step_whose_llm_call_would_exceed_the_task_budget_is_refused(
         assert len(llm.chat_requests) == 3
 
 
+@pytest.mark.exclusive  # a time bound: the machine must be quiet
 def test_the_task_deadline_is_enforced_for_running_and_for_stuck_steps(
     stack: LiveStack, runtime: Any
 ) -> None:

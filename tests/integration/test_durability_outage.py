@@ -48,6 +48,7 @@ def own_services(tmp_path: Path) -> Iterator[tuple[LiveStack, Any]]:
         gc.collect()
 
 
+@pytest.mark.exclusive  # a time bound: the machine must be quiet
 def test_a_flushed_redis_mid_task_is_repaired_from_postgres(
     own_redis: tuple[LiveStack, Any],
 ) -> None:

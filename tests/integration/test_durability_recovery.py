@@ -136,6 +136,7 @@ def test_resume_after_a_failure_reruns_only_the_failed_step_and_its_dependants(
         lifecycle.resume(runtime, task.id)
 
 
+@pytest.mark.exclusive  # a time bound: the machine must be quiet
 def test_cancelling_a_running_task_stops_it_and_cancels_its_queued_steps(
     stack: LiveStack, runtime: Any, tmp_path: Path
 ) -> None:

@@ -442,6 +442,7 @@ def real_model_url(tmp_path: Any) -> Iterator[str]:
         server.stop(10)
 
 
+@pytest.mark.exclusive  # the real local model: CPU-bound, its time limits assume a quiet machine
 @pytest.mark.slow
 def test_the_planner_and_coder_work_end_to_end_against_a_real_model(real_model_url: str) -> None:
     url = real_model_url

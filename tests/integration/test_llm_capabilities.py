@@ -136,6 +136,7 @@ def test_the_openapi_reading_finds_the_accepted_types() -> None:
     assert capabilities.from_openapi("not json") is None
 
 
+@pytest.mark.exclusive  # the real local model: CPU-bound, its time limits assume a quiet machine
 @pytest.mark.slow
 def test_the_embedded_llama_cpp_server_logs_no_500_during_a_planner_call(tmp_path: Path) -> None:
     """The real server describes itself (``/openapi.json``): no json_schema request is sent.

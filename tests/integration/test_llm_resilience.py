@@ -97,6 +97,7 @@ def test_a_500_is_retried_and_a_400_is_not(fake_llm: FakeLLM) -> None:
     assert len(fake_llm.chat_requests) == 4
 
 
+@pytest.mark.exclusive  # a time bound: the machine must be quiet
 def test_a_burst_of_500s_opens_the_breaker_and_another_process_then_fails_fast_without_calling(
     fake_llm: FakeLLM, redis_url: str
 ) -> None:
@@ -275,6 +276,7 @@ def breaker_gauge(directory: Path) -> dict[str, float]:
     }
 
 
+@pytest.mark.exclusive  # the breaker's open window must outlast a worker's start
 def test_a_burst_of_500s_opens_the_breaker_for_every_worker_and_a_probe_closes_it(
     llm_stack: LiveStack, fake_llm: FakeLLM, tmp_path: Path
 ) -> None:

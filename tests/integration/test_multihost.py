@@ -36,7 +36,8 @@ from octollm.orchestrator.broker import queues
 from tests.support.netns import Host, Rig
 from tests.support.stack import PLUGINS, ROOT
 
-pytestmark = pytest.mark.timeout(1800)
+# network namespaces and whole fleets on one machine: it runs alone
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.exclusive]
 
 ARMS = ["noop", "sleep"]
 FANOUT_TASKS = int(os.environ.get("FLEET_TASKS", "200"))

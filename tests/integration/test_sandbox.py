@@ -142,6 +142,7 @@ def test_as_root_the_sandbox_gets_network_filesystem_and_uid_isolation(sandbox: 
     assert sandbox.isolation.limits in {"cgroup-v1", "cgroup-v2", "rlimits"}
 
 
+@pytest.mark.exclusive  # a time bound: the machine must be quiet
 def test_an_infinite_loop_is_killed_at_the_time_limit_as_a_result_not_an_error(
     sandbox: Sandbox, healthy: list[SandboxResult]
 ) -> None:
@@ -156,6 +157,7 @@ def test_an_infinite_loop_is_killed_at_the_time_limit_as_a_result_not_an_error(
     assert out.warnings == ["killed at the 1 s time limit"]
 
 
+@pytest.mark.exclusive  # a time bound: the machine must be quiet
 def test_the_time_limit_never_exceeds_what_is_left_of_the_step(
     sandbox: Sandbox, healthy: list[SandboxResult]
 ) -> None:

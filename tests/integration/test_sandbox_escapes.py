@@ -439,6 +439,7 @@ print("all children held their memory")
 """
 
 
+@pytest.mark.exclusive  # a time bound: the machine must be quiet
 def test_children_summing_past_the_memory_cap_kill_the_run(fleet: Fleet) -> None:
     started = time.monotonic()
     attempt = fleet.attack(MEMORY_BY_CHILDREN)
