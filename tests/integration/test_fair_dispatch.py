@@ -104,6 +104,7 @@ def ticking(fair: tuple[LiveStack, Any]) -> Iterator[list[Any]]:
         yield reports
 
 
+@pytest.mark.exclusive  # a time bound and a measured share: no other suite's load
 def test_a_second_tenant_is_served_while_the_first_ones_flood_drains(
     fair: tuple[LiveStack, Any], ticking: list[Any]
 ) -> None:
@@ -155,6 +156,7 @@ def test_a_second_tenant_is_served_while_the_first_ones_flood_drains(
     assert last - first <= 20 + 20 + 4 + 4, f"late steps spread over {last - first} starts"
 
 
+@pytest.mark.exclusive  # a time bound and a measured share: no other suite's load
 def test_weights_three_to_one_share_the_arm_three_to_one(
     fair: tuple[LiveStack, Any], ticking: list[Any]
 ) -> None:
