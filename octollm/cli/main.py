@@ -304,6 +304,7 @@ def beat(loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO") ->
         sys.executable,
         "-m",
         "celery",
+        "--quiet",  # no banner: every line beat writes is a log line (JSON off a terminal)
         "-A",
         "octollm.worker.app",
         "beat",

@@ -5,7 +5,8 @@
   ``octollm fleet`` shows the limit the step runs under;
 - every line the workers write (a thread pool, and a prefork pool with its children), on stdout
   and stderr, is a JSON log line: Celery's banner, its warnings (the root warning when run as
-  root), its shutdown messages, kombu's and Celery's own loggers, ours.
+  root), its shutdown messages, kombu's and Celery's own loggers, ours; and so is every line
+  ``octollm beat`` writes (no banner).
 """
 
 from __future__ import annotations
@@ -67,15 +68,19 @@ class Pools:
 
     def start_worker(self, pool: str) -> tuple[Path, Path]:
         """``octollm worker POOL``, stdout and stderr in files of their own; waits for ready."""
-        out, err = self.stack.tmp / f"{pool}.out", self.stack.tmp / f"{pool}.err"
+        return self.start(pool, ["worker", pool], "ready.")
+
+    def start(self, name: str, args: list[str], ready: str) -> tuple[Path, Path]:
+        """``octollm ARGS``, stdout and stderr in files of their own; waits for ``ready``."""
+        out, err = self.stack.tmp / f"{name}.out", self.stack.tmp / f"{name}.err"
         with out.open("wb") as o, err.open("wb") as e:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "octollm.cli.main", "worker", pool],
+                [sys.executable, "-m", "octollm.cli.main", *args],
                 cwd=ROOT, env=self.env, stdout=o, stderr=e, start_new_session=True,
             )  # fmt: skip
         self.procs.append((proc, out, err))
         deadline = time.monotonic() + 60
-        while "ready." not in out.read_text(errors="replace") + err.read_text(errors="replace"):
+        while ready not in out.read_text(errors="replace") + err.read_text(errors="replace"):
             assert proc.poll() is None, err.read_text()[-3000:]
             assert time.monotonic() < deadline, err.read_text()[-3000:]
             time.sleep(0.1)
@@ -117,6 +122,7 @@ def test_a_thread_pool_step_past_the_pool_time_limit_is_stopped_and_every_line_i
     assert f"orchestrator: prefork x2, prefetch 1, time limit 120 s per step {hard}" in shown
 
     logs = [*pools.start_worker("orchestrator"), *pools.start_worker("sleep")]
+    logs += pools.start("beat", ["beat"], "beat: Starting...")  # beat's lines are JSON too
     rt = make_runtime(pools.stack)
     try:
         nap = {"step_id": "s", "arm": "sleep", "action": "nap", "input": {"seconds": 8}}
@@ -150,5 +156,6 @@ def test_a_thread_pool_step_past_the_pool_time_limit_is_stopped_and_every_line_i
     assert {entry["time_limit_seconds"] for entry in started} == {120, 2}, started
     assert any(str(event).endswith("ready.") for event in events), events
     assert any(entry.get("event") == "step_failed" for entry in lines), events
+    assert any(entry.get("logger") == "celery.beat" for entry in lines), events
     if os.geteuid() == 0:  # Celery warns about running as root: a log line too
         assert any(entry.get("logger") == "py.warnings" for entry in lines), events
