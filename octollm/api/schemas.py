@@ -172,6 +172,7 @@ class TaskResultView(BaseModel):
 
 class TaskSummary(BaseModel):
     task_id: str
+    tenant: str
     status: str
     priority: str
     goal: str

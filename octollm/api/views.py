@@ -62,6 +62,7 @@ def task_view(
 def summary(task: TaskRow) -> TaskSummary:
     return TaskSummary(
         task_id=task.id,
+        tenant=task.tenant,
         status=task.status,
         priority=task.priority,
         goal=task.goal,

@@ -98,7 +98,8 @@ class ApiSettings(BaseModel):
     operator_tenants: tuple[str, ...] = Field(
         default=(),
         description="Tenants whose admin keys may set any tenant's weight and limits "
-        "(PUT /api/v1/tenants/{tenant}/limits); every admin may read its own tenant's.",
+        "(PUT /api/v1/tenants/{tenant}/limits) and read any tenant's tasks "
+        "(?tenant= on the task routes); every admin may read its own tenant's.",
     )
     page_max: int = Field(
         description="Largest page size of list endpoints.", default=100, ge=1, le=1000

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from octollm.api.auth import authenticated, require
 from octollm.api.routes.documented import errors
 from octollm.api.schemas import KeyCreate, KeyCreated, KeyList, KeyView
 from octollm.api.state import ApiState, get_state
+from octollm.api.tenancy import is_operator
 from octollm.security import apikeys
 from octollm.security.apikeys import KeyInfo, Principal, Scope
 
@@ -36,11 +37,19 @@ class Me(BaseModel):
     key_id: str
     tenant: str
     scopes: list[str]
+    operator: bool = Field(
+        description="An admin key of an operator tenant: may read any tenant's tasks (?tenant=)."
+    )
 
 
 @router.get("/me", response_model=Me, responses=errors(), summary="The calling key: tenant, scopes")
-def whoami(principal: Annotated[Principal, Depends(authenticated)]) -> Me:
-    return Me(key_id=principal.key_id, tenant=principal.tenant, scopes=sorted(principal.scopes))
+def whoami(state: State, principal: Annotated[Principal, Depends(authenticated)]) -> Me:
+    return Me(
+        key_id=principal.key_id,
+        tenant=principal.tenant,
+        scopes=sorted(principal.scopes),
+        operator=is_operator(state, principal),
+    )
 
 
 @router.post(

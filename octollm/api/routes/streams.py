@@ -17,6 +17,7 @@ from octollm.api import eventstream, limits, metrics, queries
 from octollm.api.auth import require, resolve
 from octollm.api.routes.documented import errors
 from octollm.api.state import ApiState, get_state
+from octollm.api.tenancy import TenantParam, task_tenant
 from octollm.api.websocket import ClientSession, origin_refusal
 from octollm.errors import OctoError
 from octollm.security.apikeys import Principal, Scope
@@ -38,18 +39,18 @@ _SSE_DOC = {
 
 
 async def _sse(
-    state: ApiState, principal: Principal, task_id: str, last_event_id: str | None
+    state: ApiState, tenant: str, task_id: str, last_event_id: str | None
 ) -> StreamingResponse:
     last = eventstream.check_stream_id(last_event_id)
-    await run_in_threadpool(queries.require_task, state.db, principal.tenant, task_id)
+    await run_in_threadpool(queries.require_task, state.db, tenant, task_id)
     metrics.STREAMS_OPEN.labels("sse").inc()
 
     async def status() -> str:
-        return await run_in_threadpool(queries.require_task, state.db, principal.tenant, task_id)
+        return await run_in_threadpool(queries.require_task, state.db, tenant, task_id)
 
     body = eventstream.sse(
         state.aredis,
-        principal.tenant,
+        tenant,
         task_id,
         last,
         task_status=status,
@@ -91,8 +92,10 @@ async def task_events(
     principal: Reader,
     last_event_id: LastEventHeader = None,
     last_event_id_query: LastEventQuery = None,
+    tenant: TenantParam = None,
 ) -> StreamingResponse:
-    return await _sse(state, principal, task_id, last_event_id or last_event_id_query)
+    owner = task_tenant(state, principal, tenant)
+    return await _sse(state, owner, task_id, last_event_id or last_event_id_query)
 
 
 @router.get(
@@ -107,8 +110,10 @@ async def stream_task(
     principal: Reader,
     last_event_id: LastEventHeader = None,
     last_event_id_query: LastEventQuery = None,
+    tenant: TenantParam = None,
 ) -> StreamingResponse:
-    return await _sse(state, principal, task_id, last_event_id or last_event_id_query)
+    owner = task_tenant(state, principal, tenant)
+    return await _sse(state, owner, task_id, last_event_id or last_event_id_query)
 
 
 def _handshake_key(ws: WebSocket) -> str | None:

@@ -21,6 +21,7 @@ from octollm.api.schemas import (
     TaskView,
 )
 from octollm.api.state import ApiState, get_state
+from octollm.api.tenancy import TenantParam, list_tenant, task_tenant
 from octollm.contracts.status import Priority, TaskStatus
 from octollm.orchestrator.engine import lifecycle
 from octollm.security.apikeys import Principal, Scope
@@ -82,7 +83,12 @@ def submit_task(
     return outcome.accepted
 
 
-@router.get("", response_model=TaskPage, responses=errors(), summary="List this tenant's tasks")
+@router.get(
+    "",
+    response_model=TaskPage,
+    responses=errors(),
+    summary="List this tenant's tasks (operator admins: any tenant's, ?tenant=)",
+)
 def list_tasks(
     state: State,
     principal: Reader,
@@ -94,9 +100,10 @@ def list_tasks(
     q: Search = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
+    tenant: TenantParam = None,
 ) -> TaskPage:
     where = TaskFilter(
-        tenant=principal.tenant,
+        tenant=list_tenant(state, principal, tenant),
         statuses=tuple(s.value for s in status or ()),
         priorities=tuple(p.value for p in priority or ()),
         created_after=queries.aware(created_after),
@@ -121,9 +128,10 @@ def count_tasks(
     created_before: Annotated[datetime | None, Query()] = None,
     arm: Arm = None,
     q: Search = None,
+    tenant: TenantParam = None,
 ) -> TaskCounts:
     where = TaskFilter(
-        tenant=principal.tenant,
+        tenant=list_tenant(state, principal, tenant),
         priorities=tuple(p.value for p in priority or ()),
         created_after=queries.aware(created_after),
         created_before=queries.aware(created_before),
@@ -134,8 +142,10 @@ def count_tasks(
 
 
 @router.get("/{task_id}", response_model=TaskView, responses=errors(404), summary="Get a task")
-def get_task(task_id: TaskId, state: State, principal: Reader) -> TaskView:
-    return queries.task(state.db, principal.tenant, task_id)
+def get_task(
+    task_id: TaskId, state: State, principal: Reader, tenant: TenantParam = None
+) -> TaskView:
+    return queries.task(state.db, task_tenant(state, principal, tenant), task_id)
 
 
 @router.get(
@@ -144,8 +154,10 @@ def get_task(task_id: TaskId, state: State, principal: Reader) -> TaskView:
     responses=errors(404),
     summary="A task's answer, artefacts, citations, verdict and rounds",
 )
-def get_result(task_id: TaskId, state: State, principal: Reader) -> TaskResultView:
-    view = queries.task(state.db, principal.tenant, task_id)
+def get_result(
+    task_id: TaskId, state: State, principal: Reader, tenant: TenantParam = None
+) -> TaskResultView:
+    view = queries.task(state.db, task_tenant(state, principal, tenant), task_id)
     result = view.result or {}
     return TaskResultView(
         task_id=view.task_id,
@@ -197,5 +209,7 @@ def resume_task(task_id: TaskId, state: State, principal: Submitter) -> TaskView
 @router.get(
     "/{task_id}/steps", response_model=StepList, responses=errors(404), summary="A task's steps"
 )
-def task_steps(task_id: TaskId, state: State, principal: Reader) -> StepList:
-    return queries.steps(state.db, principal.tenant, task_id)
+def task_steps(
+    task_id: TaskId, state: State, principal: Reader, tenant: TenantParam = None
+) -> StepList:
+    return queries.steps(state.db, task_tenant(state, principal, tenant), task_id)

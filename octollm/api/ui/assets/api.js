@@ -35,12 +35,14 @@ export async function api(path, { method = "GET", body, query } = {}) {
 
 // Follow a task's SSE stream with fetch (headers carry the key; EventSource cannot set them),
 // reconnecting from the last id seen until the server sends its `end` frame or `signal` aborts.
-export async function follow(taskId, onEvent, signal, lastId = null) {
+export async function follow(taskId, onEvent, signal, { lastId = null, tenant = null } = {}) {
+  const url = new URL(`/api/v1/tasks/${encodeURIComponent(taskId)}/events`, location.origin);
+  if (tenant) url.searchParams.set("tenant", tenant);
   while (!signal.aborted) {
     try {
       const extra = { Accept: "text/event-stream" };
       if (lastId) extra["Last-Event-ID"] = lastId;
-      const resp = await fetch(`/api/v1/tasks/${encodeURIComponent(taskId)}/events`, { headers: headers(extra), signal });
+      const resp = await fetch(url, { headers: headers(extra), signal });
       if (!resp.ok) throw new ApiError(resp.status, await resp.json().catch(() => null));
       const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";

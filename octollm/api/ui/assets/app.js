@@ -1,4 +1,4 @@
-// The dashboard's shell: ask for a key once, then route #/tasks, #/task/<id>, #/fleet, #/dead-letters.
+// The dashboard's shell: ask for a key once, then route #/tasks, #/task/<id>[?tenant=<t>], #/fleet, #/dead-letters.
 import { key } from "./api.js";
 import { me } from "./session.js";
 import { tasksView } from "./tasks.js";
@@ -34,12 +34,13 @@ function route() {
   view.replaceChildren();
   if (!signedIn) { $("who").textContent = ""; $("api-key").focus(); return; }
   me.load().then((who) => {
-    if (turn === routing) $("who").textContent = `tenant ${who.tenant} · ${who.scopes.join(", ")}`;
+    if (turn === routing) $("who").textContent = `tenant ${who.tenant} · ${who.scopes.join(", ")}${who.operator ? " · operator" : ""}`;
   }, showError); // in parallel with the view's first reads
-  const [, page = "tasks", arg] = location.hash.match(/^#\/([^/]*)\/?(.*)$/) || [];
+  const [, page = "tasks", rest = ""] = location.hash.match(/^#\/([^/]*)\/?(.*)$/) || [];
+  const [arg, search = ""] = rest.split("?"); // #/task/<id>?tenant=<t>: an operator reads another tenant's
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("here", a.id === `nav-${page}`);
   const views = { tasks: tasksView, task: taskView, fleet: fleetView, "dead-letters": deadLettersView };
-  current = (views[page] || tasksView)(view, decodeURIComponent(arg || ""), showError);
+  current = (views[page] || tasksView)(view, decodeURIComponent(arg || ""), showError, new URLSearchParams(search));
 }
 
 $("login").addEventListener("submit", (e) => {

@@ -73,7 +73,8 @@ export function recolour(root, steps) {
     node.classList.add(`s-${s.status}`);
     node.dataset.status = s.status;
     node.querySelector("text.meta").textContent = `${s.arm} · ${s.status}`;
-    node.querySelector("title").textContent = `${s.step_id} · ${s.arm} · ${s.status}`;
+    const gen = s.generation || 1;
+    node.querySelector("title").textContent = `${s.step_id} · ${s.arm} · ${s.status}${gen > 1 ? ` · generation ${gen}` : ""}`;
   }
 }
 

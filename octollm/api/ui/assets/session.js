@@ -14,4 +14,7 @@ export const me = {
     return pending;
   },
   scopes: () => (known ? known.scopes : []),
+  tenant: () => (known ? known.tenant : null),
+  // an admin key of an operator tenant: may read any tenant's tasks (?tenant=)
+  operator: () => Boolean(known && known.operator),
 };

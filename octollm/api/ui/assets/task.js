@@ -7,21 +7,23 @@ import { el, fill, json, seconds, when } from "./dom.js";
 
 const TERMINAL = ["completed", "failed", "cancelled"];
 
-export function taskView(root, taskId, showError) {
+export function taskView(root, taskId, showError, params = new URLSearchParams()) {
   const abort = new AbortController();
+  const tenant = params.get("tenant") || null; // another tenant's task (operators only; the API decides)
+  const query = tenant ? { tenant } : {};
   const head = el("section.task-head#task-head");
   const graph = el("section.graph#graph");
   const panel = el("aside.step-panel#step-panel", {}, el("p.hint", {}, "Pick a step in the graph."));
   const live = el("span.live#live", {}, "connecting…");
-  root.append(el("h1", {}, "Task ", el("code", {}, taskId), " ", live), head, el("div.split", {}, graph, panel));
+  root.append(el("h1", {}, "Task ", el("code", {}, taskId), tenant ? ` of tenant ${tenant} ` : " ", live), head, el("div.split", {}, graph, panel));
 
   let task = null, steps = [], picked = null, shape = "", pending = null;
 
   async function refresh() {
     try {
       [task, { steps }] = await Promise.all([
-        api(`/api/v1/tasks/${encodeURIComponent(taskId)}`),
-        api(`/api/v1/tasks/${encodeURIComponent(taskId)}/steps`),
+        api(`/api/v1/tasks/${encodeURIComponent(taskId)}`, { query }),
+        api(`/api/v1/tasks/${encodeURIComponent(taskId)}/steps`, { query }),
         me.load(), // the scopes decide which buttons show
       ]);
     } catch (exc) { showError(exc); return; }
@@ -73,7 +75,9 @@ export function taskView(root, taskId, showError) {
     const criteria = verdict?.criteria || [];
     const actions = el("div.actions");
     const scopes = me.scopes();
-    const can = (scope) => scopes.includes("admin") || scopes.includes(scope);
+    // cancel and resume act on the key's own tenant only: no buttons on another tenant's task
+    const own = !tenant || tenant === me.tenant();
+    const can = (scope) => own && (scopes.includes("admin") || scopes.includes(scope));
     if (!TERMINAL.includes(t.status) && can("task:cancel")) actions.append(button("Cancel", "cancel", `/api/v1/tasks/${t.task_id}/cancel`));
     if (["failed", "cancelled"].includes(t.status) && can("task:submit")) actions.append(button("Resume", "resume", `/api/v1/tasks/${t.task_id}/resume`));
     fill(head,
@@ -104,7 +108,7 @@ export function taskView(root, taskId, showError) {
     following = true;
     live.textContent = "live";
     live.className = "live on";
-    follow(taskId, (frame) => { if (frame.event === "end") { live.textContent = "finished"; live.className = "live"; } soon(); }, abort.signal)
+    follow(taskId, (frame) => { if (frame.event === "end") { live.textContent = "finished"; live.className = "live"; } soon(); }, abort.signal, { tenant })
       .catch(showError)
       .finally(() => { following = false; if (live.textContent === "live") { live.textContent = "stream closed"; live.className = "live"; } refresh(); });
   }
