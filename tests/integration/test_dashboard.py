@@ -1,7 +1,9 @@
 """The live run dashboard at ``/ui``, in a real headless chromium against a real API process and
 real workers: the DAG of a fan-out task recolours live from the SSE stream, a failed step shows
-its error, a dead letter is replayed from the page, a tenant sees only its own tasks, and a
-page of 500 tasks and a 50-step DAG render within 2 s. Screenshots go to ``docs/``."""
+its error, a dead letter is replayed from the page, a tenant sees only its own tasks (an
+operator admin reads another's with the tenant filter), a repair round's steps are marked as a
+later generation, and a page of 500 tasks and a 50-step DAG render within 2 s. Screenshots go
+to ``docs/``."""
 
 from __future__ import annotations
 
@@ -16,12 +18,17 @@ import pytest
 from octollm.contracts import TaskContract
 from octollm.contracts.task import Budget
 from octollm.orchestrator.engine import lifecycle
+from tests.integration import test_verify_loop as verify_loop
 from tests.support.apiserver import ApiServer, api_server, headers, make_key
 from tests.support.browser import ENTER, chromium, require_chromium, sign_in, wait_for
-from tests.support.stack import ROOT, LiveStack, make_runtime, wait_for_task
+from tests.support.fake_llm import FakeLLM
+from tests.support.fake_llm import fake_llm as fake_llm  # the shared fixture
+from tests.support.stack import ROOT, LiveStack, live_stack, make_runtime, wait_for_task
 
 DOCS = ROOT / "docs"
 USER_SCOPES = ["task:submit", "task:read", "task:cancel", "arm:list"]
+#: Admin keys of this tenant read any tenant's tasks (api.operator_tenants).
+OPERATOR = "dash-ops"
 
 
 @pytest.fixture
@@ -33,7 +40,8 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture
 def api(stack: LiveStack) -> Iterator[ApiServer]:
-    with api_server(stack, ready_arms=["orchestrator", "echo", "sleep", "flaky", "fail"]) as server:
+    arms = ["orchestrator", "echo", "sleep", "flaky", "fail"]
+    with api_server(stack, ready_arms=arms, operator_tenants=[OPERATOR]) as server:
         yield server
 
 
@@ -249,6 +257,95 @@ def test_tenant_bs_key_sees_none_of_tenant_as_tasks(
     )
     rows = browser.find_elements("css selector", "#task-rows tr")
     assert [r.get_attribute("data-task") for r in rows] == [mine[1]]
+
+
+def test_an_operator_admin_reads_another_tenants_tasks_with_the_tenant_filter(
+    stack: LiveStack, api: ApiServer, browser: Any
+) -> None:
+    a = make_key(stack, "tenant-c", USER_SCOPES)
+    plain_admin = make_key(stack, "tenant-d", ["admin"])
+    ops = make_key(stack, OPERATOR, ["admin"])
+    plan = {"steps": [{"step_id": "s", "arm": "echo", "action": "private work"}]}
+    theirs = submit(api, a, plan, goal="tenant c's ledger")
+
+    sign_in(browser, api.url, plain_admin)  # an admin, but not of an operator tenant
+    wait_for(lambda: "total 0" in browser.find_element("id", "task-counters").text)
+    assert not browser.find_element("id", "task-tenant").is_displayed()
+    assert "tenant" not in browser.find_element("css selector", "table.tasks thead").text
+
+    sign_in(browser, api.url, ops)
+    box = wait_for(lambda: _displayed(browser.find_element("id", "task-tenant")), what="the box")
+    box.send_keys("tenant-c", ENTER)
+    wait_for(
+        lambda: browser.find_elements("css selector", '#task-counters[data-tenant="tenant-c"]'),
+        what="tenant c's list",
+    )
+    rows = browser.find_elements("css selector", "#task-rows tr")
+    assert [(r.get_attribute("data-task"), r.get_attribute("data-tenant")) for r in rows] == [
+        (theirs, "tenant-c")
+    ]
+    assert "tenant-c" in rows[0].find_element("css selector", "td.tenant").text
+    assert "total 1" in browser.find_element("id", "task-counters").text
+    rows[0].find_element("css selector", "a").click()  # opens with ?tenant=tenant-c
+    wait_for(lambda: set(nodes(browser)) == {"s"}, what="tenant c's task's DAG")
+    assert "ledger" in browser.find_element("id", "task-head").text
+    assert browser.find_elements("id", "cancel") == [], "an operator reads; it does not act"
+
+
+def _displayed(element: Any) -> Any:
+    return element if element.is_displayed() else None
+
+
+@pytest.fixture
+def repair_stack(tmp_path: Path, fake_llm: FakeLLM) -> Iterator[LiveStack]:
+    env = {"OCTOLLM_LLM__BASE_URL": fake_llm.base_url, "OCTOLLM_MEMORY__CODER_MEMORY": "false"}
+    with live_stack(tmp_path, **env) as own:
+        yield own
+
+
+@pytest.mark.timeout(420)
+def test_a_repair_rounds_steps_are_drawn_as_a_later_generation(
+    repair_stack: LiveStack, fake_llm: FakeLLM, browser: Any
+) -> None:
+    """The verify loop's repair on real workers (coder, executor, judge, a scripted LLM): the
+    first code fails its checks, the judge asks for a repair round, and its steps ``*.r2`` are
+    drawn dashed with a ``g2`` label, the originals plain and unlabelled."""
+    fake_llm.script([verify_loop.WRONG, verify_loop.RIGHT])
+    repair_stack.start_fleet(["orchestrator", "coder", "executor", "judge"])
+    key = make_key(repair_stack, "default", USER_SCOPES)
+    with api_server(repair_stack) as server:
+        task_id = submit(server, key, verify_loop.code_plan(), goal=verify_loop.GOAL)
+        sign_in(browser, server.url, key, page=f"#/task/{task_id}")
+        originals, repaired = ["code", "run", "verify"], ["code.r2", "run.r2", "verify.r2"]
+        wait_for(
+            lambda: set(originals + repaired) <= set(nodes(browser)),
+            timeout=240,
+            what="the repair round's nodes in the DAG",
+        )
+        wait_for(
+            lambda: browser.find_element("id", "task-status").text == "completed",
+            timeout=120,
+            what="the repaired task to complete",
+        )
+        marks: dict[str, dict[str, Any]] = browser.execute_script(
+            """
+            return Object.fromEntries([...document.querySelectorAll('#dag g.node')].map(n => [
+              n.dataset.step,
+              {generation: n.dataset.generation, repair: n.classList.contains('repair'),
+               label: n.querySelector('text.gen')?.textContent ?? null,
+               dash: getComputedStyle(n.querySelector('rect')).strokeDasharray}]));
+            """
+        )
+    for step in originals:
+        assert marks[step]["generation"] == "1", marks[step]
+        assert marks[step]["repair"] is False
+        assert marks[step]["label"] is None
+    for step in repaired:
+        assert marks[step]["generation"] == "2", marks[step]
+        assert marks[step]["repair"] is True
+        assert marks[step]["label"] == "g2"
+        assert marks[step]["dash"] not in ("none", marks["code"]["dash"]), "drawn dashed"
+    assert marks["code"]["dash"] == "none"
 
 
 def _render_ms(driver: Any, selector: str, count: int) -> float:
