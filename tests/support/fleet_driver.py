@@ -82,6 +82,9 @@ def submit(count: int, kind: str) -> Any:
         for n in range(count):
             body = {"goal": f"fleet {kind} task {n}", "plan": PLANS[kind]}
             response = client.post("/api/v1/tasks", json=body)
+            while response.status_code == 429:  # the API's submit rate limit: back off as asked
+                time.sleep(float(response.headers.get("Retry-After", "1")))
+                response = client.post("/api/v1/tasks", json=body)
             response.raise_for_status()
             ids.append(response.json()["task_id"])
     return ids
