@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack, nullcontext, suppress
@@ -84,6 +85,22 @@ def format_validation_error(exc: ValidationError) -> str:
     return f"invalid input: {one_line(exc)}"
 
 
+#: Set by the SIGINT/SIGTERM handler. Its KeyboardInterrupt can be swallowed: one that lands in
+#: an at-fork hook while a worker or PostgreSQL is being spawned ("Exception ignored in
+#: _releaseLock") is lost, so the run checks this flag between its stages and while it follows.
+_interrupted = threading.Event()
+
+
+def _on_signal(*_: Any) -> None:
+    _interrupted.set()
+    raise KeyboardInterrupt
+
+
+def _raise_if_interrupted() -> None:
+    if _interrupted.is_set():
+        raise KeyboardInterrupt
+
+
 def _start_workers(
     settings: Settings, env: dict[str, str], log_dir: Path, stack: ExitStack
 ) -> list[Any]:
@@ -130,7 +147,9 @@ def run(
 
     from octollm.embedded import EmbeddedStack
 
-    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    _interrupted.clear()
+    previous = signal.signal(signal.SIGTERM, _on_signal)
+    previous_int = signal.signal(signal.SIGINT, _on_signal)
     task_id: str | None = None
     interrupted = False
     rt: Runtime | None = None
@@ -148,8 +167,11 @@ def run(
                     get_settings.cache_clear()
                     from octollm.store.migrate import upgrade
 
+                    _raise_if_interrupted()
                     upgrade(settings.require_database_url())
+                _raise_if_interrupted()
                 workers = _start_workers(settings, env, settings.data_dir / "logs", stack)
+                _raise_if_interrupted()
                 from octollm.orchestrator.broker.app import app
 
                 rt = Runtime.build(app, settings)
@@ -177,6 +199,7 @@ def run(
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     if interrupted:
         err.print("[yellow]stopped: task cancelled, services stopped[/yellow]")
         return 130
@@ -232,6 +255,7 @@ def _follow(
     live = Live(render(record, started, "running"), console=console, refresh_per_second=4)
     with live if not quiet else nullcontext():
         while True:
+            _raise_if_interrupted()
             record = task_record(rt, task_id)
             assert record is not None
             if not quiet:
