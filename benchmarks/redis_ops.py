@@ -24,7 +24,15 @@ from typing import Any
 
 import redis
 
-from benchmarks.run import REDIS_URL, Octollm, Raw, plan_for, throwaway_database
+from benchmarks.run import (
+    REDIS_URL,
+    Octollm,
+    Raw,
+    clean_env,
+    octollm_env,
+    plan_for,
+    throwaway_database,
+)
 
 #: Blocking reads and their bookkeeping: a worker's idle loop, counted apart.
 POLLING = {"BRPOP", "BZPOPMIN", "ZRANGEBYSCORE", "ZREVRANGEBYSCORE", "MULTI", "EXEC", "PING"}
@@ -78,19 +86,11 @@ def main() -> int:
         "step |",
         "|---|---|---|---|",
     ]
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OCTOLLM_", "BENCH_"))}
+    base_env = clean_env()
     for events in ("false", "true"):
         prefix = f"ops{uuid.uuid4().hex[:6]}"
         with throwaway_database() as db_url:
-            env = {
-                **base_env,
-                "OCTOLLM_DATABASE__URL": db_url,
-                "OCTOLLM_BROKER__URL": REDIS_URL,
-                "OCTOLLM_QUEUE_PREFIX": prefix,
-                "OCTOLLM_ARM_PLUGINS": "benchmarks.noop_arm:NoopArm",
-                "OCTOLLM_LOG__LEVEL": "WARNING",
-                "OCTOLLM_FLOWER__TASK_EVENTS": events,
-            }
+            env = octollm_env(db_url, prefix, FLOWER__TASK_EVENTS=events)
             octo = Octollm(prefix, db_url, env)
             try:
                 octo.start(args.logs)

@@ -509,22 +509,32 @@ class Options:
     curve_tasks: int = 500
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without any ``OCTOLLM_*`` or ``BENCH_*`` variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("OCTOLLM_", "BENCH_"))}
+
+
+def octollm_env(db_url: str, prefix: str, **extra: str) -> dict[str, str]:
+    """The octollm side's environment: this run's database, Redis, queue prefix, the no-op
+    plugin arm, warnings only; ``extra`` adds ``OCTOLLM_*`` settings (``LOG__JSON_OUTPUT=...``)."""
+    return {
+        **clean_env(),
+        "OCTOLLM_DATABASE__URL": db_url,
+        "OCTOLLM_BROKER__URL": REDIS_URL,
+        "OCTOLLM_QUEUE_PREFIX": prefix,
+        "OCTOLLM_ARM_PLUGINS": "benchmarks.noop_arm:NoopArm",
+        "OCTOLLM_LOG__LEVEL": "WARNING",
+        **{f"OCTOLLM_{name}": value for name, value in extra.items()},
+    }
+
+
 def measure(opts: Options, logs: Path) -> dict[str, Any]:
     """Every run's results (``runs``) and, with ``opts.curves``, the scaling curves."""
     prefix = f"bench{uuid.uuid4().hex[:6]}"
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OCTOLLM_", "BENCH_"))}
     out: dict[str, Any] = {"runs": [], "curves": {}}
     with throwaway_database() as db_url:
-        env = {
-            **base_env,
-            "OCTOLLM_DATABASE__URL": db_url,
-            "OCTOLLM_BROKER__URL": REDIS_URL,
-            "OCTOLLM_QUEUE_PREFIX": prefix,
-            "OCTOLLM_ARM_PLUGINS": "benchmarks.noop_arm:NoopArm",
-            "OCTOLLM_LOG__LEVEL": "WARNING",
-            "OCTOLLM_LOG__JSON_OUTPUT": "true",
-        }
-        octo, raw = Octollm(prefix, db_url, env), Raw(f"{prefix}-raw", base_env)
+        env = octollm_env(db_url, prefix, LOG__JSON_OUTPUT="true")
+        octo, raw = Octollm(prefix, db_url, env), Raw(f"{prefix}-raw", clean_env())
         try:
             octo.start(logs)
             octo.start_api(logs)
@@ -585,23 +595,18 @@ def curves(opts: Options, octo: Octollm, raw: Raw, logs: Path) -> dict[str, Any]
 
 def measure_fair(tasks: int, rounds: int, logs: Path) -> dict[str, Any]:
     """Throughput of single-step tasks with fair dispatch off and on, alternating rounds."""
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OCTOLLM_", "BENCH_"))}
     samples: dict[str, list[float]] = {"off": [], "on": []}
     with throwaway_database() as off_db, throwaway_database() as on_db:
         sides: dict[str, Octollm] = {}
         try:
             for mode, db_url in (("off", off_db), ("on", on_db)):
                 prefix = f"bench{mode}{uuid.uuid4().hex[:6]}"
-                env = {
-                    **base_env,
-                    "OCTOLLM_DATABASE__URL": db_url,
-                    "OCTOLLM_BROKER__URL": REDIS_URL,
-                    "OCTOLLM_QUEUE_PREFIX": prefix,
-                    "OCTOLLM_ARM_PLUGINS": "benchmarks.noop_arm:NoopArm",
-                    "OCTOLLM_LOG__LEVEL": "WARNING",
-                    "OCTOLLM_LOG__JSON_OUTPUT": "true",
-                    "OCTOLLM_ORCHESTRATOR__FAIR_DISPATCH": "true" if mode == "on" else "false",
-                }
+                env = octollm_env(
+                    db_url,
+                    prefix,
+                    LOG__JSON_OUTPUT="true",
+                    ORCHESTRATOR__FAIR_DISPATCH="true" if mode == "on" else "false",
+                )
                 sides[mode] = Octollm(prefix, db_url, env)
                 sides[mode].start(logs / mode)
             for side in sides.values():

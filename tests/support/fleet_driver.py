@@ -77,17 +77,16 @@ def health() -> Any:
 
 
 def submit(count: int, kind: str) -> Any:
-    ids = []
-    with _client() as client:
-        for n in range(count):
-            body = {"goal": f"fleet {kind} task {n}", "plan": PLANS[kind]}
-            response = client.post("/api/v1/tasks", json=body)
-            while response.status_code == 429:  # the API's submit rate limit: back off as asked
-                time.sleep(float(response.headers.get("Retry-After", "1")))
-                response = client.post("/api/v1/tasks", json=body)
-            response.raise_for_status()
-            ids.append(response.json()["task_id"])
-    return ids
+    """Through octollm's own client, which backs off on the API's 429 (its submit rate limit)
+    as ``Retry-After`` asks."""
+    from octollm.client import OctoClient
+
+    with OctoClient(
+        os.environ["FLEET_API"], os.environ.get("FLEET_KEY", ""), max_retries=50
+    ) as client:
+        return [
+            client.submit(f"fleet {kind} task {n}", plan=PLANS[kind]).task_id for n in range(count)
+        ]
 
 
 def wait(seconds: float) -> Any:
